@@ -1,0 +1,103 @@
+"""Root fixtures: factories of every app, an API client, and Playwright on Debian's chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from medoa.core.org.tests.factories import (
+    TEST_PASSWORD,
+    DepartmentFactory,
+    RoleAssignmentFactory,
+    RoleFactory,
+    StaffFactory,
+    UserFactory,
+)
+
+SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+CHROMIUM = os.environ.get("MEDOA_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The outside sample data folder (../shared/data); tests skip cleanly where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def password() -> str:
+    return TEST_PASSWORD
+
+
+@pytest.fixture
+def department_factory(db: Any) -> type[DepartmentFactory]:
+    return DepartmentFactory
+
+
+@pytest.fixture
+def staff_factory(db: Any) -> type[StaffFactory]:
+    return StaffFactory
+
+
+@pytest.fixture
+def user_factory(db: Any) -> type[UserFactory]:
+    return UserFactory
+
+
+@pytest.fixture
+def role_factory(db: Any) -> type[RoleFactory]:
+    return RoleFactory
+
+
+@pytest.fixture
+def role_assignment_factory(db: Any) -> type[RoleAssignmentFactory]:
+    return RoleAssignmentFactory
+
+
+# --- browser --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _playwright() -> Iterator[Any]:
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Browser tests need Debian's chromium at {CHROMIUM} (scripts/ensure_browser.sh)")
+        pytest.skip("chromium is not installed (run scripts/ensure_browser.sh)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(_playwright: Any) -> Iterator[Any]:
+    browser = _playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()

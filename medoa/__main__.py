@@ -1,0 +1,5 @@
+import sys
+
+from medoa.cli import main
+
+sys.exit(main())

@@ -1,0 +1,32 @@
+"""The REST API root: mounts each app's router; OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from medoa.core.access.api import router as access_router
+from medoa.core.access.api_auth import BearerAuth
+from medoa.core.audit.api import router as audit_router
+from medoa.core.org.api import router as org_router
+
+from .errors import install_error_handlers
+
+api = NinjaAPI(
+    title="MedOA API",
+    version="1",
+    description="MedOA 医务办公系统 REST API. People authenticate with `Authorization: Bearer <token>` "
+    "from `POST /api/v1/auth/token`.",
+    auth=BearerAuth(),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+install_error_handlers(api)
+
+api.add_router("/", access_router)
+api.add_router("/", org_router)
+api.add_router("/audit", audit_router)
+
+__all__ = ["AuthenticationError", "HttpError", "HttpRequest", "HttpResponse", "ValidationError", "api"]

@@ -1,0 +1,8 @@
+"""ASGI entry point (for deployments that prefer uvicorn)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medoa.config.settings")
+application = get_asgi_application()

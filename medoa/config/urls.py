@@ -1,0 +1,20 @@
+"""The URL root: every app mounts its own urls module here; the API mounts under /api/v1/."""
+
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from medoa.api.api import api
+
+urlpatterns = [
+    path("", include("medoa.web.urls")),
+    path("accounts/", include("medoa.core.access.urls")),
+    path("org/", include("medoa.core.org.urls")),
+    path("audit/", include("medoa.core.audit.urls")),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("api/v1/", api.urls),
+]
+
+handler400 = "medoa.web.views.bad_request"
+handler403 = "medoa.web.views.permission_denied"
+handler404 = "medoa.web.views.page_not_found"
+handler500 = "medoa.web.views.server_error"

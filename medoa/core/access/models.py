@@ -1,0 +1,105 @@
+"""Accounts, permission grants with data scopes, API tokens, login failures and live sessions."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from medoa.core.crypto import EncryptedTextField
+
+from .choices import DataScope
+
+
+class User(AbstractUser):
+    """The login account. The person behind it is ``user.staff`` (core.org.Staff)."""
+
+    totp_secret = EncryptedTextField(_("TOTP secret"), blank=True)
+    totp_confirmed_at = models.DateTimeField(_("TOTP confirmed"), null=True, blank=True)
+    password_changed_at = models.DateTimeField(_("password changed"), null=True, blank=True)
+    must_change_password = models.BooleanField(_("must change password"), default=False)
+    language = models.CharField(_("language"), max_length=10, blank=True)
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        verbose_name = _("user")  # type: ignore[assignment]
+        verbose_name_plural = _("users")  # type: ignore[assignment]
+
+    @property
+    def has_totp(self) -> bool:
+        return bool(self.totp_secret) and self.totp_confirmed_at is not None
+
+
+class RoleGrant(models.Model):
+    """Role ``role`` grants permission ``permission`` over ``scope``.
+
+    Permission codes come from the permission registry (``medoa.core.access.permissions``); the
+    registry's defaults are written here on migrate and an administrator may change them.
+    """
+
+    role = models.ForeignKey("org.Role", on_delete=models.CASCADE, related_name="grants")
+    permission = models.CharField(_("permission"), max_length=80)
+    scope = models.CharField(
+        _("data scope"), max_length=16, choices=DataScope.choices, default=DataScope.DEPARTMENT
+    )
+
+    class Meta:
+        verbose_name = _("role grant")
+        verbose_name_plural = _("role grants")
+        constraints = [models.UniqueConstraint(fields=["role", "permission"], name="access_rolegrant_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.role_id}:{self.permission}:{self.scope}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for a person. Only the SHA-256 of the secret is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user_id})"
+
+
+class LoginFailure(models.Model):
+    """One failed sign-in, counted per username and per client address for lockout."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True, db_index=True)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("login failure")
+        verbose_name_plural = _("login failures")
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.client_address} {self.at:%Y-%m-%d %H:%M}"
+
+
+class UserSession(models.Model):
+    """A live browser session of a user, so logout and deactivation can end all of them."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="live_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("user session")
+        verbose_name_plural = _("user sessions")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.session_key[:6]}…"

@@ -1,0 +1,76 @@
+"""Factories for the organisation: departments, staff (with user accounts) and role assignments."""
+
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+
+from medoa.core.org.choices import DepartmentKind, RoleScope, Title
+from medoa.core.org.models import Department, Role, RoleAssignment, Staff
+
+TEST_PASSWORD = "Medoa@2026-test"
+
+
+class DepartmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Department
+
+    code = factory.Sequence(lambda n: f"D{n:04d}")
+    name_zh = factory.Sequence(lambda n: f"科室{n}")
+    name_en = factory.Sequence(lambda n: f"Department {n}")
+    kind = DepartmentKind.DEPARTMENT
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        dept = super()._create(model_class, *args, **kwargs)
+        parent = dept.parent
+        dept.path = f"{parent.path if parent else '/'}{dept.pk}/"
+        dept.depth = (parent.depth + 1) if parent else 0
+        dept.save(update_fields=["path", "depth"])
+        return dept
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class StaffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Staff
+
+    user = factory.SubFactory(UserFactory)
+    employee_no = factory.Sequence(lambda n: f"E{n:05d}")
+    name = factory.Sequence(lambda n: f"职工{n}")
+    department = factory.SubFactory(DepartmentFactory)
+    title = Title.ATTENDING
+
+
+class RoleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Role
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"role{n}")
+    name_zh = factory.LazyAttribute(lambda o: o.code)
+    scope = RoleScope.HOSPITAL
+
+
+class RoleAssignmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RoleAssignment
+
+    staff = factory.SubFactory(StaffFactory)
+    role = factory.SubFactory(RoleFactory)
+    department = factory.LazyAttribute(lambda o: o.staff.department)
+    include_children = True
