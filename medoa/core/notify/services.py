@@ -1,0 +1,44 @@
+"""Sending and reading in-app notifications."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Notification
+
+
+@transaction.atomic
+def notification_send(
+    *,
+    recipients: Iterable[Any],
+    title: str,
+    body: str = "",
+    link: str = "",
+    kind: str = "info",
+    data: dict[str, Any] | None = None,
+) -> list[Notification]:
+    """Put one notification in each recipient's inbox (duplicates in ``recipients`` collapse)."""
+    seen: set[int] = set()
+    rows = []
+    for user in recipients:
+        if user is None or user.pk in seen:
+            continue
+        seen.add(user.pk)
+        rows.append(
+            Notification(
+                recipient=user, kind=kind, title=title[:200], body=body, link=link[:500], data=data or {}
+            )
+        )
+    return Notification.objects.bulk_create(rows)
+
+
+def notification_mark_read(*, user: Any, ids: Iterable[int] | None = None) -> int:
+    """Mark the user's notifications read (all unread ones when ``ids`` is ``None``)."""
+    qs = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return qs.update(read_at=timezone.now())
