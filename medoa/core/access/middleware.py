@@ -1,12 +1,39 @@
-"""Request guard: client address for audit, idle timeout, forced TOTP enrolment, password expiry."""
+"""Request guard: client address for audit, live-session check, idle timeout, forced TOTP
+enrolment and forced password change.
+
+For a signed-in browser session, in this order:
+
+1. the session must still be recorded in ``UserSession`` (logout elsewhere, an administrator or
+   deactivation ended it otherwise) and the person must still be active;
+2. it must have been used within ``MEDOA_SESSION_IDLE_MINUTES`` (the stamp in the session is
+   refreshed at most once a minute, so most requests write nothing);
+3. holders of ``MEDOA_TOTP_REQUIRED_ROLES`` without TOTP see only the enrolment page;
+4. users who must change their password (``must_change_password`` or, under the 等保 profile, a
+   password older than 90 days) see only the change page.
+
+The API (bearer tokens, no session) and static files pass straight through.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import logout as auth_logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from medoa.core.context import client_address, client_address_of
+
+from .models import UserSession
+from .passwords import password_expired
+from .policy import has_role, principal_of
+from .services import session_expire, user_session_forget, user_sessions_end
+from .sessions import SEEN_GRANULARITY_SECONDS, SEEN_KEY, idle_limit_seconds, now_seconds
+
+PASS_THROUGH_PREFIXES = ("/api/", "/healthz", "/i18n/", "/favicon.ico")
 
 
 class SessionGuardMiddleware:
@@ -16,6 +43,71 @@ class SessionGuardMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = client_address.set(client_address_of(request))
         try:
-            return self.get_response(request)
+            response = self._guard(request)
+            if response is None:
+                response = self.get_response(request)
+            return response
         finally:
             client_address.reset(token)
+
+    def _guard(self, request: HttpRequest) -> HttpResponse | None:
+        path = request.path_info
+        if path.startswith(PASS_THROUGH_PREFIXES) or path.startswith(settings.STATIC_URL):
+            return None
+        user = request.user
+        session = request.session
+        if not user.is_authenticated:
+            if SESSION_KEY in session:
+                # Signed in once, but the account is no longer allowed (deactivated): drop it all.
+                if session.session_key:
+                    user_session_forget(session_key=session.session_key)
+                session.flush()
+            return None
+        key = session.session_key
+        if not key or not UserSession.objects.filter(session_key=key, user_id=user.pk).exists():
+            auth_logout(request)
+            return _to_login(request, "ended")
+        principal = principal_of(user)
+        if principal is not None and principal.staff is not None and not principal.staff.is_active:
+            user_sessions_end(user=user)
+            auth_logout(request)
+            return _to_login(request, "ended")
+        now = now_seconds()
+        seen = session.get(SEEN_KEY)
+        if isinstance(seen, int) and now - seen > idle_limit_seconds():
+            session_expire(user=user, session_key=key, reason="idle")
+            auth_logout(request)
+            return _to_login(request, "idle")
+        if not isinstance(seen, int) or now - seen >= SEEN_GRANULARITY_SECONDS:
+            session[SEEN_KEY] = now
+
+        logout_path = reverse("access:logout")
+        totp_path = reverse("access:totp_setup")
+        if path != logout_path and path != totp_path and _totp_required(user):
+            return _redirect(request, totp_path)
+        password_path = reverse("access:password_change")
+        if path not in {logout_path, totp_path, password_path} and password_expired(user):
+            return _redirect(request, password_path)
+        return None
+
+
+def _totp_required(user: object) -> bool:
+    if getattr(user, "has_totp", False):
+        return False
+    return any(has_role(user, code) for code in settings.MEDOA_TOTP_REQUIRED_ROLES)
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    """A redirect that htmx follows as a full page change."""
+    if request.headers.get("HX-Request"):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return HttpResponseRedirect(url)
+
+
+def _to_login(request: HttpRequest, reason: str) -> HttpResponse:
+    query = {"reason": reason}
+    if request.method == "GET" and not request.headers.get("HX-Request"):
+        query["next"] = request.get_full_path()
+    return _redirect(request, f"{reverse('access:login')}?{urlencode(query)}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from medoa.core.crypto import EncryptedTextField
@@ -19,6 +21,8 @@ class User(AbstractUser):
     password_changed_at = models.DateTimeField(_("password changed"), null=True, blank=True)
     must_change_password = models.BooleanField(_("must change password"), default=False)
     language = models.CharField(_("language"), max_length=10, blank=True)
+    # The TOTP time step of the last code accepted: a code is never accepted twice.
+    totp_last_step = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -28,6 +32,22 @@ class User(AbstractUser):
     @property
     def has_totp(self) -> bool:
         return bool(self.totp_secret) and self.totp_confirmed_at is not None
+
+    def set_password(self, raw_password: str | None) -> None:
+        """Hash and set the password; every new password restarts the change interval."""
+        super().set_password(raw_password)
+        self.password_changed_at = timezone.now()
+
+    def check_password(self, raw_password: str | None) -> bool:
+        def rehash(raw: str) -> None:
+            # A hash upgrade is not a password change: keep the change date.
+            changed_at = self.password_changed_at
+            self.set_password(raw)
+            self.password_changed_at = changed_at
+            self._password = None
+            self.save(update_fields=["password"])
+
+        return check_password(raw_password, self.password, rehash)
 
 
 class RoleGrant(models.Model):
@@ -42,6 +62,9 @@ class RoleGrant(models.Model):
     scope = models.CharField(
         _("data scope"), max_length=16, choices=DataScope.choices, default=DataScope.DEPARTMENT
     )
+    # An administrator who takes a default permission away disables the row instead of deleting
+    # it, so that ``sync_role_grants`` (which only creates missing rows) never brings it back.
+    enabled = models.BooleanField(_("granted"), default=True)
 
     class Meta:
         verbose_name = _("role grant")

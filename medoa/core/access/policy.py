@@ -59,6 +59,7 @@ class Principal:
     staff: Staff | None
     roles: list[tuple[str, int, str, bool]] = field(default_factory=list)
     grants: dict[str, list[Reach]] = field(default_factory=dict)
+    assignments: list[RoleAssignment] = field(default_factory=list)
 
     @property
     def role_codes(self) -> set[str]:
@@ -69,12 +70,21 @@ class Principal:
         return set(self.grants)
 
 
+def _staff_of(user: Any) -> Staff | None:
+    """The user's staff record with its department: taken from the user object when the query
+    that loaded the user already joined them (the bearer-token lookup does), else one query."""
+    cache = user._state.fields_cache
+    if "staff" in cache:
+        staff: Staff | None = cache["staff"]
+        if staff is None:
+            return None
+        if "department" in staff._state.fields_cache:
+            return staff
+    return Staff.objects.select_related("department").filter(user_id=user.pk).first()
+
+
 def _load_principal(user: Any) -> Principal:
-    staff: Staff | None = None
-    try:
-        staff = Staff.objects.select_related("department").get(user_id=user.pk)
-    except Staff.DoesNotExist:
-        staff = None
+    staff = _staff_of(user)
     principal = Principal(user_id=user.pk, staff=staff)
     if staff is None or staff.status != StaffStatus.ACTIVE or not user.is_active:
         return principal
@@ -82,6 +92,7 @@ def _load_principal(user: Any) -> Principal:
     assignments = list(
         RoleAssignment.objects.filter(staff=staff).select_related("role", "department").order_by("id")
     )
+    principal.assignments = assignments
     principal.roles = [
         (a.role.code, a.department_id, a.department.path, a.include_children) for a in assignments
     ]
@@ -94,7 +105,10 @@ def _load_principal(user: Any) -> Principal:
         principal.grants.setdefault(code, []).append(Reach(DataScope(scope), dept_id, path, subtree))
 
     if by_role:
-        for grant in RoleGrant.objects.filter(role_id__in=by_role).only("role_id", "permission", "scope"):
+        grants = RoleGrant.objects.filter(role_id__in=by_role, enabled=True).only(
+            "role_id", "permission", "scope"
+        )
+        for grant in grants:
             for a in by_role[grant.role_id]:
                 add(
                     grant.permission,
