@@ -1,0 +1,121 @@
+"""The background worker: django-tasks-db's worker loop plus a heartbeat thread.
+
+``medoa worker`` runs ``MedoaWorker(...).run()``. The loop claims and runs queued tasks (many
+workers may share one PostgreSQL queue: the claim uses ``SKIP LOCKED``); the heartbeat thread
+upserts this worker's ``WorkerHeartbeat`` row every ``heartbeat_seconds`` so that ``/healthz``
+can say whether background work is being done. On a clean exit the row is removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+from django_tasks_db.management.commands.db_worker import Worker
+
+from .defaults import HEARTBEAT_SECONDS
+from .services import worker_heartbeat_beat, worker_heartbeat_clear
+
+logger = logging.getLogger("medoa.worker")
+
+
+def default_worker_id() -> str:
+    """``hostname:pid``, at most 64 characters (the queue's and the heartbeat's limit)."""
+    pid = str(os.getpid())
+    return f"{socket.gethostname()[: 63 - len(pid)]}:{pid}"
+
+
+class HeartbeatThread(threading.Thread):
+    """Beats every ``interval`` seconds until ``stop()``; database errors are logged, not fatal."""
+
+    def __init__(self, *, worker_id: str, started_at: datetime, interval: float = HEARTBEAT_SECONDS) -> None:
+        super().__init__(name=f"heartbeat-{worker_id}", daemon=True)
+        self.worker_id = worker_id
+        self.started_at = started_at
+        self.interval = interval
+        self._stopping = threading.Event()
+
+    def beat(self) -> None:
+        worker_heartbeat_beat(
+            worker_id=self.worker_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self.started_at,
+        )
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.wait(self.interval):
+                close_old_connections()
+                try:
+                    self.beat()
+                except DatabaseError:
+                    logger.exception("worker %s could not record its heartbeat", self.worker_id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout)
+
+
+class MedoaWorker:
+    """One worker process's loop (all queues by default) with its heartbeat."""
+
+    def __init__(
+        self,
+        *,
+        queue_names: Sequence[str] = ("*",),
+        interval: float = 1.0,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        worker_id: str | None = None,
+        batch: bool = False,
+        max_tasks: int | None = None,
+        backend_name: str = "default",
+    ) -> None:
+        self.worker_id = worker_id or default_worker_id()
+        self.heartbeat = HeartbeatThread(
+            worker_id=self.worker_id, started_at=timezone.now(), interval=heartbeat_seconds
+        )
+        self.loop = Worker(
+            queue_names=list(queue_names),
+            interval=interval,
+            batch=batch,
+            backend_name=backend_name,
+            startup_delay=False,
+            max_tasks=max_tasks,
+            worker_id=self.worker_id,
+            excluded_queue_names=[],
+        )
+
+    def run(self, *, install_signals: bool = True) -> None:
+        """Run until stopped (SIGINT/SIGTERM when ``install_signals``, else ``stop()``).
+
+        The first heartbeat is written before the loop starts, so a worker that cannot reach the
+        database fails at once instead of looking alive.
+        """
+        self.heartbeat.beat()
+        self.heartbeat.start()
+        if install_signals:
+            self.loop.configure_signals()
+        logger.info("worker %s started", self.worker_id)
+        try:
+            self.loop.run()
+        finally:
+            self.heartbeat.stop()
+            try:
+                worker_heartbeat_clear(worker_id=self.worker_id)
+            except DatabaseError:
+                logger.exception("worker %s could not remove its heartbeat", self.worker_id)
+            logger.info("worker %s stopped", self.worker_id)
+
+    def stop(self) -> None:
+        """Finish the current task, then leave the loop (for callers that run it in a thread)."""
+        self.loop.running = False
