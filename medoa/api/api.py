@@ -9,6 +9,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from medoa.core.access.api import router as access_router
 from medoa.core.access.api_auth import BearerAuth
 from medoa.core.audit.api import router as audit_router
+from medoa.core.notify.api import router as notify_router
 from medoa.core.org.api import router as org_router
 
 from .errors import install_error_handlers
@@ -28,5 +29,6 @@ install_error_handlers(api)
 api.add_router("/", access_router)
 api.add_router("/", org_router)
 api.add_router("/audit", audit_router)
+api.add_router("/notifications", notify_router)
 
 __all__ = ["AuthenticationError", "HttpError", "HttpRequest", "HttpResponse", "ValidationError", "api"]

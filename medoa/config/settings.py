@@ -226,6 +226,9 @@ if IS_PRODUCTION:
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LANGUAGE_COOKIE_NAME = "medoa_language"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600  # the switch remembers the choice for a year
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = IS_PRODUCTION
 TIME_ZONE = os.environ.get("MEDOA_TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True

@@ -1,15 +1,16 @@
 """The URL root: every app mounts its own urls module here; the API mounts under /api/v1/."""
 
 from django.urls import include, path
-from django.views.i18n import set_language
 
 from medoa.api.api import api
+from medoa.web.views import set_language
 
 urlpatterns = [
     path("", include("medoa.web.urls")),
     path("accounts/", include("medoa.core.access.urls")),
     path("org/", include("medoa.core.org.urls")),
     path("audit/", include("medoa.core.audit.urls")),
+    path("notifications/", include("medoa.core.notify.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

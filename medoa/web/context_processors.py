@@ -1,36 +1,75 @@
-"""The shell's template context: navigation built from the menu registry."""
+"""The shell's template context: everything lazy, so a page pays only for what it shows.
+
+``shell`` offers ``staff`` (the signed-in person, with department), ``nav`` (navigation groups),
+``unread_count`` (one COUNT query), ``logout_url`` and ``languages``; ``nav`` is also given
+top-level for templates that only need the navigation.
+"""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import SimpleLazyObject
 
-from medoa.core.access.policy import has_perm
+from medoa.core.access.policy import principal_of
+from medoa.core.notify.selectors import notification_unread_count
+from medoa.core.org.models import Staff
 from medoa.core.registries import menu
+
+from .navigation import NavGroup, build_nav
+
+LOGOUT_FALLBACK = "/accounts/logout/"
+
+
+class ShellContext:
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+
+    @cached_property
+    def user(self) -> Any:
+        return getattr(self.request, "user", None)
+
+    @cached_property
+    def signed_in(self) -> bool:
+        return bool(self.user is not None and self.user.is_authenticated)
+
+    @cached_property
+    def staff(self) -> Staff | None:
+        principal = principal_of(self.user) if self.signed_in else None
+        return principal.staff if principal is not None else None
+
+    @cached_property
+    def display_name(self) -> str:
+        if self.staff is not None:
+            return self.staff.name
+        return str(self.user.get_full_name() or self.user.get_username()) if self.signed_in else ""
+
+    @cached_property
+    def nav(self) -> list[NavGroup]:
+        if not self.signed_in:
+            return []
+        return build_nav(user=self.user, path=self.request.path, entries=menu)
+
+    @cached_property
+    def unread_count(self) -> int:
+        return notification_unread_count(user=self.user) if self.signed_in else 0
+
+    @cached_property
+    def logout_url(self) -> str:
+        try:
+            return reverse("access:logout")
+        except NoReverseMatch:
+            return LOGOUT_FALLBACK
+
+    @property
+    def languages(self) -> list[tuple[str, str]]:
+        return list(settings.LANGUAGES)
 
 
 def shell(request: HttpRequest) -> dict[str, Any]:
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return {"nav": []}
-    entries = []
-    for entry in sorted(menu, key=lambda e: (e.order, e.key)):
-        if entry.permission and not has_perm(user, entry.permission):
-            continue
-        try:
-            url = reverse(entry.url_name)
-        except NoReverseMatch:
-            continue
-        entries.append(
-            {
-                "key": entry.key,
-                "label": entry.label,
-                "url": url,
-                "icon": entry.icon,
-                "group": entry.group,
-                "active": request.path.startswith(url) and url != "/",
-            }
-        )
-    return {"nav": entries}
+    context = ShellContext(request)
+    return {"shell": context, "nav": SimpleLazyObject(lambda: context.nav)}

@@ -7,6 +7,20 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+def is_site_path(link: str) -> bool:
+    """Whether ``link`` is a path on this site (``/org/staff/12/``), never a scheme or another host.
+
+    Notification links are rendered as ``href``; anything else (``javascript:``, ``//evil``,
+    ``https://…``) is not shown, so a notification can never send a reader off-site.
+    """
+    return (
+        link.startswith("/")
+        and not link.startswith("//")
+        and "\\" not in link
+        and not any(ch.isspace() or ord(ch) < 32 for ch in link)
+    )
+
+
 class Notification(models.Model):
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -27,3 +41,28 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+    @property
+    def safe_link(self) -> str:
+        """The link when it points into this site, else an empty string."""
+        return self.link if is_site_path(self.link) else ""
+
+    @property
+    def badge_class(self) -> str:
+        """The shell's badge class for this notification's kind."""
+        return KIND_BADGES.get(self.kind, "")
+
+
+# Kinds other apps use, mapped to the shell's badge classes; any other kind is a plain badge.
+KIND_BADGES = {
+    "success": "badge-success",
+    "warning": "badge-warning",
+    "reminder": "badge-warning",
+    "danger": "badge-danger",
+    "critical": "badge-danger",
+    "alert": "badge-danger",
+}

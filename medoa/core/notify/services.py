@@ -21,7 +21,10 @@ def notification_send(
     kind: str = "info",
     data: dict[str, Any] | None = None,
 ) -> list[Notification]:
-    """Put one notification in each recipient's inbox (duplicates in ``recipients`` collapse)."""
+    """Put one notification in each recipient's inbox (duplicates in ``recipients`` collapse).
+
+    ``link`` should be a path on this site (``/approvals/12/``); the inbox shows no other link.
+    """
     seen: set[int] = set()
     rows = []
     for user in recipients:
@@ -36,9 +39,13 @@ def notification_send(
     return Notification.objects.bulk_create(rows)
 
 
+@transaction.atomic
 def notification_mark_read(*, user: Any, ids: Iterable[int] | None = None) -> int:
-    """Mark the user's notifications read (all unread ones when ``ids`` is ``None``)."""
+    """Mark the user's unread notifications read (all of them when ``ids`` is ``None``).
+
+    Only the user's own notifications change, whatever ids are given; returns how many changed.
+    """
     qs = Notification.objects.filter(recipient=user, read_at__isnull=True)
     if ids is not None:
-        qs = qs.filter(pk__in=list(ids))
+        qs = qs.filter(pk__in=[int(i) for i in ids])
     return qs.update(read_at=timezone.now())

@@ -1,0 +1,105 @@
+"""The shell's side navigation, built from the menu registry (``medoa.core.registries.menu``).
+
+Apps register ``MenuEntry`` items in ``AppConfig.ready()``. The shell keeps the entries the user
+may see (``permission`` held, URL resolvable), groups them by ``MenuEntry.group`` in the order of
+``NAV_GROUPS`` (unknown groups follow, labelled with their key), sorts each group by
+``(order, key)`` and marks the one entry that matches the current path best as active.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from medoa.core.access.policy import has_perm
+from medoa.core.registries import MenuEntry
+
+# Group key → (position, label). Register entries with one of these keys as ``MenuEntry.group``.
+NAV_GROUPS: dict[str, tuple[int, Any]] = {
+    "main": (0, _("General")),
+    "approvals": (10, _("Approvals")),
+    "comms": (20, _("Collaboration")),
+    "roster": (30, _("Rostering")),
+    "resources": (40, _("Medical resources")),
+    "quality": (50, _("Quality and safety")),
+    "training": (60, _("Training and research")),
+    "assets": (70, _("Equipment and logistics")),
+    "reports": (80, _("Reports")),
+    "design": (90, _("Forms, processes and rules")),
+    "integration": (100, _("Integration")),
+    "org": (110, _("Organisation")),
+    "admin": (120, _("Administration")),
+    "security": (130, _("Security")),
+    "audit": (140, _("Audit")),
+}
+UNKNOWN_GROUP_POSITION = 1000
+
+
+@dataclass
+class NavItem:
+    key: str
+    label: Any
+    url: str
+    icon: str = ""
+    active: bool = False
+
+    @property
+    def css_key(self) -> str:
+        return "".join(ch if ch.isalnum() else "-" for ch in self.key)
+
+
+@dataclass
+class NavGroup:
+    key: str
+    label: Any
+    items: list[NavItem] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return any(item.active for item in self.items)
+
+
+def _url_of(entry: MenuEntry) -> str | None:
+    try:
+        return reverse(entry.url_name)
+    except NoReverseMatch:
+        return None
+
+
+def _matches(path: str, url: str) -> bool:
+    if url == "/":
+        return path == "/"
+    return path == url or path.startswith(url if url.endswith("/") else url + "/")
+
+
+def build_nav(*, user: Any, path: str, entries: Iterable[MenuEntry]) -> list[NavGroup]:
+    """The groups of entries ``user`` may see, with the best match for ``path`` marked active."""
+    visible: list[tuple[MenuEntry, str]] = []
+    for entry in entries:
+        if entry.permission and not has_perm(user, entry.permission):
+            continue
+        url = _url_of(entry)
+        if url is not None:
+            visible.append((entry, url))
+
+    best: tuple[int, str] | None = None
+    for entry, url in visible:
+        if _matches(path, url) and (best is None or len(url) > best[0]):
+            best = (len(url), entry.key)
+
+    groups: dict[str, NavGroup] = {}
+    for entry, url in sorted(visible, key=lambda pair: (pair[0].order, pair[0].key)):
+        group = groups.get(entry.group)
+        if group is None:
+            label = NAV_GROUPS.get(entry.group, (0, entry.group))[1]
+            group = groups[entry.group] = NavGroup(key=entry.group, label=label)
+        active = best is not None and best[1] == entry.key
+        group.items.append(NavItem(entry.key, entry.label, url, entry.icon, active))
+    return sorted(
+        groups.values(),
+        key=lambda g: (NAV_GROUPS.get(g.key, (UNKNOWN_GROUP_POSITION, ""))[0], g.key),
+    )
