@@ -12,8 +12,8 @@ from .choices import Outcome
 class AuditEntry(models.Model):
     """One thing a person (or system) did. ``entry_hash`` = HMAC(key, previous hash ‖ this entry).
 
-    Never updated or deleted: the services only insert, and on PostgreSQL a trigger refuses
-    UPDATE and DELETE on this table.
+    Never updated or deleted: the services only insert, and database triggers (``guard.py``, on
+    PostgreSQL and SQLite) refuse UPDATE and DELETE on this table.
     """
 
     seq = models.PositiveBigIntegerField(unique=True, editable=False)
@@ -41,7 +41,11 @@ class AuditEntry(models.Model):
         ordering = ["-seq"]
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit entries")
-        indexes = [models.Index(fields=["target_type", "target_id"]), models.Index(fields=["actor", "at"])]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"]),
+            models.Index(fields=["actor", "at"]),
+            models.Index(fields=["actor_name", "seq"], name="audit_entry_actor_name_seq"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} by {self.actor_name or '-'}"
