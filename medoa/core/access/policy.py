@@ -30,6 +30,8 @@ from .models import RoleGrant
 from .permissions import permissions
 
 EVERYONE = "*"
+# Set on a user object whose ``staff`` and ``staff.department`` were loaded with it.
+STAFF_JOINED = "_medoa_staff_joined"
 
 
 @dataclass(frozen=True)
@@ -71,15 +73,11 @@ class Principal:
 
 
 def _staff_of(user: Any) -> Staff | None:
-    """The user's staff record with its department: taken from the user object when the query
-    that loaded the user already joined them (the bearer-token lookup does), else one query."""
-    cache = user._state.fields_cache
-    if "staff" in cache:
-        staff: Staff | None = cache["staff"]
-        if staff is None:
-            return None
-        if "department" in staff._state.fields_cache:
-            return staff
+    """The user's staff record with its department: one query, unless the query that loaded the
+    user already joined them and said so (the bearer-token lookup does, see ``tokens``)."""
+    if getattr(user, STAFF_JOINED, False):
+        staff: Staff | None = user._state.fields_cache.get("staff")
+        return staff
     return Staff.objects.select_related("department").filter(user_id=user.pk).first()
 
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .models import ApiToken, User
+from .policy import STAFF_JOINED
 
 TOKEN_PREFIX = "moa_"
 # ``last_used_at`` is refreshed at most this often, so that a busy client does not write per call.
@@ -61,6 +62,7 @@ def api_token_authenticate(raw: str) -> User | None:
         token.last_used_at = now
     user: Any = token.user
     user._medoa_api_token = token
+    setattr(user, STAFF_JOINED, True)
     return token.user
 
 

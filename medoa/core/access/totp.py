@@ -8,6 +8,7 @@ import pyotp
 import segno
 from django.conf import settings
 from django.db.models import Q
+from pyotp.exceptions import OTPVerificationError
 
 from .models import User
 
@@ -36,8 +37,11 @@ def totp_matching_step(secret: str, code: str) -> int | None:
     code = code.strip().replace(" ", "")
     if not secret or not CODE_RE.match(code):
         return None
-    step = pyotp.TOTP(secret).verify_and_get_timecode(code, valid_window=VALID_WINDOW)
-    return int(step) if step is not None else None
+    try:
+        step = pyotp.TOTP(secret).verify_and_get_timecode(code, valid_window=VALID_WINDOW)
+    except OTPVerificationError:
+        return None
+    return int(step)
 
 
 def totp_consume(user: User, code: str) -> bool:
