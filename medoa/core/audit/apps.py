@@ -29,8 +29,8 @@ class AuditConfig(AppConfig):
                 label=_("Audit log"),
                 url_name="audit:entry_list",
                 icon="shield",
-                group="admin",
-                order=900,
+                group="audit",
+                order=100,
                 permission=VIEW_PERMISSION,
             ),
         )

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import models, transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from medoa.core.context import client_address as current_client_address
 
@@ -227,13 +227,13 @@ def audit_record(
 # --- verifying -----------------------------------------------------------------------------------
 
 # Reasons are English msgids (the command and the API print them as they are; pages translate them).
-MISSING = "entry #%(seq)s is missing"
-BAD_LINK = "link to the previous entry does not match"
-BAD_HASH = "entry content does not match its hash"
-TAIL_MISSING = "entries after #%(seq)s are missing (the chain head is at #%(head)s)"
-BEYOND_HEAD = "entries continue after the chain head #%(head)s"
-HEAD_MISMATCH = "the chain head does not match the last entry"
-HEAD_MISSING = "the chain head is missing"
+MISSING = gettext_noop("entry #%(seq)s is missing")
+BAD_LINK = gettext_noop("link to the previous entry does not match")
+BAD_HASH = gettext_noop("entry content does not match its hash")
+TAIL_MISSING = gettext_noop("entries after #%(seq)s are missing (the chain head is at #%(head)s)")
+BEYOND_HEAD = gettext_noop("entries continue after the chain head #%(head)s")
+HEAD_MISMATCH = gettext_noop("the chain head does not match the last entry")
+HEAD_MISSING = gettext_noop("the chain head is missing")
 
 
 @dataclass(frozen=True)
