@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -52,17 +54,16 @@ class Notification(models.Model):
         return self.link if is_site_path(self.link) else ""
 
     @property
-    def badge_class(self) -> str:
-        """The shell's badge class for this notification's kind."""
-        return KIND_BADGES.get(self.kind, "")
+    def kind_badge(self) -> tuple[str, Any] | None:
+        """(badge class, label) for kinds that deserve a marker; ``None`` for plain information."""
+        return KIND_BADGES.get(self.kind)
 
 
-# Kinds other apps use, mapped to the shell's badge classes; any other kind is a plain badge.
-KIND_BADGES = {
-    "success": "badge-success",
-    "warning": "badge-warning",
-    "reminder": "badge-warning",
-    "danger": "badge-danger",
-    "critical": "badge-danger",
-    "alert": "badge-danger",
+# Kinds that get a marker in the inbox and on the workbench card; any other kind shows none.
+KIND_BADGES: dict[str, tuple[str, Any]] = {
+    "success": ("badge-success", _("Done")),
+    "reminder": ("badge-warning", _("Reminder")),
+    "warning": ("badge-warning", _("Attention")),
+    "alert": ("badge-danger", _("Alert")),
+    "critical": ("badge-danger", _("Critical")),
 }

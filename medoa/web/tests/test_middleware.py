@@ -162,6 +162,8 @@ def test_an_unsupported_language_changes_nothing(make_staff: Any, signed_in: Any
     assert "medoa_language" not in response.cookies
     staff.user.refresh_from_db()
     assert staff.user.language == ""
+    page = client.get("/").content.decode()
+    assert '<li class="message message-error" role="status">不支持该语言。</li>' in page
 
 
 def test_the_switch_never_redirects_off_site(client: Any) -> None:

@@ -186,8 +186,9 @@ def test_my_notifications_card_on_the_workbench(make_staff: Any, signed_in: Any)
 def test_workbench_query_count_is_pinned(
     make_staff: Any, signed_in: Any, cards: Registry[WorkbenchCard], django_assert_num_queries: Any
 ) -> None:
-    """Session and user; the principal (staff, role assignments, grants), loaded once per request;
-    the department chain; the role list; the notifications card; the top bar's unread count."""
+    """Session, user and the session guard's live-session check; the principal (staff, role
+    assignments, grants), loaded once per request; the department chain; the role list; the
+    notifications card; the top bar's unread count."""
     cards.register("notify.my_notifications", workbench_cards.get("notify.my_notifications"))
     staff = make_staff("doctor", "dept_head")
     notification_send(recipients=[staff.user], title="值班提醒")
@@ -200,7 +201,7 @@ def test_workbench_query_count_is_pinned(
 
 
 # Keep in step with the middleware (see the docstring above); a rise means an N+1 or a new query.
-WORKBENCH_QUERIES = 9
+WORKBENCH_QUERIES = 10
 
 
 def test_workbench_queries_do_not_grow_with_roles_or_notifications(
