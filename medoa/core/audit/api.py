@@ -12,10 +12,11 @@ Every call is recorded in the log itself. Malformed filters answer 422 with per-
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import override
 from ninja import Query, Router, Schema
 
@@ -75,37 +76,49 @@ class FieldErrorOut(Schema):
     field: str
     message: str
     message_en: str
+    type: str
 
 
 class ErrorOut(Schema):
     detail: str
-    detail_en: str = ""
-    errors: list[FieldErrorOut] = []
+    detail_en: str
 
 
-def _denied(request: HttpRequest) -> tuple[int, dict[str, str]]:
-    audit_log_access_denied(user=request.user, path=request.path, via="api")
+class ValidationErrorOut(ErrorOut):
+    errors: list[FieldErrorOut]
+
+
+def _both(render: Callable[[], str]) -> tuple[str, str]:
+    """A message in Chinese and in English (the API's error shape carries both)."""
+    with override("zh-hans"):
+        zh = render()
     with override("en"):
-        en = _("You may not view the audit log.")
-    return 403, {"detail": _("You may not view the audit log."), "detail_en": en}
+        en = render()
+    return zh, en
+
+
+def _error(message: Any) -> dict[str, Any]:
+    zh, en = _both(lambda: str(message))
+    return {"detail": zh, "detail_en": en}
+
+
+def _denied(request: HttpRequest) -> tuple[int, dict[str, Any]]:
+    audit_log_access_denied(user=request.user, path=request.path, via="api")
+    return 403, _error(_("You may not view the audit log."))
 
 
 def _form_errors(form: EntryFilterForm) -> dict[str, Any]:
     errors = []
     for name, field_errors in form.errors.as_data().items():
         for error in field_errors:
-            message = " ".join(str(m) for m in error.messages)
-            with override("en"):
-                message_en = " ".join(str(m) for m in error.messages)
-            errors.append({"field": name, "message": message, "message_en": message_en})
-    with override("en"):
-        detail_en = _("The request is not valid.")
-    return {"detail": _("The request is not valid."), "detail_en": detail_en, "errors": errors}
+            zh, en = _both(lambda error=error: " ".join(str(m) for m in error.messages))
+            errors.append({"field": name, "message": zh, "message_en": en, "type": error.code or "invalid"})
+    return {**_error(_("The request is not valid.")), "errors": errors}
 
 
 @router.get(
     "/entries",
-    response={200: EntryPageOut, 403: ErrorOut, 422: ErrorOut},
+    response={200: EntryPageOut, 403: ErrorOut, 422: ValidationErrorOut},
     summary="List audit entries (newest first, 50 per page)",
 )
 def entries_list(request: HttpRequest, query: Query[EntryQuery]) -> Any:
@@ -132,9 +145,7 @@ def entry_detail(request: HttpRequest, seq: int) -> Any:
         return _denied(request)
     entry: AuditEntry | None = audit_entry_open(viewer=request.user, seq=seq, via="api")
     if entry is None:
-        with override("en"):
-            en = _("There is no audit entry with this number.")
-        return 404, {"detail": _("There is no audit entry with this number."), "detail_en": en}
+        return 404, _error(_("There is no audit entry with this number."))
     return 200, entry
 
 

@@ -20,8 +20,8 @@ from medoa.core.audit.models import AuditEntry
 from medoa.core.audit.selectors import EntryFilter, audit_entry_page
 from medoa.core.audit.services import audit_record
 from medoa.core.org.models import Staff
-from medoa.core.registries import menu
 from medoa.core.org.tests.factories import RoleFactory
+from medoa.core.registries import menu
 
 pytestmark = pytest.mark.django_db
 
