@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import override
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
+from ninja.responses import Status
 from pydantic import AwareDatetime, ConfigDict, field_validator
 
 from medoa.core.access.models import User
@@ -523,7 +524,7 @@ def staff_create(request: HttpRequest, payload: StaffCreateIn) -> Any:
         staff = services.staff_create(actor=user, **data)
     except DjangoValidationError as exc:
         raise _invalid(exc) from None
-    return 201, _staff_out(user, staff, record=True)
+    return Status(201, _staff_out(user, staff, record=True))
 
 
 def _staff_to_manage(user: User, staff_id: int) -> Staff:
@@ -631,7 +632,7 @@ def delegations_create(request: HttpRequest, payload: DelegationIn) -> Any:
     delegation = Delegation.objects.select_related("delegator", "delegate", "created_by").get(
         pk=delegation.pk
     )
-    return 201, _delegation_out(delegation)
+    return Status(201, _delegation_out(delegation))
 
 
 @router.post(

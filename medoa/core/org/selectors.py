@@ -145,6 +145,17 @@ def department_get(*, user: Any, pk: int) -> Department | None:
     return department_list(user=user).filter(pk=pk).first()
 
 
+def _either(*filters: Q) -> Q:
+    """OR of permission filters. ``scope_q`` gives an empty ``Q()`` for "everything", which an
+    OR would silently drop (``Q() | Q(pk=1)`` is ``Q(pk=1)``), so an empty one wins outright."""
+    if any(not f for f in filters):
+        return Q()
+    combined = filters[0]
+    for f in filters[1:]:
+        combined |= f
+    return combined
+
+
 def _active_staff_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}status": StaffStatus.ACTIVE, f"{prefix}user__is_active": True})
 
@@ -346,7 +357,7 @@ def staff_get(*, user: Any, pk: int) -> Staff | None:
         return None
     own = Q(pk=principal.staff.pk) if principal.staff is not None else Q(pk__in=[])
     return (
-        Staff.objects.filter(scope_q(user, "org.staff.view") | own)
+        Staff.objects.filter(_either(scope_q(user, "org.staff.view"), own))
         .select_related("department", "user")
         .filter(pk=pk)
         .first()
@@ -482,7 +493,7 @@ def delegators_for_user(*, user: Any) -> QuerySet[Staff]:
     own = Q(pk=principal.staff.pk) if principal is not None and principal.staff is not None else Q(pk__in=[])
     return (
         Staff.objects.filter(_active_staff_q())
-        .filter(scope_q(user, "org.delegation.manage") | own)
+        .filter(_either(scope_q(user, "org.delegation.manage"), own))
         .select_related("department")
         .order_by("department__path", "employee_no")
     )
