@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import override
@@ -107,11 +109,15 @@ def _denied(request: HttpRequest) -> tuple[int, dict[str, Any]]:
     return 403, _error(_("You may not view the audit log."))
 
 
+def _messages_of(error: ValidationError) -> str:
+    return " ".join(str(m) for m in error.messages)
+
+
 def _form_errors(form: EntryFilterForm) -> dict[str, Any]:
     errors = []
     for name, field_errors in form.errors.as_data().items():
         for error in field_errors:
-            zh, en = _both(lambda error=error: " ".join(str(m) for m in error.messages))
+            zh, en = _both(partial(_messages_of, error))
             errors.append({"field": name, "message": zh, "message_en": en, "type": error.code or "invalid"})
     return {**_error(_("The request is not valid.")), "errors": errors}
 
