@@ -9,7 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from medoa.core.access.models import RoleGrant
 from medoa.core.access.policy import forget_principal
@@ -17,6 +19,8 @@ from medoa.core.access.tokens import api_token_issue
 from medoa.core.org.apps import PERMISSIONS
 from medoa.core.org.choices import RoleScope
 from medoa.core.org.models import Department, Role, RoleAssignment, Staff
+
+TOTP_SECRET = "JBSWY3DPEHPK3PXP"
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +85,11 @@ def person(staff_factory: Any, tree: SimpleNamespace) -> Callable[..., Staff]:
             role = Role.objects.get(code=code)
             at = staff.department if role.scope == RoleScope.DEPARTMENT else tree.root
             RoleAssignment.objects.create(staff=staff, role=role, department=at)
+        if set(role_codes) & set(settings.MEDOA_TOTP_REQUIRED_ROLES):
+            # administrators must have a second factor before any page opens
+            staff.user.totp_secret = TOTP_SECRET
+            staff.user.totp_confirmed_at = timezone.now()
+            staff.user.save(update_fields=["totp_secret", "totp_confirmed_at"])
         forget_principal(staff.user)
         return staff
 
