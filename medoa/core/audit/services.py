@@ -192,6 +192,10 @@ def audit_record(
     never link to the same predecessor. Raises ``ValueError`` (before touching the database) for an
     empty or over-long action or an unknown outcome. Inside the caller's transaction no savepoint is
     taken: an entry that cannot be written fails the change it records.
+
+    Call it as the last step of a service: the head row stays locked until the caller's transaction
+    commits, so whatever runs after it in the same transaction holds up every other audited change
+    (and locking other rows after it invites deadlocks on PostgreSQL).
     """
     if not action or len(action) > _max_length("action"):
         raise ValueError(f"audit action must be 1–{_max_length('action')} characters: {action!r}")
