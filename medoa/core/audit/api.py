@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import override
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from .forms import EntryFilterForm
 from .models import AuditEntry
@@ -104,9 +104,9 @@ def _error(message: Any) -> dict[str, Any]:
     return {"detail": zh, "detail_en": en}
 
 
-def _denied(request: HttpRequest) -> tuple[int, dict[str, Any]]:
+def _denied(request: HttpRequest) -> Status[dict[str, Any]]:
     audit_log_access_denied(user=request.user, path=request.path, via="api")
-    return 403, _error(_("You may not view the audit log."))
+    return Status(403, _error(_("You may not view the audit log.")))
 
 
 def _messages_of(error: ValidationError) -> str:
@@ -132,7 +132,7 @@ def entries_list(request: HttpRequest, query: Query[EntryQuery]) -> Any:
         return _denied(request)
     form = EntryFilterForm(data={k: v for k, v in query.dict().items() if v != ""})
     if not form.is_valid():
-        return 422, _form_errors(form)
+        return Status(422, _form_errors(form))
     page = audit_log_browse(
         viewer=request.user,
         filters=form.entry_filter(),
@@ -140,7 +140,7 @@ def entries_list(request: HttpRequest, query: Query[EntryQuery]) -> Any:
         after=form.cleaned_data.get("after"),
         via="api",
     )
-    return 200, {"items": page.entries, "newer": page.newer_after, "older": page.older_before}
+    return Status(200, {"items": page.entries, "newer": page.newer_after, "older": page.older_before})
 
 
 @router.get(
@@ -151,8 +151,8 @@ def entry_detail(request: HttpRequest, seq: int) -> Any:
         return _denied(request)
     entry: AuditEntry | None = audit_entry_open(viewer=request.user, seq=seq, via="api")
     if entry is None:
-        return 404, _error(_("There is no audit entry with this number."))
-    return 200, entry
+        return Status(404, _error(_("There is no audit entry with this number.")))
+    return Status(200, entry)
 
 
 @router.get("/verify", response={200: ChainCheckOut, 403: ErrorOut}, summary="Verify the audit hash chain")
@@ -160,10 +160,13 @@ def chain_verify(request: HttpRequest) -> Any:
     if not audit_log_visible_to(request.user):
         return _denied(request)
     result = audit_chain_check(viewer=request.user, via="api")
-    return 200, {
-        "ok": result.ok,
-        "entries": result.entries,
-        "broken_seq": result.broken_seq,
-        "reason": result.reason_text,
-        "reason_display": result.reason_display,
-    }
+    return Status(
+        200,
+        {
+            "ok": result.ok,
+            "entries": result.entries,
+            "broken_seq": result.broken_seq,
+            "reason": result.reason_text,
+            "reason_display": result.reason_display,
+        },
+    )
