@@ -13,7 +13,13 @@ from ninja.errors import HttpError
 from medoa.core.context import client_address_of
 
 from .selectors import api_token_list_own, me_get
-from .services import LOGIN_FAILED, api_token_create, api_token_revoke, credentials_authenticate
+from .services import (
+    LOGIN_FAILED,
+    LoginBlocked,
+    api_token_create,
+    api_token_revoke,
+    credentials_authenticate,
+)
 from .tokens import api_token_of
 
 router = Router(tags=["auth"])
@@ -93,18 +99,21 @@ class MeOut(Schema):
 @router.post(
     "/auth/token",
     auth=None,
-    response={200: TokenOut, 401: ErrorOut},
+    response={200: TokenOut, 401: ErrorOut, 403: ErrorOut},
     summary="Exchange username, password (and TOTP code) for a bearer token",
 )
 def token_create(request: HttpRequest, payload: TokenIn) -> Any:
     address = client_address_of(request)
-    user = credentials_authenticate(
-        username=payload.username,
-        password=payload.password,
-        otp=payload.otp,
-        client_address=address,
-        channel="api",
-    )
+    try:
+        user = credentials_authenticate(
+            username=payload.username,
+            password=payload.password,
+            otp=payload.otp,
+            client_address=address,
+            channel="api",
+        )
+    except LoginBlocked as blocked:
+        raise _error(403, blocked.message) from blocked
     if user is None:
         raise _error(401, LOGIN_FAILED)
     raw, token = api_token_create(user=user, client_address=address, name="api")

@@ -29,9 +29,10 @@ from medoa.core.context import client_address, client_address_of
 
 from .models import UserSession
 from .passwords import password_expired
-from .policy import has_role, principal_of
+from .policy import principal_of
 from .services import session_expire, user_session_forget, user_sessions_end
 from .sessions import SEEN_GRANULARITY_SECONDS, SEEN_KEY, idle_limit_seconds, now_seconds
+from .totp import totp_enrolment_required
 
 PASS_THROUGH_PREFIXES = ("/api/", "/healthz", "/i18n/", "/favicon.ico")
 
@@ -83,18 +84,12 @@ class SessionGuardMiddleware:
 
         logout_path = reverse("access:logout")
         totp_path = reverse("access:totp_setup")
-        if path != logout_path and path != totp_path and _totp_required(user):
+        if path != logout_path and path != totp_path and totp_enrolment_required(user):
             return _redirect(request, totp_path)
         password_path = reverse("access:password_change")
         if path not in {logout_path, totp_path, password_path} and password_expired(user):
             return _redirect(request, password_path)
         return None
-
-
-def _totp_required(user: object) -> bool:
-    if getattr(user, "has_totp", False):
-        return False
-    return any(has_role(user, code) for code in settings.MEDOA_TOTP_REQUIRED_ROLES)
 
 
 def _redirect(request: HttpRequest, url: str) -> HttpResponse:

@@ -30,15 +30,26 @@ from medoa.core.org.models import Role, Staff
 
 from .choices import DataScope
 from .models import ApiToken, LoginFailure, RoleGrant, User, UserSession
+from .passwords import password_expired
 from .permissions import permissions
 from .policy import forget_principal
 from .tokens import api_token_issue
-from .totp import totp_consume
+from .totp import totp_consume, totp_enrolment_required
 
 LOGIN_FAILED = _(
     "Sign-in failed: the username, password or verification code is wrong, or the account is "
     "temporarily locked after too many failures. Please try again later."
 )
+
+
+class LoginBlocked(Exception):
+    """The credentials were right, but the account must first act in the web application (enrol
+    TOTP, change its password); ``message`` says what, in a lazy translation."""
+
+    def __init__(self, reason: FailureReason, message: Any) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+        self.message = message
 
 
 class FailureReason(StrEnum):
@@ -48,6 +59,8 @@ class FailureReason(StrEnum):
     LOCKED = "locked"
     OTP_MISSING = "otp_missing"
     OTP_INVALID = "otp_invalid"
+    TOTP_NOT_ENROLLED = "totp_not_enrolled"
+    PASSWORD_EXPIRED = "password_expired"
 
 
 @dataclass(frozen=True)
@@ -181,7 +194,11 @@ def login_succeeded(*, user: User, client_address: str | None, channel: str, sec
 def credentials_authenticate(
     *, username: str, password: str, otp: str | None, client_address: str | None, channel: str
 ) -> User | None:
-    """Both steps at once (the API): the user, or ``None`` for every kind of failure."""
+    """Both steps at once (the API): the user, or ``None`` for every kind of failure.
+
+    Raises ``LoginBlocked`` when the credentials were right but the account may not use the API
+    yet: its role requires TOTP and it has none, or its password must be changed first.
+    """
     check = login_password_check(
         username=username, password=password, client_address=client_address, channel=channel
     )
@@ -191,6 +208,25 @@ def credentials_authenticate(
         user=check.user, code=otp, client_address=client_address, channel=channel
     ):
         return None
+    blocked: LoginBlocked | None = None
+    if totp_enrolment_required(check.user):
+        blocked = LoginBlocked(
+            FailureReason.TOTP_NOT_ENROLLED,
+            _("Your role requires two-step verification: set it up in the web application first."),
+        )
+    elif password_expired(check.user):
+        blocked = LoginBlocked(
+            FailureReason.PASSWORD_EXPIRED, _("Your password must be changed in the web application first.")
+        )
+    if blocked is not None:
+        login_failure_record(
+            username=check.user.username,
+            client_address=client_address,
+            reason=blocked.reason,
+            channel=channel,
+            counted=False,
+        )
+        raise blocked
     login_succeeded(
         user=check.user, client_address=client_address, channel=channel, second_factor=check.needs_otp
     )

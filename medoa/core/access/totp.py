@@ -11,6 +11,7 @@ from django.db.models import Q
 from pyotp.exceptions import OTPVerificationError
 
 from .models import User
+from .policy import has_role
 
 ISSUER = "MedOA"
 # A code is accepted one 30-second step before or after the server's clock.
@@ -64,3 +65,10 @@ def totp_consume(user: User, code: str) -> bool:
     if accepted:
         user.totp_last_step = step
     return bool(accepted)
+
+
+def totp_enrolment_required(user: object) -> bool:
+    """Does ``user`` hold a role that requires TOTP (MEDOA_TOTP_REQUIRED_ROLES) without having it?"""
+    if getattr(user, "has_totp", False):
+        return False
+    return any(has_role(user, code) for code in settings.MEDOA_TOTP_REQUIRED_ROLES)

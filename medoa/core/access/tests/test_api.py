@@ -14,7 +14,7 @@ from medoa.core.access.tokens import api_token_issue, hash_token
 from medoa.core.audit.models import AuditEntry
 from medoa.core.org.models import Role
 
-from .helpers import totp_code
+from .helpers import in_both, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -280,7 +280,9 @@ def test_me_for_an_account_without_a_staff_record(client: Client, user_factory: 
 def test_me_refuses_anonymous_and_bad_tokens(client: Client, header: dict[str, str]) -> None:
     response = client.get("/api/v1/me", **header)
     assert response.status_code == 401
-    assert response.json()["detail"] == "需要身份验证：请提供有效的访问令牌（Bearer）。"
+    zh, en = in_both("Authentication required: send a valid bearer token.")
+    assert response.json() == {"detail": zh, "detail_en": en}
+    assert zh.startswith("需要身份")
 
 
 def test_me_takes_at_most_four_queries(
@@ -304,3 +306,35 @@ def test_me_only_shows_the_caller(client: Client, cardiology: dict[str, Any], pe
     assert body["username"] == "nurse1"
     assert body["id"] == other.pk
     assert [r["code"] for r in body["roles"]] == ["nurse"]
+
+
+@pytest.mark.parametrize("role", ["sys_admin", "sec_admin", "audit_admin"])
+def test_administrators_without_totp_get_no_token(
+    client: Client, person: Any, password: str, role: str
+) -> None:
+    # Given
+    person(role, username="admin1")
+    # When
+    response = issue(client, username="admin1", password=password)
+    # Then
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "您的角色要求开启两步验证：请先在网页端完成设置。",
+        "detail_en": "Your role requires two-step verification: set it up in the web application first.",
+    }
+    assert not ApiToken.objects.exists()
+    assert not LoginFailure.objects.exists()
+    entry = AuditEntry.objects.get(action="access.login.failed")
+    assert entry.details == {"reason": "totp_not_enrolled", "channel": "api"}
+
+
+def test_a_password_that_must_change_gets_no_token(client: Client, person: Any, password: str) -> None:
+    # Given
+    staff = person("doctor", username="doc")
+    User.objects.filter(pk=staff.user.pk).update(must_change_password=True)
+    # When
+    response = issue(client, username="doc", password=password)
+    # Then
+    assert response.status_code == 403
+    assert response.json()["detail_en"] == "Your password must be changed in the web application first."
+    assert not ApiToken.objects.exists()

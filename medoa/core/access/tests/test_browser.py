@@ -23,7 +23,9 @@ def _submit_login(page: Any, username: str, password: str) -> None:
     page.wait_for_load_state()
 
 
-def test_login_in_chinese_lands_on_the_workbench(page: Any, live_server: Any, person: Any, password: str) -> None:
+def test_login_in_chinese_lands_on_the_workbench(
+    page: Any, live_server: Any, person: Any, password: str
+) -> None:
     # Given
     person("doctor", username="card_doc1", name="李明")
     # When an anonymous visit to the workbench is sent to the login page
