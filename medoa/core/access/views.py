@@ -134,7 +134,7 @@ def login(request: HttpRequest) -> HttpResponse:
 def totp_verify(request: HttpRequest) -> HttpResponse:
     """Second step for accounts with TOTP: the code from the authenticator app."""
     pending = pending_login_get(request.session)
-    user = User.objects.filter(pk=pending.user_id).first() if pending else None
+    user = User.objects.filter(pk=pending.user_id, is_active=True).first() if pending else None
     if pending is None or user is None:
         return redirect(f"{resolve_url('access:login')}?reason=expired")
     form = OtpForm(request.POST if request.method == "POST" else None)

@@ -242,3 +242,25 @@ def test_logout_by_get_only_asks_for_confirmation(person: Any, password: str) ->
     # Then
     assert response.status_code == 200
     assert client.get("/").status_code == 200
+
+
+def test_the_login_page_speaks_english_when_chosen(client: Client) -> None:
+    # Given
+    client.cookies["medoa_language"] = "en"
+    # When
+    html = client.get(LOGIN_URL).content.decode()
+    # Then
+    assert "<h1 class=\"card-title\">Sign in</h1>" in html
+    assert ">Username</label>" in html
+
+
+def test_failures_in_english_use_the_same_english_text(client: Client, person: Any) -> None:
+    # Given
+    person(username="doc")
+    client.cookies["medoa_language"] = "en"
+    # When
+    unknown = login(client, "nobody", "whatever")
+    wrong = login(client, "doc", "whatever")
+    # Then
+    assert _error_text(unknown) == _error_text(wrong)
+    assert _error_text(unknown).startswith("Sign-in failed")
