@@ -374,7 +374,7 @@ def check_staff_rows(
     rows of the file share an employee number, username or national ID.
     """
     if staff_file.problems:
-        return [], list(staff_file.problems)
+        return [], sorted(staff_file.problems, key=_problem_order)
     problems: list[ImportProblem] = []
     ready: list[StaffImportRow] = []
     titles = _title_lookup()
@@ -478,16 +478,28 @@ def check_staff_rows(
             ):
                 problem("roles", _("There is no hospital root department yet."))
 
-        for key, value in (
-            ("employee_no", str(cleaned.get("employee_no", "")).lower()),
-            ("username", username.lower()),
-            ("national_id", _normalised_or_empty(cleaned.get("national_id", ""))),
+        for key, value, message in (
+            (
+                "employee_no",
+                str(cells.get("employee_no", "") or "").strip().lower(),
+                _("Row %(row)d has the same employee number."),
+            ),
+            (
+                "username",
+                str(cells.get("username", "") or "").strip().lower(),
+                _("Row %(row)d has the same username."),
+            ),
+            (
+                "national_id",
+                _normalised_or_empty(cells.get("national_id", "")),
+                _("Row %(row)d has the same national ID."),
+            ),
         ):
             if not value:
                 continue
             first = first_seen.setdefault((key, value), number)
             if first != number:
-                problem(key, _("Row %(row)d has the same value.") % {"row": first})
+                problem(key, message % {"row": first})
 
         if row_problems:
             problems.extend(row_problems)
@@ -502,8 +514,14 @@ def check_staff_rows(
                 roles=tuple(row_roles),
             )
         )
-    problems.sort(key=lambda p: (p.row, COLUMN_CODES.index(p.column) if p.column in COLUMN_CODES else 99))
+    problems.sort(key=_problem_order)
     return ready, problems
+
+
+def _problem_order(problem: ImportProblem) -> tuple[int, int]:
+    """By row, then in the order of the template's columns (unknown columns last)."""
+    column = COLUMN_CODES.index(problem.column) if problem.column in COLUMN_CODES else len(COLUMN_CODES)
+    return problem.row, column
 
 
 def departments_root_exists(departments: dict[str, Department]) -> bool:
