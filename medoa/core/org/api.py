@@ -103,13 +103,18 @@ def _invalid(exc: DjangoValidationError, *, status: int = 422) -> HttpError:
         zh, en = _both(lambda error=error: next(iter(DjangoValidationError([error]))))
         errors_out.append({"field": name, "message": zh, "message_en": en, "type": error.code or "invalid"})
     message = _("The request is not valid.") if status == 422 else _lazy_message(exc)
-    http_error = HttpError(status, message)
+    http_error = _http_error(status, message)
     http_error.extra = {"errors": errors_out}  # type: ignore[attr-defined]
     return http_error
 
 
+def _http_error(status: int, message: Any) -> HttpError:
+    """An HTTP error with a lazy message: the API's handler answers it in Chinese and English."""
+    return HttpError(status, message)
+
+
 def _forbidden() -> HttpError:
-    return HttpError(403, _("You do not have permission to do this."))
+    return _http_error(403, _("You do not have permission to do this."))
 
 
 def _not_found() -> Http404:
@@ -119,7 +124,7 @@ def _not_found() -> Http404:
 def _user(request: HttpRequest) -> User:
     user = request.user
     if not isinstance(user, User):
-        raise HttpError(401, _("Authentication required: send a valid bearer token."))
+        raise _http_error(401, _("Authentication required: send a valid bearer token."))
     return user
 
 
@@ -170,8 +175,8 @@ class DepartmentOut(Schema):
 
 class DepartmentFilter(Schema):
     status: Literal["active", "inactive"] | None = None
-    kind: KindCode | None = None
-    category: CategoryCode | None = None
+    kind: KindCode | None = None  # type: ignore[valid-type]
+    category: CategoryCode | None = None  # type: ignore[valid-type]
     under: int | None = Field(None, ge=1, description="Only this department and those below it")
     search: str = Field("", max_length=100)
 

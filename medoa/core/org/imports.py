@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import override
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from medoa.core.access.models import User
 from medoa.core.access.policy import has_perm
@@ -478,7 +479,7 @@ def check_staff_rows(
             ):
                 problem("roles", _("There is no hospital root department yet."))
 
-        for key, value, message in (
+        for key, value, same_as in (
             (
                 "employee_no",
                 str(cells.get("employee_no", "") or "").strip().lower(),
@@ -499,7 +500,7 @@ def check_staff_rows(
                 continue
             first = first_seen.setdefault((key, value), number)
             if first != number:
-                problem(key, message % {"row": first})
+                problem(key, same_as % {"row": first})
 
         if row_problems:
             problems.extend(row_problems)
@@ -548,8 +549,7 @@ def template_xlsx() -> bytes:
     for index, column in enumerate(IMPORT_COLUMNS, start=1):
         cell = sheet.cell(row=1, column=index)
         cell.font = Font(bold=True)
-        letter = cell.column_letter
-        sheet.column_dimensions[letter].width = 18
+        sheet.column_dimensions[get_column_letter(index)].width = 18
         for row in range(2, 502):
             sheet.cell(row=row, column=index).number_format = (
                 "@" if column.code != "hire_date" else "yyyy-mm-dd"
