@@ -42,6 +42,9 @@ LOGIN_FAILED = _(
 )
 
 
+FAILURE_RETENTION = timedelta(days=1)
+
+
 class LoginBlocked(Exception):
     """The credentials were right, but the account must first act in the web application (enrol
     TOTP, change its password); ``message`` says what, in a lazy translation."""
@@ -99,7 +102,10 @@ def login_failure_record(
 ) -> None:
     """Audit one failed attempt; ``counted`` failures also count towards the lockout."""
     if counted:
-        LoginFailure.objects.create(username=username, client_address=client_address, at=timezone.now())
+        now = timezone.now()
+        # Old rows count for nothing: drop them as new ones arrive, so the table stays small.
+        LoginFailure.objects.filter(at__lt=now - max(_lockout_window(), FAILURE_RETENTION)).delete()
+        LoginFailure.objects.create(username=username, client_address=client_address, at=now)
     audit_record(
         actor=None,
         actor_name=username,

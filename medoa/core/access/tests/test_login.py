@@ -250,7 +250,7 @@ def test_the_login_page_speaks_english_when_chosen(client: Client) -> None:
     # When
     html = client.get(LOGIN_URL).content.decode()
     # Then
-    assert "<h1 class=\"card-title\">Sign in</h1>" in html
+    assert '<h1 class="card-title">Sign in</h1>' in html
     assert ">Username</label>" in html
 
 
@@ -264,3 +264,14 @@ def test_failures_in_english_use_the_same_english_text(client: Client, person: A
     # Then
     assert _error_text(unknown) == _error_text(wrong)
     assert _error_text(unknown).startswith("Sign-in failed")
+
+
+def test_failures_older_than_a_day_are_pruned(client: Client) -> None:
+    # Given
+    LoginFailure.objects.create(
+        username="old", client_address="10.3.3.3", at=timezone.now() - timedelta(days=2)
+    )
+    # When
+    login(client, "nobody", "whatever")
+    # Then
+    assert list(LoginFailure.objects.values_list("username", flat=True)) == ["nobody"]
