@@ -117,7 +117,8 @@ def login_failure_record(
 
 
 def _normalise_username(username: str) -> str:
-    return username.strip()[:150]
+    # NUL cannot be stored in PostgreSQL text; such a name matches no account but is still counted.
+    return username.strip().replace("\x00", "\ufffd")[:150]
 
 
 def _may_sign_in(user: User) -> bool:

@@ -62,8 +62,12 @@ MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 def _safe_next(request: HttpRequest, candidate: str | None = None) -> str:
     """Where to go after signing in: the ``next`` parameter if it stays on this site."""
     url = candidate if candidate is not None else request.POST.get("next") or request.GET.get("next") or ""
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    if (
+        url
+        and url.isprintable()
+        and url_has_allowed_host_and_scheme(
+            url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
         return url
     return resolve_url(settings.LOGIN_REDIRECT_URL)
@@ -271,7 +275,7 @@ def rolegrant_edit(request: HttpRequest, role_code: str) -> HttpResponse:
 def usersession_list_view(request: HttpRequest) -> HttpResponse:
     if not has_perm(request.user, SESSION_MANAGE):
         raise PermissionDenied
-    query = request.GET.get("q", "").strip()[:100]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
     paginator = Paginator(usersession_list(user=request.user, username=query), 50)
     page = paginator.get_page(request.GET.get("page"))
     return render(request, "access/usersession_list.html", {"page": page, "q": query})

@@ -338,3 +338,17 @@ def test_a_password_that_must_change_gets_no_token(client: Client, person: Any, 
     assert response.status_code == 403
     assert response.json()["detail_en"] == "Your password must be changed in the web application first."
     assert not ApiToken.objects.exists()
+
+
+@pytest.mark.parametrize("username", ["ad\x00min", "\x00"])
+def test_a_nul_character_in_the_username_is_an_ordinary_failure(client: Client, username: str) -> None:
+    response = issue(client, username=username, password="whatever-password")
+    assert response.status_code == 401
+    assert LoginFailure.objects.get().username == username.replace("\x00", "\ufffd")
+
+
+def test_a_nul_character_on_the_login_page_is_a_field_error(client: Client) -> None:
+    response = client.post("/accounts/login/", {"username": "ad\x00min", "password": "x"})
+    assert response.status_code == 200
+    assert 'class="field-error"' in response.content.decode()
+    assert not LoginFailure.objects.exists()

@@ -202,6 +202,8 @@ def test_empty_fields_get_field_errors_and_no_failure_is_counted(client: Client)
         ("https://evil.example/phish", "/"),
         ("//evil.example/", "/"),
         ("javascript:alert(1)", "/"),
+        ("/org/\x00", "/"),
+        ("/\nSet-Cookie: x=1", "/"),
     ],
 )
 def test_only_safe_next_urls_are_followed(

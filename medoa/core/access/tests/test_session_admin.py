@@ -118,3 +118,8 @@ def test_a_department_scope_reaches_only_that_departments_sessions(
     assert "doc · 赵医生" not in listing
     assert ending.status_code == 404
     assert UserSession.objects.filter(user=staff.user).count() == 1
+
+
+def test_a_nul_character_in_the_search_is_harmless(client: Client, totp_user: Any) -> None:
+    client.force_login(totp_user)
+    assert client.get(SESSIONS_URL, {"q": "do\x00c"}).status_code == 200
