@@ -41,7 +41,7 @@ class AccessConfig(AppConfig):
                 label=_("Role permissions"),
                 url_name="access:rolegrant_list",
                 icon="shield",
-                group="admin",
+                group="security",
                 order=510,
                 permission="access.grant.manage",
             ),
@@ -53,11 +53,18 @@ class AccessConfig(AppConfig):
                 label=_("Sessions"),
                 url_name="access:usersession_list",
                 icon="monitor",
-                group="admin",
+                group="security",
                 order=520,
                 permission="access.session.manage",
             ),
         )
+        for key, label, url_name, icon, order in (
+            ("access.password", _("Change password"), "access:password_change", "key", 900),
+            ("access.totp", _("Two-step verification"), "access:totp_setup", "shield", 910),
+        ):
+            menu.register(
+                key, MenuEntry(key=key, label=label, url_name=url_name, icon=icon, group="main", order=order)
+            )
         # After org's hook (org precedes access in INSTALLED_APPS, and the hook ensures the
         # built-in roles itself as well).
         post_migrate.connect(
