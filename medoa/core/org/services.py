@@ -18,7 +18,7 @@ from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Concat, Substr
 from django.urls import reverse
@@ -179,7 +179,11 @@ def department_create(
         if len(parent.path) + 21 > PATH_MAX:
             _add(errors, "parent", _("The tree is too deep below this parent."))
     _raise_if(errors)
-    dept = Department.objects.create(parent=parent, **cleaned)
+    try:
+        with transaction.atomic():
+            dept = Department.objects.create(parent=parent, **cleaned)
+    except IntegrityError:  # another request took the code since the check above
+        raise ValidationError({"code": [_("Another department already uses this code.")]}) from None
     dept.path = f"{parent.path if parent else '/'}{dept.pk}/"
     dept.depth = parent.depth + 1 if parent else 0
     dept.save(update_fields=["path", "depth"])
@@ -494,10 +498,21 @@ def staff_create(
     user = User(username=clean_username, email=cleaned["email"], first_name=cleaned["name"][:150])
     user.must_change_password = True
     user.set_password(password)
-    user.save()
-    staff = Staff(user=user, status=StaffStatus.ACTIVE, **cleaned)
+    staff = Staff(status=StaffStatus.ACTIVE, **cleaned)
     _apply_private(staff, cleaned)
-    staff.save()
+    try:
+        with transaction.atomic():
+            user.save()
+            staff.user = user
+            staff.save()
+    except IntegrityError:  # a concurrent request took the username or employee number
+        raise ValidationError(
+            _(
+                "Another staff member with this username or employee number was created at the same "
+                "moment: check and try again."
+            ),
+            code="conflict",
+        ) from None
     filled = sorted(name for name, value in cleaned.items() if value not in ("", None))
     audit_record(
         actor=actor,
@@ -522,7 +537,13 @@ def staff_update(*, actor: User, staff: Staff, **changes: Any) -> Staff:
     for name in changed:
         setattr(staff, name, cleaned[name])
     _apply_private(staff, {k: cleaned[k] for k in changed})
-    staff.save()
+    try:
+        with transaction.atomic():
+            staff.save()
+    except IntegrityError:  # a concurrent request took the employee number
+        raise ValidationError(
+            {"employee_no": [_("Another staff member already has this employee number.")]}
+        ) from None
     user_fields = []
     if "name" in changed:
         staff.user.first_name = staff.name[:150]
@@ -659,9 +680,15 @@ def role_assign(
         _add(errors, "role", _("This person already holds this role for this department."))
     _raise_if(errors)
     assert department is not None
-    assignment = RoleAssignment.objects.create(
-        staff=staff, role=role, department=department, include_children=include_children
-    )
+    try:
+        with transaction.atomic():
+            assignment = RoleAssignment.objects.create(
+                staff=staff, role=role, department=department, include_children=include_children
+            )
+    except IntegrityError:  # the same assignment was made at the same moment
+        raise ValidationError(
+            {"role": [_("This person already holds this role for this department.")]}
+        ) from None
     forget_principal(staff.user)
     audit_record(
         actor=actor,

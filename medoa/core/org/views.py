@@ -18,10 +18,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from medoa.core.access.choices import DataScope
 from medoa.core.access.models import User
-from medoa.core.access.policy import has_perm, principal_of
+from medoa.core.access.policy import has_perm, principal_of, widest_scope
 
 from . import services
+from .choices import RoleScope
 from .forms import (
     DelegationForm,
     DepartmentForm,
@@ -52,6 +54,7 @@ from .selectors import (
     delegation_list_for_user,
     delegation_state,
     delegators_for_user,
+    department_root,
     department_tree_nodes,
     staff_directory,
     staff_for_delegation_choice,
@@ -108,6 +111,11 @@ def department_create(request: HttpRequest) -> HttpResponse:
         if not str(parent_id).isdigit():
             raise Http404
         parent = _department_or_404(int(parent_id))
+    # a new department lies under its parent; the root needs the whole-hospital scope
+    if parent is not None:
+        _require(request, "org.department.manage", department=parent)
+    elif widest_scope(request.user, "org.department.manage") != DataScope.ALL:
+        raise PermissionDenied
     form = DepartmentForm(request.POST or None, initial={"kind": "department", "sort_order": 0})
     if request.method == "POST" and form.is_valid():
         try:
@@ -125,6 +133,7 @@ def department_create(request: HttpRequest) -> HttpResponse:
 def department_edit(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "org.department.manage")
     dept = _department_or_404(pk)
+    _require(request, "org.department.manage", department=dept)
     initial = {
         "code": dept.code,
         "name_zh": dept.name_zh,
@@ -153,8 +162,10 @@ def department_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def department_move(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "org.department.manage")
     dept = _department_or_404(pk)
+    _require(request, "org.department.manage", department=dept)
     form = DepartmentMoveForm(request.POST or None, department=dept, initial={"parent": dept.parent_id})
     if request.method == "POST" and form.is_valid():
+        _require(request, "org.department.manage", department=form.cleaned_data["parent"])
         try:
             services.department_move(
                 actor=_user(request), department=dept, new_parent=form.cleaned_data["parent"]
@@ -172,6 +183,7 @@ def department_move(request: HttpRequest, pk: int) -> HttpResponse:
 def department_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "org.department.manage")
     dept = _department_or_404(pk)
+    _require(request, "org.department.manage", department=dept)
     errors: list[str] = []
     if request.method == "POST":
         try:
@@ -194,6 +206,7 @@ def department_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
 def department_reactivate(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "org.department.manage")
     dept = _department_or_404(pk)
+    _require(request, "org.department.manage", department=dept)
     try:
         services.department_reactivate(actor=_user(request), department=dept)
     except ValidationError as exc:
@@ -372,6 +385,11 @@ def staff_role_assign(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "org.role.assign", department=staff.department)
     form = RoleAssignForm(request.POST)
     if form.is_valid():
+        held_at = form.cleaned_data["department"]
+        if form.cleaned_data["role"].scope == RoleScope.HOSPITAL:
+            held_at = department_root()
+        if held_at is not None:
+            _require(request, "org.role.assign", department=held_at)
         try:
             services.role_assign(actor=_user(request), staff=staff, **form.cleaned_data)
         except ValidationError as exc:
@@ -388,6 +406,7 @@ def role_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     assignment = get_object_or_404(RoleAssignment.objects.select_related("staff__department"), pk=pk)
     staff = _visible_staff_or_404(request, assignment.staff_id)
     _require(request, "org.role.assign", department=staff.department)
+    _require(request, "org.role.assign", department=assignment.department)
     try:
         services.role_revoke(actor=_user(request), assignment=assignment)
     except ValidationError as exc:

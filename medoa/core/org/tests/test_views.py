@@ -404,3 +404,49 @@ def test_import_template_downloads(tree: Any, person: Any, login: Any, name: str
         "employee_no,name,gender,department_code,title,nursing_level,position,office_phone,email,phone,"
         "national_id,hire_date,roles,username,initial_password"
     )
+
+
+# --- department-scoped managers (an administrator may narrow the grants) ------------------------------
+
+
+def _grant(role: str, permission: str) -> None:
+    from medoa.core.access.models import RoleGrant
+
+    RoleGrant.objects.update_or_create(
+        role=Role.objects.get(code=role), permission=permission, defaults={"scope": "department_tree"}
+    )
+
+
+def test_department_pages_check_the_department_of_a_scoped_manager(
+    tree: Any, person: Any, login: Any
+) -> None:
+    _grant("dept_head", "org.department.manage")
+    client = login(person("dept_head", department=tree.cardio))
+    assert client.get(reverse("org:department_edit", args=[tree.cardio_ward.pk])).status_code == 200
+    assert client.get(reverse("org:department_edit", args=[tree.surgery.pk])).status_code == 403
+    assert client.get(reverse("org:department_create") + f"?parent={tree.surgery.pk}").status_code == 403
+    assert client.get(reverse("org:department_create")).status_code == 403
+    moved = client.post(
+        reverse("org:department_move", args=[tree.cardio_ward.pk]), {"parent": tree.surgery.pk}
+    )
+    assert moved.status_code == 403
+    assert Department.objects.get(pk=tree.cardio_ward.pk).parent_id == tree.cardio.pk
+
+
+def test_role_assignment_checks_the_department_the_role_is_held_for(
+    tree: Any, person: Any, login: Any
+) -> None:
+    _grant("dept_head", "org.role.assign")
+    head = person("dept_head", department=tree.cardio)
+    doctor = person("doctor", department=tree.cardio_ward)
+    client = login(head)
+    url = reverse("org:staff_role_assign", args=[doctor.pk])
+    nurse_role = Role.objects.get(code="nurse").pk
+    elsewhere = client.post(url, {"role": nurse_role, "department": tree.surgery.pk})
+    hospital_wide = client.post(url, {"role": Role.objects.get(code="finance").pk})
+    here = client.post(url, {"role": nurse_role, "department": tree.cardio_ward.pk, "include_children": "on"})
+    assert (elsewhere.status_code, hospital_wide.status_code, here.status_code) == (403, 403, 302)
+    assert sorted(RoleAssignment.objects.filter(staff=doctor).values_list("role__code", flat=True)) == [
+        "doctor",
+        "nurse",
+    ]
