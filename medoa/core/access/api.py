@@ -7,7 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from medoa.core.context import client_address_of
@@ -127,7 +127,7 @@ def token_revoke(request: HttpRequest) -> Any:
     if token is None:
         raise _error(401, _("Authentication required: send a valid bearer token."))
     api_token_revoke(user=user, token=token)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/auth/tokens", response=list[TokenInfo], summary="The caller's own tokens (no secrets)")
