@@ -555,7 +555,7 @@ def template_xlsx() -> bytes:
                 "@" if column.code != "hire_date" else "yyyy-mm-dd"
             )
     docs = workbook.create_sheet("columns")
-    docs.append([str(_("Column")), str(_("Name")), str(_("Required")), str(_("Format"))])
+    docs.append([str(_("Column")), str(_("Meaning")), str(_("Required")), str(_("Format"))])
     for column in IMPORT_COLUMNS:
         docs.append([column.code, str(column.label), "✓" if column.required else "", str(column.help)])
     buffer = io.BytesIO()

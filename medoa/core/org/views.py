@@ -116,7 +116,8 @@ def department_create(request: HttpRequest) -> HttpResponse:
         _require(request, "org.department.manage", department=parent)
     elif widest_scope(request.user, "org.department.manage") != DataScope.ALL:
         raise PermissionDenied
-    form = DepartmentForm(request.POST or None, initial={"kind": "department", "sort_order": 0})
+    initial = {"kind": "department" if parent is not None else "hospital", "sort_order": 0}
+    form = DepartmentForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             dept = services.department_create(actor=_user(request), parent=parent, **form.cleaned_data)
