@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from medoa.core.org.choices import DepartmentKind, RoleScope, Title
-from medoa.core.org.models import Department, Role, RoleAssignment, Staff
+from medoa.core.org.models import Delegation, Department, Role, RoleAssignment, Staff
 
 TEST_PASSWORD = "Medoa@2026-test"
 
@@ -74,3 +77,17 @@ class RoleAssignmentFactory(factory.django.DjangoModelFactory):
     role = factory.SubFactory(RoleFactory)
     department = factory.LazyAttribute(lambda o: o.staff.department)
     include_children = True
+
+
+class DelegationFactory(factory.django.DjangoModelFactory):
+    """A delegation in force now for one day: ``DelegationFactory(delegator=a, delegate=b)``."""
+
+    class Meta:
+        model = Delegation
+
+    delegator = factory.SubFactory(StaffFactory)
+    delegate = factory.SubFactory(StaffFactory)
+    starts_at = factory.LazyFunction(timezone.now)
+    ends_at = factory.LazyAttribute(lambda o: o.starts_at + datetime.timedelta(days=1))
+    process_keys = factory.LazyFunction(list)
+    created_by = factory.LazyAttribute(lambda o: o.delegator)

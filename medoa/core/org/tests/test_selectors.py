@@ -13,6 +13,7 @@ from medoa.core.crypto import blind_index
 from medoa.core.org import selectors
 from medoa.core.org.choices import StaffStatus, Title
 from medoa.core.org.models import Delegation, Department, Role, RoleAssignment, Staff
+from medoa.core.org.tests.factories import DelegationFactory
 
 
 def _assign(staff: Staff, code: str, department: Department, include_children: bool = True) -> None:
@@ -295,3 +296,9 @@ def test_can_view_private(tree: Any, person: Any) -> None:
     assert selectors.can_view_private(hr.user, nurse) is True
     assert selectors.can_view_private(nurse.user, nurse) is True
     assert selectors.can_view_private(hn.user, nurse) is False
+
+
+def test_delegation_factory_makes_one_in_force(tree: Any, person: Any) -> None:
+    head, deputy = person("dept_head"), person("doctor")
+    DelegationFactory(delegator=head, delegate=deputy)
+    assert selectors.active_delegate_for(head, "leave") == deputy
