@@ -131,7 +131,7 @@ MIDDLEWARE = [
     "medoa.web.middleware.SecurityHeadersMiddleware",
 ]
 
-ROOT_URLCONF = "medoa.config.urls"
+ROOT_URLCONF = os.environ.get("MEDOA_ROOT_URLCONF", "medoa.config.urls")  # bench/ swaps in its own
 WSGI_APPLICATION = "medoa.config.wsgi.application"
 ASGI_APPLICATION = "medoa.config.asgi.application"
 
@@ -215,8 +215,9 @@ X_FRAME_OPTIONS = "DENY"
 if IS_PRODUCTION:
     SECURE_SSL_REDIRECT = _env_bool("MEDOA_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # MEDOA_SECURE_COOKIES=0 only for plain-HTTP measurements such as bench/web.py.
+    SESSION_COOKIE_SECURE = _env_bool("MEDOA_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_HSTS_SECONDS = int(os.environ.get("MEDOA_HSTS_SECONDS", str(365 * 24 * 3600)))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = _env_bool("MEDOA_HSTS_PRELOAD", True)
