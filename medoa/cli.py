@@ -497,6 +497,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"medoa: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nmedoa: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

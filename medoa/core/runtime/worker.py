@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, connections
 from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 
@@ -115,6 +115,7 @@ class MedoaWorker:
             except DatabaseError:
                 logger.exception("worker %s could not remove its heartbeat", self.worker_id)
             logger.info("worker %s stopped", self.worker_id)
+            connections.close_all()  # this thread's connections
 
     def stop(self) -> None:
         """Finish the current task, then leave the loop (for callers that run it in a thread)."""
