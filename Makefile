@@ -59,7 +59,7 @@ lint: install
 	$(VENV)/bin/mypy medoa
 	$(VENV)/bin/lint-imports
 	MEDOA_ENV=test $(VENV)/bin/medoa manage check --fail-level WARNING
-	MEDOA_ENV=test $(VENV)/bin/medoa manage makemigrations --check --dry-run
+	MEDOA_ENV=test MEDOA_DATA_DIR=$$(mktemp -d) $(VENV)/bin/medoa manage makemigrations --check --dry-run
 	MEDOA_ENV=production MEDOA_SECRET_KEY=$$($(PY) -c 'import secrets;print(secrets.token_urlsafe(50))') \
 	  MEDOA_ALLOWED_HOSTS=medoa.example.org $(VENV)/bin/medoa manage check --deploy --fail-level WARNING
 

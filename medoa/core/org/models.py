@@ -85,12 +85,12 @@ class Staff(models.Model):
         related_name="staff",
     )
     employee_no = models.CharField(_("employee number"), max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=64)
+    name = models.CharField(_("full name"), max_length=64)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, default=Gender.UNKNOWN)
     department = models.ForeignKey(
         Department, verbose_name=_("department"), on_delete=models.PROTECT, related_name="staff"
     )
-    title = models.CharField(_("title"), max_length=32, choices=Title.choices)
+    title = models.CharField(_("professional title"), max_length=32, choices=Title.choices)
     nursing_level = models.CharField(
         _("nursing level"), max_length=2, choices=NursingLevel.choices, blank=True
     )
