@@ -191,6 +191,15 @@ def run_gunicorn(options: dict[str, Any]) -> None:
 def cmd_serve(args: argparse.Namespace, rest: list[str]) -> int:
     _setup_env(data_dir_of(args.data_dir), default_env="production")
     _django_setup()
+    from django.conf import settings
+
+    if not settings.ALLOWED_HOSTS:
+        print(
+            "medoa serve: warning: MEDOA_ALLOWED_HOSTS is empty, so every request will be refused (400); "
+            "set it to the host names the server answers to.",
+            file=sys.stderr,
+            flush=True,
+        )
     workers = args.workers or (2 * (os.cpu_count() or 1) + 1)
     run_gunicorn(
         gunicorn_options(
