@@ -11,6 +11,7 @@ from medoa.core.access.api_auth import BearerAuth
 from medoa.core.audit.api import router as audit_router
 from medoa.core.notify.api import router as notify_router
 from medoa.core.org.api import router as org_router
+from medoa.engines.flow.api import router as flow_router
 
 from .errors import install_error_handlers
 
@@ -30,5 +31,6 @@ api.add_router("/", access_router)
 api.add_router("/", org_router)
 api.add_router("/audit", audit_router)
 api.add_router("/notifications", notify_router)
+api.add_router("/flow", flow_router)
 
 __all__ = ["AuthenticationError", "HttpError", "HttpRequest", "HttpResponse", "ValidationError", "api"]

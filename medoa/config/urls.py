@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("medoa.core.access.urls")),
     path("org/", include("medoa.core.org.urls")),
     path("audit/", include("medoa.core.audit.urls")),
+    path("flow/", include("medoa.engines.flow.urls")),
     path("notifications/", include("medoa.core.notify.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),

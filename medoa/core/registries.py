@@ -97,3 +97,19 @@ class DemoLoader:
 menu: Registry[MenuEntry] = Registry("menu")
 workbench_cards: Registry[WorkbenchCard] = Registry("workbench cards")
 demo_loaders: Registry[DemoLoader] = Registry("demo loaders")
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """Work the background worker runs every ``every_seconds`` (timers, reminders, retries …).
+
+    ``run()`` must be idempotent and bounded (do a batch, return how many items it handled); the
+    worker runs each job in its own transaction-safe call and logs failures without stopping.
+    """
+
+    key: str
+    run: Callable[[], int]
+    every_seconds: float = 5.0
+
+
+periodic_jobs: Registry[PeriodicJob] = Registry("periodic jobs")
