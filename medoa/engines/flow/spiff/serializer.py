@@ -1,0 +1,74 @@
+"""State-only serialization: an instance's saved state leaves out the spec.
+
+The spec (about half the size and of the load time) comes from the per-version cache
+(``definition.cached_definition``) when the state is loaded again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import MultiInstanceTaskConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
+
+from .specs import (
+    ClockCycle,
+    ClockDuration,
+    ClockTimeDate,
+    CountersignParallel,
+    CountersignSequential,
+    MedoaMessageEventDefinition,
+    PlainParallelMI,
+    PlainSequentialMI,
+)
+
+
+class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
+    """Writes the workflow's tasks, data and events, without ``spec``/``subprocess_specs``."""
+
+    def to_dict(self, workflow: Any) -> dict[str, Any]:
+        dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(
+        self, dct: dict[str, Any], spec: Any = None, subprocess_specs: Any = None, script_engine: Any = None
+    ) -> Any:
+        workflow = self.target_class(spec, subprocess_specs, script_engine=script_engine, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _config(state_only: bool) -> dict[Any, Any]:
+    config = dict(CAMUNDA_CONFIG)
+    config.update(
+        {
+            ClockTimeDate: TimerConditionalEventDefinitionConverter,
+            ClockDuration: TimerConditionalEventDefinitionConverter,
+            ClockCycle: TimerConditionalEventDefinitionConverter,
+            MedoaMessageEventDefinition: MessageEventDefinitionConverter,
+            CountersignParallel: MultiInstanceTaskConverter,
+            CountersignSequential: MultiInstanceTaskConverter,
+            PlainParallelMI: MultiInstanceTaskConverter,
+            PlainSequentialMI: MultiInstanceTaskConverter,
+        }
+    )
+    if state_only:
+        config[BpmnWorkflow] = StateOnlyWorkflowConverter
+    return config
+
+
+STATE_SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_config(state_only=True)))
+# The stock serializer (with the spec), for comparisons and for diffing specs on migration.
+FULL_SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_config(state_only=False)))

@@ -1,0 +1,418 @@
+"""``Workflow``: one running process instance, as the services layer sees it.
+
+Every method that runs engine steps turns ANY exception from SpiffWorkflow into
+:class:`EngineError`; after one, the in-memory workflow is half-changed and must be thrown away
+(the caller rolls back and never saves it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.utils import timezone as dj_timezone
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.util.task import TaskState
+
+from .data import json_safe
+from .engine import ENGINE
+from .serializer import FULL_SERIALIZER, STATE_SERIALIZER
+from .specs import CountersignParallel, MedoaMessageEventDefinition, is_countersign, is_multi_instance
+from .types import EngineError, ParsedDefinition, ReadyServiceTask, ReadyUserTask
+
+ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING
+
+
+def _step_id(task: Any) -> str:
+    return str(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name or "")
+
+
+def _error_step(exc: BaseException) -> str:
+    task = getattr(exc, "task", None)
+    if task is not None:
+        return _step_id(task)
+    spec = getattr(exc, "task_spec", None)
+    if spec is not None:
+        return str(getattr(spec, "bpmn_id", None) or getattr(spec, "name", "") or "")
+    return ""
+
+
+def _error_message(exc: BaseException) -> str:
+    message = getattr(exc, "error_msg", None) or str(exc) or type(exc).__name__
+    return str(message).strip().splitlines()[0]
+
+
+@contextmanager
+def _engine_step() -> Iterator[None]:
+    try:
+        yield
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise EngineError(_error_message(exc), _error_step(exc)) from exc
+
+
+class Workflow:
+    """A process instance: start or load it, drive it, dump its state."""
+
+    def __init__(self, parsed: ParsedDefinition, bpmn: Any) -> None:
+        self._parsed = parsed
+        self._wf = bpmn
+
+    # ------------------------------------------------------------------------------- create, store
+
+    @classmethod
+    def start(cls, parsed: ParsedDefinition, variables: dict[str, Any]) -> Workflow:
+        """A new instance with ``variables``; runs engine steps up to the first wait states."""
+        with _engine_step():
+            bpmn = BpmnWorkflow(parsed._spec, parsed._subprocess_specs, script_engine=ENGINE)
+            start = bpmn.get_next_task(state=TaskState.READY)
+            start.data.update(json_safe(variables))
+            bpmn.do_engine_steps()
+        return cls(parsed, bpmn)
+
+    @classmethod
+    def load(cls, parsed: ParsedDefinition, state: dict[str, Any]) -> Workflow:
+        """Restore a dumped instance onto the (cached) parsed definition it was dumped from."""
+        dct = dict(state)
+        dct["subprocesses"] = {k: dict(v) for k, v in (state.get("subprocesses") or {}).items()}
+        try:
+            STATE_SERIALIZER.migrate(dct)
+            bpmn = STATE_SERIALIZER.from_dict(
+                dct, spec=parsed._spec, subprocess_specs=parsed._subprocess_specs, script_engine=ENGINE
+            )
+        except Exception as exc:
+            raise EngineError(f"the saved state cannot be loaded: {_error_message(exc)}") from exc
+        return cls(parsed, bpmn)
+
+    def dump(self) -> dict[str, Any]:
+        """The instance's state without the spec (plain JSON values)."""
+        dct: dict[str, Any] = STATE_SERIALIZER.to_dict(self._wf)
+        dct[STATE_SERIALIZER.VERSION_KEY] = STATE_SERIALIZER.VERSION
+        return dct
+
+    def dump_full(self) -> str:
+        """SpiffWorkflow's stock serialization WITH the spec (for comparisons and debugging only)."""
+        return str(FULL_SERIALIZER.serialize_json(self._wf))
+
+    @property
+    def parsed(self) -> ParsedDefinition:
+        return self._parsed
+
+    # ------------------------------------------------------------------------------------ user tasks
+
+    def ready_user_tasks(self) -> list[ReadyUserTask]:
+        ready = []
+        for task in self._wf.get_tasks(state=TaskState.READY, manual=True):
+            parent = task.parent
+            share = parent is not None and is_countersign(parent.task_spec)
+            item = None
+            if share:
+                spec = parent.task_spec
+                if spec.input_item is not None:
+                    item = task.data.get(spec.input_item.bpmn_id)
+                else:
+                    item = task.internal_data.get("item", task.internal_data.get("key_or_index"))
+            ready.append(
+                ReadyUserTask(
+                    spiff_id=task.id,
+                    step_id=_step_id(task),
+                    name=str(task.task_spec.bpmn_name or _step_id(task)),
+                    data=json_safe(task.data),
+                    countersign_parent=parent.id if share else None,
+                    countersign_item=item,
+                )
+            )
+        return ready
+
+    def complete_user_task(self, spiff_id: UUID, data: dict[str, Any]) -> None:
+        """Merge ``data`` into the task's variables, complete it and run engine steps."""
+        task = self._task(spiff_id)
+        if not (task.has_state(TaskState.READY) and task.task_spec.manual):
+            raise EngineError(
+                f"task {spiff_id} is not a ready user task ({TaskState.get_name(task.state)})", _step_id(task)
+            )
+        with _engine_step():
+            task.data.update(json_safe(data))
+            task.run()
+            self._wf.do_engine_steps()
+
+    def completed_user_steps(self) -> list[tuple[UUID, str]]:
+        """Completed user steps (a countersign counts once), oldest first: the 退回 candidates."""
+        done = []
+        for task in self._wf.get_tasks(state=TaskState.COMPLETED):
+            spec = task.task_spec
+            if is_countersign(spec) or (
+                isinstance(spec, UserTask)
+                and not (task.parent is not None and is_multi_instance(task.parent.task_spec))
+            ):
+                done.append(task)
+        done.sort(key=lambda t: t.last_state_change)
+        return [(t.id, _step_id(t)) for t in done]
+
+    def can_return_to(self, step_id: str) -> bool:
+        """True when the step was completed and precedes every active task (so a return to it
+        closes them all; inside a parallel branch the other branch would keep running)."""
+        target = self._last_completed(step_id)
+        return target is not None and self._precedes_all_active(target)
+
+    def return_to(self, step_id: str, data: dict[str, Any]) -> list[UUID]:
+        """退回: the step becomes ready again (same spiff id) with the current variables plus
+        ``data``; returns the ids of the tasks removed (their human tasks close)."""
+        target = self._last_completed(step_id)
+        if target is None:
+            raise EngineError(f"step {step_id!r} has not been completed; nothing to return to", step_id)
+        if not self._precedes_all_active(target):
+            raise EngineError(
+                f"cannot return to {step_id!r}: a parallel branch that does not follow it is still active",
+                step_id,
+            )
+        values = {**self.variables(), **json_safe(data)}
+        with _engine_step():
+            removed = self._wf.reset_from_task_id(target.id, data=values)
+            self._wf.do_engine_steps()
+        return [t.id for t in removed if t.id != target.id]
+
+    def add_countersigner(self, countersign_parent: UUID, item: Any) -> UUID:
+        """加签 alongside: one more share of a running parallel countersign, for ``item``."""
+        mi_task = self._task(countersign_parent)
+        spec = mi_task.task_spec
+        if not isinstance(spec, CountersignParallel) or not mi_task.has_state(TaskState.STARTED):
+            raise EngineError(
+                "a signer can be added alongside only to a running parallel countersign", _step_id(mi_task)
+            )
+        shares = [c for c in mi_task.children if c.task_spec.name == spec.task_spec]
+        if spec.input_item is not None:
+            active_items = [
+                c.data.get(spec.input_item.bpmn_id)
+                for c in shares
+                if not c.has_state(TaskState.FINISHED_MASK)
+            ]
+            if item in active_items:
+                raise EngineError(f"{item!r} is already signing this step", _step_id(mi_task))
+        before = {c.id for c in mi_task.children}
+        with _engine_step():
+            spec.create_child(mi_task, json_safe({"item": item}).get("item"))
+            self._wf.do_engine_steps()
+        new = [c for c in mi_task.children if c.id not in before]
+        return UUID(str(new[-1].id))
+
+    # ------------------------------------------------------------------------------- whole instance
+
+    def cancel(self) -> None:
+        with _engine_step():
+            self._wf.cancel()
+
+    @property
+    def completed(self) -> bool:
+        return bool(self._wf.completed)
+
+    def variables(self) -> dict[str, Any]:
+        """The instance's variables now (JSON values).
+
+        Finished: the data the last step ended with. Running: the data of the active steps of the
+        top-level process merged in the order they became active (countersign shares and tasks
+        inside called processes are left out: they only hold copies plus per-share values).
+        """
+        wf = self._wf
+        if wf.completed:
+            last = wf.last_task
+            return json_safe(last.data if last is not None else {})
+        active = [
+            t
+            for t in wf.get_tasks(state=ACTIVE, skip_subprocesses=True)
+            if not (t.parent is not None and is_multi_instance(t.parent.task_spec))
+        ]
+        if not active:
+            last = wf.last_task
+            return json_safe(last.data if last is not None else {})
+        merged: dict[str, Any] = {}
+        for task in sorted(active, key=lambda t: t.last_state_change):
+            merged.update(task.data)
+        return json_safe(merged)
+
+    # -------------------------------------------------------------------------------------- timers
+
+    def refresh_timers(self) -> None:
+        """Fire the timers that are due (by ``clock.now()``) and run engine steps."""
+        with _engine_step():
+            self._wf.refresh_timers()
+            self._wf.do_engine_steps()
+
+    def next_due(self) -> datetime | None:
+        """When the earliest waiting timer is due (None: no timer waits)."""
+        dues = []
+        for task in self._waiting_event_tasks():
+            for definition in _definitions(task.task_spec.event_definition):
+                if not isinstance(definition, TimerEventDefinition):
+                    continue
+                value = definition.details(task).value
+                if isinstance(value, str):
+                    due = datetime.fromisoformat(value)
+                    if due.tzinfo is None:
+                        due = dj_timezone.make_aware(due, dj_timezone.get_default_timezone())
+                    dues.append(due)
+        return min(dues, default=None)
+
+    # ------------------------------------------------------------------------------------ messages
+
+    def waiting_messages(self) -> set[str]:
+        names = set()
+        for task in self._waiting_event_tasks():
+            for definition in _definitions(task.task_spec.event_definition):
+                if isinstance(definition, MedoaMessageEventDefinition) and definition.name:
+                    names.add(str(definition.name))
+        return names
+
+    def send_message(self, name: str, variables: dict[str, Any]) -> bool:
+        """Deliver message ``name``; its variables are merged into the catching step's variables.
+        False when the instance is not waiting for it."""
+        if name not in self.waiting_messages():
+            return False
+        event = BpmnEvent(
+            MedoaMessageEventDefinition(name), payload={"payload": json_safe(variables), "result_var": None}
+        )
+        with _engine_step():
+            self._wf.send_event(event)
+            self._wf.do_engine_steps()
+        return True
+
+    def thrown_messages(self) -> list[tuple[str, Any]]:
+        """Messages thrown by this instance that nothing in it caught (for routing elsewhere)."""
+        out = []
+        for event in self._wf.get_events():
+            payload = event.payload.get("payload") if isinstance(event.payload, dict) else event.payload
+            out.append((str(event.event_definition.name), payload))
+        return out
+
+    # ------------------------------------------------------------------------------- service tasks
+
+    def ready_service_tasks(self) -> list[ReadyServiceTask]:
+        out = []
+        for task in self._wf.get_tasks(state=TaskState.STARTED):
+            if isinstance(task.task_spec, ServiceTask):
+                step = _step_id(task)
+                out.append(
+                    ReadyServiceTask(
+                        spiff_id=task.id,
+                        step_id=step,
+                        function=self._parsed.service_tasks.get(step, ""),
+                        data=json_safe(task.data),
+                    )
+                )
+        return out
+
+    def complete_service_task(self, spiff_id: UUID, result: dict[str, Any]) -> None:
+        task = self._task(spiff_id)
+        if not (isinstance(task.task_spec, ServiceTask) and task.has_state(TaskState.STARTED)):
+            raise EngineError(
+                f"task {spiff_id} is not a waiting service task ({TaskState.get_name(task.state)})",
+                _step_id(task),
+            )
+        with _engine_step():
+            task.data.update(json_safe(result or {}))
+            task.complete()
+            self._wf.do_engine_steps()
+
+    # ------------------------------------------------------------------------------------ migrate
+
+    def migrate(self, parsed_new: ParsedDefinition) -> None:
+        """Move the instance onto a newer version of its definition.
+
+        Refused (EngineError) when a step that is active now does not exist in the new version,
+        or when a called process that is running was removed.
+        """
+        wf = self._wf
+        try:
+            top, subs = diff_workflow(
+                FULL_SERIALIZER.registry, wf, parsed_new._spec, parsed_new._subprocess_specs
+            )
+        except Exception as exc:
+            raise EngineError(f"the versions cannot be compared: {_error_message(exc)}") from exc
+        gone = [t for t in top.removed if t.has_state(ACTIVE)]
+        for sp_id, diff in subs.items():
+            sub = wf.subprocesses[sp_id]
+            if diff is None:
+                if not sub.completed:
+                    raise EngineError(
+                        f"the running called process {sub.spec.name!r} is not part of the new version",
+                        _step_id(wf.get_task_from_id(sp_id)),
+                    )
+                continue
+            gone += [t for t in diff.removed if t.has_state(ACTIVE)]
+        gone = [t for t in gone if _step_id(t) and not _step_id(t).startswith(("Start", "End"))]
+        if gone:
+            steps = ", ".join(sorted({repr(_step_id(t)) for t in gone}))
+            raise EngineError(
+                f"the new version has no step {steps}, which is active in this instance", _step_id(gone[0])
+            )
+        with _engine_step():
+            migrate_workflow(top, wf, parsed_new._spec)
+            for sp_id, diff in subs.items():
+                if diff is not None:
+                    sub = wf.subprocesses[sp_id]
+                    migrate_workflow(diff, sub, parsed_new._subprocess_specs[sub.spec.name])
+            wf.subprocess_specs = parsed_new._subprocess_specs
+            wf.do_engine_steps()
+        self._parsed = parsed_new
+
+    # ------------------------------------------------------------------------------------- helpers
+
+    def _task(self, spiff_id: UUID) -> Any:
+        task = self._wf.get_task_from_id(spiff_id if isinstance(spiff_id, UUID) else UUID(str(spiff_id)))
+        if task is None:
+            raise EngineError(f"no task {spiff_id} in this instance")
+        return task
+
+    def _waiting_event_tasks(self) -> list[Any]:
+        return [t for t in self._wf.event_manager.tasks.values() if t.has_state(TaskState.WAITING)]
+
+    def _last_completed(self, step_id: str) -> Any:
+        candidates = [
+            t
+            for t in self._wf.get_tasks(state=TaskState.COMPLETED)
+            if _step_id(t) == step_id
+            and (is_countersign(t.task_spec) or isinstance(t.task_spec, UserTask))
+            and not (t.parent is not None and is_multi_instance(t.parent.task_spec))
+        ]
+        return max(candidates, key=lambda t: t.last_state_change, default=None)
+
+    def _precedes_all_active(self, target: Any) -> bool:
+        active = [
+            t
+            for t in self._wf.get_tasks(state=ACTIVE)
+            if not isinstance(t.task_spec, StartEvent) and getattr(t.task_spec, "bpmn_id", None)
+        ]
+        if not active:
+            return False
+        for task in active:
+            lifted = _lift(self._wf, task, target.workflow)
+            if lifted is None or not (lifted is target or lifted.is_descendant_of(target)):
+                return False
+        return True
+
+
+def _lift(top: Any, task: Any, workflow: Any) -> Any:
+    """``task``, or the call-activity/subprocess task that contains it, in ``workflow``."""
+    while task.workflow is not workflow:
+        parent_id = task.workflow.parent_task_id
+        if parent_id is None:
+            return None
+        task = top.get_task_from_id(parent_id)
+    return task
+
+
+def _definitions(definition: Any) -> list[Any]:
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition]
