@@ -12,12 +12,15 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import DatabaseError, close_old_connections, connection, connections
 from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
+
+from medoa.core.registries import PeriodicJob, periodic_jobs
 
 from .defaults import HEARTBEAT_SECONDS
 from .services import worker_heartbeat_beat, worker_heartbeat_clear
@@ -66,6 +69,49 @@ class HeartbeatThread(threading.Thread):
             self.join(timeout)
 
 
+class PeriodicJobsThread(threading.Thread):
+    """Runs every job of ``medoa.core.registries.periodic_jobs`` on its own interval until
+    ``stop()``. A failing job is logged and tried again at its next turn; it never stops the others.
+    The registry is read when the thread starts (apps register their jobs in ``ready()``)."""
+
+    def __init__(
+        self, *, worker_id: str, jobs: Sequence[PeriodicJob] | None = None, tick: float = 0.5
+    ) -> None:
+        super().__init__(name=f"periodic-{worker_id}", daemon=True)
+        self.jobs = list(jobs) if jobs is not None else list(periodic_jobs)
+        self.tick = tick
+        self._stopping = threading.Event()
+
+    def run_due(self, due_at: dict[str, float]) -> None:
+        """Run each job whose turn has come (``due_at``: job key → monotonic time of its next run)."""
+        for job in self.jobs:
+            if self._stopping.is_set():
+                return
+            now = time.monotonic()
+            if due_at.get(job.key, 0.0) > now:
+                continue
+            due_at[job.key] = now + job.every_seconds
+            close_old_connections()
+            try:
+                job.run()
+            except Exception:
+                logger.exception("periodic job %s failed", job.key)
+
+    def run(self) -> None:
+        due_at: dict[str, float] = {}
+        try:
+            while not self._stopping.is_set():
+                self.run_due(due_at)
+                self._stopping.wait(self.tick)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout)
+
+
 class MedoaWorker:
     """One worker process's loop (all queues by default) with its heartbeat."""
 
@@ -84,6 +130,7 @@ class MedoaWorker:
         self.heartbeat = HeartbeatThread(
             worker_id=self.worker_id, started_at=timezone.now(), interval=heartbeat_seconds
         )
+        self.periodic = PeriodicJobsThread(worker_id=self.worker_id)
         self.loop = Worker(
             queue_names=list(queue_names),
             interval=interval,
@@ -103,12 +150,14 @@ class MedoaWorker:
         """
         self.heartbeat.beat()
         self.heartbeat.start()
+        self.periodic.start()
         if install_signals:
             self.loop.configure_signals()
         logger.info("worker %s started", self.worker_id)
         try:
             self.loop.run()
         finally:
+            self.periodic.stop()
             self.heartbeat.stop()
             try:
                 worker_heartbeat_clear(worker_id=self.worker_id)

@@ -1,7 +1,77 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+from medoa.core.access.choices import DataScope
+from medoa.core.access.permissions import Permission, register
+from medoa.core.registries import PeriodicJob, WorkbenchCard, periodic_jobs, workbench_cards
+
+ALL = DataScope.ALL
+TREE = DataScope.DEPARTMENT_TREE
+
+PERMISSIONS = (
+    Permission(
+        "flow.definition.design",
+        _("Design and deploy process definitions"),
+        defaults={"sys_admin": ALL, "it": ALL},
+        group="flow",
+    ),
+    Permission(
+        "flow.instance.admin",
+        _("Administer process instances (cancel, suspend, migrate, retry incidents)"),
+        defaults={"sys_admin": ALL},
+        group="flow",
+    ),
+    Permission(
+        "flow.instance.view",
+        _("See process instances started in one's scope"),
+        defaults={
+            "medical_affairs": ALL,
+            "quality_office": ALL,
+            "dean": ALL,
+            "vice_dean": ALL,
+            "dept_head": TREE,
+        },
+        group="flow",
+    ),
+    Permission(
+        "flow.start",
+        _("Start processes"),
+        defaults={"*": ALL},
+        group="flow",
+    ),
+    Permission(
+        "flow.message.send",
+        _("Send messages to processes (correlate by name and business key)"),
+        defaults={"sys_admin": ALL, "it": ALL},
+        group="flow",
+    ),
+)
+
+TICK_SECONDS = 5.0
 
 
 class FlowConfig(AppConfig):
     name = "medoa.engines.flow"
     label = "flow"
-    verbose_name = "Process engine"
+    verbose_name = _("Process engine")
+
+    def ready(self) -> None:
+        # Imported here because they need the app registry (models) to be ready.
+        from .selectors import todo_card_context
+        from .tasks import flow_tick_job
+
+        for permission in PERMISSIONS:
+            register(permission)
+        periodic_jobs.register(
+            "flow.tick", PeriodicJob(key="flow.tick", run=flow_tick_job, every_seconds=TICK_SECONDS)
+        )
+        workbench_cards.register(
+            "flow.todo",
+            WorkbenchCard(
+                key="flow.todo",
+                title=_("My to-do"),
+                template="flow/cards/todo.html",
+                context=todo_card_context,
+                order=5,
+            ),
+        )

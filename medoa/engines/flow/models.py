@@ -339,3 +339,25 @@ class Incident(models.Model):
 
     def __str__(self) -> str:
         return f"incident on {self.instance_id}: {self.message[:40]}"
+
+
+class TimerStartSchedule(models.Model):
+    """When the worker next starts an instance of a definition with a timer start event.
+
+    ``expression`` is the ISO 8601 date, duration or cycle (``R3/PT1H``, ``R/2030-01-01T08:00/P1D``)
+    of the latest version; ``remaining`` counts the firings left (``None``: unbounded).
+    """
+
+    definition = models.OneToOneField(
+        ProcessDefinition, on_delete=models.CASCADE, related_name="timer_schedule"
+    )
+    version = models.ForeignKey(ProcessVersion, on_delete=models.CASCADE, related_name="+")
+    expression = models.CharField(max_length=200)
+    period = models.CharField(max_length=100, blank=True)
+    next_fire_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    remaining = models.PositiveIntegerField(null=True, blank=True)
+    fired_count = models.PositiveIntegerField(default=0)
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"timer start of {self.definition_id}: {self.expression}"

@@ -1,0 +1,556 @@
+"""Reads of the process engine, narrowed by the caller's permissions.
+
+Inboxes query the human-task projection only (never a deserialized workflow):
+
+* 待办 ``todo`` — open tasks assigned to me, or unassigned open tasks I am a candidate for;
+* 已办 ``done`` — tasks I closed myself (approved, rejected, completed, returned, transferred …);
+* 我发起的 ``initiated`` — instances I started;
+* 抄送我的 ``cc`` — instances copied to me.
+
+Who sees an instance: its participants (initiator, assignees, the people they act for,
+candidates, whoever closed one of its tasks, the people it was copied to), holders of
+``flow.instance.view`` whose scope covers the initiator's department, and holders of
+``flow.instance.admin``.
+
+Which actions a caller may take on a task is answered here (``task_action_denial``) and enforced
+by the services with the same function.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from medoa.core.access.policy import has_perm, principal_of, scope_q
+from medoa.core.org.models import Staff
+from medoa.core.org.selectors import active_delegate_for
+
+from .choices import EventKind, InstanceStatus, ServiceJobStatus, TaskStatus
+from .errors import FlowConflict, FlowError, FlowInputError, FlowNotFound, FlowPermissionDenied
+from .models import (
+    HumanTask,
+    HumanTaskCandidate,
+    MessageSubscription,
+    ProcessDefinition,
+    ProcessEvent,
+    ProcessInstance,
+    ProcessVersion,
+    ServiceJob,
+    TaskCopy,
+)
+from .spiff import EngineError, ParsedDefinition, Workflow, cached_definition
+
+PERM_DESIGN = "flow.definition.design"
+PERM_ADMIN = "flow.instance.admin"
+PERM_VIEW = "flow.instance.view"
+PERM_START = "flow.start"
+
+BOXES = ("todo", "done", "initiated", "cc")
+TASK_ACTIONS = (
+    "approve",
+    "reject",
+    "complete",
+    "return",
+    "withdraw",
+    "transfer",
+    "add_signer",
+    "claim",
+    "unclaim",
+    "urge",
+    "cc",
+)
+# Actions that handle the task itself: only its assignee (or their delegate) may take them.
+HANDLING_ACTIONS = frozenset({"approve", "reject", "complete", "return", "transfer", "add_signer", "unclaim"})
+DECIDING_ACTIONS = frozenset({"approve", "reject", "complete"})
+URGE_INTERVAL = datetime.timedelta(minutes=10)
+MAX_SEARCH = 200
+
+# signer_position values of rows the engine does not know about
+POSITION_BEFORE = "before"
+POSITION_AFTER = "after"
+POSITION_ALONGSIDE = "alongside"
+POSITION_RESUBMIT = "resubmit"
+ADDED_POSITIONS = frozenset({POSITION_BEFORE, POSITION_AFTER, POSITION_ALONGSIDE})
+
+# "order" → field, per box. "created_at" is when the item arrived in the box.
+_ORDERS: dict[str, dict[str, str]] = {
+    "todo": {"created_at": "created_at", "due_at": "due_at", "name": "name", "title": "instance__title"},
+    "done": {"created_at": "completed_at", "due_at": "due_at", "name": "name", "title": "instance__title"},
+    "initiated": {"created_at": "started_at", "title": "title", "status": "status"},
+    "cc": {"created_at": "created_at", "title": "instance__title"},
+}
+
+
+def staff_of(user: Any) -> Staff | None:
+    """The caller's staff record (``None`` for anonymous users and accounts without one)."""
+    principal = principal_of(user)
+    return principal.staff if principal is not None else None
+
+
+def is_admin(user: Any) -> bool:
+    return has_perm(user, PERM_ADMIN)
+
+
+# --- parsed versions -----------------------------------------------------------------------------
+
+
+def _version_sources(version: ProcessVersion) -> tuple[str, dict[str, str]]:
+    called = version.metadata.get("called_versions", {}) if isinstance(version.metadata, dict) else {}
+    xml_by_id = dict(
+        ProcessVersion.objects.filter(pk__in=list(called.values())).values_list("pk", "bpmn_xml")
+    )
+    return version.bpmn_xml, {pid: xml_by_id[vid] for pid, vid in called.items() if vid in xml_by_id}
+
+
+def parsed_version(version: ProcessVersion) -> ParsedDefinition:
+    """The parsed spec of ``version`` (cached per process; the XML is read only on a miss)."""
+    return cached_definition(version.pk, lambda: _version_sources(version))
+
+
+def step_name(version: ProcessVersion, step_id: str) -> str:
+    steps = version.metadata.get("steps", {}) if isinstance(version.metadata, dict) else {}
+    info = steps.get(step_id) if isinstance(steps, dict) else None
+    return str(info.get("name") or step_id) if isinstance(info, dict) else step_id
+
+
+# --- visibility ----------------------------------------------------------------------------------
+
+
+def instance_visible_q(user: Any) -> Q:
+    """A filter for the instances ``user`` may see (see the module docstring)."""
+    if is_admin(user):
+        return Q()
+    scope = scope_q(user, PERM_VIEW, department_field="initiator_department")
+    if not scope:  # an empty Q means "everything"
+        return Q()
+    staff = staff_of(user)
+    if staff is None:
+        return scope
+    me = staff.pk
+    participant = (
+        Q(initiator=me)
+        | Q(
+            pk__in=HumanTask.objects.filter(Q(assignee=me) | Q(on_behalf_of=me) | Q(completed_by=me)).values(
+                "instance_id"
+            )
+        )
+        | Q(pk__in=HumanTaskCandidate.objects.filter(staff=me).values("task__instance_id"))
+        | Q(pk__in=TaskCopy.objects.filter(recipient=me).values("instance_id"))
+    )
+    return participant | scope
+
+
+def instance_get_for_user(*, user: Any, instance_id: int) -> ProcessInstance:
+    instance = (
+        ProcessInstance.objects.filter(instance_visible_q(user), pk=instance_id)
+        .select_related("definition", "version", "initiator__user", "initiator_department")
+        .first()
+    )
+    if instance is None:
+        raise FlowNotFound(_("There is no such process instance."))
+    return instance
+
+
+def task_get_for_user(*, user: Any, task_id: int) -> HumanTask:
+    """The task if ``user`` may see its instance; ``FlowNotFound`` otherwise."""
+    task = (
+        HumanTask.objects.filter(
+            pk=task_id, instance__in=ProcessInstance.objects.filter(instance_visible_q(user))
+        )
+        .select_related(
+            "instance__definition",
+            "instance__version",
+            "instance__initiator__user",
+            "assignee__user",
+            "on_behalf_of",
+            "added_for",
+        )
+        .first()
+    )
+    if task is None:
+        raise FlowNotFound(_("There is no such task."))
+    return task
+
+
+def instance_list_for_admin(
+    *, user: Any, status: str = "", definition_key: str = "", incident: bool | None = None, search: str = ""
+) -> QuerySet[ProcessInstance]:
+    """Instance administration: every instance for admins, the visible ones for others."""
+    qs = ProcessInstance.objects.filter(instance_visible_q(user)).select_related(
+        "definition", "version", "initiator", "initiator_department"
+    )
+    if status:
+        if status not in InstanceStatus.values:
+            raise FlowInputError(_("Unknown status “%(status)s”.") % {"status": status}, field="status")
+        qs = qs.filter(status=status)
+    if definition_key:
+        qs = qs.filter(definition__key=definition_key)
+    if incident is not None:
+        qs = qs.filter(has_incident=incident)
+    search = search.strip()[:MAX_SEARCH]
+    if search:
+        qs = qs.filter(
+            Q(title__icontains=search) | Q(definition__name__icontains=search) | Q(business_key=search)
+        )
+    return qs.order_by("-started_at", "-id")
+
+
+# --- inboxes -------------------------------------------------------------------------------------
+
+
+def todo_q(staff_id: int) -> Q:
+    """Open tasks assigned to the person, or unassigned ones they may claim."""
+    claimable = HumanTaskCandidate.objects.filter(staff_id=staff_id).values("task_id")
+    return Q(status=TaskStatus.OPEN) & (Q(assignee_id=staff_id) | Q(assignee__isnull=True, pk__in=claimable))
+
+
+def _order(box: str, order: str) -> list[str]:
+    key = order.lstrip("-")
+    field = _ORDERS[box].get(key)
+    if field is None:
+        raise FlowInputError(
+            _("Cannot sort by “%(order)s”; use one of: %(choices)s.")
+            % {"order": order, "choices": ", ".join(sorted(_ORDERS[box]))},
+            field="order",
+        )
+    desc = order.startswith("-")
+    return [f"-{field}" if desc else field, "-id" if desc else "id"]
+
+
+def task_inbox(
+    *, user: Any, box: str, search: str = "", definition_key: str = "", order: str = "-created_at"
+) -> QuerySet[Any]:
+    """One inbox of ``user``: ``HumanTask`` rows for todo/done, ``ProcessInstance`` rows for
+    initiated, ``TaskCopy`` rows for cc. One query (plus the caller's principal)."""
+    if box not in BOXES:
+        raise FlowInputError(
+            _("Unknown inbox “%(box)s”; use one of: %(choices)s.")
+            % {"box": box, "choices": ", ".join(BOXES)},
+            field="box",
+        )
+    ordering = _order(box, order or "-created_at")
+    staff = staff_of(user)
+    search = search.strip()[:MAX_SEARCH]
+    qs: QuerySet[Any]
+    if box in ("todo", "done"):
+        if staff is None:
+            return HumanTask.objects.none()
+        where = todo_q(staff.pk) if box == "todo" else Q(completed_by_id=staff.pk)
+        qs = HumanTask.objects.filter(where).select_related(
+            "instance__definition", "instance__initiator", "assignee", "on_behalf_of"
+        )
+        if search:
+            qs = qs.filter(
+                Q(name__icontains=search)
+                | Q(instance__title__icontains=search)
+                | Q(instance__definition__name__icontains=search)
+            )
+        if definition_key:
+            qs = qs.filter(instance__definition__key=definition_key)
+    elif box == "initiated":
+        if staff is None:
+            return ProcessInstance.objects.none()
+        qs = ProcessInstance.objects.filter(initiator_id=staff.pk).select_related("definition", "initiator")
+        if search:
+            qs = qs.filter(Q(title__icontains=search) | Q(definition__name__icontains=search))
+        if definition_key:
+            qs = qs.filter(definition__key=definition_key)
+    else:
+        if staff is None:
+            return TaskCopy.objects.none()
+        qs = TaskCopy.objects.filter(recipient_id=staff.pk).select_related(
+            "instance__definition", "instance__initiator", "sent_by"
+        )
+        if search:
+            qs = qs.filter(
+                Q(instance__title__icontains=search) | Q(instance__definition__name__icontains=search)
+            )
+        if definition_key:
+            qs = qs.filter(instance__definition__key=definition_key)
+    return qs.order_by(*ordering)
+
+
+def inbox_counts(*, user: Any) -> dict[str, int]:
+    """``todo``, ``done``, ``initiated``, ``cc`` and ``cc_unread``: four queries."""
+    staff = staff_of(user)
+    if staff is None:
+        return {"todo": 0, "done": 0, "initiated": 0, "cc": 0, "cc_unread": 0}
+    copies = TaskCopy.objects.filter(recipient_id=staff.pk).aggregate(
+        total=Count("id"), unread=Count("id", filter=Q(read_at__isnull=True))
+    )
+    return {
+        "todo": HumanTask.objects.filter(todo_q(staff.pk)).count(),
+        "done": HumanTask.objects.filter(completed_by_id=staff.pk).count(),
+        "initiated": ProcessInstance.objects.filter(initiator_id=staff.pk).count(),
+        "cc": copies["total"],
+        "cc_unread": copies["unread"],
+    }
+
+
+def todo_card_context(request: Any) -> dict[str, Any]:
+    """The workbench card "my to-do": the counts and the five newest open tasks."""
+    user = request.user
+    return {
+        "counts": inbox_counts(user=user),
+        "tasks": list(task_inbox(user=user, box="todo")[:5]),
+    }
+
+
+# --- history and definitions ---------------------------------------------------------------------
+
+
+def instance_history(*, instance: ProcessInstance) -> list[ProcessEvent]:
+    """Every event of the instance, oldest first, with actors and attachments."""
+    return list(
+        ProcessEvent.objects.filter(instance=instance)
+        .select_related("actor", "on_behalf_of", "task")
+        .prefetch_related("attachments")
+        .order_by("at", "id")
+    )
+
+
+def instance_active_tasks(*, instance: ProcessInstance) -> list[HumanTask]:
+    return list(
+        HumanTask.objects.filter(instance=instance, status=TaskStatus.OPEN)
+        .select_related("assignee", "on_behalf_of")
+        .prefetch_related("candidates__staff")
+        .order_by("created_at", "id")
+    )
+
+
+def definition_list(*, user: Any) -> QuerySet[ProcessDefinition]:
+    """Designers see every definition; everyone who may start processes sees the active, deployed
+    ones."""
+    qs = ProcessDefinition.objects.select_related("latest_version").order_by("category", "key")
+    if has_perm(user, PERM_DESIGN):
+        return qs
+    if has_perm(user, PERM_START):
+        return qs.filter(is_active=True, latest_version__isnull=False)
+    return qs.none()
+
+
+def definition_get(*, key: str) -> ProcessDefinition:
+    definition = ProcessDefinition.objects.select_related("latest_version").filter(key=key).first()
+    if definition is None:
+        raise FlowNotFound(_("There is no process “%(key)s”.") % {"key": key})
+    return definition
+
+
+# --- who may act ---------------------------------------------------------------------------------
+
+
+def acting_for(staff: Staff, task: HumanTask, *, at: datetime.datetime | None = None) -> Staff | None:
+    """Whom ``staff`` acts for on ``task``: ``task.on_behalf_of`` when the task was delegated to
+    them; the assignee when a delegation from the assignee to ``staff`` is in force now; ``None``
+    when they act for themself (or may not act)."""
+    if task.assignee_id == staff.pk:
+        return task.on_behalf_of
+    if task.assignee_id is not None:
+        assignee = task.assignee
+        if assignee is not None:
+            delegate = active_delegate_for(assignee, task.instance.definition.key, at)
+            if delegate is not None and delegate.pk == staff.pk:
+                return assignee
+    return None
+
+
+def may_handle(staff: Staff, task: HumanTask) -> bool:
+    """The assignee, or the assignee's delegate while a delegation is in force."""
+    if task.assignee_id is None:
+        return False
+    if task.assignee_id == staff.pk:
+        return True
+    return acting_for(staff, task) is not None
+
+
+def is_candidate(staff: Staff, task: HumanTask) -> bool:
+    if HumanTaskCandidate.objects.filter(task=task, staff=staff).exists():
+        return True
+    # The delegate of a candidate may claim in their place.
+    candidate_ids = list(HumanTaskCandidate.objects.filter(task=task).values_list("staff_id", flat=True))
+    for candidate in Staff.objects.filter(pk__in=candidate_ids).select_related("user"):
+        delegate = active_delegate_for(candidate, task.instance.definition.key)
+        if delegate is not None and delegate.pk == staff.pk:
+            return True
+    return False
+
+
+def _blocked_by_before_signers(task: HumanTask) -> bool:
+    return HumanTask.objects.filter(
+        added_for=task, signer_position=POSITION_BEFORE, status=TaskStatus.OPEN
+    ).exists()
+
+
+def _instance_state_error(instance: ProcessInstance) -> FlowError | None:
+    if instance.status == InstanceStatus.SUSPENDED:
+        return FlowConflict(_("This process is suspended; nothing can be done on it until it is resumed."))
+    if instance.status != InstanceStatus.RUNNING:
+        return FlowConflict(_("This process has already ended."))
+    return None
+
+
+def completed_by_others(instance: ProcessInstance) -> bool:
+    """Has anyone other than the initiator completed a task of the instance?"""
+    return (
+        HumanTask.objects.filter(instance=instance, status=TaskStatus.COMPLETED)
+        .exclude(completed_by_id=instance.initiator_id)
+        .exists()
+    )
+
+
+def task_action_denial(*, user: Any, task: HumanTask, action: str) -> FlowError | None:
+    """Why ``user`` may not take ``action`` on ``task`` now, or ``None`` when they may."""
+    if action not in TASK_ACTIONS:
+        return FlowInputError(
+            _("Unknown action “%(action)s”; use one of: %(choices)s.")
+            % {"action": action, "choices": ", ".join(TASK_ACTIONS)},
+            field="action",
+        )
+    staff = staff_of(user)
+    if staff is None or not staff.is_active:
+        return FlowPermissionDenied(_("Only staff members can act on process tasks."))
+    instance = task.instance
+    admin = is_admin(user)
+    initiator = instance.initiator_id is not None and instance.initiator_id == staff.pk
+
+    if action == "withdraw":
+        if not initiator:
+            return FlowPermissionDenied(_("Only the initiator can withdraw a process."))
+        state = _instance_state_error(instance)
+        if state is not None:
+            return state
+        if completed_by_others(instance):
+            return FlowConflict(
+                _("The next step has already been handled; the process can no longer be withdrawn.")
+            )
+        return None
+    if action == "urge":
+        if not (initiator or admin):
+            return FlowPermissionDenied(_("Only the initiator can urge the people handling this process."))
+        state = _instance_state_error(instance)
+        if state is not None:
+            return state
+        if task.status != TaskStatus.OPEN:
+            return FlowConflict(_("This task is no longer open."))
+        if task.last_urged_at is not None and timezone.now() - task.last_urged_at < URGE_INTERVAL:
+            return FlowConflict(
+                _("This task was urged less than 10 minutes ago; please wait before urging again.")
+            )
+        return None
+    if action == "cc":
+        if not (initiator or admin or may_handle(staff, task)):
+            return FlowPermissionDenied(
+                _("Only the initiator or the person handling this task can copy it to others.")
+            )
+        if instance.status == InstanceStatus.SUSPENDED:
+            return _instance_state_error(instance)
+        return None
+
+    state = _instance_state_error(instance)
+    if state is not None:
+        return state
+    if action == "claim":
+        if task.status != TaskStatus.OPEN:
+            return FlowConflict()
+        if task.assignee_id is not None:
+            if task.assignee_id == staff.pk:
+                return FlowConflict(_("You have already claimed this task."))
+            if is_candidate(staff, task):
+                return FlowConflict(_("Someone else has already claimed this task."))
+            return FlowPermissionDenied(_("You are not among the people who may claim this task."))
+        if not is_candidate(staff, task):
+            return FlowPermissionDenied(_("You are not among the people who may claim this task."))
+        return None
+
+    # handling actions
+    if task.status != TaskStatus.OPEN:
+        if task.assignee_id == staff.pk or task.completed_by_id == staff.pk or is_candidate(staff, task):
+            return FlowConflict()
+        return FlowPermissionDenied(_("This task is not yours to handle."))
+    if not may_handle(staff, task):
+        if task.assignee_id is None and is_candidate(staff, task):
+            return FlowPermissionDenied(_("Claim this task before acting on it."))
+        return FlowPermissionDenied(_("This task is not yours to handle."))
+    position = task.signer_position
+    if action == "unclaim":
+        if position or not HumanTaskCandidate.objects.filter(task=task).exists():
+            return FlowInputError(
+                _("This task was assigned to you, not claimed; transfer it instead."), field="action"
+            )
+        return None
+    if position in ADDED_POSITIONS and action not in DECIDING_ACTIONS:
+        return FlowInputError(
+            _("A signer added to a step can only approve, reject or complete."), field="action"
+        )
+    if position == POSITION_RESUBMIT and action not in ("complete", "approve"):
+        return FlowInputError(_("Resubmit the request (or cancel the process) to go on."), field="action")
+    if action in DECIDING_ACTIONS | {"return", "transfer", "add_signer"} and _blocked_by_before_signers(task):
+        return FlowConflict(_("Wait until the signers added before you have acted."))
+    return None
+
+
+def task_allowed_actions(*, user: Any, task: HumanTask) -> list[str]:
+    """The actions ``user`` may take on ``task`` now (in ``TASK_ACTIONS`` order)."""
+    return [a for a in TASK_ACTIONS if task_action_denial(user=user, task=task, action=a) is None]
+
+
+def return_targets(*, task: HumanTask) -> list[tuple[str, str]]:
+    """The completed steps ``task`` may be returned to (step id, step name), oldest first. A return
+    with no step goes to the initiator; that choice is not listed here."""
+    instance = task.instance
+    if task.status != TaskStatus.OPEN or task.signer_position or instance.status != InstanceStatus.RUNNING:
+        return []
+    try:
+        wf = Workflow.load(parsed_version(instance.version), instance.state)
+        seen: dict[str, str] = {}
+        for _spiff_id, step in wf.completed_user_steps():
+            if step != task.task_def_id and step not in seen and wf.can_return_to(step):
+                seen[step] = step_name(instance.version, step)
+    except EngineError:
+        return []
+    return list(seen.items())
+
+
+# --- the diagram ---------------------------------------------------------------------------------
+
+_DONE_KINDS = (
+    EventKind.APPROVED,
+    EventKind.REJECTED,
+    EventKind.COMPLETED,
+    EventKind.SERVICE_DONE,
+    EventKind.MESSAGE_RECEIVED,
+    EventKind.TIMER_FIRED,
+)
+
+
+def diagram_state(*, instance: ProcessInstance) -> dict[str, list[str]]:
+    """Step ids to colour on the diagram: ``done`` (handled at least once), ``active`` (a person
+    or an automatic step is working on it now) and ``waiting`` (a message or timer it waits for,
+    as far as the projection knows). Read from the projection; three queries."""
+    done = list(
+        ProcessEvent.objects.filter(instance=instance, kind__in=_DONE_KINDS)
+        .exclude(step_id="")
+        .values_list("step_id", flat=True)
+        .distinct()
+    )
+    active = set(
+        HumanTask.objects.filter(instance=instance, status=TaskStatus.OPEN)
+        .exclude(signer_position__in=ADDED_POSITIONS | {POSITION_RESUBMIT})
+        .values_list("task_def_id", flat=True)
+    )
+    waiting: set[str] = set()
+    for step_id, status in ServiceJob.objects.filter(
+        instance=instance, status__in=(ServiceJobStatus.PENDING, ServiceJobStatus.FAILED)
+    ).values_list("task_def_id", "status"):
+        (active if status == ServiceJobStatus.PENDING else waiting).add(step_id)
+    return {"done": sorted(set(done)), "active": sorted(active), "waiting": sorted(waiting - active)}
+
+
+def message_waiters(*, name: str, business_key: str = "") -> QuerySet[ProcessInstance]:
+    """Running instances waiting for message ``name`` under ``business_key``."""
+    subs = MessageSubscription.objects.filter(name=name, business_key=business_key, instance=OuterRef("pk"))
+    return ProcessInstance.objects.filter(Exists(subs), status=InstanceStatus.RUNNING).order_by("id")

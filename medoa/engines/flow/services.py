@@ -1,0 +1,2152 @@
+"""Every change to the process engine: deploy, start, act on tasks, administer, correlate, tick.
+
+The rules every service follows:
+
+* **One instance at a time, locked.** A change loads its instance with ``SELECT … FOR UPDATE``
+  (PostgreSQL; SQLite serialises writers) and saves it with ``UPDATE … WHERE revision = n``: zero
+  rows means someone else changed it first → ``FlowConflict``. The task row is read again after
+  the lock, so of two people approving the same task one succeeds and the other gets
+  ``FlowConflict`` ("This task was already handled by someone else.").
+* **Never save after an engine error.** ``EngineError`` becomes ``FlowInputError`` (or, in the
+  worker, an ``Incident``) and the transaction rolls back.
+* **After every engine step the projection is synced** (``_sync``): human tasks (created with
+  their assignment and due date; rows whose engine task vanished are closed CANCELLED), service
+  jobs, message subscriptions, ``next_due_at``, the variables snapshot, status and outcome, and
+  the history.
+* **Audit last.** ``audit_record`` is the last call of a service (it locks the chain head).
+
+Decisions where issue 3 is silent (documented here once):
+
+* *Rounds.* ``(spiff task id, round)`` is unique; the row with the highest round of a spiff task
+  is its *current* row. A transfer or a return closes the current row and opens round + 1.
+* *Return to the initiator* (``to_step`` empty): when the first completed user task was the
+  initiator's own (a "submit" step), the process goes back to it. Otherwise the initiator gets a
+  *resubmit* task (``signer_position="resubmit"``, not an engine task); while it is open no other
+  task is created; resubmitting resets the engine to the first user task (or, when that task was
+  never completed, hands the resubmitted variables to it) and its last assignee gets it again.
+* *Withdraw* (initiator, while nobody else completed a task): back to the initiator's own first
+  step when there is one (the instance keeps running, the open rows close WITHDRAWN); otherwise
+  the workflow is cancelled and the instance ends WITHDRAWN.
+* *Add signer.* ``before``: a task for the new signer that must be closed before the current one
+  can be acted on (their approve/reject is an opinion; the current person still decides).
+  ``after``: remembered on the current task; when its assignee approves or completes, the new
+  signer gets a task, and the step completes (engine) when that task does. ``alongside`` on a
+  countersign share: a new share (the facade's ``add_countersigner``); on a plain task: an extra
+  task that must also be approved before the step completes. In both ``after`` and ``alongside``
+  one rejection rejects the step (``approved=False``) and closes the group's other open tasks.
+* *Candidates with delegations:* a delegate replaces the candidate; claiming records whom they
+  act for. A delegation created after a task was assigned lets the delegate act on it (the
+  history shows on whose behalf), but the task stays in the assignee's inbox.
+* *Due dates:* ``reminded_at`` marks the reminder before the due time (``remind_before``),
+  ``escalated_at`` the reminder/escalation at the due time.
+* *Timer starts:* one firing per tick when the worker was away (missed firings are skipped).
+* *Suspended instances* keep their open tasks in the inboxes, but every action answers
+  ``FlowConflict``; the worker leaves them alone until they are resumed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from medoa.core.access.models import RoleGrant
+from medoa.core.access.policy import has_perm
+from medoa.core.audit.services import audit_record
+from medoa.core.notify.services import notification_send
+from medoa.core.org.choices import StaffStatus
+from medoa.core.org.models import Staff
+from medoa.core.org.selectors import active_delegate_for, leader_above
+
+from . import assignment as assign
+from .choices import (
+    EventKind,
+    IncidentStatus,
+    InstanceOutcome,
+    InstanceStatus,
+    ServiceJobStatus,
+    SignerPosition,
+    TaskOutcome,
+    TaskStatus,
+)
+from .errors import FlowConflict, FlowError, FlowInputError, FlowNotFound, FlowPermissionDenied
+from .models import (
+    HumanTask,
+    HumanTaskCandidate,
+    Incident,
+    MessageSubscription,
+    ProcessAttachment,
+    ProcessDefinition,
+    ProcessDraft,
+    ProcessEvent,
+    ProcessInstance,
+    ProcessVersion,
+    ServiceJob,
+    TaskCopy,
+    TimerStartSchedule,
+)
+from .registry import service_functions
+from .selectors import (
+    ADDED_POSITIONS,
+    PERM_ADMIN,
+    PERM_DESIGN,
+    PERM_START,
+    POSITION_AFTER,
+    POSITION_ALONGSIDE,
+    POSITION_BEFORE,
+    POSITION_RESUBMIT,
+    acting_for,
+    completed_by_others,
+    is_admin,
+    message_waiters,
+    parsed_version,
+    staff_of,
+    task_action_denial,
+)
+from .spiff import (
+    DefinitionInvalid,
+    EngineError,
+    ParsedDefinition,
+    Problem,
+    ReadyUserTask,
+    UserTaskInfo,
+    Workflow,
+    parse_definition,
+)
+
+logger = logging.getLogger("medoa.flow")
+
+MAX_XML_BYTES = 2 * 1024 * 1024
+MAX_VARIABLES_BYTES = 256 * 1024
+MAX_COMMENT = 4000
+MAX_ATTACHMENTS = 10
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+MAX_BATCH = 100
+TICK_BATCH = 100
+JOB_BACKOFF_SECONDS = (15, 60, 300, 900, 3600)
+_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_CALLED = re.compile(r"""calledElement\s*=\s*["']([^"']+)["']""")
+AUDIT_DECISION = {
+    "approve": "flow.task.approved",
+    "reject": "flow.task.rejected",
+    "complete": "flow.task.completed",
+}
+CLOSED_BY_PERSON = {
+    "approve": (TaskStatus.COMPLETED, TaskOutcome.APPROVED, EventKind.APPROVED),
+    "reject": (TaskStatus.COMPLETED, TaskOutcome.REJECTED, EventKind.REJECTED),
+    "complete": (TaskStatus.COMPLETED, TaskOutcome.COMPLETED, EventKind.COMPLETED),
+}
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    task_id: int
+    ok: bool
+    message: Any = ""
+
+
+@dataclass
+class MessageResult:
+    """The instances a message reached: ``correlated`` (were waiting) and ``started`` (by a message
+    start event). Iterating gives both."""
+
+    correlated: list[ProcessInstance] = field(default_factory=list)
+    started: list[ProcessInstance] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[ProcessInstance]:
+        return iter([*self.correlated, *self.started])
+
+    def __len__(self) -> int:
+        return len(self.correlated) + len(self.started)
+
+
+@dataclass
+class _Run:
+    """One instance loaded for a change: its row (locked), the parsed version and the workflow."""
+
+    instance: ProcessInstance
+    parsed: ParsedDefinition
+    wf: Workflow
+    now: datetime.datetime
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def _now() -> datetime.datetime:
+    return timezone.now()
+
+
+def _require_staff(actor: Any) -> Staff:
+    staff = staff_of(actor)
+    if staff is None or not staff.is_active:
+        raise FlowPermissionDenied(_("Only staff members can take part in processes."))
+    return staff
+
+
+def _clean_variables(variables: Any, *, field_name: str = "variables") -> dict[str, Any]:
+    if variables is None:
+        return {}
+    if not isinstance(variables, Mapping):
+        raise FlowInputError(_("The variables must be an object of name → value."), field=field_name)
+    for name in variables:
+        if not isinstance(name, str) or not _VARIABLE.match(name) or name.startswith("__"):
+            raise FlowInputError(
+                _("“%(name)s” is not a valid variable name (letters, digits and _; no leading digit).")
+                % {"name": str(name)[:80]},
+                field=f"{field_name}.{str(name)[:80]}",
+            )
+    try:
+        size = len(json.dumps(variables, default=str, ensure_ascii=False).encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        raise FlowInputError(_("The variables cannot be stored as JSON."), field=field_name) from exc
+    if size > MAX_VARIABLES_BYTES:
+        raise FlowInputError(
+            _("The variables are too large (at most %(max)s KB).") % {"max": MAX_VARIABLES_BYTES // 1024},
+            field=field_name,
+        )
+    return dict(variables)
+
+
+def _clean_comment(comment: str) -> str:
+    if not isinstance(comment, str):
+        raise FlowInputError(_("The comment must be text."), field="comment")
+    comment = comment.replace("\x00", "").strip()
+    if len(comment) > MAX_COMMENT:
+        raise FlowInputError(
+            _("The comment is too long (at most %(max)s characters).") % {"max": MAX_COMMENT}, field="comment"
+        )
+    return comment
+
+
+def _check_attachments(attachments: Sequence[UploadedFile]) -> None:
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise FlowInputError(
+            _("At most %(max)s attachments per comment.") % {"max": MAX_ATTACHMENTS}, field="attachments"
+        )
+    for upload in attachments:
+        if (upload.size or 0) > MAX_ATTACHMENT_BYTES:
+            raise FlowInputError(
+                _("“%(name)s” is too large (at most %(max)s MB).")
+                % {"name": upload.name, "max": MAX_ATTACHMENT_BYTES // (1024 * 1024)},
+                field="attachments",
+            )
+
+
+def _save_attachments(event: ProcessEvent, attachments: Sequence[UploadedFile], staff: Staff | None) -> None:
+    for upload in attachments:
+        ProcessAttachment.objects.create(
+            event=event,
+            file=upload,
+            name=(upload.name or "file")[:255],
+            size=upload.size or 0,
+            content_type=(upload.content_type or "application/octet-stream")[:100],
+            uploaded_by=staff,
+        )
+
+
+def _staff_by_username(username: str | None, *, field_name: str = "to_user") -> Staff:
+    name = (username or "").strip()
+    if not name:
+        raise FlowInputError(_("Say who should take the task."), field=field_name)
+    staff = (
+        Staff.objects.select_related("user", "department")
+        .filter(user__username=name, status=StaffStatus.ACTIVE, user__is_active=True)
+        .first()
+    )
+    if staff is None:
+        raise FlowInputError(
+            _("There is no active staff member “%(user)s”.") % {"user": name[:80]}, field=field_name
+        )
+    return staff
+
+
+def _task_link(task: HumanTask) -> str:
+    return f"/flow/tasks/{task.pk}/"
+
+
+def _instance_link(instance: ProcessInstance) -> str:
+    return f"/flow/instances/{instance.pk}/"
+
+
+def _users(people: Iterable[Staff | None]) -> list[Any]:
+    return [p.user for p in people if p is not None]
+
+
+def _admin_staff() -> list[Staff]:
+    """Everyone holding ``flow.instance.admin`` through a role (the people who fix incidents)."""
+    roles = RoleGrant.objects.filter(permission=PERM_ADMIN, enabled=True).values("role_id")
+    return list(
+        Staff.objects.filter(
+            role_assignments__role_id__in=roles, status=StaffStatus.ACTIVE, user__is_active=True
+        )
+        .select_related("user")
+        .distinct()
+    )
+
+
+def _seconds_between(start: datetime.datetime | None, end: datetime.datetime) -> int | None:
+    if start is None:
+        return None
+    return max(0, int((end - start).total_seconds()))
+
+
+def _event(
+    instance: ProcessInstance,
+    kind: str,
+    *,
+    actor: Staff | None = None,
+    task: HumanTask | None = None,
+    on_behalf_of: Staff | None = None,
+    comment: str = "",
+    data: dict[str, Any] | None = None,
+    duration: int | None = None,
+    step_id: str = "",
+    step_name: str = "",
+) -> ProcessEvent:
+    return ProcessEvent.objects.create(
+        instance=instance,
+        task=task,
+        kind=kind,
+        actor=actor,
+        on_behalf_of=on_behalf_of,
+        step_id=step_id or (task.task_def_id if task is not None else ""),
+        step_name=(step_name or (task.name if task is not None else ""))[:300],
+        comment=comment,
+        data=data or {},
+        duration_seconds=duration,
+    )
+
+
+def _engine_failed(exc: EngineError) -> FlowInputError:
+    if exc.step_id:
+        return FlowInputError(
+            _("Step “%(step)s” could not run: %(error)s") % {"step": exc.step_id, "error": exc.message}
+        )
+    return FlowInputError(_("The process could not go on: %(error)s") % {"error": exc.message})
+
+
+def _engine(call: Callable[[], Any]) -> Any:
+    """Run one engine call; an ``EngineError`` becomes a ``FlowInputError`` (nothing is saved)."""
+    try:
+        return call()
+    except EngineError as exc:
+        raise _engine_failed(exc) from exc
+
+
+# --- definitions and the parsed-spec cache -------------------------------------------------------
+
+
+def _called_ids(xml: str) -> set[str]:
+    return {m.strip() for m in _CALLED.findall(xml) if m.strip() and not m.strip().startswith("${")}
+
+
+def _resolve_called(xml: str) -> tuple[dict[str, str], dict[str, int]]:
+    """The called processes of ``xml`` (and theirs, transitively) at their latest deployed versions:
+    ``({process id: xml}, {process id: version id})``."""
+    sources: dict[str, str] = {}
+    versions: dict[str, int] = {}
+    pending = list(_called_ids(xml))
+    while pending:
+        pid = pending.pop()
+        if pid in sources:
+            continue
+        definition = (
+            ProcessDefinition.objects.select_related("latest_version")
+            .filter(Q(latest_version__process_id=pid) | Q(key=pid), latest_version__isnull=False)
+            .order_by("pk")
+            .first()
+        )
+        if definition is None or definition.latest_version is None:
+            continue
+        version = definition.latest_version
+        sources[pid] = version.bpmn_xml
+        versions[pid] = version.pk
+        pending.extend(_called_ids(version.bpmn_xml) - set(sources))
+    return sources, versions
+
+
+@transaction.atomic
+def definition_deploy(
+    *, actor: Any, xml: bytes | str, key: str | None = None, name: str | None = None, category: str = ""
+) -> ProcessVersion:
+    """Validate and deploy ``xml`` as the next version of ``key`` (default: the BPMN process id).
+
+    Raises ``DefinitionInvalid`` with every problem found; nothing is written then.
+    """
+    if not has_perm(actor, PERM_DESIGN):
+        raise FlowPermissionDenied(_("You may not deploy process definitions."))
+    if isinstance(xml, bytes):
+        if len(xml) > MAX_XML_BYTES:
+            raise DefinitionInvalid([Problem(f"The file is larger than {MAX_XML_BYTES // 1024 // 1024} MB.")])
+        try:
+            text = xml.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise DefinitionInvalid([Problem("The file is not UTF-8 text.")]) from None
+    else:
+        text = xml
+        if len(text.encode("utf-8")) > MAX_XML_BYTES:
+            raise DefinitionInvalid([Problem(f"The file is larger than {MAX_XML_BYTES // 1024 // 1024} MB.")])
+    if key is not None and key != "" and not _KEY.match(key):
+        raise FlowInputError(
+            _("The key may only hold letters, digits, _ and - (at most 64 characters)."), field="key"
+        )
+    name = (name or "").strip()
+    if len(name) > 200:
+        raise FlowInputError(_("The name is too long (at most 200 characters)."), field="name")
+    category = (category or "").strip()
+    if len(category) > 64:
+        raise FlowInputError(_("The category is too long (at most 64 characters)."), field="category")
+
+    called, called_versions = _resolve_called(text)
+    parsed = parse_definition(text, called=called, functions=[n for n, _f in service_functions.items()])
+    key = key or parsed.process_id
+    if not _KEY.match(key):
+        raise FlowInputError(
+            _("The process id “%(id)s” cannot be a key; give a key of letters, digits, _ and -.")
+            % {"id": key[:80]},
+            field="key",
+        )
+    definition = ProcessDefinition.objects.select_for_update().filter(key=key).first()
+    if definition is None:
+        definition = ProcessDefinition.objects.create(
+            key=key, name=name or parsed.name or key, category=category, created_by=actor
+        )
+    number = (definition.versions.aggregate(top=Max("version"))["top"] or 0) + 1
+    metadata = dict(parsed.metadata)
+    metadata["called_versions"] = called_versions
+    version = ProcessVersion.objects.create(
+        definition=definition,
+        version=number,
+        process_id=parsed.process_id,
+        name=(parsed.name or name or key)[:200],
+        bpmn_xml=text,
+        checksum=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        metadata=metadata,
+        deployed_by=actor,
+    )
+    definition.latest_version = version
+    if name:
+        definition.name = name
+    if category:
+        definition.category = category
+    definition.save(update_fields=["latest_version", "name", "category"])
+    _schedule_timer_start(definition, version, parsed.timer_start, now=_now())
+    audit_record(
+        actor=actor,
+        action="flow.definition.deployed",
+        target=version,
+        details={"key": key, "version": number, "checksum": version.checksum},
+    )
+    return version
+
+
+@transaction.atomic
+def draft_save(*, actor: Any, key: str, xml: str, name: str = "") -> ProcessDraft:
+    """Keep the designer's unsaved work for ``key`` (not validated; one draft per key)."""
+    if not has_perm(actor, PERM_DESIGN):
+        raise FlowPermissionDenied(_("You may not design process definitions."))
+    if not _KEY.match(key or ""):
+        raise FlowInputError(
+            _("The key may only hold letters, digits, _ and - (at most 64 characters)."), field="key"
+        )
+    if not isinstance(xml, str) or len(xml.encode("utf-8")) > MAX_XML_BYTES:
+        raise FlowInputError(_("The drawing is too large (at most 2 MB)."), field="xml")
+    draft, _created = ProcessDraft.objects.update_or_create(
+        key=key, defaults={"bpmn_xml": xml, "name": (name or "")[:200], "updated_by": actor}
+    )
+    return draft
+
+
+# --- timer start schedules -----------------------------------------------------------------------
+
+
+def _first_firing(expression: str, now: datetime.datetime) -> tuple[datetime.datetime, str, int | None]:
+    """(first firing, period or "", remaining firings) of an ISO date, duration or cycle."""
+    text = expression.strip().strip("'\"")
+    if text[:1] in ("R", "r"):
+        head, _slash, rest = text.partition("/")
+        count = int(head[1:]) if head[1:] else None
+        parts = rest.split("/")
+        if len(parts) == 1:
+            return assign.add_duration(now, parts[0]), parts[0], count
+        if len(parts) == 2 and parts[1][:1] in ("P", "p"):
+            return assign.parse_moment(parts[0]), parts[1], count
+        raise ValueError(f"unsupported cycle {text!r}")
+    if text[:1] in ("P", "p"):
+        return assign.add_duration(now, text), "", 1
+    return assign.parse_moment(text), "", 1
+
+
+def _schedule_timer_start(
+    definition: ProcessDefinition, version: ProcessVersion, expression: str | None, *, now: datetime.datetime
+) -> None:
+    if not expression:
+        TimerStartSchedule.objects.filter(definition=definition).delete()
+        return
+    try:
+        first, period, remaining = _first_firing(expression, now)
+        if period:
+            assign.parse_duration(period)
+    except (ValueError, OverflowError):
+        raise DefinitionInvalid(
+            [
+                Problem(
+                    f"The timer start {expression!r} is not an ISO 8601 date, duration or cycle.",
+                    "",
+                    "startEvent",
+                )
+            ]
+        ) from None
+    TimerStartSchedule.objects.update_or_create(
+        definition=definition,
+        defaults={
+            "version": version,
+            "expression": expression[:200],
+            "period": period,
+            "next_fire_at": first,
+            "remaining": remaining,
+            "fired_count": 0,
+        },
+    )
+
+
+# --- loading and saving an instance --------------------------------------------------------------
+
+
+def _lock(instance_id: int, *, skip_locked: bool = False) -> ProcessInstance | None:
+    qs = ProcessInstance.objects.select_related(
+        "definition", "version", "initiator__user", "initiator__department"
+    ).filter(pk=instance_id)
+    if connection.features.has_select_for_update:
+        qs = qs.select_for_update(of=("self",), skip_locked=skip_locked)
+    return qs.first()
+
+
+def _lock_or_404(instance_id: int) -> ProcessInstance:
+    instance = _lock(instance_id)
+    if instance is None:
+        raise FlowNotFound(_("There is no such process instance."))
+    return instance
+
+
+def _open(instance: ProcessInstance, now: datetime.datetime | None = None) -> _Run:
+    parsed = parsed_version(instance.version)
+    wf = _engine(lambda: Workflow.load(parsed, instance.state))
+    return _Run(instance=instance, parsed=parsed, wf=wf, now=now or _now())
+
+
+def _bump(instance: ProcessInstance, **fields: Any) -> None:
+    """Save ``fields`` and the next revision, if nobody saved the instance since we read it."""
+    now = _now()
+    updated = ProcessInstance.objects.filter(pk=instance.pk, revision=instance.revision).update(
+        revision=instance.revision + 1, updated_at=now, **fields
+    )
+    if updated != 1:
+        raise FlowConflict()
+    instance.revision += 1
+    instance.updated_at = now
+    for name, value in fields.items():
+        setattr(instance, name, value)
+
+
+def _step_properties(parsed: ParsedDefinition, step_id: str) -> dict[str, str]:
+    info = parsed.user_tasks.get(step_id)
+    return dict(info.properties) if info is not None else {}
+
+
+def _alarm_at(row: HumanTask, properties: Mapping[str, str]) -> datetime.datetime | None:
+    """When the worker must next look at an open task (reminder before due, or the due time)."""
+    if row.due_at is None or row.escalated_at is not None:
+        return None
+    remind = properties.get("remind_before", "").strip()
+    if remind and row.reminded_at is None:
+        try:
+            return assign.subtract_duration(row.due_at, remind)
+        except (ValueError, OverflowError):
+            pass
+    return row.due_at
+
+
+def _current_rows(rows: Iterable[HumanTask]) -> dict[uuid.UUID, HumanTask]:
+    """The current (highest-round) engine row per spiff task id."""
+    current: dict[uuid.UUID, HumanTask] = {}
+    for row in rows:
+        if row.signer_position:
+            continue
+        best = current.get(row.spiff_task_id)
+        if best is None or row.round > best.round:
+            current[row.spiff_task_id] = row
+    return current
+
+
+def _is_present(row: HumanTask) -> bool:
+    return row.status == TaskStatus.OPEN or bool(row.data.get("awaiting_signers"))
+
+
+def _close(
+    row: HumanTask,
+    status: str,
+    now: datetime.datetime,
+    *,
+    by: Staff | None = None,
+    outcome: str = "",
+    comment: str = "",
+) -> None:
+    row.status = status
+    row.outcome = outcome
+    row.completed_at = now
+    row.completed_by = by
+    if comment:
+        row.comment = comment
+    row.save(update_fields=["status", "outcome", "completed_at", "completed_by", "comment", "data"])
+
+
+def _close_vanished(
+    run: _Run, rows: list[HumanTask], ready_ids: set[uuid.UUID], status: str
+) -> list[HumanTask]:
+    """Close the rows whose engine task is no longer ready (and the signers added to them)."""
+    closed: list[HumanTask] = []
+    current = _current_rows(rows)
+    gone = {sid for sid, row in current.items() if _is_present(row) and sid not in ready_ids}
+    gone_rows = {current[sid].pk for sid in gone}
+    for row in rows:
+        if row.signer_position == "" and row.spiff_task_id in gone and row.pk in gone_rows:
+            if row.status == TaskStatus.OPEN:
+                _close(row, status, run.now)
+                closed.append(row)
+            elif row.data.pop("awaiting_signers", None):
+                row.save(update_fields=["data"])
+        elif (
+            row.signer_position in ADDED_POSITIONS
+            and row.status == TaskStatus.OPEN
+            and row.added_for_id in gone_rows
+        ):
+            _close(row, status, run.now)
+            closed.append(row)
+    return closed
+
+
+def _resolve_row(run: _Run, ready: ReadyUserTask, previous: HumanTask | None) -> HumanTask:
+    """A new (unsaved) row for ``ready`` with its assignment and due date."""
+    instance = run.instance
+    info = run.parsed.user_tasks.get(ready.step_id)
+    step = ready.name or (info.name if info is not None else "") or ready.step_id
+    key = instance.definition.key
+    person = None
+    if previous is not None:
+        person = previous.on_behalf_of or previous.completed_by or previous.assignee
+    if person is not None and person.is_active:
+        result = assign.apply_delegation([person], process_key=key, at=run.now)
+    elif info is None:
+        raise FlowInputError(_("Step “%(step)s” is not a user task of this process.") % {"step": step})
+    elif (
+        ready.countersign_parent is not None and not info.assignee and isinstance(ready.countersign_item, str)
+    ):
+        people = assign.resolve_people(
+            _ItemRule(info, ready.countersign_item), ready.data, instance.initiator
+        )
+        result = assign.apply_delegation(people, process_key=key, at=run.now)
+    else:
+        result = assign.resolve_assignment(
+            info, ready.data, initiator=instance.initiator, process_key=key, at=run.now
+        )
+    due = assign.resolve_due(info.due_date if info else None, ready.data, step=step, now=run.now)
+    data: dict[str, Any] = {}
+    if result.delegated:
+        data["delegated"] = {str(k): v.pk for k, v in result.delegated.items()}
+    if ready.countersign_parent is not None:
+        data["countersign_parent"] = str(ready.countersign_parent)
+        data["countersign_item"] = ready.countersign_item
+    if previous is not None and previous.data.get("carry"):
+        data["carry"] = previous.data["carry"]
+    row = HumanTask(
+        instance=instance,
+        spiff_task_id=ready.spiff_id,
+        round=(previous.round + 1) if previous is not None else 1,
+        task_def_id=ready.step_id[:200],
+        name=step[:300],
+        assignee=result.assignee,
+        on_behalf_of=result.on_behalf_of,
+        form_key=((info.form_key if info else None) or "")[:200],
+        is_countersign=ready.countersign_parent is not None,
+        due_at=due,
+        data=data,
+    )
+    row._candidates = result.candidates  # type: ignore[attr-defined]
+    return row
+
+
+@dataclass(frozen=True)
+class _ItemRule:
+    """A countersign share without an assignee rule: the share's item is the username."""
+
+    info: UserTaskInfo
+    item: str
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def assignee(self) -> str | None:
+        return self.item
+
+    @property
+    def candidate_users(self) -> list[str]:
+        return []
+
+    @property
+    def candidate_groups(self) -> list[str]:
+        return []
+
+    @property
+    def due_date(self) -> str | None:
+        return self.info.due_date
+
+
+def _insert_rows(instance: ProcessInstance, rows: list[HumanTask]) -> None:
+    """Save new rows with their candidates, history and notifications."""
+    if not rows:
+        return
+    for row in rows:
+        row.save()
+    HumanTaskCandidate.objects.bulk_create(
+        [
+            HumanTaskCandidate(task=row, staff=person)
+            for row in rows
+            for person in getattr(row, "_candidates", [])
+        ]
+    )
+    ProcessEvent.objects.bulk_create(
+        [
+            ProcessEvent(
+                instance=instance,
+                task=row,
+                kind=EventKind.TASK_CREATED,
+                on_behalf_of=row.on_behalf_of,
+                step_id=row.task_def_id,
+                step_name=row.name,
+                data={
+                    "assignee": row.assignee.name if row.assignee else None,
+                    "candidates": [p.name for p in getattr(row, "_candidates", [])][:20],
+                    "round": row.round,
+                    "due_at": row.due_at.isoformat() if row.due_at else None,
+                },
+            )
+            for row in rows
+        ]
+    )
+    for row in rows:
+        people = [row.assignee] if row.assignee is not None else list(getattr(row, "_candidates", []))
+        notification_send(
+            recipients=_users(people),
+            title=gettext("New task: %(task)s") % {"task": row.name},
+            body=instance.title,
+            link=_task_link(row),
+            kind="flow.task",
+            data={"task": row.pk, "instance": instance.pk},
+        )
+
+
+def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
+    """Bring the projection in line with the workflow and save the instance (see the module doc)."""
+    instance, wf, now = run.instance, run.wf, run.now
+    rows = list(
+        HumanTask.objects.filter(instance=instance).select_related("assignee", "completed_by", "on_behalf_of")
+    )
+    ready = [] if wf.completed else wf.ready_user_tasks()
+    ready_ids = {r.spiff_id for r in ready}
+    cancelled = _close_vanished(run, rows, ready_ids, TaskStatus.CANCELLED)
+    if cancelled:
+        ProcessEvent.objects.bulk_create(
+            [
+                ProcessEvent(
+                    instance=instance,
+                    task=row,
+                    kind=EventKind.CANCELLED,
+                    step_id=row.task_def_id,
+                    step_name=row.name,
+                    duration_seconds=_seconds_between(row.created_at, now),
+                )
+                for row in cancelled
+            ]
+        )
+    resubmit_open = any(r.signer_position == POSITION_RESUBMIT and r.status == TaskStatus.OPEN for r in rows)
+    current = _current_rows(rows)
+    new_rows: list[HumanTask] = []
+    if not resubmit_open:
+        for item in ready:
+            previous = current.get(item.spiff_id)
+            if previous is not None and _is_present(previous):
+                continue
+            new_rows.append(_resolve_row(run, item, previous))
+    _insert_rows(instance, new_rows)
+
+    # automatic steps
+    ready_services = [] if wf.completed else wf.ready_service_tasks()
+    jobs = {
+        j.spiff_task_id: j
+        for j in ServiceJob.objects.filter(instance=instance).exclude(status=ServiceJobStatus.DONE)
+    }
+    wanted = {s.spiff_id for s in ready_services}
+    ServiceJob.objects.filter(
+        pk__in=[j.pk for sid, j in jobs.items() if sid not in wanted and j.status == ServiceJobStatus.PENDING]
+    ).delete()
+    ServiceJob.objects.bulk_create(
+        [
+            ServiceJob(
+                instance=instance,
+                spiff_task_id=s.spiff_id,
+                task_def_id=s.step_id[:200],
+                function=s.function[:200],
+                next_attempt_at=now,
+            )
+            for s in ready_services
+            if s.spiff_id not in jobs
+        ]
+    )
+
+    # messages
+    waiting = set() if wf.completed else set(wf.waiting_messages())
+    subs = {s.name: s for s in MessageSubscription.objects.filter(instance=instance)}
+    stale = [s.pk for n, s in subs.items() if n not in waiting or s.business_key != instance.business_key]
+    if stale:
+        MessageSubscription.objects.filter(pk__in=stale).delete()
+    MessageSubscription.objects.bulk_create(
+        [
+            MessageSubscription(instance=instance, name=n[:200], business_key=instance.business_key)
+            for n in sorted(waiting)
+            if n not in subs or subs[n].pk in stale
+        ]
+    )
+
+    fields: dict[str, Any] = {"state": wf.dump(), "variables": wf.variables()}
+    if extra:
+        fields.update(extra)
+    status = fields.get("status", instance.status)
+    if wf.completed and status in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED):
+        approved = fields["variables"].get("approved")
+        fields["status"] = InstanceStatus.COMPLETED
+        fields["outcome"] = (
+            InstanceOutcome.APPROVED
+            if approved is True
+            else InstanceOutcome.REJECTED
+            if approved is False
+            else ""
+        )
+        fields["ended_at"] = now
+        _close_open_rows(run, TaskStatus.CANCELLED)
+        _event(instance, EventKind.ENDED, data={"outcome": fields["outcome"]})
+        status = InstanceStatus.COMPLETED
+    if status == InstanceStatus.RUNNING:
+        fields["next_due_at"] = _next_due(run)
+    else:
+        fields["next_due_at"] = None
+    _bump(instance, **fields)
+
+
+def _next_due(run: _Run) -> datetime.datetime | None:
+    candidates: list[datetime.datetime] = []
+    engine_due = run.wf.next_due()
+    if engine_due is not None:
+        candidates.append(engine_due)
+    candidates.extend(_task_alarms_of(run.instance, run.parsed))
+    first_job = (
+        ServiceJob.objects.filter(instance=run.instance, status=ServiceJobStatus.PENDING)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if first_job is not None:
+        candidates.append(first_job)
+    return min(candidates, default=None)
+
+
+def _task_alarms_of(instance: ProcessInstance, parsed: ParsedDefinition) -> list[datetime.datetime]:
+    alarms: list[datetime.datetime] = []
+    for row in HumanTask.objects.filter(instance=instance, status=TaskStatus.OPEN, due_at__isnull=False).only(
+        "task_def_id", "due_at", "reminded_at", "escalated_at"
+    ):
+        alarm = _alarm_at(row, _step_properties(parsed, row.task_def_id))
+        if alarm is not None:
+            alarms.append(alarm)
+    return alarms
+
+
+def _close_open_rows(run: _Run, status: str) -> list[HumanTask]:
+    rows = list(HumanTask.objects.filter(instance=run.instance, status=TaskStatus.OPEN))
+    for row in rows:
+        _close(row, status, run.now)
+    return rows
+
+
+# --- starting ------------------------------------------------------------------------------------
+
+
+def _start(
+    *,
+    definition: ProcessDefinition,
+    version: ProcessVersion,
+    initiator: Staff | None,
+    variables: dict[str, Any],
+    business_key: str,
+    title: str,
+    message: str | None = None,
+    message_variables: dict[str, Any] | None = None,
+) -> ProcessInstance:
+    parsed = parsed_version(version)
+    values = dict(variables)
+    if initiator is not None:
+        values["initiator"] = initiator.user.username
+        if parsed.initiator_variable:
+            values[parsed.initiator_variable] = initiator.user.username
+    wf = _engine(lambda: Workflow.start(parsed, values))
+    if message is not None:
+        delivered = _engine(lambda: wf.send_message(message, message_variables or {}))
+        if not delivered:
+            raise FlowInputError(_("The process does not start on message “%(name)s”.") % {"name": message})
+    now = _now()
+    if not title:
+        title = f"{definition.name} · {initiator.name}" if initiator is not None else definition.name
+    instance = ProcessInstance.objects.create(
+        definition=definition,
+        version=version,
+        business_key=business_key,
+        title=title[:300],
+        initiator=initiator,
+        initiator_department=initiator.department if initiator is not None else None,
+        state={},
+        variables={},
+    )
+    _event(
+        instance,
+        EventKind.STARTED,
+        actor=initiator,
+        data={"version": version.version, **({"message": message} if message else {})},
+    )
+    run = _Run(instance=instance, parsed=parsed, wf=wf, now=now)
+    _sync(run)
+    return instance
+
+
+def _startable(definition_key: str) -> tuple[ProcessDefinition, ProcessVersion]:
+    definition = ProcessDefinition.objects.select_related("latest_version").filter(key=definition_key).first()
+    if definition is None:
+        raise FlowNotFound(_("There is no process “%(key)s”.") % {"key": str(definition_key)[:80]})
+    if not definition.is_active or definition.latest_version is None:
+        raise FlowConflict(_("The process “%(name)s” cannot be started now.") % {"name": definition.name})
+    return definition, definition.latest_version
+
+
+@transaction.atomic
+def instance_start(
+    *, actor: Any, definition_key: str, variables: dict[str, Any], business_key: str = "", title: str = ""
+) -> ProcessInstance:
+    """Start an instance of the latest version of ``definition_key``; the actor is the initiator."""
+    staff = _require_staff(actor)
+    if not has_perm(actor, PERM_START):
+        raise FlowPermissionDenied(_("You may not start processes."))
+    values = _clean_variables(variables)
+    if len(business_key or "") > 200:
+        raise FlowInputError(
+            _("The business key is too long (at most 200 characters)."), field="business_key"
+        )
+    if len(title or "") > 300:
+        raise FlowInputError(_("The title is too long (at most 300 characters)."), field="title")
+    definition, version = _startable(definition_key)
+    instance = _start(
+        definition=definition,
+        version=version,
+        initiator=staff,
+        variables=values,
+        business_key=business_key or "",
+        title=(title or "").strip(),
+    )
+    audit_record(
+        actor=actor,
+        action="flow.instance.started",
+        target=instance,
+        details={
+            "definition": definition.key,
+            "version": version.version,
+            "business_key": instance.business_key,
+        },
+    )
+    return instance
+
+
+# --- acting on tasks -----------------------------------------------------------------------------
+
+
+def _locked_task(task: HumanTask | int) -> tuple[HumanTask, ProcessInstance]:
+    task_id = task.pk if isinstance(task, HumanTask) else task
+    try:
+        task_id = int(task_id)
+    except (TypeError, ValueError):
+        raise FlowNotFound(_("There is no such task.")) from None
+    instance_id = HumanTask.objects.filter(pk=task_id).values_list("instance_id", flat=True).first()
+    if instance_id is None:
+        raise FlowNotFound(_("There is no such task."))
+    instance = _lock_or_404(instance_id)
+    row = HumanTask.objects.select_related("assignee__user", "on_behalf_of", "added_for").get(pk=task_id)
+    row.instance = instance
+    return row, instance
+
+
+@transaction.atomic
+def task_act(
+    *,
+    actor: Any,
+    task: HumanTask | int,
+    action: str,
+    variables: dict[str, Any] | None = None,
+    comment: str = "",
+    to_user: str | None = None,
+    to_step: str | None = None,
+    position: str | None = None,
+    attachments: Sequence[UploadedFile] = (),
+    to_users: Sequence[str] = (),
+) -> HumanTask:
+    """Take ``action`` on ``task`` (see ``selectors.TASK_ACTIONS``); returns the task acted on (for
+    transfer: the new task). ``FlowConflict`` when someone acted first, ``FlowPermissionDenied``
+    when the actor may not, ``FlowInputError`` for bad input."""
+    values = _clean_variables(variables)
+    comment = _clean_comment(comment)
+    _check_attachments(attachments)
+    row, instance = _locked_task(task)
+    denial = task_action_denial(user=actor, task=row, action=action)
+    if denial is not None:
+        raise denial
+    staff = _require_staff(actor)
+    if action in CLOSED_BY_PERSON:
+        return _decide(actor, staff, row, action, values, comment, attachments)
+    if action == "return":
+        return _return(actor, staff, row, to_step, values, comment, attachments)
+    if action == "withdraw":
+        return _withdraw(actor, staff, row, comment, attachments)
+    if action == "transfer":
+        new = _transfer(staff, row, _staff_by_username(to_user), comment, attachments)
+        audit_record(
+            actor=actor,
+            action="flow.task.transferred",
+            target=row,
+            details={"instance": instance.pk, "to": new.assignee_id, "new_task": new.pk},
+        )
+        return new
+    if action == "add_signer":
+        return _add_signer(staff, row, _staff_by_username(to_user), position, comment, attachments)
+    if action == "claim":
+        return _claim(staff, row)
+    if action == "unclaim":
+        return _unclaim(staff, row)
+    if action == "urge":
+        return _urge(staff, row, comment)
+    if action == "cc":
+        names = list(to_users) or [n.strip() for n in (to_user or "").split(",") if n.strip()]
+        return _copy(staff, row, names, comment)
+    raise FlowInputError(_("Unknown action “%(action)s”.") % {"action": action}, field="action")
+
+
+def _action_event(
+    row: HumanTask,
+    kind: str,
+    staff: Staff | None,
+    *,
+    comment: str,
+    attachments: Sequence[UploadedFile] = (),
+    data: dict[str, Any] | None = None,
+    now: datetime.datetime,
+    timed: bool = True,
+) -> ProcessEvent:
+    on_behalf = acting_for(staff, row) if staff is not None else None
+    event = _event(
+        row.instance,
+        kind,
+        actor=staff,
+        task=row,
+        on_behalf_of=on_behalf,
+        comment=comment,
+        data=data,
+        duration=_seconds_between(row.created_at, now) if timed else None,
+    )
+    _save_attachments(event, attachments, staff)
+    return event
+
+
+def _decide(
+    actor: Any,
+    staff: Staff | None,
+    row: HumanTask,
+    action: str,
+    values: dict[str, Any],
+    comment: str,
+    attachments: Sequence[UploadedFile],
+    *,
+    now: datetime.datetime | None = None,
+    audit: bool = True,
+) -> HumanTask:
+    """approve / reject / complete (``staff`` None: the system, e.g. auto-approval at due time)."""
+    instance = row.instance
+    now = now or _now()
+    status, outcome, kind = CLOSED_BY_PERSON[action]
+    submitted = dict(row.data.get("carry") or {})
+    submitted.update(values)
+    if action == "approve":
+        submitted["approved"] = True
+    elif action == "reject":
+        submitted["approved"] = False
+    if comment:
+        submitted["comment"] = comment
+    row.data["variables"] = submitted
+    row.data.pop("carry", None)
+    _close(row, status, now, by=staff, outcome=outcome, comment=comment)
+    _action_event(row, kind, staff, comment=comment, attachments=attachments, now=now)
+
+    run = _open(instance, now)
+    position = row.signer_position
+    if position == POSITION_BEFORE:
+        pass  # an opinion: the task it was added before decides
+    elif position == POSITION_RESUBMIT:
+        _resubmit(run, row, submitted)
+    elif position in (POSITION_AFTER, POSITION_ALONGSIDE):
+        if row.added_for is not None:
+            engine_row = HumanTask.objects.select_related("assignee").get(pk=row.added_for_id)
+            _finish_step(run, engine_row)
+    else:
+        pending_after = [int(pk) for pk in row.data.pop("after_signers", [])]
+        if pending_after and action != "reject":
+            row.save(update_fields=["data"])
+            signers = list(Staff.objects.select_related("user").filter(pk__in=pending_after))
+            _insert_rows(instance, [_added_row(row, s, POSITION_AFTER, now) for s in signers])
+        elif pending_after:
+            row.save(update_fields=["data"])
+        _finish_step(run, row)
+    _sync(run)
+    if audit:
+        audit_record(
+            actor=actor,
+            action=AUDIT_DECISION[action],
+            target=row,
+            details={"instance": instance.pk, "step": row.task_def_id, "round": row.round},
+            actor_name="" if actor is not None else "flow",
+        )
+    return row
+
+
+def _finish_step(run: _Run, engine_row: HumanTask) -> None:
+    """Complete ``engine_row``'s engine task once it and the signers added after/alongside it have
+    decided; one rejection decides at once."""
+    group = list(
+        HumanTask.objects.filter(
+            added_for=engine_row, signer_position__in=(POSITION_AFTER, POSITION_ALONGSIDE)
+        )
+    )
+    decided = [r for r in [engine_row, *group] if r.status == TaskStatus.COMPLETED]
+    open_group = [r for r in group if r.status == TaskStatus.OPEN]
+    rejected = any(r.outcome == TaskOutcome.REJECTED for r in decided)
+    if not rejected and (engine_row.status == TaskStatus.OPEN or open_group):
+        if engine_row.status != TaskStatus.OPEN and not engine_row.data.get("awaiting_signers"):
+            engine_row.data["awaiting_signers"] = True
+            engine_row.save(update_fields=["data"])
+        return
+    for r in open_group:
+        _close(r, TaskStatus.CANCELLED, run.now)
+    if engine_row.status == TaskStatus.OPEN:
+        _close(engine_row, TaskStatus.CANCELLED, run.now)
+    merged: dict[str, Any] = {}
+    for r in sorted(decided, key=lambda r: (r.completed_at or run.now, r.pk)):
+        merged.update(r.data.get("variables") or {})
+    if any(r.outcome in (TaskOutcome.APPROVED, TaskOutcome.REJECTED) for r in decided):
+        merged["approved"] = not rejected
+    if engine_row.data.pop("awaiting_signers", None):
+        engine_row.save(update_fields=["data"])
+    _engine(lambda: run.wf.complete_user_task(engine_row.spiff_task_id, merged))
+
+
+def _added_row(for_row: HumanTask, person: Staff, position: str, now: datetime.datetime) -> HumanTask:
+    result = assign.apply_delegation([person], process_key=for_row.instance.definition.key, at=now)
+    row = HumanTask(
+        instance=for_row.instance,
+        spiff_task_id=uuid.uuid4(),
+        round=1,
+        task_def_id=for_row.task_def_id,
+        name=for_row.name,
+        assignee=result.assignee,
+        on_behalf_of=result.on_behalf_of,
+        form_key=for_row.form_key,
+        added_for=for_row,
+        signer_position=position,
+        data={"for_spiff_task_id": str(for_row.spiff_task_id)},
+    )
+    row._candidates = []  # type: ignore[attr-defined]
+    return row
+
+
+def _first_user_step(run: _Run) -> tuple[uuid.UUID, str] | None:
+    steps = run.wf.completed_user_steps()
+    return steps[0] if steps else None
+
+
+def _initiator_step(run: _Run) -> str | None:
+    """The step id of the initiator's own first task (a "submit" step), if the process has one."""
+    first = _first_user_step(run)
+    initiator_id = run.instance.initiator_id
+    if first is None or initiator_id is None:
+        return None
+    spiff_id, step_id = first
+    done_by_initiator = HumanTask.objects.filter(
+        instance=run.instance,
+        spiff_task_id=spiff_id,
+        status=TaskStatus.COMPLETED,
+        completed_by_id=initiator_id,
+    ).exists()
+    return step_id if done_by_initiator else None
+
+
+def _reset_to(run: _Run, step_id: str, data: dict[str, Any], closed_status: str) -> list[HumanTask]:
+    """Reset the engine to ``step_id`` with ``data``; close the rows that are no longer ready."""
+    _engine(lambda: run.wf.return_to(step_id, data))
+    rows = list(HumanTask.objects.filter(instance=run.instance))
+    ready_ids = {r.spiff_id for r in run.wf.ready_user_tasks()}
+    return _close_vanished(run, rows, ready_ids, closed_status)
+
+
+def _return(
+    actor: Any,
+    staff: Staff,
+    row: HumanTask,
+    to_step: str | None,
+    values: dict[str, Any],
+    comment: str,
+    attachments: Sequence[UploadedFile],
+) -> HumanTask:
+    instance = row.instance
+    run = _open(instance)
+    now = run.now
+    data = {**run.wf.variables(), **values, "returned_from": row.task_def_id}
+    if comment:
+        data["return_comment"] = comment
+    target = (to_step or "").strip()
+    resubmit = False
+    if not target:
+        target = _initiator_step(run) or ""
+        if not target or not run.wf.can_return_to(target):
+            resubmit = True
+    else:
+        completed = {step for _sid, step in run.wf.completed_user_steps()}
+        if target == row.task_def_id or target not in completed or not run.wf.can_return_to(target):
+            raise FlowInputError(
+                _("This task cannot be returned to “%(step)s”; choose a completed step before it.")
+                % {"step": target[:80]},
+                field="to_step",
+            )
+    _action_event(
+        row,
+        EventKind.RETURNED,
+        staff,
+        comment=comment,
+        attachments=attachments,
+        data={"to_step": target or None, "resubmit": resubmit},
+        now=now,
+    )
+    if resubmit:
+        first = _first_user_step(run)
+        target_step = first[1] if first is not None else row.task_def_id
+        for r in HumanTask.objects.filter(instance=instance, status=TaskStatus.OPEN).exclude(pk=row.pk):
+            _close(r, TaskStatus.RETURNED, now)
+        _close(row, TaskStatus.RETURNED, now, by=staff, comment=comment)
+        initiator = instance.initiator
+        if initiator is None:
+            raise FlowInputError(_("This process has no initiator to return it to."), field="to_step")
+        resubmit_row = HumanTask(
+            instance=instance,
+            spiff_task_id=uuid.uuid4(),
+            round=1,
+            task_def_id=target_step[:200],
+            name=gettext("Resubmit: %(title)s") % {"title": instance.title}
+            if instance.title
+            else gettext("Resubmit"),
+            assignee=initiator,
+            signer_position=POSITION_RESUBMIT,
+            data={"target_step": target_step, "variables": data},
+        )
+        resubmit_row._candidates = []  # type: ignore[attr-defined]
+        _insert_rows(instance, [resubmit_row])
+    else:
+        _close(row, TaskStatus.RETURNED, now, by=staff, comment=comment)
+        _reset_to(run, target, data, TaskStatus.RETURNED)
+    _sync(run)
+    audit_record(
+        actor=actor,
+        action="flow.task.returned",
+        target=row,
+        details={"instance": instance.pk, "from": row.task_def_id, "to": target or "initiator"},
+    )
+    return row
+
+
+def _resubmit(run: _Run, row: HumanTask, submitted: dict[str, Any]) -> None:
+    """The initiator resubmits after a return: restart at the first user task."""
+    merged = {**(row.data.get("variables") or {}), **run.wf.variables(), **submitted}
+    merged.pop("approved", None)
+    target = str(row.data.get("target_step") or "")
+    completed = {step for _sid, step in run.wf.completed_user_steps()}
+    if target in completed and run.wf.can_return_to(target):
+        _reset_to(run, target, merged, TaskStatus.RETURNED)
+        return
+    # The first user task never completed: it is still ready; its next row carries the data.
+    current = _current_rows(HumanTask.objects.filter(instance=run.instance))
+    for ready in run.wf.ready_user_tasks():
+        previous = current.get(ready.spiff_id)
+        if previous is not None and previous.status != TaskStatus.OPEN:
+            previous.data["carry"] = merged
+            previous.save(update_fields=["data"])
+
+
+def _withdraw(
+    actor: Any, staff: Staff, row: HumanTask, comment: str, attachments: Sequence[UploadedFile]
+) -> HumanTask:
+    instance = row.instance
+    run = _open(instance)
+    now = run.now
+    target = _initiator_step(run)
+    event = _event(
+        instance, EventKind.WITHDRAWN, actor=staff, task=row, comment=comment, data={"to_step": target}
+    )
+    _save_attachments(event, attachments, staff)
+    if target is not None and run.wf.can_return_to(target):
+        _reset_to(run, target, run.wf.variables(), TaskStatus.WITHDRAWN)
+        _sync(run)
+    else:
+        _close_open_rows(run, TaskStatus.WITHDRAWN)
+        _engine(run.wf.cancel)
+        _end_side_tables(instance)
+        _sync(run, extra={"status": InstanceStatus.WITHDRAWN, "outcome": "", "ended_at": now})
+    audit_record(
+        actor=actor,
+        action="flow.instance.withdrawn",
+        target=instance,
+        details={"task": row.pk, "back_to": target},
+    )
+    return row
+
+
+def _handover(
+    row: HumanTask, to: Staff, by: Staff | None, now: datetime.datetime, comment: str = ""
+) -> HumanTask:
+    """Close ``row`` as TRANSFERRED and give its work to ``to`` in a new row (round + 1 for an
+    engine task); signers added to ``row`` now belong to the new row."""
+    instance = row.instance
+    result = assign.apply_delegation([to], process_key=instance.definition.key, at=now)
+    if row.signer_position:
+        spiff_id, round_ = uuid.uuid4(), 1
+    else:
+        spiff_id = row.spiff_task_id
+        top = HumanTask.objects.filter(instance=instance, spiff_task_id=spiff_id).aggregate(top=Max("round"))[
+            "top"
+        ]
+        round_ = (top or row.round) + 1
+    carried = {k: v for k, v in row.data.items() if k != "delegated"}
+    _close(row, TaskStatus.TRANSFERRED, now, by=by, comment=comment)
+    new = HumanTask(
+        instance=instance,
+        spiff_task_id=spiff_id,
+        round=round_,
+        task_def_id=row.task_def_id,
+        name=row.name,
+        assignee=result.assignee,
+        on_behalf_of=result.on_behalf_of,
+        form_key=row.form_key,
+        is_countersign=row.is_countersign,
+        added_for=row.added_for,
+        signer_position=row.signer_position,
+        due_at=row.due_at,
+        data=carried,
+    )
+    new._candidates = []  # type: ignore[attr-defined]
+    _insert_rows(instance, [new])
+    HumanTask.objects.filter(added_for=row).exclude(pk=new.pk).update(added_for=new)
+    return new
+
+
+def _transfer(
+    staff: Staff, row: HumanTask, to: Staff, comment: str, attachments: Sequence[UploadedFile]
+) -> HumanTask:
+    instance = row.instance
+    now = _now()
+    if row.assignee_id == to.pk or staff.pk == to.pk:
+        raise FlowInputError(_("The task is already with “%(name)s”.") % {"name": to.name}, field="to_user")
+    _action_event(
+        row,
+        EventKind.TRANSFERRED,
+        staff,
+        comment=comment,
+        attachments=attachments,
+        data={"to": to.name, "to_id": to.pk},
+        now=now,
+    )
+    new = _handover(row, to, staff, now, comment)
+    alarms = _task_alarms_of(instance, parsed_version(instance.version))
+    current = [d for d in [instance.next_due_at, *alarms] if d is not None]
+    _bump(instance, next_due_at=min(current, default=None))
+    return new
+
+
+def _add_signer(
+    staff: Staff,
+    row: HumanTask,
+    to: Staff,
+    position: str | None,
+    comment: str,
+    attachments: Sequence[UploadedFile],
+) -> HumanTask:
+    instance = row.instance
+    now = _now()
+    if position not in SignerPosition.values:
+        raise FlowInputError(_("Say where the signer goes: before, after or alongside."), field="position")
+    if to.pk == staff.pk or to.pk == row.assignee_id:
+        raise FlowInputError(_("You cannot add yourself as a signer."), field="to_user")
+    if row.is_countersign and position == POSITION_ALONGSIDE:
+        run = _open(instance, now)
+        parent = row.data.get("countersign_parent")
+        if not parent:
+            raise FlowInputError(_("This countersign share cannot take more signers."), field="position")
+        _engine(lambda: run.wf.add_countersigner(uuid.UUID(parent), to.user.username))
+        _action_event(
+            row,
+            EventKind.SIGNER_ADDED,
+            staff,
+            comment=comment,
+            attachments=attachments,
+            data={"position": position, "to": to.name, "to_id": to.pk},
+            now=now,
+            timed=False,
+        )
+        _sync(run)
+        return row
+    if position == POSITION_AFTER:
+        pending = [int(pk) for pk in row.data.get("after_signers", [])]
+        if to.pk in pending:
+            raise FlowInputError(
+                _("“%(name)s” is already added after you.") % {"name": to.name}, field="to_user"
+            )
+        row.data["after_signers"] = [*pending, to.pk]
+        row.save(update_fields=["data"])
+    else:
+        if HumanTask.objects.filter(added_for=row, assignee=to, status=TaskStatus.OPEN).exists():
+            raise FlowInputError(
+                _("“%(name)s” is already a signer of this task.") % {"name": to.name}, field="to_user"
+            )
+        _insert_rows(instance, [_added_row(row, to, str(position), now)])
+    _action_event(
+        row,
+        EventKind.SIGNER_ADDED,
+        staff,
+        comment=comment,
+        attachments=attachments,
+        data={"position": position, "to": to.name, "to_id": to.pk},
+        now=now,
+        timed=False,
+    )
+    _bump(instance)
+    return row
+
+
+def _claim(staff: Staff, row: HumanTask) -> HumanTask:
+    delegated = row.data.get("delegated") or {}
+    behalf_id = delegated.get(str(staff.pk))
+    on_behalf = Staff.objects.filter(pk=behalf_id).first() if behalf_id else None
+    if on_behalf is None and not HumanTaskCandidate.objects.filter(task=row, staff=staff).exists():
+        # a delegate of a candidate, by a delegation made after the task was created
+        for candidate in Staff.objects.filter(
+            pk__in=HumanTaskCandidate.objects.filter(task=row).values("staff_id")
+        ):
+            delegate = active_delegate_for(candidate, row.instance.definition.key)
+            if delegate is not None and delegate.pk == staff.pk:
+                on_behalf = candidate
+                break
+    row.assignee = staff
+    row.on_behalf_of = on_behalf
+    row.save(update_fields=["assignee", "on_behalf_of"])
+    _event(row.instance, EventKind.CLAIMED, actor=staff, task=row, on_behalf_of=on_behalf)
+    _bump(row.instance)
+    return row
+
+
+def _unclaim(staff: Staff, row: HumanTask) -> HumanTask:
+    row.assignee = None
+    row.on_behalf_of = None
+    row.save(update_fields=["assignee", "on_behalf_of"])
+    _event(row.instance, EventKind.UNCLAIMED, actor=staff, task=row)
+    _bump(row.instance)
+    return row
+
+
+def _task_people(row: HumanTask) -> list[Staff]:
+    if row.assignee is not None:
+        return [row.assignee]
+    return list(
+        Staff.objects.filter(
+            pk__in=HumanTaskCandidate.objects.filter(task=row).values("staff_id")
+        ).select_related("user")
+    )
+
+
+def _urge(staff: Staff, row: HumanTask, comment: str) -> HumanTask:
+    now = _now()
+    people = _task_people(row)
+    notification_send(
+        recipients=_users(people),
+        title=gettext("Please handle: %(task)s") % {"task": row.name},
+        body=comment or row.instance.title,
+        link=_task_link(row),
+        kind="flow.urge",
+        data={"task": row.pk, "instance": row.instance_id},
+    )
+    row.last_urged_at = now
+    row.save(update_fields=["last_urged_at"])
+    _event(
+        row.instance,
+        EventKind.URGED,
+        actor=staff,
+        task=row,
+        comment=comment,
+        data={"to": [p.name for p in people]},
+    )
+    _bump(row.instance)
+    return row
+
+
+def _copy(staff: Staff, row: HumanTask, usernames: Sequence[str], comment: str) -> HumanTask:
+    instance = row.instance
+    if not usernames:
+        raise FlowInputError(_("Say who should receive a copy."), field="to_users")
+    if len(usernames) > 100:
+        raise FlowInputError(_("At most 100 people per copy."), field="to_users")
+    people = [_staff_by_username(name, field_name="to_users") for name in dict.fromkeys(usernames)]
+    already = set(
+        TaskCopy.objects.filter(instance=instance, recipient__in=people).values_list(
+            "recipient_id", flat=True
+        )
+    )
+    fresh = [p for p in people if p.pk not in already]
+    TaskCopy.objects.bulk_create(
+        [TaskCopy(instance=instance, task=row, recipient=p, sent_by=staff) for p in fresh]
+    )
+    notification_send(
+        recipients=_users(fresh),
+        title=gettext("For your information: %(title)s") % {"title": instance.title},
+        body=comment,
+        link=_instance_link(instance),
+        kind="flow.cc",
+        data={"instance": instance.pk},
+    )
+    _event(
+        instance,
+        EventKind.COPIED,
+        actor=staff,
+        task=row,
+        comment=comment,
+        data={"to": [p.name for p in people]},
+    )
+    _bump(instance)
+    return row
+
+
+def tasks_batch_approve(*, actor: Any, task_ids: Sequence[int], comment: str = "") -> list[BatchResult]:
+    """Approve each task in its own transaction; one result per task, in the given order.
+
+    Not atomic as a whole on purpose: one failure does not undo the others.
+    """
+    ids = list(dict.fromkeys(task_ids))
+    if len(ids) > MAX_BATCH:
+        raise FlowInputError(_("At most %(max)s tasks at once.") % {"max": MAX_BATCH}, field="task_ids")
+    results: list[BatchResult] = []
+    for task_id in ids:
+        try:
+            task_act(actor=actor, task=task_id, action="approve", comment=comment)
+        except FlowError as exc:
+            results.append(BatchResult(task_id=task_id, ok=False, message=exc.message))
+        else:
+            results.append(BatchResult(task_id=task_id, ok=True))
+    return results
+
+
+# --- administration ------------------------------------------------------------------------------
+
+
+def _end_side_tables(instance: ProcessInstance) -> None:
+    ServiceJob.objects.filter(instance=instance, status=ServiceJobStatus.PENDING).delete()
+    MessageSubscription.objects.filter(instance=instance).delete()
+
+
+@transaction.atomic
+def instance_cancel(*, actor: Any, instance: ProcessInstance, reason: str = "") -> ProcessInstance:
+    """Cancel: admins, or the initiator while nobody else has completed a task."""
+    reason = _clean_comment(reason)
+    staff = _require_staff(actor)
+    locked = _lock_or_404(instance.pk)
+    admin = is_admin(actor)
+    if not admin:
+        if locked.initiator_id != staff.pk:
+            raise FlowPermissionDenied(_("Only the initiator or an administrator can cancel this process."))
+        if completed_by_others(locked):
+            raise FlowConflict(
+                _("Others have already handled this process; ask an administrator to cancel it.")
+            )
+    if locked.status not in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED):
+        raise FlowConflict(_("This process has already ended."))
+    run = _open(locked)
+    _close_open_rows(run, TaskStatus.CANCELLED)
+    _engine(run.wf.cancel)
+    _end_side_tables(locked)
+    Incident.objects.filter(instance=locked, status=IncidentStatus.OPEN).update(
+        status=IncidentStatus.RESOLVED, resolved_at=run.now, resolved_by=staff
+    )
+    _event(locked, EventKind.CANCELLED, actor=staff, comment=reason)
+    _sync(
+        run,
+        extra={"status": InstanceStatus.CANCELLED, "outcome": "", "ended_at": run.now, "has_incident": False},
+    )
+    audit_record(actor=actor, action="flow.instance.cancelled", target=locked, details={"reason": reason})
+    return locked
+
+
+def _require_admin(actor: Any) -> Staff:
+    staff = _require_staff(actor)
+    if not is_admin(actor):
+        raise FlowPermissionDenied(_("Only process administrators can do this."))
+    return staff
+
+
+@transaction.atomic
+def instance_suspend(*, actor: Any, instance: ProcessInstance, reason: str = "") -> ProcessInstance:
+    reason = _clean_comment(reason)
+    staff = _require_admin(actor)
+    locked = _lock_or_404(instance.pk)
+    if locked.status != InstanceStatus.RUNNING:
+        raise FlowConflict(_("Only a running process can be suspended."))
+    _event(locked, EventKind.SUSPENDED, actor=staff, comment=reason)
+    _bump(locked, status=InstanceStatus.SUSPENDED, next_due_at=None)
+    audit_record(actor=actor, action="flow.instance.suspended", target=locked, details={"reason": reason})
+    return locked
+
+
+@transaction.atomic
+def instance_resume(*, actor: Any, instance: ProcessInstance, reason: str = "") -> ProcessInstance:
+    reason = _clean_comment(reason)
+    staff = _require_admin(actor)
+    locked = _lock_or_404(instance.pk)
+    if locked.status != InstanceStatus.SUSPENDED:
+        raise FlowConflict(_("Only a suspended process can be resumed."))
+    run = _open(locked)
+    _event(locked, EventKind.RESUMED, actor=staff, comment=reason)
+    locked.status = InstanceStatus.RUNNING
+    _sync(run, extra={"status": InstanceStatus.RUNNING})
+    audit_record(actor=actor, action="flow.instance.resumed", target=locked, details={"reason": reason})
+    return locked
+
+
+@transaction.atomic
+def instance_migrate(*, actor: Any, instance: ProcessInstance, version: ProcessVersion) -> ProcessInstance:
+    """Move a running (or suspended) instance to ``version`` of its definition."""
+    staff = _require_admin(actor)
+    locked = _lock_or_404(instance.pk)
+    if version.definition_id != locked.definition_id:
+        raise FlowInputError(_("That version belongs to another process."), field="version")
+    if locked.status not in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED):
+        raise FlowConflict(_("This process has already ended."))
+    if version.pk == locked.version_id:
+        raise FlowInputError(_("The instance already runs on this version."), field="version")
+    run = _open(locked)
+    new_parsed = parsed_version(version)
+    old_version = locked.version
+    try:
+        run.wf.migrate(new_parsed)
+    except EngineError as exc:
+        raise _engine_failed(exc) from exc
+    run.parsed = new_parsed
+    locked.version = version
+    _event(locked, EventKind.MIGRATED, actor=staff, data={"from": old_version.version, "to": version.version})
+    _sync(run, extra={"version": version})
+    audit_record(
+        actor=actor,
+        action="flow.instance.migrated",
+        target=locked,
+        details={"from": old_version.version, "to": version.version},
+    )
+    return locked
+
+
+@transaction.atomic
+def incident_retry(*, actor: Any, incident: Incident) -> Incident:
+    """Resolve ``incident`` and let the worker try again at once (a failed job restarts its
+    attempts)."""
+    staff = _require_admin(actor)
+    locked = _lock_or_404(incident.instance_id)
+    fresh = (
+        Incident.objects.select_for_update().filter(pk=incident.pk).first()
+        if connection.features.has_select_for_update
+        else Incident.objects.filter(pk=incident.pk).first()
+    )
+    if fresh is None:
+        raise FlowNotFound(_("Not found."))
+    if fresh.status != IncidentStatus.OPEN:
+        raise FlowConflict(_("This incident has already been resolved."))
+    if locked.status not in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED):
+        raise FlowConflict(_("This process has already ended."))
+    now = _now()
+    if fresh.job_id is not None:
+        ServiceJob.objects.filter(pk=fresh.job_id, status=ServiceJobStatus.FAILED).update(
+            status=ServiceJobStatus.PENDING, attempts=0, next_attempt_at=now, last_error=""
+        )
+    fresh.status = IncidentStatus.RESOLVED
+    fresh.resolved_at = now
+    fresh.resolved_by = staff
+    fresh.save(update_fields=["status", "resolved_at", "resolved_by"])
+    still_open = Incident.objects.filter(instance=locked, status=IncidentStatus.OPEN).exists()
+    _event(
+        locked, EventKind.INCIDENT_RESOLVED, actor=staff, step_id=fresh.step_id, data={"incident": fresh.pk}
+    )
+    fields: dict[str, Any] = {"has_incident": still_open}
+    if locked.status == InstanceStatus.RUNNING:
+        fields["next_due_at"] = now
+    _bump(locked, **fields)
+    audit_record(actor=actor, action="flow.incident.retried", target=locked, details={"incident": fresh.pk})
+    return fresh
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def message_correlate(
+    *, actor: Any, name: str, business_key: str = "", variables: dict[str, Any] | None = None
+) -> MessageResult:
+    """Deliver message ``name``: to every running instance waiting for it under ``business_key``,
+    and start an instance of every active definition whose latest version starts on it.
+
+    ``actor`` None means the system (a domain event); started instances then have no initiator.
+    """
+    staff = staff_of(actor) if actor is not None else None
+    if actor is not None and (staff is None or not staff.is_active):
+        raise FlowPermissionDenied(_("Only staff members can take part in processes."))
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise FlowInputError(_("Give the message name (at most 200 characters)."), field="name")
+    if len(business_key or "") > 200:
+        raise FlowInputError(
+            _("The business key is too long (at most 200 characters)."), field="business_key"
+        )
+    values = _clean_variables(variables)
+    result = MessageResult()
+    for waiting_id in list(
+        message_waiters(name=name, business_key=business_key or "").values_list("pk", flat=True)
+    ):
+        locked = _lock(waiting_id)
+        if locked is None or locked.status != InstanceStatus.RUNNING:
+            continue
+        run = _open(locked)
+        delivered = _engine(lambda run=run: run.wf.send_message(name, values))
+        if delivered:
+            _event(locked, EventKind.MESSAGE_RECEIVED, actor=staff, data={"message": name})
+            result.correlated.append(locked)
+        _sync(run)
+    for definition in ProcessDefinition.objects.filter(
+        is_active=True, latest_version__isnull=False
+    ).select_related("latest_version"):
+        version = definition.latest_version
+        assert version is not None
+        if name not in _message_starts(version):
+            continue
+        result.started.append(
+            _start(
+                definition=definition,
+                version=version,
+                initiator=staff,
+                variables={},
+                business_key=business_key or "",
+                title="",
+                message=name,
+                message_variables=values,
+            )
+        )
+    if result.correlated or result.started:
+        audit_record(
+            actor=actor,
+            action="flow.message.correlated",
+            target=None,
+            details={
+                "name": name,
+                "business_key": business_key,
+                "correlated": [i.pk for i in result.correlated],
+                "started": [i.pk for i in result.started],
+            },
+            actor_name="" if actor is not None else "flow",
+        )
+    return result
+
+
+def _message_starts(version: ProcessVersion) -> set[str]:
+    metadata = version.metadata if isinstance(version.metadata, dict) else {}
+    starts = metadata.get("message_starts")
+    if isinstance(starts, list | tuple | set):
+        return {str(s) for s in starts}
+    return set(parsed_version(version).message_starts)
+
+
+# --- the worker ----------------------------------------------------------------------------------
+
+
+def flow_tick(*, now: datetime.datetime | None = None) -> int:
+    """One pass of the worker: timer starts, then up to ``TICK_BATCH`` due instances (timers,
+    automatic steps, task reminders and escalations), each in its own transaction. Returns how
+    many items it handled."""
+    now = now or _now()
+    handled = _fire_timer_starts(now)
+    due = list(
+        ProcessInstance.objects.filter(status=InstanceStatus.RUNNING, next_due_at__lte=now)
+        .order_by("next_due_at")
+        .values_list("pk", flat=True)[:TICK_BATCH]
+    )
+    for instance_id in due:
+        try:
+            if _tick_instance(instance_id, now):
+                handled += 1
+        except FlowConflict:
+            continue  # someone changed it meanwhile; it stays due
+        except Exception as exc:
+            logger.exception("flow: instance %s failed in the worker", instance_id)
+            _record_incident(instance_id, str(getattr(exc, "message", exc)), getattr(exc, "step_id", ""))
+            handled += 1
+    return handled
+
+
+def _record_incident(
+    instance_id: int, message: str, step_id: str = "", job: ServiceJob | None = None
+) -> None:
+    with transaction.atomic():
+        instance = _lock(instance_id)
+        if instance is None:
+            return
+        incident = Incident.objects.create(
+            instance=instance, job=job, step_id=step_id[:200], message=message[:4000]
+        )
+        _event(
+            instance,
+            EventKind.INCIDENT,
+            step_id=step_id,
+            data={"incident": incident.pk, "message": message[:500]},
+        )
+        ProcessInstance.objects.filter(pk=instance.pk).update(
+            has_incident=True, next_due_at=None, revision=instance.revision + 1, updated_at=_now()
+        )
+        _notify_admins(instance, message)
+
+
+def _notify_admins(instance: ProcessInstance, message: str) -> None:
+    notification_send(
+        recipients=_users(_admin_staff()),
+        title=gettext("A process stopped: %(title)s") % {"title": instance.title},
+        body=message[:1000],
+        link=_instance_link(instance),
+        kind="flow.incident",
+        data={"instance": instance.pk},
+    )
+
+
+def _tick_instance(instance_id: int, now: datetime.datetime) -> bool:
+    with transaction.atomic():
+        instance = _lock(instance_id, skip_locked=True)
+        if instance is None or instance.status != InstanceStatus.RUNNING:
+            return False
+        if instance.next_due_at is None or instance.next_due_at > now:
+            return False
+        run = _open(instance, now)
+        before = {r.spiff_id for r in run.wf.ready_user_tasks()}
+        before_due = run.wf.next_due()
+        try:
+            run.wf.refresh_timers()
+        except EngineError as exc:
+            raise _TickFailure(exc.message, exc.step_id) from exc
+        after = {r.spiff_id for r in run.wf.ready_user_tasks()}
+        if after != before or run.wf.completed or (before_due is not None and before_due <= now):
+            _event(
+                instance, EventKind.TIMER_FIRED, data={"due": before_due.isoformat() if before_due else None}
+            )
+        for job in ServiceJob.objects.filter(
+            instance=instance, status=ServiceJobStatus.PENDING, next_attempt_at__lte=now
+        ):
+            _run_job(run, job)
+        _task_alarms(run)
+        if run.instance.status == InstanceStatus.RUNNING:
+            _sync(run)
+        return True
+
+
+class _TickFailure(Exception):
+    def __init__(self, message: str, step_id: str = "") -> None:
+        self.message = message
+        self.step_id = step_id
+        super().__init__(message)
+
+
+def _run_job(run: _Run, job: ServiceJob) -> None:
+    """Call the job's registered function; on success complete the engine task, on failure retry
+    later, and after ``max_attempts`` open an incident."""
+    data = next((s.data for s in run.wf.ready_service_tasks() if s.spiff_id == job.spiff_task_id), None)
+    if data is None:
+        job.delete()
+        return
+    job.attempts += 1
+    error = ""
+    result: Any = None
+    if job.function not in service_functions:
+        error = f"no function is registered as {job.function!r}"
+    else:
+        function = service_functions.get(job.function)
+        try:
+            with transaction.atomic():
+                result = function(dict(data))
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+    if not error:
+        if result is not None and not isinstance(result, Mapping):
+            result = {"result": result}
+        try:
+            run.wf.complete_service_task(job.spiff_task_id, dict(result or {}))
+        except EngineError as exc:
+            raise _TickFailure(exc.message, exc.step_id or job.task_def_id) from exc
+        job.status = ServiceJobStatus.DONE
+        job.last_error = ""
+        job.next_attempt_at = None
+        job.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+        _event(run.instance, EventKind.SERVICE_DONE, step_id=job.task_def_id, data={"function": job.function})
+        return
+    job.last_error = error[:4000]
+    if job.attempts >= job.max_attempts:
+        job.status = ServiceJobStatus.FAILED
+        job.next_attempt_at = None
+        job.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+        incident = Incident.objects.create(
+            instance=run.instance, job=job, step_id=job.task_def_id, message=job.last_error
+        )
+        _event(
+            run.instance,
+            EventKind.INCIDENT,
+            step_id=job.task_def_id,
+            data={"incident": incident.pk, "function": job.function, "attempts": job.attempts},
+        )
+        ProcessInstance.objects.filter(pk=run.instance.pk).update(has_incident=True)
+        run.instance.has_incident = True
+        _notify_admins(run.instance, job.last_error)
+        return
+    delay = JOB_BACKOFF_SECONDS[min(job.attempts - 1, len(JOB_BACKOFF_SECONDS) - 1)]
+    job.next_attempt_at = run.now + datetime.timedelta(seconds=delay)
+    job.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+
+
+def _task_alarms(run: _Run) -> None:
+    """Reminders before the due time, and the reminder plus escalation at it."""
+    now = run.now
+    rows = list(
+        HumanTask.objects.filter(
+            instance=run.instance, status=TaskStatus.OPEN, due_at__isnull=False, escalated_at__isnull=True
+        ).select_related("assignee__user", "added_for")
+    )
+    for row in rows:
+        row.instance = run.instance
+        properties = _step_properties(run.parsed, row.task_def_id)
+        alarm = _alarm_at(row, properties)
+        if alarm is None or alarm > now:
+            continue
+        assert row.due_at is not None
+        people = _task_people(row)
+        if now < row.due_at:
+            row.reminded_at = now
+            row.save(update_fields=["reminded_at"])
+            notification_send(
+                recipients=_users(people),
+                title=gettext("Due soon: %(task)s") % {"task": row.name},
+                body=run.instance.title,
+                link=_task_link(row),
+                kind="flow.reminder",
+                data={"task": row.pk},
+            )
+            _event(run.instance, EventKind.REMINDED, task=row, data={"due_at": row.due_at.isoformat()})
+            continue
+        row.escalated_at = now
+        if row.reminded_at is None:
+            row.reminded_at = now
+        row.save(update_fields=["escalated_at", "reminded_at"])
+        notification_send(
+            recipients=_users(people),
+            title=gettext("Overdue: %(task)s") % {"task": row.name},
+            body=run.instance.title,
+            link=_task_link(row),
+            kind="flow.reminder",
+            data={"task": row.pk},
+        )
+        _escalate(run, row, properties.get("escalation", "").strip())
+
+
+def _escalate(run: _Run, row: HumanTask, rule: str) -> None:
+    now = run.now
+    if not rule:
+        _event(
+            run.instance,
+            EventKind.REMINDED,
+            task=row,
+            data={"due_at": row.due_at.isoformat() if row.due_at else None},
+        )
+        return
+    if rule == "notify_leader":
+        leader = leader_above(row.assignee, 1) if row.assignee is not None else None
+        if leader is not None:
+            notification_send(
+                recipients=_users([leader]),
+                title=gettext("Overdue in your team: %(task)s") % {"task": row.name},
+                body=gettext("%(name)s has not handled “%(title)s” in time.")
+                % {"name": row.assignee.name if row.assignee else "", "title": run.instance.title},
+                link=_instance_link(run.instance),
+                kind="flow.escalation",
+                data={"task": row.pk},
+            )
+        _event(
+            run.instance,
+            EventKind.ESCALATED,
+            task=row,
+            data={"rule": rule, "leader": leader.name if leader else None},
+        )
+        return
+    if rule == "auto_approve":
+        _event(run.instance, EventKind.ESCALATED, task=row, data={"rule": rule})
+        _decide_system(run, row)
+        return
+    if rule.startswith("reassign:"):
+        username = rule.split(":", 1)[1].strip()
+        target = (
+            Staff.objects.select_related("user", "department")
+            .filter(user__username=username, status=StaffStatus.ACTIVE, user__is_active=True)
+            .first()
+        )
+        if target is None or target.pk == row.assignee_id:
+            _event(
+                run.instance,
+                EventKind.ESCALATED,
+                task=row,
+                data={"rule": rule, "error": "no such active user"},
+            )
+            return
+        _event(run.instance, EventKind.ESCALATED, task=row, data={"rule": rule, "to": target.name})
+        _handover(row, target, None, now)
+        return
+    _event(run.instance, EventKind.ESCALATED, task=row, data={"rule": rule, "error": "unknown escalation"})
+
+
+def _decide_system(run: _Run, row: HumanTask) -> None:
+    """Auto-approve ``row`` at its due time (inside the worker's run; no person acts)."""
+    comment = gettext("Approved automatically at the due time.")
+    submitted = {**(row.data.get("carry") or {}), "approved": True, "comment": comment}
+    row.data["variables"] = submitted
+    row.data.pop("carry", None)
+    _close(row, TaskStatus.COMPLETED, run.now, outcome=TaskOutcome.APPROVED, comment=comment)
+    _event(
+        run.instance,
+        EventKind.APPROVED,
+        task=row,
+        comment=comment,
+        data={"automatic": True},
+        duration=_seconds_between(row.created_at, run.now),
+    )
+    if row.signer_position in (POSITION_AFTER, POSITION_ALONGSIDE) and row.added_for_id is not None:
+        _finish_step(run, HumanTask.objects.get(pk=row.added_for_id))
+    elif row.signer_position == POSITION_RESUBMIT:
+        _resubmit(run, row, submitted)
+    elif not row.signer_position:
+        _finish_step(run, row)
+
+
+def _fire_timer_starts(now: datetime.datetime) -> int:
+    fired = 0
+    for schedule_id in list(
+        TimerStartSchedule.objects.filter(next_fire_at__lte=now)
+        .order_by("next_fire_at")
+        .values_list("pk", flat=True)[:TICK_BATCH]
+    ):
+        try:
+            if _fire_one(schedule_id, now):
+                fired += 1
+        except Exception:
+            logger.exception("flow: timer start %s failed", schedule_id)
+    return fired
+
+
+def _fire_one(schedule_id: int, now: datetime.datetime) -> bool:
+    with transaction.atomic():
+        qs = TimerStartSchedule.objects.select_related("definition", "version").filter(
+            pk=schedule_id, next_fire_at__lte=now
+        )
+        if connection.features.has_select_for_update:
+            qs = qs.select_for_update(of=("self",), skip_locked=True)
+        schedule = qs.first()
+        if schedule is None:
+            return False
+        scheduled = schedule.next_fire_at
+        assert scheduled is not None
+        definition = schedule.definition
+        error = ""
+        if definition.is_active and definition.latest_version_id == schedule.version_id:
+            try:
+                with transaction.atomic():
+                    _start(
+                        definition=definition,
+                        version=schedule.version,
+                        initiator=None,
+                        variables={"fired_at": scheduled.isoformat()},
+                        business_key="",
+                        title=f"{definition.name} · {timezone.localtime(scheduled):%Y-%m-%d %H:%M}",
+                    )
+            except FlowError as exc:
+                error = str(exc.message)
+        schedule.fired_count += 1
+        schedule.last_fired_at = now
+        if schedule.remaining is not None:
+            schedule.remaining -= 1
+        if schedule.period and (schedule.remaining is None or schedule.remaining > 0):
+            following = assign.add_duration(scheduled, schedule.period)
+            while following <= now:
+                following = assign.add_duration(following, schedule.period)
+            schedule.next_fire_at = following
+        else:
+            schedule.next_fire_at = None
+        schedule.save(update_fields=["fired_count", "last_fired_at", "remaining", "next_fire_at"])
+        if error:
+            logger.warning("flow: timer start of %s failed: %s", definition.key, error)
+            notification_send(
+                recipients=_users(_admin_staff()),
+                title=gettext("A scheduled process could not start: %(name)s") % {"name": definition.name},
+                body=error,
+                kind="flow.incident",
+                data={"definition": definition.key},
+            )
+        return True
