@@ -159,7 +159,25 @@ def xsd_problems(root: Any) -> list[Problem]:
         _xsd.preprocess(copy)  # bpmn-js correlation expressions, as SpiffWorkflow does
         if _xsd.validator.validate(copy):
             return []
-        return [Problem(f"XML schema: {err.message}", line=err.line) for err in _xsd.validator.error_log]
+        return [
+            Problem(f"XML schema: {_tidy(err.message)}", line=err.line) for err in _xsd.validator.error_log
+        ]
+
+
+_EXPECTED = re.compile(r"\s*Expected is( one of)? \(.*?\)\.?", re.S)
+_NAMESPACES = {
+    f"{{{BPMN_NS}}}": "bpmn:",
+    "{http://camunda.org/schema/1.0/bpmn}": "camunda:",
+    "{http://www.omg.org/spec/BPMN/20100524/DI}": "bpmndi:",
+}
+
+
+def _tidy(message: str) -> str:
+    """lxml's schema message without the long list of expected elements, with short prefixes."""
+    message = _EXPECTED.sub("", message)
+    for uri, prefix in _NAMESPACES.items():
+        message = message.replace(uri, prefix)
+    return message.strip()
 
 
 def executable_processes(root: Any) -> list[Any]:
@@ -541,4 +559,6 @@ def collect_problems(
     form_exists: Callable[[str], bool] | None,
     functions: Collection[str] | None,
 ) -> list[Problem]:
-    return Checker(root, called_ids=called_ids, form_exists=form_exists, functions=functions).run()
+    """Every problem of the document, in document order (problems without a line last)."""
+    found = Checker(root, called_ids=called_ids, form_exists=form_exists, functions=functions).run()
+    return sorted(found, key=lambda p: p.line if p.line is not None else 10**9)

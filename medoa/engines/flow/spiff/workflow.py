@@ -339,23 +339,21 @@ class Workflow:
             )
         except Exception as exc:
             raise EngineError(f"the versions cannot be compared: {_error_message(exc)}") from exc
-        gone = [t for t in top.removed if t.has_state(ACTIVE)]
+        blockers = _migration_blockers(wf, top)
         for sp_id, diff in subs.items():
             sub = wf.subprocesses[sp_id]
             if diff is None:
                 if not sub.completed:
-                    raise EngineError(
-                        f"the running called process {sub.spec.name!r} is not part of the new version",
-                        _step_id(wf.get_task_from_id(sp_id)),
+                    blockers.append(
+                        (
+                            _step_id(wf.get_task_from_id(sp_id)),
+                            f"the running called process {sub.spec.name!r} is not part of the new version",
+                        )
                     )
                 continue
-            gone += [t for t in diff.removed if t.has_state(ACTIVE)]
-        gone = [t for t in gone if _step_id(t) and not _step_id(t).startswith(("Start", "End"))]
-        if gone:
-            steps = ", ".join(sorted({repr(_step_id(t)) for t in gone}))
-            raise EngineError(
-                f"the new version has no step {steps}, which is active in this instance", _step_id(gone[0])
-            )
+            blockers += _migration_blockers(sub, diff)
+        if blockers:
+            raise EngineError("; ".join(message for _step, message in blockers), blockers[0][0])
         with _engine_step():
             migrate_workflow(top, wf, parsed_new._spec)
             for sp_id, diff in subs.items():
@@ -400,6 +398,27 @@ class Workflow:
             if lifted is None or not (lifted is target or lifted.is_descendant_of(target)):
                 return False
         return True
+
+
+def _migration_blockers(workflow: Any, diff: Any) -> list[tuple[str, str]]:
+    """Active steps the new version does not have under the same id and kind.
+
+    SpiffWorkflow would align a renamed step by its position; the human tasks are keyed by step id,
+    so a migration keeps every active step's id and kind or does not happen.
+    """
+    blockers = []
+    for task in workflow.get_tasks(state=ACTIVE, skip_subprocesses=True):
+        step = getattr(task.task_spec, "bpmn_id", None)
+        if not step:
+            continue
+        new = diff.alignment.get(task)
+        if new is None or getattr(new, "bpmn_id", None) != step:
+            blockers.append((step, f"the new version has no step {step!r}, which is active in this instance"))
+        elif type(new) is not type(task.task_spec):
+            blockers.append(
+                (step, f"step {step!r} is active and is a different kind of step in the new version")
+            )
+    return blockers
 
 
 def _lift(top: Any, task: Any, workflow: Any) -> Any:
