@@ -99,35 +99,35 @@ def test_every_problem_is_reported_in_one_pass_with_element_and_line() -> None:
         (
             "scriptTask",
             "sc",
-            20,
+            21,
             "script tasks run a registered function named by their script; 'import os' is not one "
             "(no code from a model ever runs)",
         ),
         (
             "businessRuleTask",
             "rules",
-            21,
+            22,
             "bpmn:businessRuleTask: business rule tasks (DMN decisions) are not supported yet",
         ),
-        ("callActivity", "call", 22, "called process 'elsewhere' is not deployed"),
-        ("userTask", "t3", 23, "form 'missing_form' does not exist"),
-        ("sequenceFlow", "f9", 24, "targetRef 'nowhere' does not name an element"),
+        ("callActivity", "call", 23, "called process 'elsewhere' is not deployed"),
+        ("userTask", "t3", 24, "form 'missing_form' does not exist"),
+        ("sequenceFlow", "f9", 25, "targetRef 'nowhere' does not name an element"),
         (
             "sequenceFlow",
             "g1",
-            26,
+            27,
             "flow leaving exclusiveGateway 'gw' has no condition and is not the gateway's default",
         ),
         (
             "sequenceFlow",
             "g2",
-            27,
+            28,
             "flow leaving exclusiveGateway 'gw' has no condition and is not the gateway's default",
         ),
         (
             "endEvent",
             "end",
-            28,
+            29,
             "bpmn:compensateEventDefinition is not supported "
             "(SpiffWorkflow would treat the event as a plain event)",
         ),
