@@ -182,6 +182,8 @@ class _Run:
     parsed: ParsedDefinition
     wf: Workflow
     now: datetime.datetime
+    # step id → variables its next task must be completed with (see ``_reset_to``)
+    carry: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -672,8 +674,11 @@ def _resolve_row(run: _Run, ready: ReadyUserTask, previous: HumanTask | None) ->
     if ready.countersign_parent is not None:
         data["countersign_parent"] = str(ready.countersign_parent)
         data["countersign_item"] = ready.countersign_item
-    if previous is not None and previous.data.get("carry"):
-        data["carry"] = previous.data["carry"]
+    carry = run.carry.get(ready.step_id) or (previous.data.get("carry") if previous is not None else None)
+    if carry:
+        changed = {k: v for k, v in carry.items() if ready.data.get(k, _MISSING) != v}
+        if changed:
+            data["carry"] = changed
     row = HumanTask(
         instance=instance,
         spiff_task_id=ready.spiff_id,
@@ -721,6 +726,9 @@ class _ItemRule:
     @property
     def due_date(self) -> str | None:
         return self.info.due_date
+
+
+_MISSING = object()
 
 
 def _insert_rows(instance: ProcessInstance, rows: list[HumanTask]) -> None:
@@ -839,7 +847,11 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
         ]
     )
 
-    fields: dict[str, Any] = {"state": wf.dump(), "variables": wf.variables()}
+    snapshot = wf.variables()
+    for row in [*rows, *new_rows]:
+        if row.status == TaskStatus.OPEN and row.data.get("carry"):
+            snapshot.update(row.data["carry"])
+    fields: dict[str, Any] = {"state": wf.dump(), "variables": snapshot}
     if extra:
         fields.update(extra)
     status = fields.get("status", instance.status)
@@ -1128,9 +1140,8 @@ def _decide(
     elif position == POSITION_RESUBMIT:
         _resubmit(run, row, submitted)
     elif position in (POSITION_AFTER, POSITION_ALONGSIDE):
-        if row.added_for is not None:
-            engine_row = HumanTask.objects.select_related("assignee").get(pk=row.added_for_id)
-            _finish_step(run, engine_row)
+        if row.added_for_id is not None:
+            _finish_step(run, HumanTask.objects.get(pk=row.added_for_id))
     else:
         pending_after = [int(pk) for pk in row.data.pop("after_signers", [])]
         if pending_after and action != "reject":
@@ -1223,8 +1234,13 @@ def _initiator_step(run: _Run) -> str | None:
 
 
 def _reset_to(run: _Run, step_id: str, data: dict[str, Any], closed_status: str) -> list[HumanTask]:
-    """Reset the engine to ``step_id`` with ``data``; close the rows that are no longer ready."""
+    """Reset the engine to ``step_id`` with ``data``; close the rows that are no longer ready.
+
+    The engine's reset keeps only the keys the step's predecessor did not set (SpiffWorkflow merges
+    the predecessor's data back over it), so the step's next task also *carries* ``data``: it is
+    merged into the variables the task is completed with, and shown in the snapshot meanwhile."""
     _engine(lambda: run.wf.return_to(step_id, data))
+    run.carry[step_id] = dict(data)
     rows = list(HumanTask.objects.filter(instance=run.instance))
     ready_ids = {r.spiff_id for r in run.wf.ready_user_tasks()}
     return _close_vanished(run, rows, ready_ids, closed_status)
@@ -1314,12 +1330,8 @@ def _resubmit(run: _Run, row: HumanTask, submitted: dict[str, Any]) -> None:
         _reset_to(run, target, merged, TaskStatus.RETURNED)
         return
     # The first user task never completed: it is still ready; its next row carries the data.
-    current = _current_rows(HumanTask.objects.filter(instance=run.instance))
     for ready in run.wf.ready_user_tasks():
-        previous = current.get(ready.spiff_id)
-        if previous is not None and previous.status != TaskStatus.OPEN:
-            previous.data["carry"] = merged
-            previous.save(update_fields=["data"])
+        run.carry[ready.step_id] = merged
 
 
 def _withdraw(
@@ -1766,7 +1778,10 @@ def message_correlate(
         if locked is None or locked.status != InstanceStatus.RUNNING:
             continue
         run = _open(locked)
-        delivered = _engine(lambda run=run: run.wf.send_message(name, values))
+        try:
+            delivered = run.wf.send_message(name, values)
+        except EngineError as exc:
+            raise _engine_failed(exc) from exc
         if delivered:
             _event(locked, EventKind.MESSAGE_RECEIVED, actor=staff, data={"message": name})
             result.correlated.append(locked)

@@ -1,0 +1,864 @@
+"""Every operation of the process engine through the service layer, on the BPMN models in bpmn/."""
+
+from __future__ import annotations
+
+import datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from medoa.core.audit.models import AuditEntry
+from medoa.core.notify.models import Notification
+from medoa.engines.flow import services
+from medoa.engines.flow.choices import InstanceStatus
+from medoa.engines.flow.errors import FlowConflict, FlowInputError, FlowNotFound, FlowPermissionDenied
+from medoa.engines.flow.models import (
+    HumanTask,
+    ProcessAttachment,
+    ProcessDefinition,
+    ProcessDraft,
+    ProcessEvent,
+    ProcessInstance,
+    ProcessVersion,
+    TaskCopy,
+    TimerStartSchedule,
+)
+from medoa.engines.flow.spiff import DefinitionInvalid
+
+from .conftest import bpmn, kinds, open_steps, open_task, snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+def act(staff: Any, task: HumanTask, action: str, **kw: Any) -> HumanTask:
+    return services.task_act(actor=staff.user, task=task, action=action, **kw)
+
+
+def refreshed(instance: ProcessInstance) -> ProcessInstance:
+    instance.refresh_from_db()
+    return instance
+
+
+def audit_actions() -> list[str]:
+    return list(AuditEntry.objects.order_by("seq").values_list("action", flat=True))
+
+
+@pytest.fixture
+def leave(deploy: Any, start: Any, people: SimpleNamespace) -> Any:
+    """A leave request of ``days`` days by the nurse, submitted (waiting for the department head)."""
+    deploy("svc_leave")
+
+    def make(days: int = 5) -> ProcessInstance:
+        instance = start("svc_leave", days=days)
+        act(people.nurse, open_task(instance, "submit"), "complete", variables={"reason": "flu"})
+        return instance
+
+    return make
+
+
+# --- deploy --------------------------------------------------------------------------------------
+
+
+def test_deploy_makes_a_new_version_per_deploy(deploy: Any, people: SimpleNamespace) -> None:
+    first = deploy("svc_review")
+    second = deploy("svc_review_v2", key="svc_review")
+
+    definition = ProcessDefinition.objects.get(key="svc_review")
+    assert (first.version, second.version) == (1, 2)
+    assert definition.latest_version == second
+    assert definition.name == "Two-step review"
+    assert second.metadata["user_tasks"]["hr_record"]["candidate_groups"] == ["hr"]
+    assert len(second.checksum) == 64
+    assert audit_actions() == ["flow.definition.deployed", "flow.definition.deployed"]
+
+
+def test_deploy_refuses_bad_xml_and_writes_nothing(people: SimpleNamespace) -> None:
+    with pytest.raises(DefinitionInvalid) as err:
+        services.definition_deploy(actor=people.admin.user, xml=b"<bpmn:definitions")
+
+    assert err.value.problems
+    assert (
+        ProcessDefinition.objects.count(),
+        ProcessVersion.objects.count(),
+        AuditEntry.objects.count(),
+    ) == (0, 0, 0)
+
+
+def test_deploy_refuses_a_key_that_is_not_a_slug(people: SimpleNamespace) -> None:
+    with pytest.raises(FlowInputError) as err:
+        services.definition_deploy(actor=people.admin.user, xml=bpmn("svc_review"), key="两步 审核")
+
+    assert err.value.field == "key"
+    assert ProcessDefinition.objects.count() == 0
+
+
+def test_deploy_needs_the_design_permission(people: SimpleNamespace) -> None:
+    with pytest.raises(FlowPermissionDenied):
+        services.definition_deploy(actor=people.nurse.user, xml=bpmn("svc_review"))
+
+    assert ProcessDefinition.objects.count() == 0
+
+
+def test_deploy_of_a_timer_start_schedules_it(deploy: Any) -> None:
+    before = timezone.now()
+    version = deploy("svc_timer_start")
+
+    schedule = TimerStartSchedule.objects.get()
+    assert (schedule.version, schedule.period, schedule.remaining) == (version, "PT1H", 2)
+    assert schedule.next_fire_at is not None
+    assert (
+        before + datetime.timedelta(hours=1)
+        <= schedule.next_fire_at
+        <= timezone.now() + datetime.timedelta(hours=1)
+    )
+
+
+def test_draft_save_keeps_one_draft_per_key(people: SimpleNamespace) -> None:
+    services.draft_save(actor=people.admin.user, key="leave", xml="<a/>", name="请假")
+    services.draft_save(actor=people.admin.user, key="leave", xml="<b/>")
+
+    assert list(ProcessDraft.objects.values_list("key", "bpmn_xml")) == [("leave", "<b/>")]
+    with pytest.raises(FlowPermissionDenied):
+        services.draft_save(actor=people.nurse.user, key="leave", xml="<c/>")
+
+
+# --- start and the happy paths -------------------------------------------------------------------
+
+
+def test_start_creates_the_first_task_history_and_audit(
+    deploy: Any, start: Any, people: SimpleNamespace
+) -> None:
+    deploy("svc_leave")
+
+    instance = start("svc_leave", days=5)
+
+    instance = refreshed(instance)
+    assert (instance.status, instance.initiator, instance.initiator_department) == (
+        InstanceStatus.RUNNING,
+        people.nurse,
+        people.nurse.department,
+    )
+    assert instance.variables == {"days": 5, "initiator": "nurse", "applicant": "nurse"}
+    assert instance.revision == 1
+    assert instance.title == f"Leave request · {people.nurse.name}"
+    assert open_steps(instance) == [("submit", "nurse")]
+    assert kinds(instance) == ["started", "task_created"]
+    assert audit_actions() == ["flow.definition.deployed", "flow.instance.started"]
+    assert Notification.objects.filter(recipient=people.nurse.user, kind="flow.task").count() == 1
+
+
+def test_start_refuses_bad_variables_and_unknown_keys(deploy: Any, people: SimpleNamespace) -> None:
+    deploy("svc_leave")
+
+    with pytest.raises(FlowInputError) as err:
+        services.instance_start(actor=people.nurse.user, definition_key="svc_leave", variables={"1bad": 1})
+    assert err.value.field == "variables.1bad"
+    with pytest.raises(FlowInputError):
+        services.instance_start(actor=people.nurse.user, definition_key="svc_leave", variables=[1, 2])  # type: ignore[arg-type]
+    with pytest.raises(FlowNotFound):
+        services.instance_start(actor=people.nurse.user, definition_key="nope", variables={})
+    assert ProcessInstance.objects.count() == 0
+
+
+def test_start_of_an_inactive_definition_is_a_conflict(deploy: Any, people: SimpleNamespace) -> None:
+    deploy("svc_leave")
+    ProcessDefinition.objects.update(is_active=False)
+
+    with pytest.raises(FlowConflict):
+        services.instance_start(actor=people.nurse.user, definition_key="svc_leave", variables={})
+
+
+def test_a_gateway_error_is_an_input_error_and_nothing_changes(
+    deploy: Any, start: Any, people: SimpleNamespace
+) -> None:
+    deploy("svc_leave")
+    instance = start("svc_leave")  # no "days": the gateway after the head cannot decide
+    act(people.nurse, open_task(instance), "complete")
+    task = open_task(instance)
+    before = snapshot()
+
+    with pytest.raises(FlowInputError) as err:
+        act(people.head, task, "approve")
+
+    assert "head_approve" in str(err.value.message) or "gw" in str(err.value.message)
+    assert snapshot() == before
+
+
+def test_leave_approved_by_head_and_vice_dean(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=5)
+
+    act(people.head, open_task(instance), "approve", comment="同意")
+    assert open_steps(instance) == [("vice_approve", "vice")]
+    act(people.vice, open_task(instance), "approve")
+
+    instance = refreshed(instance)
+    assert (instance.status, instance.outcome) == (InstanceStatus.COMPLETED, "approved")
+    assert instance.ended_at is not None and instance.next_due_at is None
+    assert instance.variables["approved"] is True and instance.variables["reason"] == "flu"
+    assert kinds(instance) == [
+        "started",
+        "task_created",
+        "completed",
+        "task_created",
+        "approved",
+        "task_created",
+        "approved",
+        "ended",
+    ]
+    approved = ProcessEvent.objects.filter(instance=instance, kind="approved").order_by("id").first()
+    assert approved is not None
+    assert (approved.actor, approved.comment, approved.step_id) == (people.head, "同意", "head_approve")
+    assert approved.duration_seconds is not None and approved.duration_seconds >= 0
+    head_task = HumanTask.objects.get(instance=instance, task_def_id="head_approve")
+    assert (head_task.status, head_task.outcome, head_task.completed_by) == (
+        "completed",
+        "approved",
+        people.head,
+    )
+    assert audit_actions()[-3:] == ["flow.task.completed", "flow.task.approved", "flow.task.approved"]
+
+
+def test_short_leave_ends_after_the_head(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=2)
+
+    act(people.head, open_task(instance), "approve")
+
+    assert refreshed(instance).outcome == "approved"
+    assert open_steps(instance) == []
+
+
+def test_reject_sets_approved_false_and_the_model_decides(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=5)
+
+    act(people.head, open_task(instance), "reject", comment="人手不足")
+
+    instance = refreshed(instance)
+    assert (instance.status, instance.outcome, instance.variables["approved"]) == (
+        "completed",
+        "rejected",
+        False,
+    )
+    assert instance.variables["comment"] == "人手不足"
+
+
+def test_comment_attachments_are_kept_with_the_history(
+    leave: Any, people: SimpleNamespace, settings: Any, tmp_path: Any
+) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+    instance = leave()
+    upload = SimpleUploadedFile("证明.pdf", b"%PDF-1.4 test", content_type="application/pdf")
+
+    act(people.head, open_task(instance), "approve", comment="见附件", attachments=[upload])
+
+    attachment = ProcessAttachment.objects.get()
+    assert (attachment.name, attachment.size, attachment.content_type) == ("证明.pdf", 13, "application/pdf")
+    assert (attachment.event.kind, attachment.event.comment, attachment.uploaded_by) == (
+        "approved",
+        "见附件",
+        people.head,
+    )
+
+
+# --- who may act: denials change nothing ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "action", ["approve", "reject", "complete", "return", "transfer", "add_signer", "unclaim"]
+)
+def test_someone_else_cannot_handle_the_task(leave: Any, people: SimpleNamespace, action: str) -> None:
+    instance = leave()
+    task = open_task(instance)
+    before = snapshot()
+
+    with pytest.raises(FlowPermissionDenied):
+        act(people.outsider, task, action, to_user="dean", position="before")
+
+    assert snapshot() == before
+
+
+def test_second_approval_of_a_finished_task_is_a_conflict(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=5)
+    task = open_task(instance)
+    act(people.head, task, "approve")
+    before = snapshot()
+
+    with pytest.raises(FlowConflict) as err:
+        act(people.head, task, "approve")
+
+    assert str(err.value.message) == "This task was already handled by someone else."
+    assert snapshot() == before
+
+
+def test_unknown_action_and_bad_input_change_nothing(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave()
+    task = open_task(instance)
+    before = snapshot()
+
+    with pytest.raises(FlowInputError) as err:
+        act(people.head, task, "explode")
+    assert err.value.field == "action"
+    with pytest.raises(FlowInputError) as err:
+        act(people.head, task, "approve", comment="x" * 5000)
+    assert err.value.field == "comment"
+    with pytest.raises(FlowInputError) as err:
+        act(people.head, task, "transfer", to_user="ghost")
+    assert err.value.field == "to_user"
+    with pytest.raises(FlowNotFound):
+        services.task_act(actor=people.head.user, task=999999, action="approve")
+    assert snapshot() == before
+
+
+# --- candidates: claim and unclaim ---------------------------------------------------------------
+
+
+def test_candidate_task_must_be_claimed_first(
+    deploy: Any, start: Any, people: SimpleNamespace, person: Any, hospital: Any
+) -> None:
+    second = person("medical_affairs", department=hospital.ma, username="ma2")
+    deploy("svc_message_start")
+    result = services.message_correlate(actor=people.admin.user, name="referral", variables={"patient": "P1"})
+    instance = result.started[0]
+    task = open_task(instance)
+    assert task.assignee is None
+    assert sorted(task.candidates.values_list("staff__user__username", flat=True)) == ["ma", "ma2"]
+    before = snapshot()
+
+    with pytest.raises(FlowPermissionDenied) as err:
+        act(people.ma, task, "approve")
+    assert str(err.value.message) == "Claim this task before acting on it."
+    assert snapshot() == before
+
+    act(people.ma, task, "claim")
+    with pytest.raises(FlowConflict) as conflict:
+        act(second, task, "claim")
+    assert str(conflict.value.message) == "Someone else has already claimed this task."
+    with pytest.raises(FlowPermissionDenied):
+        act(people.outsider, task, "claim")
+
+    act(people.ma, task, "unclaim")
+    task.refresh_from_db()
+    assert task.assignee is None
+    act(second, task, "claim")
+    act(second, task, "complete")
+    assert refreshed(instance).status == "completed"
+    assert kinds(instance)[-5:] == ["claimed", "unclaimed", "claimed", "completed", "ended"]
+
+
+def test_an_assigned_task_cannot_be_unclaimed(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave()
+
+    with pytest.raises(FlowInputError):
+        act(people.head, open_task(instance), "unclaim")
+
+
+# --- return (退回) -------------------------------------------------------------------------------
+
+
+def test_return_to_a_completed_step_gives_it_back_to_its_assignee(
+    leave: Any, people: SimpleNamespace
+) -> None:
+    instance = leave(days=5)
+    act(people.head, open_task(instance), "approve", variables={"note": "ok"})
+    vice_task = open_task(instance)
+
+    act(people.vice, vice_task, "return", to_step="head_approve", comment="请补充材料")
+
+    vice_task.refresh_from_db()
+    assert (vice_task.status, vice_task.completed_by) == ("returned", people.vice)
+    again = open_task(instance)
+    assert (again.task_def_id, again.assignee, again.round) == ("head_approve", people.head, 2)
+    variables = refreshed(instance).variables
+    assert (
+        variables["reason"],
+        variables["note"],
+        variables["returned_from"],
+        variables["return_comment"],
+    ) == (
+        "flu",
+        "ok",
+        "vice_approve",
+        "请补充材料",
+    )
+    assert audit_actions()[-1] == "flow.task.returned"
+    act(people.head, again, "approve")
+    assert open_steps(instance) == [("vice_approve", "vice")]
+
+
+def test_return_to_the_initiator_goes_back_to_the_submit_step(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave()
+    head_task = open_task(instance)
+
+    act(people.head, head_task, "return")
+
+    back = open_task(instance)
+    assert (back.task_def_id, back.assignee, back.round) == ("submit", people.nurse, 2)
+    act(people.nurse, back, "complete", variables={"reason": "flu, with a note"})
+    assert open_steps(instance) == [("head_approve", "head")]
+    assert refreshed(instance).variables["reason"] == "flu, with a note"
+
+
+def test_return_to_a_step_that_is_not_completed_is_refused(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=5)
+    task = open_task(instance)
+    before = snapshot()
+
+    with pytest.raises(FlowInputError) as err:
+        act(people.head, task, "return", to_step="vice_approve")
+
+    assert err.value.field == "to_step"
+    assert snapshot() == before
+
+
+def test_return_to_the_initiator_without_a_submit_step_makes_a_resubmit_task(
+    deploy: Any, start: Any, people: SimpleNamespace
+) -> None:
+    deploy("svc_review")
+    instance = start("svc_review", topic="new bed")
+    act(people.head_nurse, open_task(instance), "approve")
+    second = open_task(instance)
+
+    act(people.head, second, "return", comment="再想想")
+
+    resubmit = open_task(instance)
+    assert (resubmit.signer_position, resubmit.assignee, resubmit.task_def_id) == (
+        "resubmit",
+        people.nurse,
+        "first_review",
+    )
+    second.refresh_from_db()
+    assert second.status == "returned"
+    with pytest.raises(FlowInputError):
+        act(people.nurse, resubmit, "return")
+
+    act(people.nurse, resubmit, "complete", variables={"topic": "two beds"})
+
+    first = open_task(instance)
+    assert (first.task_def_id, first.assignee, first.round) == ("first_review", people.head_nurse, 2)
+    assert refreshed(instance).variables["topic"] == "two beds"
+
+
+def test_return_from_the_first_step_to_the_initiator_carries_the_resubmitted_data(
+    deploy: Any, start: Any, people: SimpleNamespace
+) -> None:
+    deploy("svc_review")
+    instance = start("svc_review", topic="new bed")
+
+    act(people.head_nurse, open_task(instance), "return")
+    act(people.nurse, open_task(instance), "complete", variables={"topic": "two beds"})
+    first = open_task(instance)
+    assert (first.task_def_id, first.round, first.data["carry"]["topic"]) == ("first_review", 2, "two beds")
+    act(people.head_nurse, first, "approve")
+
+    assert refreshed(instance).variables["topic"] == "two beds"
+    assert open_steps(instance) == [("second_review", "head")]
+
+
+# --- withdraw (撤回) -----------------------------------------------------------------------------
+
+
+def test_withdraw_goes_back_to_the_initiators_step_while_untouched(
+    leave: Any, people: SimpleNamespace
+) -> None:
+    instance = leave()
+    head_task = open_task(instance)
+
+    act(people.nurse, head_task, "withdraw", comment="写错了")
+
+    head_task.refresh_from_db()
+    assert head_task.status == "withdrawn"
+    assert open_steps(instance) == [("submit", "nurse")]
+    assert refreshed(instance).status == "running"
+    assert audit_actions()[-1] == "flow.instance.withdrawn"
+
+
+def test_withdraw_is_refused_once_the_next_step_acted(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=5)
+    act(people.head, open_task(instance), "approve")
+    before = snapshot()
+
+    with pytest.raises(FlowConflict):
+        act(people.nurse, open_task(instance), "withdraw")
+    with pytest.raises(FlowPermissionDenied):
+        act(people.head, open_task(instance), "withdraw")
+    assert snapshot() == before
+
+
+def test_withdraw_without_an_initiator_step_ends_the_instance(
+    deploy: Any, start: Any, people: SimpleNamespace
+) -> None:
+    deploy("svc_review")
+    instance = start("svc_review")
+
+    act(people.nurse, open_task(instance), "withdraw")
+
+    instance = refreshed(instance)
+    assert (instance.status, instance.ended_at is not None) == ("withdrawn", True)
+    assert HumanTask.objects.get(instance=instance).status == "withdrawn"
+
+
+# --- transfer (转办) -----------------------------------------------------------------------------
+
+
+def test_transfer_hands_the_task_to_someone_else_with_history(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=2)
+    task = open_task(instance)
+
+    new = act(people.head, task, "transfer", to_user="dean", comment="院长定")
+
+    task.refresh_from_db()
+    assert (task.status, task.completed_by) == ("transferred", people.head)
+    assert (new.assignee, new.round, new.spiff_task_id) == (people.dean, 2, task.spiff_task_id)
+    event = ProcessEvent.objects.get(instance=instance, kind="transferred")
+    assert (event.actor, event.comment, event.data["to"]) == (people.head, "院长定", people.dean.name)
+    with pytest.raises(FlowPermissionDenied):
+        act(people.head, new, "approve")
+    act(people.dean, new, "approve")
+    assert refreshed(instance).outcome == "approved"
+
+
+def test_transfer_to_oneself_is_refused(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave()
+
+    with pytest.raises(FlowInputError):
+        act(people.head, open_task(instance), "transfer", to_user="head")
+
+
+# --- add signer (加签) ---------------------------------------------------------------------------
+
+
+def test_signer_before_me_blocks_me_until_they_act(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=2)
+    task = open_task(instance)
+
+    act(people.head, task, "add_signer", to_user="head_nurse", position="before")
+
+    assert open_steps(instance) == [("head_approve", "head"), ("head_approve", "head_nurse")]
+    with pytest.raises(FlowConflict) as err:
+        act(people.head, task, "approve")
+    assert str(err.value.message) == "Wait until the signers added before you have acted."
+    signer = HumanTask.objects.get(instance=instance, signer_position="before")
+    with pytest.raises(FlowInputError):
+        act(people.head_nurse, signer, "return")
+
+    act(people.head_nurse, signer, "reject", comment="我不同意")
+    assert refreshed(instance).status == "running"  # an opinion: the head still decides
+    act(people.head, task, "approve")
+    assert refreshed(instance).outcome == "approved"
+
+
+def test_signer_after_me_decides_the_step(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=2)
+    task = open_task(instance)
+
+    act(people.head, task, "add_signer", to_user="dean", position="after")
+    assert open_steps(instance) == [("head_approve", "head")]
+    act(people.head, task, "approve")
+
+    after = open_task(instance)
+    assert (after.signer_position, after.assignee, after.added_for) == ("after", people.dean, task)
+    assert refreshed(instance).status == "running"
+    act(people.dean, after, "reject")
+
+    assert refreshed(instance).outcome == "rejected"
+
+
+def test_signer_alongside_must_also_approve(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=2)
+    task = open_task(instance)
+
+    act(people.head, task, "add_signer", to_user="dean", position="alongside")
+    act(people.head, task, "approve")
+    assert refreshed(instance).status == "running"
+    alongside = open_task(instance)
+    assert (alongside.signer_position, alongside.assignee) == ("alongside", people.dean)
+
+    act(people.dean, alongside, "approve")
+
+    assert refreshed(instance).outcome == "approved"
+
+
+def test_a_rejection_alongside_rejects_the_step_at_once(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=2)
+    task = open_task(instance)
+    act(people.head, task, "add_signer", to_user="dean", position="alongside")
+
+    act(people.dean, HumanTask.objects.get(signer_position="alongside"), "reject")
+
+    task.refresh_from_db()
+    assert task.status == "cancelled"
+    assert refreshed(instance).outcome == "rejected"
+
+
+def test_bad_signer_position_is_refused(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave()
+
+    with pytest.raises(FlowInputError) as err:
+        act(people.head, open_task(instance), "add_signer", to_user="dean", position="sideways")
+
+    assert err.value.field == "position"
+
+
+# --- countersign (会签) --------------------------------------------------------------------------
+
+
+def test_countersign_two_of_three_approves(deploy: Any, start: Any, people: SimpleNamespace) -> None:
+    deploy("svc_countersign")
+    instance = start("svc_countersign", signers=["head", "vice", "dean"])
+    assert open_steps(instance) == [("sign", "dean"), ("sign", "head"), ("sign", "vice")]
+    shares = {
+        t.assignee.user.username: t
+        for t in HumanTask.objects.filter(instance=instance).select_related("assignee__user")
+    }
+    assert all(t.is_countersign for t in shares.values())
+
+    act(people.head, shares["head"], "approve")
+    act(people.vice, shares["vice"], "approve")
+
+    instance = refreshed(instance)
+    assert (instance.status, instance.outcome) == ("completed", "approved")
+    shares["dean"].refresh_from_db()
+    assert shares["dean"].status == "cancelled"
+    assert instance.variables["nr_approved"] == 2
+
+
+def test_countersign_one_rejection_ends_it(deploy: Any, start: Any, people: SimpleNamespace) -> None:
+    deploy("svc_countersign")
+    instance = start("svc_countersign", signers=["head", "vice", "dean"])
+
+    act(people.vice, HumanTask.objects.get(assignee=people.vice), "reject")
+
+    assert refreshed(instance).outcome == "rejected"
+    assert open_steps(instance) == []
+
+
+def test_countersign_signer_added_alongside_gets_a_share(
+    deploy: Any, start: Any, people: SimpleNamespace
+) -> None:
+    deploy("svc_countersign")
+    instance = start("svc_countersign", signers=["head", "vice"])
+
+    act(
+        people.head,
+        HumanTask.objects.get(assignee=people.head),
+        "add_signer",
+        to_user="dean",
+        position="alongside",
+    )
+
+    assert open_steps(instance) == [("sign", "dean"), ("sign", "head"), ("sign", "vice")]
+    act(people.head, HumanTask.objects.get(assignee=people.head), "approve")
+    act(people.vice, HumanTask.objects.get(assignee=people.vice), "approve")
+    assert refreshed(instance).status == "completed"  # 2 of 3 ≥ 2/3
+
+
+# --- urge (催办) and copy (抄送) ------------------------------------------------------------------
+
+
+def test_urge_notifies_the_assignee_at_most_every_ten_minutes(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave()
+    task = open_task(instance)
+
+    act(people.nurse, task, "urge", comment="急")
+
+    note = Notification.objects.get(recipient=people.head.user, kind="flow.urge")
+    assert (note.title, note.body, note.link) == (
+        "Please handle: Department head approves",
+        "急",
+        f"/flow/tasks/{task.pk}/",
+    )
+    before = snapshot()
+    with pytest.raises(FlowConflict):
+        act(people.nurse, task, "urge")
+    with pytest.raises(FlowPermissionDenied):
+        act(people.outsider, task, "urge")
+    assert snapshot() == before
+    HumanTask.objects.filter(pk=task.pk).update(last_urged_at=timezone.now() - datetime.timedelta(minutes=11))
+    act(people.nurse, task, "urge")
+    assert Notification.objects.filter(recipient=people.head.user, kind="flow.urge").count() == 2
+
+
+def test_copy_to_people_once_each(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave()
+    task = open_task(instance)
+
+    act(people.head, task, "cc", to_users=["ma", "dean"], comment="请知悉")
+    act(people.nurse, task, "cc", to_user="ma")
+
+    assert sorted(TaskCopy.objects.values_list("recipient__user__username", "sent_by__user__username")) == [
+        ("dean", "head"),
+        ("ma", "head"),
+    ]
+    assert Notification.objects.filter(kind="flow.cc").count() == 2
+    with pytest.raises(FlowPermissionDenied):
+        act(people.outsider, task, "cc", to_user="ma")
+    with pytest.raises(FlowInputError):
+        act(people.head, task, "cc", to_users=["ghost"])
+
+
+# --- batch approval ------------------------------------------------------------------------------
+
+
+def test_batch_approve_each_task_on_its_own(leave: Any, people: SimpleNamespace) -> None:
+    first, second = leave(days=1), leave(days=1)
+    other = leave(days=1)
+    mine = [open_task(first).pk, open_task(second).pk]
+    transferred = act(people.head, open_task(other), "transfer", to_user="dean")
+
+    results = services.tasks_batch_approve(actor=people.head.user, task_ids=[*mine, transferred.pk, 424242])
+
+    assert [(r.task_id, r.ok) for r in results] == [
+        (mine[0], True),
+        (mine[1], True),
+        (transferred.pk, False),
+        (424242, False),
+    ]
+    assert str(results[2].message) == "This task is not yours to handle."
+    assert refreshed(first).outcome == "approved" and refreshed(second).outcome == "approved"
+    assert refreshed(other).status == "running"
+
+
+# --- cancel, suspend, resume, migrate ------------------------------------------------------------
+
+
+def test_initiator_cancels_before_anyone_acted(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave()
+
+    services.instance_cancel(actor=people.nurse.user, instance=instance, reason="不请了")
+
+    instance = refreshed(instance)
+    assert (instance.status, instance.outcome) == ("cancelled", "")
+    assert open_steps(instance) == []
+    assert audit_actions()[-1] == "flow.instance.cancelled"
+
+
+def test_initiator_cannot_cancel_after_others_acted_but_admin_can(
+    leave: Any, people: SimpleNamespace
+) -> None:
+    instance = leave(days=5)
+    act(people.head, open_task(instance), "approve")
+    before = snapshot()
+
+    with pytest.raises(FlowConflict):
+        services.instance_cancel(actor=people.nurse.user, instance=instance)
+    with pytest.raises(FlowPermissionDenied):
+        services.instance_cancel(actor=people.outsider.user, instance=instance)
+    assert snapshot() == before
+
+    services.instance_cancel(actor=people.admin.user, instance=instance, reason="重复申请")
+    assert refreshed(instance).status == "cancelled"
+    with pytest.raises(FlowConflict):
+        services.instance_cancel(actor=people.admin.user, instance=instance)
+
+
+def test_suspended_instance_refuses_actions_until_resumed(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=2)
+    task = open_task(instance)
+
+    services.instance_suspend(actor=people.admin.user, instance=instance, reason="审计")
+    with pytest.raises(FlowConflict) as err:
+        act(people.head, task, "approve")
+    assert (
+        str(err.value.message) == "This process is suspended; nothing can be done on it until it is resumed."
+    )
+    with pytest.raises(FlowPermissionDenied):
+        services.instance_resume(actor=people.nurse.user, instance=instance)
+    with pytest.raises(FlowPermissionDenied):
+        services.instance_suspend(actor=people.head.user, instance=instance)
+
+    services.instance_resume(actor=people.admin.user, instance=instance)
+    act(people.head, task, "approve")
+    assert refreshed(instance).outcome == "approved"
+    assert audit_actions().count("flow.instance.suspended") == 1
+    assert audit_actions().count("flow.instance.resumed") == 1
+
+
+def test_migrate_a_running_instance_to_the_next_version(
+    deploy: Any, start: Any, people: SimpleNamespace, person: Any, hospital: Any
+) -> None:
+    hr = person("hr", department=hospital.ma, username="hr")
+    deploy("svc_review")
+    instance = start("svc_review")
+    act(people.head_nurse, open_task(instance), "approve")
+    v2 = deploy("svc_review_v2", key="svc_review")
+    with pytest.raises(FlowPermissionDenied):
+        services.instance_migrate(actor=people.head.user, instance=instance, version=v2)
+
+    services.instance_migrate(actor=people.admin.user, instance=instance, version=v2)
+
+    assert refreshed(instance).version == v2
+    act(people.head, open_task(instance), "approve")
+    assert open_steps(instance) == [("hr_record", "hr")]
+    act(hr, open_task(instance), "complete")
+    assert refreshed(instance).status == "completed"
+    assert "migrated" in kinds(instance)
+
+
+def test_migrate_refuses_a_version_without_the_active_step(
+    deploy: Any, start: Any, people: SimpleNamespace, person: Any, hospital: Any
+) -> None:
+    person("hr", department=hospital.ma, username="hr")
+    deploy("svc_review_v2", key="svc_review")
+    instance = start("svc_review")
+    act(people.head_nurse, open_task(instance), "approve")
+    act(people.head, open_task(instance), "approve")  # now at hr_record … which v1 lacks
+    # v1 of the same key is version 2 here
+    v_without = services.definition_deploy(actor=people.admin.user, xml=bpmn("svc_review"), key="svc_review")
+    before = snapshot()
+
+    with pytest.raises(FlowInputError) as err:
+        services.instance_migrate(actor=people.admin.user, instance=instance, version=v_without)
+
+    assert "hr_record" in str(err.value.message)
+    assert snapshot() == before
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+def test_message_reaches_the_instance_waiting_under_its_business_key(
+    deploy: Any, people: SimpleNamespace
+) -> None:
+    deploy("svc_message")
+    waiting = services.instance_start(
+        actor=people.nurse.user, definition_key="svc_message", variables={}, business_key="LAB-1"
+    )
+    other = services.instance_start(
+        actor=people.nurse.user, definition_key="svc_message", variables={}, business_key="LAB-2"
+    )
+    assert open_steps(waiting) == []
+
+    result = services.message_correlate(
+        actor=people.admin.user, name="lab_result", business_key="LAB-1", variables={"potassium": 6.1}
+    )
+
+    assert [i.pk for i in result.correlated] == [waiting.pk] and result.started == []
+    assert open_steps(waiting) == [("read_result", "nurse")]
+    assert refreshed(waiting).variables["potassium"] == 6.1
+    assert open_steps(other) == []
+    assert "message_received" in kinds(waiting)
+    none = services.message_correlate(
+        actor=people.admin.user, name="lab_result", business_key="LAB-1", variables={}
+    )
+    assert list(none) == []
+
+
+def test_message_start_starts_a_new_instance(deploy: Any, people: SimpleNamespace) -> None:
+    deploy("svc_message_start")
+
+    result = services.message_correlate(
+        actor=None, name="referral", business_key="REF-9", variables={"patient": "P1"}
+    )
+
+    [instance] = result.started
+    instance = refreshed(instance)
+    assert (instance.business_key, instance.initiator, instance.variables["patient"]) == ("REF-9", None, "P1")
+    assert open_steps(instance) == [("triage", "ma")]
+
+
+def test_message_input_is_checked(people: SimpleNamespace) -> None:
+    with pytest.raises(FlowInputError) as err:
+        services.message_correlate(actor=people.admin.user, name="", variables={})
+    assert err.value.field == "name"
