@@ -8,7 +8,7 @@
 * timers are normalised (bare ISO 8601 quoted, ``${…}`` unwrapped) and run on our clock; a timer
   on the process's start event moves to ``extensions['timer_start']`` (the worker owns schedules);
 * every message event uses :class:`MedoaMessageEventDefinition` (messages match by class);
-* ``manualTask`` passes through like Camunda 7 does (it is work done outside the system).
+* ``task`` and ``manualTask`` pass through, as in Camunda 7 (work for a person is a ``userTask``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from SpiffWorkflow.bpmn.specs.defaults import (
     EndEvent,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
-    NoneTask,
     ReceiveTask,
     SendTask,
     ServiceTask,
@@ -57,6 +56,7 @@ from .specs import (
     CountersignParallel,
     CountersignSequential,
     MedoaMessageEventDefinition,
+    PassThroughTask,
     PlainParallelMI,
     PlainSequentialMI,
     unwrap,
@@ -278,8 +278,8 @@ class MedoaParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (MedoaUserTaskParser, UserTask),
-        full_tag("task"): (MedoaTaskParser, NoneTask),
-        full_tag("manualTask"): (MedoaTaskParser, NoneTask),
+        full_tag("task"): (MedoaTaskParser, PassThroughTask),
+        full_tag("manualTask"): (MedoaTaskParser, PassThroughTask),
         full_tag("serviceTask"): (MedoaTaskParser, ServiceTask),
         full_tag("subProcess"): (MedoaSubWorkflowParser, CallActivity),
         full_tag("callActivity"): (MedoaCallActivityParser, CallActivity),

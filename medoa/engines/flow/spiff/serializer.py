@@ -12,7 +12,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
-from SpiffWorkflow.bpmn.serializer.default.task_spec import MultiInstanceTaskConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, MultiInstanceTaskConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
@@ -24,6 +24,7 @@ from .specs import (
     CountersignParallel,
     CountersignSequential,
     MedoaMessageEventDefinition,
+    PassThroughTask,
     PlainParallelMI,
     PlainSequentialMI,
 )
@@ -62,6 +63,7 @@ def _config(state_only: bool) -> dict[Any, Any]:
             CountersignSequential: MultiInstanceTaskConverter,
             PlainParallelMI: MultiInstanceTaskConverter,
             PlainSequentialMI: MultiInstanceTaskConverter,
+            PassThroughTask: BpmnTaskSpecConverter,
         }
     )
     if state_only:

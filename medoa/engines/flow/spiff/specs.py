@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils import timezone as dj_timezone
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
-from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask, SequentialMultiInstanceTask
+from SpiffWorkflow.bpmn.specs.defaults import NoneTask, ParallelMultiInstanceTask, SequentialMultiInstanceTask
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
@@ -33,6 +33,21 @@ from . import clock
 
 # Keys a countersign share writes that must not leak into the next share or the parent's data.
 VOTE_KEYS = ("approved", "comment")
+
+
+# ------------------------------------------------------------------------------------------ plain tasks
+
+
+class PassThroughTask(NoneTask):
+    """``bpmn:task`` and ``bpmn:manualTask``: nothing for the engine to do, nobody to wait for.
+
+    Camunda 7 passes through both; SpiffWorkflow would make them wait like user tasks, without
+    anyone assigned. Work for a person is a ``userTask``.
+    """
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
 
 
 # --------------------------------------------------------------------------------------------- timers

@@ -232,8 +232,8 @@ class Checker:
             errors = check(text)
         except ExpressionError as exc:
             errors = [exc]
-        for err in errors:
-            self.add(f"{what} {text!r} does not parse: {getattr(err, 'message', str(err))}", el)
+        if errors:  # the first error of an expression; the others are usually its consequences
+            self.add(f"{what} {text!r} does not parse: {getattr(errors[0], 'message', str(errors[0]))}", el)
 
     # ----------------------------------------------------------------------------------------- run
 
@@ -375,7 +375,12 @@ class Checker:
         self.check_form_key(el)
         parent = el.getparent()
         timer = el.find(f"{B}timerEventDefinition")
-        if timer is not None and local(parent) == "process" and timer_start_value(timer) is None:
+        if (
+            timer is not None
+            and local(parent) == "process"
+            and _valid_timer(timer)
+            and timer_start_value(timer) is None
+        ):
             self.add(
                 "a timer start event needs a literal ISO 8601 date, duration or cycle "
                 "(there are no variables before the instance starts)",
@@ -441,13 +446,13 @@ class Checker:
         if key and self.form_exists is not None and not self.form_exists(key):
             self.add(f"form {key!r} does not exist", el)
 
-    def check_message_ref(self, el: Any, *, required: bool) -> None:
+    def check_message_ref(self, el: Any, *, required: bool, owner: Any = None) -> None:
         ref = el.get("messageRef")
         if not ref:
             if required:
-                self.add("needs a messageRef naming a bpmn:message", el)
+                self.add("needs a messageRef naming a bpmn:message", owner if owner is not None else el)
         elif ref not in self.messages:
-            self.add(f"messageRef {ref!r} does not name a bpmn:message", el)
+            self.add(f"messageRef {ref!r} does not name a bpmn:message", owner if owner is not None else el)
         elif not self.messages[ref].get("name"):
             self.add(f"message {ref!r} has no name", self.messages[ref])
 
@@ -465,7 +470,7 @@ class Checker:
         if name == "timerEventDefinition":
             self.check_timer(el, owner)
         elif name == "messageEventDefinition":
-            self.check_message_ref(el, required=local(owner) != "endEvent")
+            self.check_message_ref(el, required=local(owner) != "endEvent", owner=owner)
         elif name in ("errorEventDefinition", "escalationEventDefinition", "signalEventDefinition"):
             attr = {"errorEventDefinition": "errorRef", "escalationEventDefinition": "escalationRef"}.get(
                 name, "signalRef"
@@ -493,10 +498,10 @@ class Checker:
                 errors = check(expression)
             except ExpressionError as exc:
                 errors = [exc]
-            for err in errors:
+            if errors:
                 self.add(
                     f"{kind} {(text or '').strip()!r} is neither ISO 8601 nor an expression: "
-                    f"{getattr(err, 'message', str(err))}",
+                    f"{getattr(errors[0], 'message', str(errors[0]))}",
                     owner,
                 )
 
@@ -518,6 +523,18 @@ class Checker:
         cond = loop.find(f"{B}completionCondition")
         if cond is not None:
             self.expression(cond.text, owner, "completion condition")
+
+
+def _valid_timer(timer: Any) -> bool:
+    """One timer kind with text that normalises (other problems are reported by check_timer)."""
+    parts = [c for c in timer if is_bpmn(c) and local(c) in TIMER_KINDS]
+    if len(parts) != 1:
+        return False
+    try:
+        normalize_timer(parts[0].text, local(parts[0]))
+    except TimerTextError:
+        return False
+    return True
 
 
 def timer_start_value(timer: Any) -> str | None:
