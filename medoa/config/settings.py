@@ -157,7 +157,13 @@ TEMPLATES = [
 # SQLite (WAL) in the data directory is the embedded default; DATABASE_URL selects PostgreSQL.
 _database_url = os.environ.get("DATABASE_URL", "")
 if _database_url:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
+    # Persistent connections (conn_max_age) without CONN_HEALTH_CHECKS: the health check costs a
+    # round trip to the server ("SELECT 1") at the start of every request that touches the
+    # database, a large share of a cheap request. Without it, a connection that broke while idle
+    # (database restart, network cut) fails the one request that next uses it; Django then closes
+    # it (an error marks it unusable) and the following request opens a fresh one. Connections
+    # are also closed after conn_max_age seconds, so a pooler's idle cut-off above 60 s is safe.
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=False)}
 else:
     DATABASES = {
         "default": {
@@ -183,6 +189,8 @@ MEDOA_WORKER_STALE_SECONDS = int(os.environ.get("MEDOA_WORKER_STALE_SECONDS", "6
 
 # --- authentication and sessions ---------------------------------------------------------------
 AUTH_USER_MODEL = "access.User"
+# ModelBackend whose per-request user lookup is cached for MEDOA_ACCESS_CACHE_SECONDS.
+AUTHENTICATION_BACKENDS = ["medoa.core.access.sessions.CachedModelBackend"]
 LOGIN_URL = "access:login"
 LOGIN_REDIRECT_URL = "web:workbench"
 LOGOUT_REDIRECT_URL = "access:login"
@@ -200,6 +208,11 @@ MEDOA_LOGIN_LOCKOUT_MINUTES = int(os.environ.get("MEDOA_LOGIN_LOCKOUT_MINUTES", 
 MEDOA_TOTP_REQUIRED_ROLES = ("sys_admin", "sec_admin", "audit_admin")
 MEDOA_API_TOKEN_HOURS = int(os.environ.get("MEDOA_API_TOKEN_HOURS", "12"))
 MEDOA_SESSION_IDLE_MINUTES = int(os.environ.get("MEDOA_SESSION_IDLE_MINUTES", "30"))
+# How long each process keeps token lookups, permission principals and live-session checks
+# (medoa.core.access.cache); changes reach other processes within this many seconds. 0: off.
+MEDOA_ACCESS_CACHE_SECONDS = float(os.environ.get("MEDOA_ACCESS_CACHE_SECONDS", "5"))
+if IS_TEST:
+    MEDOA_ACCESS_CACHE_SECONDS = 0  # the cache's own tests switch it on
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = 12 * 3600

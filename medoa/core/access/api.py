@@ -6,12 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from medoa.core.context import client_address_of
 
+from .policy import principal_memo, principal_of
 from .selectors import api_token_list_own, me_get
 from .services import (
     LOGIN_FAILED,
@@ -152,7 +154,18 @@ def token_list(request: HttpRequest) -> Any:
 
 @router.get("/me", response=MeOut, summary="The caller: staff record, department, roles, permissions")
 def me(request: HttpRequest) -> Any:
+    """Answered from the caller's principal. The validated answer is kept with the principal (per
+    language and username), so while the access cache is warm a call costs no query and no
+    validation: ninja only serialises the ``MeOut`` instance."""
     user: Any = request.auth  # type: ignore[attr-defined]
+    principal = principal_of(user)
+    if principal is None:  # pragma: no cover - bearer auth always yields a signed-in user
+        return _me_body(user)
+    key = ("api.me", get_language(), user.get_username())
+    return principal_memo(principal, key, lambda: MeOut.model_validate(_me_body(user)))
+
+
+def _me_body(user: Any) -> dict[str, Any]:
     data = me_get(user=user)
     staff = data.staff
     body: dict[str, Any] = {

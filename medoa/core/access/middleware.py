@@ -4,7 +4,10 @@ enrolment and forced password change.
 For a signed-in browser session, in this order:
 
 1. the session must still be recorded in ``UserSession`` (logout elsewhere, an administrator or
-   deactivation ended it otherwise) and the person must still be active;
+   deactivation ended it otherwise) and the person must still be active. The answer is kept per
+   process for ``MEDOA_ACCESS_CACHE_SECONDS`` (``medoa.core.access.cache``); every service that
+   ends a session drops it, and ending a session also deletes the session row itself, which
+   Django reads on every request, so an ended session is refused at once;
 2. it must have been used within ``MEDOA_SESSION_IDLE_MINUTES`` (the stamp in the session is
    refreshed at most once a minute, so most requests write nothing);
 3. holders of ``MEDOA_TOTP_REQUIRED_ROLES`` without TOTP see only the enrolment page;
@@ -27,6 +30,7 @@ from django.urls import reverse
 
 from medoa.core.context import client_address, client_address_of
 
+from . import cache
 from .models import UserSession
 from .passwords import password_expired
 from .policy import principal_of
@@ -65,7 +69,7 @@ class SessionGuardMiddleware:
                 session.flush()
             return None
         key = session.session_key
-        if not key or not UserSession.objects.filter(session_key=key, user_id=user.pk).exists():
+        if not key or not _session_is_live(key, user.pk):
             auth_logout(request)
             return _to_login(request, "ended")
         principal = principal_of(user)
@@ -82,14 +86,27 @@ class SessionGuardMiddleware:
         if not isinstance(seen, int) or now - seen >= SEEN_GRANULARITY_SECONDS:
             session[SEEN_KEY] = now
 
-        logout_path = reverse("access:logout")
-        totp_path = reverse("access:totp_setup")
-        if path != logout_path and path != totp_path and totp_enrolment_required(user):
-            return _redirect(request, totp_path)
-        password_path = reverse("access:password_change")
-        if path not in {logout_path, totp_path, password_path} and password_expired(user):
-            return _redirect(request, password_path)
+        if totp_enrolment_required(user):
+            logout_path, totp_path = reverse("access:logout"), reverse("access:totp_setup")
+            if path != logout_path and path != totp_path:
+                return _redirect(request, totp_path)
+        if password_expired(user):
+            exempt = {reverse("access:logout"), reverse("access:totp_setup")}
+            password_path = reverse("access:password_change")
+            if path not in exempt and path != password_path:
+                return _redirect(request, password_path)
         return None
+
+
+def _session_is_live(session_key: str, user_id: int) -> bool:
+    """Is ``session_key`` a live ``UserSession`` of ``user_id``? One query, none while cached."""
+    if cache.sessions.get(session_key) == user_id:
+        return True
+    generation = cache.sessions.generation()
+    live = UserSession.objects.filter(session_key=session_key, user_id=user_id).exists()
+    if live:
+        cache.sessions.set(session_key, user_id, generation=generation)
+    return live
 
 
 def _redirect(request: HttpRequest, url: str) -> HttpResponse:

@@ -1,8 +1,11 @@
 """Who may do what, and over which data: the one place permission checks are answered.
 
-A user's *principal* is loaded once per request (two queries) and cached on the user object:
-their staff record, their role assignments (role, department, with or without children) and the
-grants of those roles. ``has_perm`` answers object checks; ``scope_q`` narrows querysets.
+A user's *principal* — their staff record, their role assignments (role, department, with or
+without children) and the grants of those roles — is loaded with three queries, kept on the user
+object for the request, and kept per process for ``MEDOA_ACCESS_CACHE_SECONDS`` (see
+``medoa.core.access.cache``: changes made through the services invalidate it at once in their own
+process; other processes see them within that many seconds). ``has_perm`` answers object checks;
+``scope_q`` narrows querysets.
 
 Scopes, for a grant reached through an assignment of a role for department D:
 
@@ -17,19 +20,23 @@ their department is the person's own department.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from django.db.models import Q
 
 from medoa.core.org.choices import StaffStatus
 from medoa.core.org.models import Department, RoleAssignment, Staff
 
+from . import cache
 from .choices import SCOPE_RANK, DataScope
 from .models import RoleGrant
 from .permissions import permissions
 
+T = TypeVar("T")
 EVERYONE = "*"
+DEPARTMENT_CHAIN = "department_chain"
 # Set on a user object whose ``staff`` and ``staff.department`` were loaded with it.
 STAFF_JOINED = "_medoa_staff_joined"
 
@@ -57,11 +64,16 @@ class Reach:
 
 @dataclass
 class Principal:
+    """What a user may do. Shared by the requests of a process while cached: treat it as
+    read-only (``principal_of`` hands each request its own copy of ``staff``)."""
+
     user_id: int
     staff: Staff | None
     roles: list[tuple[str, int, str, bool]] = field(default_factory=list)
     grants: dict[str, list[Reach]] = field(default_factory=dict)
     assignments: list[RoleAssignment] = field(default_factory=list)
+    # Loaded on first use and shared with the copies: see ``department_chain``.
+    lazy: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def role_codes(self) -> set[str]:
@@ -122,21 +134,81 @@ def _load_principal(user: Any) -> Principal:
     return principal
 
 
+def _for_request(principal: Principal, staff: Staff | None = None) -> Principal:
+    """A copy for one request: its own ``staff`` (and department) object — ``staff`` when given
+    — which callers may change or save without touching the shared one; the rest is shared and
+    read-only."""
+    shared = principal.staff
+    if shared is None:
+        return replace(principal)
+    if staff is None or staff.pk != shared.pk:
+        staff = cache.model_copy(shared)
+        department = shared._state.fields_cache.get("department")
+        if department is not None:
+            staff._state.fields_cache["department"] = cache.model_copy(department)
+    return replace(principal, staff=staff)
+
+
+def _principal_for(user: Any) -> Principal:
+    if not user.is_active:
+        return _load_principal(user)
+    hit = cache.principals.get(user.pk)
+    if isinstance(hit, Principal):
+        # A bearer-token user already carries its own copy of the staff record: use it.
+        joined = user._state.fields_cache.get("staff") if getattr(user, STAFF_JOINED, False) else None
+        return _for_request(hit, joined)
+    generation = cache.principals.generation()
+    principal = _load_principal(user)
+    # The loaded staff object may be the request's own (``user.staff``): the cache keeps a copy.
+    cache.principals.set(user.pk, _for_request(principal), generation=generation)
+    return principal
+
+
 def principal_of(user: Any) -> Principal | None:
-    """The cached principal of ``user`` (``None`` for anonymous users)."""
+    """The principal of ``user`` (``None`` for anonymous users): loaded once per request and
+    cached per process for ``MEDOA_ACCESS_CACHE_SECONDS``."""
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     cached: Principal | None = getattr(user, "_medoa_principal", None)
     if cached is None:
-        cached = _load_principal(user)
+        cached = _principal_for(user)
         user._medoa_principal = cached
     return cached
 
 
 def forget_principal(user: Any) -> None:
-    """Drop the cached principal after the user's roles or grants changed."""
+    """Drop the cached principal after the user's roles, grants, staff record or account
+    changed: on the user object, and everything this process caches about the user."""
     if hasattr(user, "_medoa_principal"):
         del user._medoa_principal
+    cache.access_cache_forget_user(user)
+
+
+def department_chain(principal: Principal) -> list[Department]:
+    """The principal's department and its ancestors, hospital first: one query the first time,
+    then kept with the (cached) principal. Empty without a staff record."""
+    chain: list[Department] | None = principal.lazy.get(DEPARTMENT_CHAIN)
+    if chain is None:
+        staff = principal.staff
+        if staff is None:
+            chain = []
+        else:
+            ids = staff.department.ancestor_ids
+            found = {d.pk: d for d in Department.objects.filter(pk__in=ids)}
+            chain = [found[i] for i in ids if i in found] or [cache.model_copy(staff.department)]
+        principal.lazy[DEPARTMENT_CHAIN] = chain
+    return chain
+
+
+def principal_memo(principal: Principal, key: Hashable, load: Callable[[], T]) -> T:
+    """``load()``'s answer, kept with the principal: computed once per principal (so once per
+    ``MEDOA_ACCESS_CACHE_SECONDS`` while it is cached, and dropped with it when it is
+    invalidated). For answers that depend only on what the principal holds and on ``key``."""
+    try:
+        value: T = principal.lazy[key]
+    except KeyError:
+        value = principal.lazy[key] = load()
+    return value
 
 
 def has_role(user: Any, code: str) -> bool:

@@ -12,7 +12,7 @@ from medoa.core.org.models import Department, Role, Staff
 from .choices import SCOPE_RANK, DataScope
 from .models import ApiToken, RoleGrant, UserSession
 from .permissions import Permission, permissions
-from .policy import has_perm, principal_of, scope_q
+from .policy import department_chain, has_perm, principal_of, scope_q
 
 GRANT_MANAGE = "access.grant.manage"
 SESSION_MANAGE = "access.session.manage"
@@ -72,18 +72,15 @@ def me_get(*, user: Any) -> Me:
     """The caller's own record: staff, department chain, role assignments, permissions.
 
     Built on the cached principal; with a bearer token the whole answer costs four queries (token
-    with user and staff, assignments, grants, department chain).
+    with user and staff, assignments, grants, department chain), none while the access caches
+    are warm.
     """
     principal = principal_of(user)
     staff = principal.staff if principal else None
     me = Me(user=user, staff=staff)
     if principal is None or staff is None:
         return me
-    department = staff.department
-    ids = department.ancestor_ids
-    ancestors = {d.pk: d for d in Department.objects.filter(pk__in=ids[:-1])} if len(ids) > 1 else {}
-    ancestors[department.pk] = department
-    me.department_path = [ancestors[i] for i in ids if i in ancestors] or [department]
+    me.department_path = department_chain(principal)
     me.roles = list(principal.assignments)
     me.permissions = sorted(
         (code, max((r.scope for r in reaches), key=lambda s: SCOPE_RANK[s]))

@@ -28,6 +28,12 @@ from medoa.core.audit.services import audit_record
 from medoa.core.org.choices import StaffStatus
 from medoa.core.org.models import Role, Staff
 
+from .cache import (
+    access_cache_clear,
+    access_cache_forget_session,
+    access_cache_forget_token,
+    access_cache_forget_user,
+)
 from .choices import DataScope
 from .models import ApiToken, LoginFailure, RoleGrant, User, UserSession
 from .passwords import password_expired
@@ -251,16 +257,19 @@ def user_session_record(
         session_key=session_key,
         defaults={"user": user, "client_address": client_address, "user_agent": user_agent[:300]},
     )
+    access_cache_forget_session(session_key)
     return session
 
 
 def user_session_rekey(*, old_key: str, new_key: str) -> None:
     """The session's key was rotated (password change): keep it recorded as live."""
     UserSession.objects.filter(session_key=old_key).update(session_key=new_key)
+    access_cache_forget_session(old_key)
 
 
 def user_session_forget(*, session_key: str) -> None:
     UserSession.objects.filter(session_key=session_key).delete()
+    access_cache_forget_session(session_key)
 
 
 @transaction.atomic
@@ -275,6 +284,9 @@ def user_sessions_end(*, user: Any, revoke_tokens: bool = False, keep_session_ke
     live.delete()
     if revoke_tokens:
         ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    for key in keys:
+        access_cache_forget_session(key)
+    access_cache_forget_user(user)
     return len(keys)
 
 
@@ -297,6 +309,7 @@ def session_expire(*, user: User, session_key: str, reason: str) -> None:
     """End one session that the guard found idle or no longer allowed."""
     Session.objects.filter(session_key=session_key).delete()
     UserSession.objects.filter(session_key=session_key).delete()
+    access_cache_forget_session(session_key)
     audit_record(actor=user, action="access.session.expired", target=user, details={"reason": reason})
 
 
@@ -331,6 +344,7 @@ def api_token_revoke(*, user: User, token: ApiToken) -> None:
     if token.user_id != user.pk:
         raise ValueError("a token can only be revoked by its owner")
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    access_cache_forget_token(token.pk)
     audit_record(
         actor=user, action="access.token.revoked", target=("access.apitoken", token.pk, token.prefix)
     )
@@ -347,6 +361,7 @@ def totp_enable(*, user: User, secret: str, step: int) -> None:
     user.totp_confirmed_at = timezone.now()
     user.totp_last_step = step
     user.save(update_fields=["totp_secret", "totp_confirmed_at", "totp_last_step"])
+    access_cache_forget_user(user)
     audit_record(actor=user, action="access.totp.enabled", target=user)
 
 
@@ -357,6 +372,7 @@ def totp_set(*, user: User, secret: str, actor: User | None = None) -> None:
     user.totp_confirmed_at = timezone.now()
     user.totp_last_step = None
     user.save(update_fields=["totp_secret", "totp_confirmed_at", "totp_last_step"])
+    access_cache_forget_user(user)
     audit_record(actor=actor, action="access.totp.set", target=user)
 
 
@@ -375,6 +391,7 @@ def password_change(
     user.set_password(new_password)
     user.must_change_password = False
     user.save(update_fields=["password", "password_changed_at", "must_change_password"])
+    access_cache_forget_user(user)
     ended = user_sessions_end(user=user, keep_session_key=keep_session_key)
     audit_record(
         actor=actor or user,
@@ -415,5 +432,8 @@ def role_grants_set(*, actor: User, role: Role, scopes: dict[str, DataScope | No
             grant.save(update_fields=["scope", "enabled"])
     if changes:
         audit_record(actor=actor, action="access.grant.changed", target=role, details={"changes": changes})
+        # Every holder of the role is affected: drop this process's principals (other processes
+        # follow within MEDOA_ACCESS_CACHE_SECONDS).
+        access_cache_clear()
     forget_principal(actor)
     return changes

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from medoa.core.access.cache import access_cache_clear
 from medoa.core.access.models import User
 from medoa.core.access.policy import forget_principal, has_perm, principal_of
 from medoa.core.access.services import user_sessions_end
@@ -33,6 +34,7 @@ from medoa.core.audit.services import audit_record
 from medoa.core.crypto import blind_index
 from medoa.core.notify.services import notification_send
 
+from .cards import delegations_card_forget
 from .choices import (
     ActiveStatus,
     DepartmentCategory,
@@ -217,6 +219,7 @@ def department_update(*, actor: User, department: Department, **changes: Any) ->
     for name in changed:
         setattr(department, name, cleaned[name])
     department.save(update_fields=[*changed, "updated_at"])
+    access_cache_clear()  # cached principals hold department names
     audit_record(actor=actor, action="org.department.updated", target=department, details={"fields": changed})
     return department
 
@@ -256,6 +259,7 @@ def department_move(*, actor: User, department: Department, new_parent: Departme
     )
     Department.objects.filter(pk=department.pk).update(parent=new_parent)
     department.refresh_from_db()
+    access_cache_clear()  # cached principals hold department paths
     audit_record(
         actor=actor,
         action="org.department.moved",
@@ -553,6 +557,7 @@ def staff_update(*, actor: User, staff: Staff, **changes: Any) -> Staff:
         user_fields.append("email")
     if user_fields:
         staff.user.save(update_fields=user_fields)
+    forget_principal(staff.user)
     audit_record(actor=actor, action="org.staff.updated", target=staff, details={"fields": changed})
     return staff
 
@@ -613,6 +618,7 @@ def staff_reactivate(*, actor: User, staff: Staff) -> Staff:
     staff.save(update_fields=["status", "updated_at"])
     staff.user.is_active = True
     staff.user.save(update_fields=["is_active"])
+    forget_principal(staff.user)
     audit_record(actor=actor, action="org.staff.reactivated", target=staff)
     return staff
 
@@ -822,6 +828,7 @@ def delegation_create(
         reason=reason,
         created_by=_actor_staff(actor) or delegator,
     )
+    delegations_card_forget(delegator, delegate)
     audit_record(
         actor=actor,
         action="org.delegation.created",
@@ -868,6 +875,7 @@ def delegation_revoke(*, actor: User, delegation: Delegation) -> Delegation:
         raise ValidationError(_("This delegation has already ended."))
     delegation.revoked_at = now
     delegation.save(update_fields=["revoked_at"])
+    delegations_card_forget(delegation.delegator, delegation.delegate)
     audit_record(
         actor=actor,
         action="org.delegation.revoked",
