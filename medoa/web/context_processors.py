@@ -1,8 +1,9 @@
 """The shell's template context: everything lazy, so a page pays only for what it shows.
 
 ``shell`` offers ``staff`` (the signed-in person, with department), ``nav`` (navigation groups),
-``unread_count`` (one COUNT query), ``logout_url`` and ``languages``; ``nav`` is also given
-top-level for templates that only need the navigation.
+``unread_count`` (one COUNT query, none when the workbench's notifications card already counted),
+``logout_url`` and ``languages``; ``nav`` is also given top-level for templates that only need the
+navigation.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
 from medoa.core.access.policy import principal_of
-from medoa.core.notify.selectors import notification_unread_count
+from medoa.core.notify.cards import unread_count_for_request
 from medoa.core.org.models import Staff
 from medoa.core.registries import menu
 
@@ -56,7 +57,7 @@ class ShellContext:
 
     @cached_property
     def unread_count(self) -> int:
-        return notification_unread_count(user=self.user) if self.signed_in else 0
+        return unread_count_for_request(self.request) if self.signed_in else 0
 
     @cached_property
     def logout_url(self) -> str:

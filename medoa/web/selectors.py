@@ -1,9 +1,11 @@
 """What the role workbench shows: the heading for the user's roles, their profile, and the cards
 registered in ``medoa.core.registries.workbench_cards`` that they may see.
 
-Query budget (signed-in staff member, shell's own cards only): the principal (staff, role
-assignments, grants — cached for the request), the department chain (1), the role list (1), and
-whatever each visible card's context function needs (the notifications card: 1).
+Query budget (signed-in staff member, shell's own cards only): none of its own while the access
+caches are warm — the profile comes from the permission principal (staff, role assignments with
+their roles and departments, the department chain), which ``medoa.core.access.cache`` keeps per
+process for ``MEDOA_ACCESS_CACHE_SECONDS``; cold, the principal costs three queries and the
+department chain one. Then whatever each visible card's context function needs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from medoa.core.access.policy import has_perm, principal_of
+from medoa.core.access.policy import department_chain, has_perm, principal_of
 from medoa.core.org.models import Department, RoleAssignment, Staff
 from medoa.core.registries import WorkbenchCard
 
@@ -72,18 +74,16 @@ class WorkbenchProfile:
 
 
 def workbench_profile(*, user: Any) -> WorkbenchProfile:
-    """The person, their department chain (hospital first) and role assignments: two queries."""
+    """The person, their department chain (hospital first) and role assignments by role code and
+    department: from the principal (no query while it is cached)."""
     principal = principal_of(user)
     staff = principal.staff if principal is not None else None
-    if staff is None:
+    if principal is None or staff is None:
         return WorkbenchProfile(staff=None)
-    chain = list(Department.objects.filter(pk__in=staff.department.ancestor_ids).order_by("depth"))
-    assignments = list(
-        RoleAssignment.objects.filter(staff_id=staff.pk)
-        .select_related("role", "department")
-        .order_by("role__code", "department__path")
+    assignments = sorted(principal.assignments, key=lambda a: (a.role.code, a.department.path))
+    return WorkbenchProfile(
+        staff=staff, department_chain=department_chain(principal), role_assignments=assignments
     )
-    return WorkbenchProfile(staff=staff, department_chain=chain, role_assignments=assignments)
 
 
 def workbench_cards_visible(*, user: Any, cards: Iterable[WorkbenchCard]) -> list[WorkbenchCard]:
