@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 
 from medoa.core.org.models import Role
-from medoa.core.org.roles import ensure_builtin_roles
+from medoa.core.org.roles import ROLE_FIELDS, ensure_builtin_roles, migrated_model_ready
 
 from .models import RoleGrant
 from .permissions import permissions
@@ -43,6 +43,13 @@ def sync_role_grants() -> int:
 
 def sync_role_grants_after_migrate(**kwargs: Any) -> None:
     """post_migrate hook. The built-in roles come first (org's own hook creates them too; calling
-    it here makes the order independent of signal dispatch)."""
+    it here makes the order independent of signal dispatch). Skips while ``migrate <one app>`` has
+    not reached the role and grant tables yet."""
+    apps = kwargs.get("apps")
+    if not (
+        migrated_model_ready(apps, "org", "Role", ROLE_FIELDS)
+        and migrated_model_ready(apps, "access", "RoleGrant", ("role", "permission", "scope", "enabled"))
+    ):
+        return
     ensure_builtin_roles()
     sync_role_grants()

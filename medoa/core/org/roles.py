@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .choices import RoleScope
@@ -36,8 +37,28 @@ BUILTIN_ROLE_CODES = frozenset(code for code, *_ in BUILTIN_ROLES)
 DEPARTMENT_ROLE_CODES = frozenset(code for code, _zh, _en, scope in BUILTIN_ROLES if scope == D)
 
 
+def migrated_model_ready(apps: Any, app_label: str, model_name: str, fields: Iterable[str]) -> bool:
+    """Does the migration state ``apps`` (post_migrate's ``apps`` argument) hold the model with
+    these fields? ``migrate <one app>`` sends post_migrate to every app, also while other apps'
+    tables do not exist yet (or lack later columns): a hook then skips instead of failing. Without
+    a state (a direct call) the tables are assumed to be there."""
+    if apps is None:
+        return True
+    try:
+        model = apps.get_model(app_label, model_name)
+    except LookupError:
+        return False
+    return set(fields) <= {field.name for field in model._meta.get_fields()}
+
+
+ROLE_FIELDS = ("code", "name_zh", "name_en", "scope", "builtin")
+
+
 def ensure_builtin_roles(**kwargs: Any) -> None:
-    """post_migrate hook: create missing built-in roles; never overwrite an administrator's names."""
+    """post_migrate hook: create missing built-in roles; never overwrite an administrator's names.
+    Skips while the role table is not migrated yet (see ``migrated_model_ready``)."""
+    if not migrated_model_ready(kwargs.get("apps"), "org", "Role", ROLE_FIELDS):
+        return
     existing = set(Role.objects.filter(code__in=BUILTIN_ROLE_CODES).values_list("code", flat=True))
     Role.objects.bulk_create(
         [
