@@ -252,7 +252,7 @@ class _Tok:
 
 
 def _scan_string(src: str, i: int) -> int:
-    """End offset of the string literal whose opening quote is at ``i`` (len(src) if unterminated)."""
+    """End offset of the string literal whose opening quote is at ``i`` (-1 if unterminated)."""
     quote = src[i]
     triple = src.startswith(quote * 3, i)
     j = i + (3 if triple else 1)
@@ -337,22 +337,30 @@ class _Translation:
     """The Python text handed to ``ast.parse`` and, for each of its characters, the offset in the
     original source (one more entry for the end)."""
 
-    __slots__ = ("offsets", "original", "python")
+    __slots__ = ("line_starts", "lines", "offsets", "original", "python")
 
     def __init__(self, original: str, python: str, offsets: list[int]) -> None:
         self.original = original
         self.python = python
         self.offsets = offsets
+        self.lines = python.split("\n")
+        self.line_starts = [0]
+        for line in self.lines:
+            self.line_starts.append(self.line_starts[-1] + len(line) + 1)
 
     def original_offset(self, python_offset: int) -> int:
         python_offset = max(0, min(python_offset, len(self.python)))
         return self.offsets[python_offset]
 
-    def _python_offset(self, lineno: int, col: int) -> int:
-        lines = self.python.split("\n")
-        start = sum(len(line) + 1 for line in lines[: lineno - 1])
-        line = lines[lineno - 1] if lineno - 1 < len(lines) else ""
-        return start + len(line.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
+    def python_offset(self, lineno: int, col: int, *, utf8: bool = True) -> int:
+        """The offset in the Python text of a (1-based line, column) position; AST columns count
+        UTF-8 bytes, SyntaxError columns count characters (pass ``utf8=False``)."""
+        if not 1 <= lineno <= len(self.lines):
+            return len(self.python)
+        line = self.lines[lineno - 1]
+        if utf8 and not line.isascii():
+            col = len(line.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
+        return self.line_starts[lineno - 1] + col
 
     def node_offset(self, node: ast.AST) -> int | None:
         """Where ``node`` starts in the original source; for an attribute, where its name starts."""
@@ -360,12 +368,12 @@ class _Translation:
             end_lineno = getattr(node, "end_lineno", None)
             end_col = getattr(node, "end_col_offset", None)
             if end_lineno is not None and end_col is not None:
-                return self.original_offset(self._python_offset(end_lineno, end_col) - len(node.attr))
+                return self.original_offset(self.python_offset(end_lineno, end_col) - len(node.attr))
         lineno = getattr(node, "lineno", None)
         col = getattr(node, "col_offset", None)
         if lineno is None or col is None:
             return None
-        return self.original_offset(self._python_offset(lineno, col))
+        return self.original_offset(self.python_offset(lineno, col))
 
 
 def _operand_end(toks: list[_Tok], sig: list[int], k: int) -> int | None:
@@ -484,8 +492,8 @@ def _translate(source: str) -> _Translation:
     prev_dot = False  # was it a '.' (then a JUEL word is an attribute name)?
     for ti, t in enumerate(toks):
         if t.kind == "ws":
-            text = t.text.replace("\n", " ").replace("\r", " ")
-            out.append(text)
+            # one line for Python; tabs, form feeds and full-width spaces (U+3000) become spaces
+            out.append(" " * len(t.text))
             offsets.extend(range(t.start, t.end))
         elif t.kind == "comment":
             emit(" " * len(t.text), t.start)
@@ -632,6 +640,8 @@ class _Checker:
         if isinstance(node, ast.Constant):
             if not isinstance(node.value, _ALLOWED_CONSTANTS):
                 self.fail(node, _M_CONSTANT, type=_tn(node.value))
+            elif type(node.value) is int and node.value > MAX_INT:
+                self.fail(node, _M_INT_TOO_LARGE)
             return
         if isinstance(node, ast.Name):
             if node.id.startswith("_"):
@@ -696,6 +706,8 @@ class _Checker:
         for kw in node.keywords:
             if kw.arg is None:
                 self.fail(kw.value, _M_CONSTRUCT, what=gettext_noop("unpacking with '**'"))
+            elif kw.arg.startswith("_"):
+                self.fail(kw.value, _M_NAME_PRIVATE, name=kw.arg)
             else:
                 self.visit(kw.value, bound)
 
@@ -842,6 +854,8 @@ def _mul(a: Any, b: Any) -> Any:
         if n > 0 and (_weight(seq, MAX_REPEAT) - (0 if isinstance(seq, str) else 1)) * n > MAX_REPEAT:
             raise _err(_M_RESULT_TOO_LARGE, max=MAX_REPEAT)
         return a * b
+    if isinstance(a, int) and isinstance(b, int) and a.bit_length() + b.bit_length() > MAX_INT_BITS + 1:
+        raise _err(_M_INT_TOO_LARGE)
     return _int_ok(a * b)
 
 
@@ -1139,7 +1153,7 @@ def _h_round(c: _Ctx, value: Any, ndigits: Any = None) -> Any:
         raise TypeError(f"expected a number, not {_tn(value)}")
     if ndigits is not None and not isinstance(ndigits, int):
         raise TypeError("ndigits must be an integer")
-    return round(value) if ndigits is None else round(value, ndigits)
+    return _int_ok(round(value) if ndigits is None else round(value, ndigits))
 
 
 def _h_any(c: _Ctx, values: Any) -> bool:
@@ -1154,6 +1168,8 @@ def _h_int(c: _Ctx, value: Any, base: Any = None) -> int:
     if not isinstance(value, str | int | float | Decimal | bool):
         raise TypeError(f"cannot convert {_tn(value)} to int")
     if isinstance(value, str) and len(value) > 120:
+        raise _err(_M_INT_TOO_LARGE)
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > 100:
         raise _err(_M_INT_TOO_LARGE)
     if base is None:
         return int(_int_ok(int(value)))
@@ -1829,9 +1845,7 @@ def _syntax_error(exc: SyntaxError, tr: _Translation) -> ExpressionError:
     msg = _DETECTED_RE.sub("", exc.msg or "invalid syntax")
     if exc.lineno is None or exc.offset is None:
         return ExpressionError(msg)
-    lines = tr.python.split("\n")
-    start = sum(len(line) + 1 for line in lines[: exc.lineno - 1])
-    offset = len(tr.python) if exc.offset < 1 else start + exc.offset - 1
+    offset = len(tr.python) if exc.offset < 1 else tr.python_offset(exc.lineno, exc.offset - 1, utf8=False)
     return ExpressionError(msg, position=tr.original_offset(offset))
 
 

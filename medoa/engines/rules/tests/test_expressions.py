@@ -123,6 +123,8 @@ def error_of(source: str, variables: dict[str, Any] | None = None, **kwargs: Any
         ("[[y for y in range(x)] for x in range(3)]", [[], [0], [0, 1]]),
         ("is_empty('') and is_empty([]) and is_empty(None) and not is_empty(0)", True),
         ("1 # a comment", 1),
+        ("1\u3000+\t2", 3),  # a full-width space (Chinese input methods) and a tab
+        ("'a\u3000b'", "a\u3000b"),  # …but never inside a string
     ],
 )
 def test_semantics(source: str, expected: Any) -> None:
@@ -147,6 +149,15 @@ def test_variables_and_short_circuit() -> None:
 def test_loop_variables_shadow_and_do_not_leak() -> None:
     assert evaluate("[x for x in [1, 2]] + [x]", {"x": 9}) == [1, 2, 9]
     assert free_names("[x for x in xs] + [x]") == {"xs", "x"}
+
+
+def test_huge_numbers_from_variables_are_refused_cheaply() -> None:
+    huge = 10**5000
+    for source in ("x * x", "x ** 2", "x << 1", "int(d)"):
+        started = time.monotonic()
+        err = error_of(source, {"x": huge, "d": Decimal("1e999999")})
+        assert err.message == "number too large (at most 10**100)"
+        assert time.monotonic() - started < 0.1
 
 
 def test_numbers_keep_their_types() -> None:
@@ -472,6 +483,8 @@ def test_size_limits() -> None:
         ("1 << 400", "number too large (at most 10**100)"),
         ("int('9' * 200)", "number too large (at most 10**100)"),
         ("sum([10 ** 100, 10 ** 100])", "number too large (at most 10**100)"),
+        ("round(1e200)", "number too large (at most 10**100)"),
+        ("1" + "0" * 101, "number too large (at most 10**100)"),
         ("'a' * 10 ** 9", "result too large (at most 10000 items or characters)"),
         ("'a' * 10001", "result too large (at most 10000 items or characters)"),
         ("[1] * 10 ** 9", "result too large (at most 10000 items or characters)"),
@@ -578,6 +591,7 @@ def test_wall_clock_deadline() -> None:
         ("'%*d' % (10 ** 9, 1)", "string formatting with % is not allowed"),
         ("len(*[1])", "unpacking with '*' is not allowed"),
         ("f(**{})", "unpacking with '**' is not allowed"),
+        ("f(_hidden=1)", "name '_hidden' is not allowed"),
         ("{**{}}", "unpacking with '**' is not allowed"),
         ("[*range(3)]", "unpacking with '*' is not allowed"),
         ("(x for x in []).gi_frame", "attribute access to 'gi_frame' is not allowed"),
