@@ -53,7 +53,9 @@ def _build(
     *,
     form_exists: Callable[[str], bool] | None,
     functions: Collection[str] | None,
+    trusted: bool = False,
 ) -> ParsedDefinition:
+    """``trusted``: a version that passed the deploy checks already (the cache reloading it)."""
     try:
         root = parse_xml(xml)
     except _XmlProblem as exc:
@@ -68,8 +70,11 @@ def _build(
             problems.append(Problem(f"called process {key!r}: {exc.problem.message}", key, "callActivity"))
 
     called_ids = {p.get("id") for _key, r in called_roots for p in r.iter(f"{B}process") if p.get("id")}
-    problems += xsd_problems(root)
-    problems += collect_problems(root, called_ids=called_ids, form_exists=form_exists, functions=functions)
+    if not trusted:
+        problems += xsd_problems(root)
+        problems += collect_problems(
+            root, called_ids=called_ids, form_exists=form_exists, functions=functions
+        )
     if problems:
         raise DefinitionInvalid(problems)
 
@@ -303,8 +308,8 @@ def cached_definition(
 ) -> ParsedDefinition:
     """The parsed definition of a deployed version, from an in-process LRU (256 versions).
 
-    ``loader()`` returns ``(xml, called)`` for a cold entry. A deployed version was checked at
-    deploy, so form keys and function names are not checked again here. The specs are shared by
+    ``loader()`` returns ``(xml, called)`` for a cold entry. A deployed version passed the deploy
+    checks, so they are not run again here (SpiffWorkflow still parses the XML). The specs are shared by
     every caller and must be treated as read-only.
     """
     with _cache_lock:
@@ -313,7 +318,7 @@ def cached_definition(
             _cache.move_to_end(version_id)
             return parsed
     xml, called = loader()
-    parsed = _build(xml, called, form_exists=None, functions=None)
+    parsed = _build(xml, called, form_exists=None, functions=None, trusted=True)
     with _cache_lock:
         existing = _cache.get(version_id)
         if existing is not None:

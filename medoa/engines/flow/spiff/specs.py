@@ -33,6 +33,8 @@ from . import clock
 
 # Keys a countersign share writes that must not leak into the next share or the parent's data.
 VOTE_KEYS = ("approved", "comment")
+# What a finished countersign writes for the steps after it.
+OUTCOME_KEYS = ("nr_instances", "nr_completed", "nr_approved", "nr_rejected", "votes")
 
 
 # ------------------------------------------------------------------------------------------ plain tasks

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from copy import deepcopy
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -27,7 +28,14 @@ from SpiffWorkflow.util.task import TaskState
 from .data import json_safe
 from .engine import ENGINE
 from .serializer import FULL_SERIALIZER, STATE_SERIALIZER
-from .specs import CountersignParallel, MedoaMessageEventDefinition, is_countersign, is_multi_instance
+from .specs import (
+    OUTCOME_KEYS,
+    VOTE_KEYS,
+    CountersignParallel,
+    MedoaMessageEventDefinition,
+    is_countersign,
+    is_multi_instance,
+)
 from .types import EngineError, ParsedDefinition, ReadyServiceTask, ReadyUserTask
 
 ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING
@@ -178,8 +186,18 @@ class Workflow:
                 step_id,
             )
         values = {**self.variables(), **json_safe(data)}
+        if is_multi_instance(target.task_spec):  # a new round: the previous outcome goes
+            values = {k: v for k, v in values.items() if k not in OUTCOME_KEYS}
         with _engine_step():
-            removed = self._wf.reset_from_task_id(target.id, data=values)
+            removed = self._wf.reset_from_task_id(target.id, data=deepcopy(values))
+            # Resetting re-inherits the parent's data over ``values`` (e.g. ``days`` as first
+            # submitted); the returned step must see the variables as they are now.
+            task = self._wf.get_task_from_id(target.id)
+            task.data.update(values)
+            if is_multi_instance(task.task_spec):
+                private = {*VOTE_KEYS, *task.task_spec._item_keys()}
+                for share in task.children:
+                    share.data.update({k: v for k, v in values.items() if k not in private})
             self._wf.do_engine_steps()
         return [t.id for t in removed if t.id != target.id]
 

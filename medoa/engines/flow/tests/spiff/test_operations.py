@@ -205,3 +205,71 @@ def test_variables_are_json(leave: ParsedDefinition) -> None:
         "nested": {"ok": [1, [2, 3]], "4": "four"},
     }
     assert json.loads(json.dumps(wf.dump()))["serializer_version"]
+
+
+def test_return_keeps_values_changed_after_the_start(leave: ParsedDefinition) -> None:
+    # given the submitter changed the days when submitting
+    wf = Workflow.start(leave, {"initiator": "bob", "days": 5})
+    complete(wf, "submit", approved=True, days=3)
+    # when the head returns it
+    wf.return_to("submit", {"returned_from": "head_approve"})
+    # then the submitter sees the days as they are now, not as they were at the start
+    assert wf.ready_user_tasks()[0].data == {
+        "initiator": "bob",
+        "days": 3,
+        "approved": True,
+        "returned_from": "head_approve",
+    }
+
+
+COUNTERSIGN = doc(
+    proc(
+        "cs",
+        '<bpmn:startEvent id="s"/>'
+        + user("submit")
+        + '<bpmn:userTask id="sign" camunda:assignee="${signer}"><bpmn:multiInstanceLoopCharacteristics '
+        'camunda:collection="signers" camunda:elementVariable="signer"/></bpmn:userTask>'
+        + user("after")
+        + '<bpmn:endEvent id="e"/>'
+        + chain("s", "submit", "sign", "after", "e"),
+    )
+)
+
+
+def test_return_to_a_countersign_starts_a_new_round() -> None:
+    # given a countersign that ended with one rejection
+    parsed = parse_definition(COUNTERSIGN)
+    wf = Workflow.start(parsed, {"signers": ["u1", "u2"]})
+    complete(wf, "submit", x=1)
+    for share in wf.ready_user_tasks():
+        wf.complete_user_task(share.spiff_id, {"approved": share.countersign_item == "u1"})
+    assert [s for _i, s in wf.completed_user_steps()] == ["submit", "sign"]
+    assert wf.variables()["approved"] is False
+    # when the next step returns to the countersign
+    wf.return_to("sign", {"again": True})
+    # then both signers sign again, without the previous round's outcome
+    shares = wf.ready_user_tasks()
+    assert sorted(t.countersign_item for t in shares) == ["u1", "u2"]
+    assert all(
+        t.data == {"signers": ["u1", "u2"], "x": 1, "again": True, "signer": t.countersign_item}
+        for t in shares
+    )
+    wf = Workflow.load(parsed, wf.dump())
+    for share in wf.ready_user_tasks():
+        wf.complete_user_task(share.spiff_id, {"approved": True})
+    values = wf.variables()
+    assert (values["approved"], values["nr_approved"], values["nr_rejected"]) == (True, 2, 0)
+    assert steps(wf) == ["after"]
+
+
+def test_return_from_inside_a_countersign_closes_every_share() -> None:
+    wf = Workflow.start(parse_definition(COUNTERSIGN), {"signers": ["u1", "u2"]})
+    complete(wf, "submit", x=1)
+    first, second = wf.ready_user_tasks()
+    wf.complete_user_task(first.spiff_id, {"approved": True})
+    assert wf.can_return_to("submit") is True
+    removed = wf.return_to("submit", {"x": 2})
+    assert second.spiff_id in removed
+    assert [(t.step_id, t.data) for t in wf.ready_user_tasks()] == [
+        ("submit", {"signers": ["u1", "u2"], "x": 2})
+    ]
