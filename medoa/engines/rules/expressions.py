@@ -19,11 +19,21 @@ microsecond or two once parsed). What is allowed:
 * comprehensions and generator expressions (generators are evaluated eagerly, as lists) over
   lists, tuples, sets, dicts, dict views, strings and ``range``; each iteration is charged to the
   step budget, so loops are bounded;
-* calls to the helpers below and to the ``functions`` the caller passes; methods
+* calls to the helpers (``BUILTIN_FUNCTIONS``) and to the ``functions`` the caller passes (which
+  may override a helper); methods
   ``lower() upper() strip() startswith() endswith()`` of strings, ``weekday()`` of dates,
   ``total_seconds()`` of timedeltas, ``get() keys() values() items()`` of dicts; attributes
   ``year month day`` of dates, ``hour minute second`` of datetimes, ``days seconds`` of
   timedeltas. Never a name or attribute starting with ``_``.
+
+Helpers: ``len min max sum abs round any all int float str bool sorted`` (no ``key=``), bounded
+``range list tuple set``, ``is_empty(x)``, ``date(y, m, d)`` or ``date('YYYY-MM-DD')``,
+``datetime(y, m, d, h=0, mi=0)`` or ``datetime('ISO text')`` (aware, in ``settings.TIME_ZONE``),
+``today() now()`` (in ``settings.TIME_ZONE``), ``days(n) hours(n) minutes(n)``,
+``duration('PT2H')`` (ISO 8601; years and months have no fixed length and are refused),
+``has_role(user, code)`` and ``in_department(user, code)`` (``user``: a username, a Staff or a user;
+False for unknown or inactive people; ``in_department`` is true for sub-departments too). A helper
+name is not a value: outside a call it is an ordinary variable name.
 
 Refused: lambda, ``:=``, f-strings, ``*``/``**`` unpacking, ``%`` string formatting, ``str.format``,
 calls to anything else (``open``, ``getattr``, ``type`` …), bytes and complex constants.
@@ -285,6 +295,11 @@ def _tokenize(src: str, base: int) -> list[_Tok]:
             j = i + 1
             while j < n and src[j].isspace():
                 j += 1
+            toks.append(_Tok("ws", src[i:j], base + i, base + j))
+            i = j
+            continue
+        if ch == "\\" and src.startswith(("\\\n", "\\\r\n"), i):  # a line continuation
+            j = i + (2 if src[i + 1] == "\n" else 3)
             toks.append(_Tok("ws", src[i:j], base + i, base + j))
             i = j
             continue

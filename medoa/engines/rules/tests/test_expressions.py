@@ -125,6 +125,10 @@ def error_of(source: str, variables: dict[str, Any] | None = None, **kwargs: Any
         ("1 # a comment", 1),
         ("1\u3000+\t2", 3),  # a full-width space (Chinese input methods) and a tab
         ("'a\u3000b'", "a\u3000b"),  # …but never inside a string
+        ("1 \\\n + 2", 3),  # a line continuation
+        ('"""a\nb"""', "a\nb"),
+        ("${ '}' }", "}"),
+        ("#{ {'a': 1}['a'] }", 1),
     ],
 )
 def test_semantics(source: str, expected: Any) -> None:
@@ -553,6 +557,8 @@ def test_wall_clock_deadline() -> None:
         ("__import__('os').system('id')", "calling '__import__' is not allowed"),
         ("open('/etc/passwd')", "calling 'open' is not allowed"),
         ("open('/etc/passwd').read()", "calling 'open' is not allowed"),
+        ("ｏｐｅｎ('/etc/passwd')", "calling 'open' is not allowed"),  # NFKC-normalised, as Python does
+        ("x.＿＿class＿＿", "invalid character '＿' (U+FF3F)"),
         ("getattr(1, '__class__')", "calling 'getattr' is not allowed"),
         ("'{0.__class__}'.format(1)", "calling 'format' is not allowed"),
         ("'{}'.format", "attribute access to 'format' is not allowed"),
