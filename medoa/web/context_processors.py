@@ -2,7 +2,8 @@
 
 ``shell`` offers ``staff`` (the signed-in person, with department), ``nav`` (navigation groups),
 ``unread_count`` (one COUNT query, none when the workbench's notifications card already counted),
-``logout_url`` and ``languages``; ``nav`` is also given top-level for templates that only need the
+``languages`` and the layout's fixed links (``logout_url``, ``workbench_url``, ``inbox_url``,
+``set_language_url``); ``nav`` is also given top-level for templates that only need the
 navigation.
 """
 
@@ -13,7 +14,6 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
 from medoa.core.access.policy import principal_of
@@ -21,7 +21,7 @@ from medoa.core.notify.cards import unread_count_for_request
 from medoa.core.org.models import Staff
 from medoa.core.registries import menu
 
-from .navigation import NavGroup, build_nav
+from .navigation import NavGroup, build_nav, url_of
 
 LOGOUT_FALLBACK = "/accounts/logout/"
 
@@ -61,10 +61,21 @@ class ShellContext:
 
     @cached_property
     def logout_url(self) -> str:
-        try:
-            return reverse("access:logout")
-        except NoReverseMatch:
-            return LOGOUT_FALLBACK
+        return url_of("access:logout") or LOGOUT_FALLBACK
+
+    # The layout's fixed links, reversed once per process (``navigation.url_of``) rather than by
+    # ``{% url %}`` on every page.
+    @property
+    def workbench_url(self) -> str:
+        return url_of("web:workbench") or "/"
+
+    @property
+    def inbox_url(self) -> str:
+        return url_of("notify:notification_list") or ""
+
+    @property
+    def set_language_url(self) -> str:
+        return url_of("set_language") or ""
 
     @property
     def languages(self) -> list[tuple[str, str]]:
