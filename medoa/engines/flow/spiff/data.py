@@ -7,6 +7,7 @@ function results) and everything :meth:`Workflow.variables` hands out goes throu
 * ``None``, ``bool``, ``int``, ``float`` (finite), ``str`` stay as they are;
 * ``datetime``/``date``/``time`` become ISO 8601 strings;
 * ``Decimal`` becomes an ``int`` when it is integral, else a ``float``; ``UUID`` becomes a string;
+* ``timedelta`` becomes its length in seconds (a float);
 * ``list``/``tuple``/``set``/``frozenset`` become lists (sets sorted when their items allow it);
 * ``dict`` keeps its ``str`` keys (other int/float/bool keys become strings) and converts values;
 * anything else (objects, functions, modules, bytes, NaN/infinity) is DROPPED (from dicts and lists).
@@ -58,6 +59,12 @@ def _convert(value: Any) -> Any:
                 items.sort()
         return items
     return _DROP
+
+
+def json_value(value: Any) -> Any:
+    """One value converted by the same rule (None when it would be dropped)."""
+    converted = _convert(value)
+    return None if converted is _DROP else converted
 
 
 def json_safe(values: Mapping[str, Any] | None) -> dict[str, Any]:

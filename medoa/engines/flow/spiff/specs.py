@@ -30,6 +30,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock
+from .data import json_value
 
 # Keys a countersign share writes that must not leak into the next share or the parent's data.
 VOTE_KEYS = ("approved", "comment")
@@ -178,7 +179,7 @@ class MedoaMessageEventDefinition(CamundaMessageEventDefinition):
 
     def throw(self, my_task: Any) -> None:
         result = my_task.workflow.script_engine.evaluate(my_task, self.expression) if self.expression else {}
-        event = BpmnEvent(self, payload={"payload": result, "result_var": self.result_var})
+        event = BpmnEvent(self, payload={"payload": json_value(result), "result_var": self.result_var})
         my_task.workflow.top_workflow.catch(event)
 
     def update_internal_data(self, my_task: Any, event: Any) -> None:

@@ -372,6 +372,13 @@ class Workflow:
             blockers += _migration_blockers(sub, diff)
         if blockers:
             raise EngineError("; ".join(message for _step, message in blockers), blockers[0][0])
+        # Migrating resets waiting tasks, which would restart their timers from now: keep when
+        # each timer was due.
+        timers = {
+            t.id: t.internal_data["event_value"]
+            for t in self._waiting_event_tasks()
+            if "event_value" in t.internal_data
+        }
         with _engine_step():
             migrate_workflow(top, wf, parsed_new._spec)
             for sp_id, diff in subs.items():
@@ -379,6 +386,9 @@ class Workflow:
                     sub = wf.subprocesses[sp_id]
                     migrate_workflow(diff, sub, parsed_new._subprocess_specs[sub.spec.name])
             wf.subprocess_specs = parsed_new._subprocess_specs
+            for task in self._waiting_event_tasks():
+                if task.id in timers:
+                    task.internal_data["event_value"] = timers[task.id]
             wf.do_engine_steps()
         self._parsed = parsed_new
 

@@ -245,3 +245,30 @@ EVENT_GATEWAY = doc(
         + chain("timeout", "remind", "e2"),
     ),
 )
+
+
+def test_migration_keeps_when_a_waiting_timer_is_due(clock: FakeClock) -> None:
+    # given an instance whose 2 hour timer started at 08:00
+    v1 = parse_definition(boundary(True))
+    wf = Workflow.start(v1, {})
+    due = wf.next_due()
+    # when it migrates an hour later to a version with one more step after the escalation
+    clock.advance(hours=1)
+    v2 = parse_definition(
+        boundary(True).replace(
+            '<bpmn:sequenceFlow id="f_escalate_e2" sourceRef="escalate" targetRef="e2"></bpmn:sequenceFlow>',
+            user("record", "clerk")
+            + '<bpmn:sequenceFlow id="f_escalate_e2" sourceRef="escalate" targetRef="record"></bpmn:sequenceFlow>'
+            + '<bpmn:sequenceFlow id="f_record_e2" sourceRef="record" targetRef="e2"></bpmn:sequenceFlow>',
+        )
+    )
+    assert "record" in v2.user_tasks
+    wf.migrate(v2)
+    # then the timer is still due at 10:00, and the new version's path is taken when it fires
+    assert wf.next_due() == due
+    clock.advance(hours=1, seconds=1)
+    wf.refresh_timers()
+    assert steps(wf) == ["escalate"]
+    (escalate,) = wf.ready_user_tasks()
+    wf.complete_user_task(escalate.spiff_id, {})
+    assert steps(wf) == ["record"]
