@@ -419,13 +419,28 @@ class Workflow:
             for t in self._wf.get_tasks(state=ACTIVE)
             if not isinstance(t.task_spec, StartEvent) and getattr(t.task_spec, "bpmn_id", None)
         ]
-        if not active:
-            return False
-        for task in active:
-            lifted = _lift(self._wf, task, target.workflow)
-            if lifted is None or not (lifted is target or lifted.is_descendant_of(target)):
-                return False
-        return True
+        return bool(active) and all(self._precedes(target, task) for task in active)
+
+    def _precedes(self, target: Any, task: Any) -> bool:
+        """Whether resetting ``target`` removes ``task`` (across (sub)process boundaries).
+
+        Both are followed up to the top process through the tasks that run their subprocesses;
+        at the deepest process they share, ``task``'s line must come after ``target``'s.
+        """
+        by_workflow = {id(t.workflow): t for t in self._lineage(task)}
+        for level in self._lineage(target):
+            mine = by_workflow.get(id(level.workflow))
+            if mine is not None:
+                return mine is level or bool(mine.is_descendant_of(level))
+        return False
+
+    def _lineage(self, task: Any) -> list[Any]:
+        """``task``, then the task running its subprocess, and so on up to the top process."""
+        out = [task]
+        while task.workflow.parent_task_id is not None:
+            task = self._wf.get_task_from_id(task.workflow.parent_task_id)
+            out.append(task)
+        return out
 
 
 def _migration_blockers(workflow: Any, diff: Any) -> list[tuple[str, str]]:
@@ -447,16 +462,6 @@ def _migration_blockers(workflow: Any, diff: Any) -> list[tuple[str, str]]:
                 (step, f"step {step!r} is active and is a different kind of step in the new version")
             )
     return blockers
-
-
-def _lift(top: Any, task: Any, workflow: Any) -> Any:
-    """``task``, or the call-activity/subprocess task that contains it, in ``workflow``."""
-    while task.workflow is not workflow:
-        parent_id = task.workflow.parent_task_id
-        if parent_id is None:
-            return None
-        task = top.get_task_from_id(parent_id)
-    return task
 
 
 def _definitions(definition: Any) -> list[Any]:

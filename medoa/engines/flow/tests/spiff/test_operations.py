@@ -273,3 +273,49 @@ def test_return_from_inside_a_countersign_closes_every_share() -> None:
     assert [(t.step_id, t.data) for t in wf.ready_user_tasks()] == [
         ("submit", {"signers": ["u1", "u2"], "x": 2})
     ]
+
+
+SUBPROCESS = doc(
+    proc(
+        "p",
+        '<bpmn:startEvent id="s"/>'
+        + user("prepare")
+        + '<bpmn:subProcess id="review"><bpmn:startEvent id="rs"/>'
+        + user("check")
+        + user("sign_off")
+        + '<bpmn:endEvent id="re"/>'
+        + chain("rs", "check", "sign_off", "re")
+        + "</bpmn:subProcess>"
+        + user("archive")
+        + '<bpmn:endEvent id="e"/>'
+        + chain("s", "prepare", "review", "archive", "e"),
+    )
+)
+
+
+def test_embedded_subprocess_runs_and_returns_cross_its_boundary() -> None:
+    # given an instance inside an embedded subprocess
+    parsed = parse_definition(SUBPROCESS)
+    assert sorted(parsed.user_tasks) == ["archive", "check", "prepare", "sign_off"]
+    assert parsed.user_tasks["check"].process_id == "p"
+    wf = Workflow.start(parsed, {})
+    complete(wf, "prepare", draft=1)
+    complete(wf, "check", checked=True)
+    assert steps(wf) == ["sign_off"]
+    # then a return to a step inside the subprocess and to one before it are both possible
+    assert wf.can_return_to("check") is True
+    assert wf.can_return_to("prepare") is True
+    wf.return_to("check", {"note": "again"})
+    assert steps(wf) == ["check"]
+    assert wf.ready_user_tasks()[0].data["note"] == "again"
+    wf = Workflow.load(parsed, wf.dump())
+    complete(wf, "check", checked=True)
+    wf.return_to("prepare", {})
+    assert steps(wf) == ["prepare"]
+    complete(wf, "prepare")
+    complete(wf, "check")
+    complete(wf, "sign_off")
+    assert steps(wf) == ["archive"]
+    assert wf.can_return_to("check") is True
+    complete(wf, "archive")
+    assert wf.completed is True

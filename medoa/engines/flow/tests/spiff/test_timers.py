@@ -258,8 +258,8 @@ def test_migration_keeps_when_a_waiting_timer_is_due(clock: FakeClock) -> None:
         boundary(True).replace(
             '<bpmn:sequenceFlow id="f_escalate_e2" sourceRef="escalate" targetRef="e2"></bpmn:sequenceFlow>',
             user("record", "clerk")
-            + '<bpmn:sequenceFlow id="f_escalate_e2" sourceRef="escalate" targetRef="record"></bpmn:sequenceFlow>'
-            + '<bpmn:sequenceFlow id="f_record_e2" sourceRef="record" targetRef="e2"></bpmn:sequenceFlow>',
+            + flow("f_escalate_e2", "escalate", "record")
+            + flow("f_record_e2", "record", "e2"),
         )
     )
     assert "record" in v2.user_tasks
