@@ -19,6 +19,7 @@ by the services with the same function.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -109,6 +110,47 @@ def _version_sources(version: ProcessVersion) -> tuple[str, dict[str, str]]:
 def parsed_version(version: ProcessVersion) -> ParsedDefinition:
     """The parsed spec of ``version`` (cached per process; the XML is read only on a miss)."""
     return cached_definition(version.pk, lambda: _version_sources(version))
+
+
+def _parent_first(tasks: Mapping[str, Any], root: Any) -> dict[str, Any]:
+    ordered: dict[str, Any] = {}
+    stack = [root]
+    while stack:
+        task_id = stack.pop()
+        if task_id in ordered or task_id not in tasks:
+            continue
+        ordered[task_id] = tasks[task_id]
+        children = tasks[task_id].get("children") if isinstance(tasks[task_id], Mapping) else None
+        stack.extend(reversed(list(children or [])))
+    for task_id, task in tasks.items():
+        ordered.setdefault(task_id, task)
+    return ordered
+
+
+def state_in_tree_order(state: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` with every task after its parent.
+
+    PostgreSQL's ``jsonb`` gives object keys back in its own order, and SpiffWorkflow restores a
+    task's data from its parent's (delta encoding) only when the parent was restored first: out of
+    order, task data is silently lost. Until the facade's ``Workflow.load`` orders the tasks
+    itself, every load goes through here.
+    """
+    ordered = dict(state)
+    tasks = state.get("tasks")
+    if isinstance(tasks, Mapping):
+        ordered["tasks"] = _parent_first(tasks, state.get("root"))
+    subprocesses = state.get("subprocesses")
+    if isinstance(subprocesses, Mapping):
+        ordered["subprocesses"] = {
+            key: state_in_tree_order(sub) if isinstance(sub, Mapping) else sub
+            for key, sub in subprocesses.items()
+        }
+    return ordered
+
+
+def load_workflow(instance: ProcessInstance, parsed: ParsedDefinition | None = None) -> Workflow:
+    """The instance's workflow (``EngineError`` when its state cannot be loaded)."""
+    return Workflow.load(parsed or parsed_version(instance.version), state_in_tree_order(instance.state))
 
 
 def step_name(version: ProcessVersion, step_id: str) -> str:
@@ -505,7 +547,7 @@ def return_targets(*, task: HumanTask) -> list[tuple[str, str]]:
     if task.status != TaskStatus.OPEN or task.signer_position or instance.status != InstanceStatus.RUNNING:
         return []
     try:
-        wf = Workflow.load(parsed_version(instance.version), instance.state)
+        wf = load_workflow(instance)
         seen: dict[str, str] = {}
         for _spiff_id, step in wf.completed_user_steps():
             if step != task.task_def_id and step not in seen and wf.can_return_to(step):

@@ -111,6 +111,7 @@ from .selectors import (
     acting_for,
     completed_by_others,
     is_admin,
+    load_workflow,
     message_waiters,
     parsed_version,
     staff_of,
@@ -548,7 +549,7 @@ def _lock_or_404(instance_id: int) -> ProcessInstance:
 
 def _open(instance: ProcessInstance, now: datetime.datetime | None = None) -> _Run:
     parsed = parsed_version(instance.version)
-    wf = _engine(lambda: Workflow.load(parsed, instance.state))
+    wf = _engine(lambda: load_workflow(instance, parsed))
     return _Run(instance=instance, parsed=parsed, wf=wf, now=now or _now())
 
 
