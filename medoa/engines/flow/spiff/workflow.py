@@ -395,10 +395,10 @@ class Workflow:
     # ------------------------------------------------------------------------------------- helpers
 
     def _task(self, spiff_id: UUID) -> Any:
-        task = self._wf.get_task_from_id(spiff_id if isinstance(spiff_id, UUID) else UUID(str(spiff_id)))
-        if task is None:
-            raise EngineError(f"no task {spiff_id} in this instance")
-        return task
+        try:
+            return self._wf.get_task_from_id(spiff_id if isinstance(spiff_id, UUID) else UUID(str(spiff_id)))
+        except Exception:
+            raise EngineError(f"no task {spiff_id} in this instance") from None
 
     def _waiting_event_tasks(self) -> list[Any]:
         return [t for t in self._wf.event_manager.tasks.values() if t.has_state(TaskState.WAITING)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import uuid
 
 import pytest
 
@@ -319,3 +320,18 @@ def test_embedded_subprocess_runs_and_returns_cross_its_boundary() -> None:
     assert wf.can_return_to("check") is True
     complete(wf, "archive")
     assert wf.completed is True
+
+
+def test_unknown_or_finished_task_ids_are_engine_errors(leave: ParsedDefinition) -> None:
+    wf = Workflow.start(leave, {"initiator": "bob", "days": 5})
+    (submit,) = wf.ready_user_tasks()
+    with pytest.raises(EngineError, match=r"no task .* in this instance"):
+        wf.complete_user_task(uuid.uuid4(), {})
+    wf.complete_user_task(submit.spiff_id, {"approved": True})
+    with pytest.raises(EngineError, match=r"is not a ready user task \(COMPLETED\)") as info:
+        wf.complete_user_task(submit.spiff_id, {})
+    assert info.value.step_id == "submit"
+    with pytest.raises(EngineError, match="no task"):
+        wf.add_countersigner(uuid.uuid4(), "u1")
+    with pytest.raises(EngineError, match="only to a running parallel countersign"):
+        wf.add_countersigner(submit.spiff_id, "u1")
