@@ -23,11 +23,14 @@ Messages
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
@@ -41,7 +44,7 @@ from medoa.core.org.models import Staff
 from . import selectors, services
 from .choices import TaskStatus
 from .errors import FlowConflict, FlowError, FlowNotFound, FlowPermissionDenied
-from .models import HumanTask, Incident, ProcessEvent, ProcessInstance, ProcessVersion
+from .models import HumanTask, Incident, ProcessAttachment, ProcessEvent, ProcessInstance, ProcessVersion
 from .schemas import (
     BatchApproveIn,
     BatchApproveOut,
@@ -75,7 +78,8 @@ T = TypeVar("T")
 S = TypeVar("S", bound=Schema)
 
 MAX_BPMN_BYTES = 5 * 1024 * 1024
-MULTIPART_SLACK = 64 * 1024  # form boundaries and the small text fields around the file
+MULTIPART_SLACK = 64 * 1024
+MAX_ACTION_UPLOAD = 50 * 1024 * 1024  # form boundaries and the small text fields around the file
 PERM_DESIGN = "flow.definition.design"
 PERM_ADMIN = "flow.instance.admin"
 PERM_MESSAGE = "flow.message.send"
@@ -155,7 +159,7 @@ def _problems_error(problems: Iterable[Any]) -> HttpError:
 def _validation_error(exc: PydanticValidationError, source: str) -> HttpError:
     """A schema's validation failure in the API's shape (each message in Chinese and English)."""
     errors = [
-        translate_error({**err, "loc": (source, *err["loc"])}, (err.get("ctx") or {}).get("error"))
+        translate_error({**err, "loc": (source, "payload", *err["loc"])}, (err.get("ctx") or {}).get("error"))
         for err in exc.errors(include_url=False)
     ]
     return _http_error(422, _("The request is not valid."), errors=errors)
@@ -347,6 +351,16 @@ def _history_out(event: ProcessEvent) -> dict[str, Any]:
         "at": event.at,
         "duration_seconds": event.duration_seconds,
         "task_id": event.task_id,
+        "attachments": [
+            {
+                "id": a.pk,
+                "name": a.name,
+                "size": a.size,
+                "content_type": a.content_type,
+                "url": reverse("api:flow_attachment_download", kwargs={"attachment_id": a.pk}),
+            }
+            for a in event.attachments.all()
+        ],
     }
 
 
@@ -760,19 +774,84 @@ def tasks_get(request: HttpRequest, task_id: int) -> Any:
     return out
 
 
+ACTION_FIELDS = ("action", "comment", "to_user", "to_step", "position")
+
+
+def _action_input(request: HttpRequest) -> tuple[TaskActionIn, list[UploadedFile]]:
+    """The action from a JSON body, or from multipart form fields with files under ``attachments``
+    (``variables`` then is a JSON text, ``to_users`` a repeated field)."""
+    if request.content_type != "multipart/form-data":
+        body = request.body
+        try:
+            return TaskActionIn.model_validate_json(body or b"{}"), []
+        except PydanticValidationError as exc:
+            if any(err["type"] == "json_invalid" for err in exc.errors()):
+                errors = [translate_error({"type": "json_invalid", "loc": ("body",)})]
+                raise _http_error(400, MESSAGES["json_invalid"], errors=errors) from None
+            raise _validation_error(exc, "body") from None
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_ACTION_UPLOAD:
+        raise _http_error(413, _("The attachments are too large (at most 50 MB in one request)."))
+    form = request.POST
+    data: dict[str, Any] = {k: v for k, v in form.items() if k not in ("to_users", "variables")}
+    if "to_users" in form:
+        data["to_users"] = form.getlist("to_users")
+    if form.get("variables"):
+        try:
+            data["variables"] = json.loads(form["variables"])
+        except ValueError:
+            raise _invalid("variables", _("Must be a JSON object (sent as text in the form).")) from None
+    unexpected = sorted(set(request.FILES) - {"attachments"})
+    if unexpected:
+        raise _invalid(unexpected[0], _("Files go in the field “attachments”."))
+    try:
+        payload = TaskActionIn.model_validate(data)
+    except PydanticValidationError as exc:
+        raise _validation_error(exc, "form") from None
+    return payload, request.FILES.getlist("attachments")
+
+
+ACTION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": TaskActionIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["action"],
+                    "properties": {
+                        **{name: {"type": "string"} for name in ACTION_FIELDS},
+                        "variables": {"type": "string", "description": "a JSON object as text"},
+                        "to_users": {"type": "array", "items": {"type": "string"}},
+                        "attachments": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "files kept with the comment (at most 10, 20 MB each)",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
 @router.post(
     "/tasks/{task_id}/actions",
-    response=_responses({200: TaskActionOut}, 403, 404, 409, 422),
+    response=_responses({200: TaskActionOut, 413: ErrorOut}, 400, 403, 404, 409, 422),
     summary="Act on a task: approve, reject, complete, return, withdraw, transfer, add_signer, "
     "claim, unclaim, urge, cc",
     description="`to_user` (a username) is required for transfer and add_signer (`position`: before, "
     "after or alongside); `to_step` names the completed step a return goes back to; `to_users` "
     "lists the usernames a cc goes to. 409 when someone else acted first or the instance is not "
     "running; 403 when the caller may not act on this task; 422 naming the field for bad input or "
-    "an action this step does not allow.",
+    "an action this step does not allow. Send JSON, or multipart form fields with files under "
+    "`attachments` to keep them with the comment.",
+    openapi_extra=ACTION_BODY,
 )
-def tasks_act(request: HttpRequest, task_id: int, payload: TaskActionIn) -> Any:
+def tasks_act(request: HttpRequest, task_id: int) -> Any:
     user = _user(request)
+    payload, attachments = _action_input(request)
     if payload.action in {"transfer", "add_signer"} and not payload.to_user:
         raise _invalid("to_user", _("Say who should take the task (to_user)."))
     if payload.action == "cc" and not (payload.to_users or payload.to_user):
@@ -790,9 +869,31 @@ def tasks_act(request: HttpRequest, task_id: int, payload: TaskActionIn) -> Any:
         to_step=payload.to_step,
         position=payload.position,
         to_users=recipients if payload.action == "cc" else (),
+        attachments=attachments,
     )
     acted = HumanTask.objects.select_related(*TASK_RELATED, "instance__version").get(pk=acted.pk)
     return {"task": _task_out(acted), "instance": _instance_state(acted.instance)}
+
+
+@router.get(
+    "/attachments/{attachment_id}",
+    response={200: None, **_responses({}, 404)},
+    url_name="flow_attachment_download",
+    summary="Download a file attached to a comment (for those who may see its instance)",
+)
+def attachments_download(request: HttpRequest, attachment_id: int) -> Any:
+    user = _user(request)
+    attachment = ProcessAttachment.objects.select_related("event").filter(pk=attachment_id).first()
+    if attachment is None:
+        raise _http_error(404, _("Not found."))
+    _call(selectors.instance_get_for_user, user=user, instance_id=attachment.event.instance_id)
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError:
+        raise _http_error(404, _("Not found.")) from None
+    return FileResponse(
+        handle, as_attachment=True, filename=attachment.name, content_type=attachment.content_type
+    )
 
 
 # --- messages -------------------------------------------------------------------------------------

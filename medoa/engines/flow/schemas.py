@@ -260,6 +260,14 @@ class InboxQuery(Schema):
         return _no_nul(value).strip()
 
 
+class AttachmentOut(Schema):
+    id: int
+    name: str
+    size: int
+    content_type: str
+    url: str = Field(..., description="Download with the same bearer token")
+
+
 class HistoryOut(Schema):
     kind: str
     step_id: str
@@ -272,6 +280,7 @@ class HistoryOut(Schema):
     at: datetime.datetime
     duration_seconds: int | None
     task_id: int | None
+    attachments: list[AttachmentOut]
 
 
 class IncidentOut(Schema):

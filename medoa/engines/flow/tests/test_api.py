@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.serializers.json import DjangoJSONEncoder
 from django.test import Client
 from django.utils import timezone
@@ -27,12 +28,14 @@ from medoa.core.org.models import Department, Role, RoleAssignment, Staff
 from medoa.engines.flow import services
 from medoa.engines.flow.models import (
     HumanTask,
+    Incident,
     ProcessDefinition,
     ProcessEvent,
     ProcessInstance,
     ProcessVersion,
     TaskCopy,
 )
+from medoa.engines.flow.registry import service_functions
 
 API = "/api/v1/flow"
 BPMN = Path(__file__).resolve().parent / "bpmn"
@@ -79,6 +82,21 @@ def _counts() -> dict[str, int]:
 
 def _task_states() -> list[tuple[int, str, int | None]]:
     return list(HumanTask.objects.order_by("pk").values_list("pk", "status", "assignee_id"))
+
+
+LOOKUP = {"failures": 0}
+
+
+def lookup(variables: dict[str, Any]) -> dict[str, Any]:
+    """The automatic step of api_service.bpmn: fails while ``LOOKUP["failures"]`` says so."""
+    if LOOKUP["failures"] > 0:
+        LOOKUP["failures"] -= 1
+        raise RuntimeError("the HIS did not answer")
+    return {"bed": f"{variables['ward']}-12"}
+
+
+if "flow_api_tests.lookup" not in service_functions:
+    service_functions.register("flow_api_tests.lookup", lookup)
 
 
 # --- fixtures -------------------------------------------------------------------------------------
@@ -207,8 +225,6 @@ def test_deploy_matrix(people: SimpleNamespace, api_as: Any) -> None:
 
 
 def test_deploy_multipart_with_key_name_and_category(people: SimpleNamespace, api_as: Any) -> None:
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     upload = SimpleUploadedFile("leave.bpmn", _xml("api_leave.bpmn"), content_type="application/octet-stream")
     response = api_as(people.admin).post(
         f"{API}/definitions",
@@ -278,8 +294,6 @@ def test_deploy_refuses_what_is_not_xml(people: SimpleNamespace, api_as: Any, bo
 
 
 def test_deploy_refuses_a_body_over_5_mb(people: SimpleNamespace, api_as: Any) -> None:
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     before = _counts()
     xml = _xml("api_leave.bpmn")
     big = xml.replace(
@@ -313,8 +327,6 @@ def test_deploy_bad_options_and_missing_file(people: SimpleNamespace, api_as: An
 
 
 def _upload(name: str) -> Any:
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     return SimpleUploadedFile(name, _xml(name))
 
 
@@ -841,6 +853,116 @@ def test_claim_unclaim_urge_and_cc(
     assert [i["id"] for i in api_as(second).get(f"{API}/tasks").json()["items"]] == [task.pk]
 
 
+def test_add_signer_before_and_after(people: SimpleNamespace, api_as: Any, start: Any) -> None:
+    instance = start(days=2)
+    task = _open_task(instance, "head_approve")
+    head, helper, other = api_as(people.head_nurse), api_as(people.nurse2), api_as(people.other_head_nurse)
+    before = _counts()
+    no_position = _act(head, task, action="add_signer", to_user="nurse_he")
+    assert no_position.status_code == 422, no_position.json()
+    assert no_position.json()["errors"][0]["field"] == "position"
+    myself = _act(head, task, action="add_signer", to_user="hn_wang", position="before")
+    assert myself.status_code == 422
+    assert myself.json()["errors"][0]["field"] == "to_user"
+    assert _counts() == before
+
+    added = _act(head, task, action="add_signer", to_user="nurse_he", position="before", comment="请先看看")
+    assert added.status_code == 200, added.json()
+    assert [t["assignee"] for t in added.json()["instance"]["active_tasks"]] == ["hn_wang", "nurse_he"]
+    blocked = _act(head, task, action="approve")
+    assert blocked.status_code == 409
+    assert blocked.json()["detail_en"] == "Wait until the signers added before you have acted."
+    helper_task = helper.get(f"{API}/tasks").json()["items"][0]
+    assert helper_task["task_definition_id"] == "head_approve"
+    assert _act(helper, helper_task["id"], action="approve", comment="没问题").status_code == 200
+
+    after = _act(head, task, action="add_signer", to_user="hn_zhao", position="after")
+    assert after.status_code == 200, after.json()
+    approved = _act(head, task, action="approve")
+    assert approved.status_code == 200, approved.json()
+    assert approved.json()["instance"]["status"] == "running"
+    assert [t["assignee"] for t in approved.json()["instance"]["active_tasks"]] == ["hn_zhao"]
+    last = _act(other, approved.json()["instance"]["active_tasks"][0]["id"], action="approve")
+    assert last.status_code == 200, last.json()
+    assert last.json()["instance"]["status"] == "completed"
+
+
+def test_action_with_attachments(
+    people: SimpleNamespace, api_as: Any, start: Any, settings: Any, tmp_path: Path
+) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+    instance = start(days=2)
+    task = _open_task(instance, "head_approve")
+    head = api_as(people.head_nurse)
+    wrong_field = head.post(
+        f"{API}/tasks/{task.pk}/actions", {"action": "approve", "file": SimpleUploadedFile("a.txt", b"x")}
+    )
+    assert wrong_field.status_code == 422
+    assert wrong_field.json()["errors"][0]["field"] == "file"
+    bad_variables = head.post(f"{API}/tasks/{task.pk}/actions", {"action": "approve", "variables": "{days"})
+    assert bad_variables.status_code == 422
+    assert bad_variables.json()["errors"][0]["field"] == "variables"
+    unknown_field = head.post(f"{API}/tasks/{task.pk}/actions", {"action": "approve", "force": "1"})
+    assert [e["field"] for e in unknown_field.json()["errors"]] == ["force"]
+    assert HumanTask.objects.get(pk=task.pk).status == "open"
+
+    response = head.post(
+        f"{API}/tasks/{task.pk}/actions",
+        {
+            "action": "approve",
+            "comment": "见附件",
+            "variables": json.dumps({"handover": "张护士"}),
+            "attachments": [
+                SimpleUploadedFile("排班表.pdf", b"%PDF-1.4 roster", content_type="application/pdf"),
+                SimpleUploadedFile("note.txt", b"handover notes", content_type="text/plain"),
+            ],
+        },
+    )
+    assert response.status_code == 200, response.json()
+    detail = api_as(people.nurse).get(f"{API}/instances/{instance.pk}").json()
+    assert detail["variables"]["handover"] == "张护士"
+    entry = next(h for h in detail["history"] if h["kind"] == "approved")
+    assert entry["comment"] == "见附件"
+    assert [(a["name"], a["size"], a["content_type"]) for a in entry["attachments"]] == [
+        ("排班表.pdf", 15, "application/pdf"),
+        ("note.txt", 14, "text/plain"),
+    ]
+    url = entry["attachments"][0]["url"]
+    assert url == f"{API}/attachments/{entry['attachments'][0]['id']}"
+    download = api_as(people.nurse).get(url)
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == b"%PDF-1.4 roster"
+    assert "attachment" in download["Content-Disposition"]
+    assert api_as(people.doctor).get(url).status_code == 404
+    assert api_as(None).get(url).status_code == 401
+    assert api_as(people.nurse).get(f"{API}/attachments/999999").status_code == 404
+
+
+def test_openapi_documents_the_flow_paths(db: Any) -> None:
+    schema = Client().get("/api/v1/openapi.json").json()
+    paths = {p for p in schema["paths"] if p.startswith(API)}
+    assert paths >= {
+        f"{API}/definitions",
+        f"{API}/definitions/{{key}}",
+        f"{API}/instances",
+        f"{API}/instances/{{instance_id}}",
+        f"{API}/instances/{{instance_id}}/cancel",
+        f"{API}/instances/{{instance_id}}/suspend",
+        f"{API}/instances/{{instance_id}}/resume",
+        f"{API}/instances/{{instance_id}}/migrate",
+        f"{API}/incidents/{{incident_id}}/retry",
+        f"{API}/tasks",
+        f"{API}/tasks/{{task_id}}",
+        f"{API}/tasks/{{task_id}}/actions",
+        f"{API}/tasks/batch-approve",
+        f"{API}/messages",
+    }
+    deploy = schema["paths"][f"{API}/definitions"]["post"]
+    assert set(deploy["requestBody"]["content"]) == {"application/xml", "text/xml", "multipart/form-data"}
+    action = schema["paths"][f"{API}/tasks/{{task_id}}/actions"]["post"]
+    assert set(action["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+
+
 # --- the leave process end to end -----------------------------------------------------------------
 
 
@@ -1095,13 +1217,88 @@ def test_migrate(people: SimpleNamespace, api_as: Any, start: Any) -> None:
     assert [t["task_definition_id"] for t in moved.json()["active_tasks"]] == ["head_approve"]
 
 
-def test_incident_retry_matrix(people: SimpleNamespace, api_as: Any) -> None:
-    assert api_as(None).post(f"{API}/incidents/1/retry").status_code == 401
-    assert api_as(people.nurse).post(f"{API}/incidents/1/retry").status_code == 403
+def _failing_instance(people: SimpleNamespace) -> tuple[ProcessInstance, Incident]:
+    """An instance whose automatic step failed three times: the worker opened an incident."""
+    LOOKUP["failures"] = 3
+    services.definition_deploy(actor=people.admin.user, xml=_xml("api_service.bpmn"))
+    instance = services.instance_start(
+        actor=people.nurse.user, definition_key="api_service", variables={"ward": "CARD-W1"}
+    )
+    now = timezone.now()
+    for seconds in (1, 20, 100):
+        services.flow_tick(now=now + datetime.timedelta(seconds=seconds))
+    return ProcessInstance.objects.get(pk=instance.pk), Incident.objects.get(instance=instance)
+
+
+def test_incident_retry(people: SimpleNamespace, api_as: Any) -> None:
+    instance, incident = _failing_instance(people)
+    assert instance.has_incident is True
+    url = f"{API}/incidents/{incident.pk}/retry"
+    before = _counts()
+    assert api_as(None).post(url).status_code == 401
+    assert api_as(people.nurse).post(url).status_code == 403
+    assert api_as(people.head_nurse).post(url).status_code == 403
     assert api_as(people.admin).post(f"{API}/incidents/999999/retry").status_code == 404
+    assert Incident.objects.get(pk=incident.pk).status == "open"
+    assert _counts() == before
+
+    # the instance page shows the incident to administrators only
+    assert api_as(people.nurse).get(f"{API}/instances/{instance.pk}").json()["incidents"] == []
+    shown = api_as(people.admin).get(f"{API}/instances/{instance.pk}").json()
+    assert [(i["id"], i["step_id"], i["status"]) for i in shown["incidents"]] == [
+        (incident.pk, "lookup", "open")
+    ]
+    assert shown["has_incident"] is True
+
+    LOOKUP["failures"] = 0
+    response = api_as(people.admin).post(url)
+    assert response.status_code == 200, response.json()
+    assert response.json()["id"] == incident.pk
+    assert response.json()["status"] == "resolved"
+    assert response.json()["instance"]["id"] == instance.pk
+    again = api_as(people.admin).post(url)
+    assert again.status_code == 409
+    assert again.json()["detail_en"] == "This incident has already been resolved."
+
+    services.flow_tick(now=timezone.now() + datetime.timedelta(seconds=1))
+    done = api_as(people.nurse).get(f"{API}/instances/{instance.pk}").json()
+    assert done["variables"]["bed"] == "CARD-W1-12"
+    assert [t["task_definition_id"] for t in done["active_tasks"]] == ["check"]
 
 
 # --- POST /messages -------------------------------------------------------------------------------
+
+
+def test_message_reaches_the_waiting_instance_and_starts_others(people: SimpleNamespace, api_as: Any) -> None:
+    services.definition_deploy(actor=people.admin.user, xml=_xml("api_message.bpmn"))
+    services.definition_deploy(actor=people.admin.user, xml=_xml("api_message_start.bpmn"))
+    waiting = services.instance_start(
+        actor=people.nurse.user, definition_key="api_message", variables={}, business_key="PO-1"
+    )
+    other = services.instance_start(
+        actor=people.nurse.user, definition_key="api_message", variables={}, business_key="PO-2"
+    )
+    client = api_as(people.it)
+
+    paid = _post(
+        client, f"{API}/messages", {"name": "api_paid", "business_key": "PO-1", "variables": {"amount": 120}}
+    )
+    assert paid.status_code == 200, paid.json()
+    assert paid.json() == {"correlated": [waiting.pk], "started": []}
+    assert [t.task_def_id for t in HumanTask.objects.filter(instance=waiting, status="open")] == ["confirm"]
+    assert not HumanTask.objects.filter(instance=other).exists()
+    assert ProcessInstance.objects.get(pk=waiting.pk).variables["amount"] == 120
+
+    referral = _post(
+        client, f"{API}/messages", {"name": "api_referral", "business_key": "REF-7", "variables": {}}
+    )
+    assert referral.status_code == 200, referral.json()
+    started = ProcessInstance.objects.get(definition__key="api_message_start")
+    assert referral.json() == {"correlated": [], "started": [started.pk]}
+    assert started.business_key == "REF-7"
+    assert [i["instance_id"] for i in api_as(people.vice_dean).get(f"{API}/tasks").json()["items"]] == [
+        started.pk
+    ]
 
 
 def test_messages_matrix(people: SimpleNamespace, api_as: Any) -> None:
@@ -1111,6 +1308,9 @@ def test_messages_matrix(people: SimpleNamespace, api_as: Any) -> None:
     bad = _post(api_as(people.admin), f"{API}/messages", {"name": "", "variables": []})
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["errors"]} == {"name", "variables"}
+    bad_name = _post(api_as(people.admin), f"{API}/messages", {"name": "paid", "variables": {"1st": 1}})
+    assert bad_name.status_code == 422
+    assert bad_name.json()["errors"][0]["field"] == "variables.1st"
     nothing = _post(api_as(people.admin), f"{API}/messages", body)
     assert nothing.status_code == 200, nothing.json()
     assert nothing.json() == {"correlated": [], "started": []}
