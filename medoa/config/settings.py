@@ -189,8 +189,6 @@ MEDOA_WORKER_STALE_SECONDS = int(os.environ.get("MEDOA_WORKER_STALE_SECONDS", "6
 
 # --- authentication and sessions ---------------------------------------------------------------
 AUTH_USER_MODEL = "access.User"
-# ModelBackend whose per-request user lookup is cached for MEDOA_ACCESS_CACHE_SECONDS.
-AUTHENTICATION_BACKENDS = ["medoa.core.access.sessions.CachedModelBackend"]
 LOGIN_URL = "access:login"
 LOGIN_REDIRECT_URL = "web:workbench"
 LOGOUT_REDIRECT_URL = "access:login"

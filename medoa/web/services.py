@@ -7,8 +7,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from medoa.core.access.cache import access_cache_forget_user
-
 
 @transaction.atomic
 def user_language_set(*, user: Any, language: str) -> bool:
@@ -19,5 +17,4 @@ def user_language_set(*, user: Any, language: str) -> bool:
         return False
     user.language = language
     user.save(update_fields=["language"])
-    access_cache_forget_user(user)  # the cached account of its sessions holds the language
     return True

@@ -10,8 +10,6 @@ does):
 * ``tokens`` — token hash → the token row and its user (with staff and department);
 * ``principals`` — user id → ``policy.Principal``;
 * ``sessions`` — session key → the id of the user whose live session it is;
-* ``users`` — user id → the account a browser session is signed in as
-  (``sessions.CachedModelBackend``);
 * ``user_data`` — per-user page data that may lag by the TTL (the workbench's delegations card).
 
 Staleness bound. A change made through MedOA's services in this process invalidates the entries
@@ -24,8 +22,13 @@ rights. A token's expiry is checked against its stored ``expires_at`` on every r
 expired token is never accepted. A browser session that was ended is refused everywhere at once
 in practice, because the session row itself is deleted and read on every request.
 
-Entries are bounded (``MAX_ENTRIES`` per cache, least recently used dropped first), and every
-cache is safe to share between the threads of a worker. Cached model instances are shared: code
+Not cached: the account a browser session is signed in as (Django reads it per request). A
+person's own changes to it — a new password, TOTP enrolment — must be seen by the very next
+request, whichever process serves it, or the session guard would send them back to the page they
+just completed (or Django would sign them out on the stale password hash).
+
+Entries are bounded (``MAX_ENTRIES`` per cache, least recently used dropped first, expired ones
+dropped as new ones arrive), and every cache is safe to share between the threads of a worker. Cached model instances are shared: code
 that hands them to a request copies them first (see ``policy.principal_of`` and
 ``tokens.api_token_authenticate``).
 """
@@ -44,7 +47,7 @@ from django.db.models.base import ModelState
 
 V = TypeVar("V")
 M = TypeVar("M", bound=models.Model)
-MAX_ENTRIES: Final = 10_000
+MAX_ENTRIES: Final = 4096
 DEFAULT_TTL_SECONDS: Final = 5.0
 
 
@@ -105,9 +108,15 @@ class TTLCache(Generic[V]):
         with self._lock:
             if generation is not None and generation != self._generation:
                 return
-            self._data[key] = (_clock() + ttl, value)
+            now = _clock()
+            self._data[key] = (now + ttl, value)
             self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
+            # Drop the least recently used entries while they have expired or there are too many,
+            # so that entries nobody asks for again do not stay in memory until the bound.
+            while self._data:
+                oldest_expiry = next(iter(self._data.values()))[0]
+                if oldest_expiry > now and len(self._data) <= self.max_entries:
+                    break
                 self._data.popitem(last=False)
 
     def discard(self, key: Hashable) -> None:
@@ -134,10 +143,9 @@ class TTLCache(Generic[V]):
 tokens: TTLCache[Any] = TTLCache("tokens")
 principals: TTLCache[Any] = TTLCache("principals")
 sessions: TTLCache[int] = TTLCache("sessions")
-users: TTLCache[Any] = TTLCache("users")
 # Per-user data of the pages that is cheap to get wrong for a few seconds (the workbench cards).
 user_data: TTLCache[Any] = TTLCache("user data")
-CACHES: tuple[TTLCache[Any], ...] = (tokens, principals, sessions, users, user_data)
+CACHES: tuple[TTLCache[Any], ...] = (tokens, principals, sessions, user_data)
 
 
 def model_copy(instance: M) -> M:
@@ -174,15 +182,14 @@ def _user_id(user: Any) -> int | None:
 
 
 def access_cache_forget_user(user: Any) -> None:
-    """Drop everything cached about ``user`` (a user object or id): account, principal, tokens,
-    sessions and per-user page data. Call it after a change to their account, staff record, roles,
+    """Drop everything cached about ``user`` (a user object or id): principal, tokens, sessions
+    and per-user page data. Call it after a change to their account, staff record, roles,
     sessions or tokens."""
     user_id = _user_id(user)
     if user_id is None:
         return
 
     def forget() -> None:
-        users.discard(user_id)
         principals.discard(user_id)
         tokens.discard_where(lambda _key, entry: getattr(entry, "user_id", None) == user_id)
         sessions.discard_where(lambda _key, owner: owner == user_id)

@@ -1,5 +1,4 @@
-"""Browser-session bookkeeping: the live-session record, the idle stamp, the half-signed-in state,
-and the authentication backend that loads the session's user.
+"""Browser-session bookkeeping: the live-session record, the idle stamp, the half-signed-in state.
 
 All state lives in the server-side session (the database backend), never in a cookie we would
 have to trust.
@@ -12,14 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.backends import ModelBackend
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 
 from medoa.core.context import client_address_of
 
-from . import cache
-from .models import User
 from .services import user_session_record
 
 # Epoch seconds of the last request, refreshed at most once a minute (see SessionGuardMiddleware).
@@ -79,29 +75,3 @@ def pending_login_get(session: SessionBase) -> PendingLogin | None:
 
 def pending_login_clear(session: SessionBase) -> None:
     session.pop(PENDING_KEY, None)
-
-
-class CachedModelBackend(ModelBackend):
-    """Django's ``ModelBackend`` (settings ``AUTHENTICATION_BACKENDS``) whose ``get_user`` — called
-    by ``AuthenticationMiddleware`` on every request of a signed-in browser session — answers from
-    ``cache.users`` for ``MEDOA_ACCESS_CACHE_SECONDS``, with a fresh copy per request.
-
-    Django still checks the session's password hash against the (cached) user. The services that
-    change an account (password, TOTP, deactivation, roles) drop the cached user in this process;
-    a password change or deactivation also deletes the user's other sessions, so they end at once
-    in every process.
-    """
-
-    def get_user(self, user_id: Any) -> Any:
-        hit = cache.users.get(user_id)
-        if isinstance(hit, User):
-            user: User = cache.model_copy(hit)
-        else:
-            generation = cache.users.generation()
-            try:
-                found = User._default_manager.get(pk=user_id)
-            except User.DoesNotExist:
-                return None
-            cache.users.set(user_id, cache.model_copy(found), generation=generation)
-            user = found
-        return user if self.user_can_authenticate(user) else None

@@ -56,7 +56,7 @@ from .sessions import (
 )
 from .totp import totp_matching_step, totp_qr_data_uri, totp_secret_new, totp_uri
 
-MODEL_BACKEND = "medoa.core.access.sessions.CachedModelBackend"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def _safe_next(request: HttpRequest, candidate: str | None = None) -> str:

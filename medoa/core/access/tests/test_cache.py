@@ -96,6 +96,15 @@ def test_the_least_recently_used_entry_goes_first_at_the_bound(access_cache: Non
     assert (box.get("a"), box.get("b"), box.get("c")) == (1, cache.MISSING, 3)
 
 
+def test_expired_entries_leave_memory_as_new_ones_arrive(access_cache: None, clock: Clock) -> None:
+    box: cache.TTLCache[int] = cache.TTLCache("test")
+    box.set("a", 1)
+    box.set("b", 2)
+    clock.now += TTL + 1
+    box.set("c", 3)
+    assert len(box) == 1
+
+
 def test_a_value_read_before_an_invalidation_is_not_stored_after_it(access_cache: None) -> None:
     box: cache.TTLCache[str] = cache.TTLCache("test")
     generation = box.generation()  # a reader starts loading ...
