@@ -28,9 +28,9 @@ request, whichever process serves it, or the session guard would send them back 
 just completed (or Django would sign them out on the stale password hash).
 
 Entries are bounded (``MAX_ENTRIES`` per cache, least recently used dropped first, expired ones
-dropped as new ones arrive), and every cache is safe to share between the threads of a worker. Cached model instances are shared: code
-that hands them to a request copies them first (see ``policy.principal_of`` and
-``tokens.api_token_authenticate``).
+dropped as new ones arrive), and every cache is safe to share between the threads of a worker.
+Cached model instances are shared: code that hands them to a request copies them first (see
+``policy.principal_of`` and ``tokens.api_token_authenticate``).
 """
 
 from __future__ import annotations
