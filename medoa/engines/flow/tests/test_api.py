@@ -255,8 +255,9 @@ def test_deploy_lists_every_problem(people: SimpleNamespace, api_as: Any) -> Non
     )
     assert response.status_code == 400
     body = response.json()
-    assert (body["detail"], body["detail_en"]) == _both(
-        "The process model cannot be deployed; nothing was changed."
+    assert (body["detail"], body["detail_en"]) == (
+        "流程模型无法部署，未做任何更改。",
+        "The process model cannot be deployed; nothing was changed.",
     )
     by_element = {p["element_id"]: p for p in body["problems"]}
     assert {"cg", "nobody"} <= set(by_element)
@@ -302,7 +303,10 @@ def test_deploy_refuses_a_body_over_5_mb(people: SimpleNamespace, api_as: Any) -
     client = api_as(people.admin)
     raw = client.post(f"{API}/definitions", data=big, content_type="application/xml")
     assert raw.status_code == 413
-    assert raw.json()["detail_en"] == "The BPMN file is too large (at most 5 MB)."
+    assert raw.json() == {
+        "detail": "BPMN 文件过大（最多 5 MB）。",
+        "detail_en": "The BPMN file is too large (at most 5 MB).",
+    }
     upload = SimpleUploadedFile("big.bpmn", big)
     multipart = client.post(f"{API}/definitions", data={"file": upload})
     assert multipart.status_code == 413
