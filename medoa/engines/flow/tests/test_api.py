@@ -25,6 +25,7 @@ from medoa.core.access.policy import forget_principal
 from medoa.core.access.tokens import api_token_issue
 from medoa.core.org.choices import RoleScope
 from medoa.core.org.models import Department, Role, RoleAssignment, Staff
+from medoa.core.org.tests.factories import DelegationFactory
 from medoa.engines.flow import services
 from medoa.engines.flow.models import (
     HumanTask,
@@ -521,6 +522,42 @@ def test_start_assignment_failure_is_422(people: SimpleNamespace, api_as: Any) -
     assert ok.status_code == 201
     assert ok.json()["active_tasks"][0]["assignee"] == "hn_wang"
     assert ok.json()["active_tasks"][0]["assignee_name"] == "王护士长"
+
+
+def test_accounts_without_a_staff_record_take_no_part(
+    people: SimpleNamespace, leave: ProcessVersion, user_factory: Any
+) -> None:
+    """A sign-in account that is not a staff member (a service account, say) may not start processes
+    and has empty inboxes."""
+    raw, _token = api_token_issue(user=user_factory(username="svc_account"))
+    client = Client(headers={"Authorization": f"Bearer {raw}"})
+    before = _counts()
+    response = _post(client, f"{API}/instances", {"definition_key": "api_leave", "variables": {"days": 1}})
+    assert response.status_code == 403, response.json()
+    assert _counts() == before
+    assert client.get(f"{API}/definitions").json() == []
+    assert client.get(f"{API}/tasks", {"box": "todo"}).json() == {"count": 0, "items": []}
+    assert client.get(f"{API}/tasks", {"box": "cc"}).json() == {"count": 0, "items": []}
+
+
+def test_delegated_task_shows_on_whose_behalf(people: SimpleNamespace, api_as: Any, start: Any) -> None:
+    DelegationFactory(delegator=people.head_nurse, delegate=people.nurse2)
+    instance = start(days=2)
+    item = api_as(people.nurse2).get(f"{API}/tasks").json()["items"][0]
+    assert (item["instance_id"], item["assignee"], item["on_behalf_of"]) == (
+        instance.pk,
+        "nurse_he",
+        "hn_wang",
+    )
+    response = _act(api_as(people.nurse2), item["id"], action="approve", comment="代王护士长审批")
+    assert response.status_code == 200, response.json()
+    history = api_as(people.nurse).get(f"{API}/instances/{instance.pk}").json()["history"]
+    entry = next(h for h in history if h["kind"] == "approved")
+    assert (entry["actor"], entry["on_behalf_of"], entry["on_behalf_of_name"]) == (
+        "nurse_he",
+        "hn_wang",
+        "王护士长",
+    )
 
 
 # --- GET /instances/{id} --------------------------------------------------------------------------
