@@ -17,7 +17,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.utils.translation import pgettext_lazy
 
 from .choices import InstanceStatus, SignerPosition
@@ -45,16 +45,16 @@ ACTIONS = (
 
 BOXES = ("todo", "done", "initiated", "cc")
 SORTS = {
-    "newest": _lazy("Newest first"),
-    "oldest": _lazy("Oldest first"),
-    "due": _lazy("Due soonest"),
+    "newest": gettext_lazy("Newest first"),
+    "oldest": gettext_lazy("Oldest first"),
+    "due": gettext_lazy("Due soonest"),
 }
 
 VARIABLE_TYPES = {
-    "string": _lazy("Text"),
-    "number": _lazy("Number"),
-    "boolean": _lazy("Yes/no"),
-    "date": _lazy("Date"),
+    "string": gettext_lazy("Text"),
+    "number": gettext_lazy("Number"),
+    "boolean": gettext_lazy("Yes/no"),
+    "date": gettext_lazy("Date"),
 }
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 TRUE_WORDS = {"true", "yes", "1", "是", "y"}
@@ -141,10 +141,10 @@ class DesignerNewForm(forms.Form):
     key = forms.SlugField(
         label=pgettext_lazy("flow", "Key"),
         max_length=64,
-        help_text=_lazy("Letters, digits, - and _; the process is started and referenced by it."),
+        help_text=gettext_lazy("Letters, digits, - and _; the process is started and referenced by it."),
     )
     name = forms.CharField(label=pgettext_lazy("flow", "Name"), max_length=200)
-    category = forms.CharField(label=_lazy("Category"), max_length=64, required=False)
+    category = forms.CharField(label=gettext_lazy("Category"), max_length=64, required=False)
 
     def clean_key(self) -> str:
         key: str = self.cleaned_data["key"]
@@ -158,8 +158,8 @@ class DiagramForm(forms.Form):
 
     key = forms.SlugField(label=pgettext_lazy("flow", "Key"), max_length=64)
     name = forms.CharField(label=pgettext_lazy("flow", "Name"), max_length=200, required=False)
-    category = forms.CharField(label=_lazy("Category"), max_length=64, required=False)
-    xml = forms.CharField(label=_lazy("BPMN XML"), strip=False)
+    category = forms.CharField(label=gettext_lazy("Category"), max_length=64, required=False)
+    xml = forms.CharField(label=gettext_lazy("BPMN XML"), strip=False)
 
     def clean_xml(self) -> str:
         xml: str = self.cleaned_data["xml"]
@@ -192,7 +192,7 @@ class StartForm(forms.Form):
     parallel lists ``var_name``, ``var_type`` and ``var_value``; rows without a name are skipped."""
 
     title = forms.CharField(label=pgettext_lazy("flow", "Title"), max_length=300, required=False)
-    business_key = forms.CharField(label=_lazy("Business key"), max_length=200, required=False)
+    business_key = forms.CharField(label=gettext_lazy("Business key"), max_length=200, required=False)
 
     def __init__(self, data: Any = None, **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
@@ -285,14 +285,14 @@ def convert_value(kind: str, raw: str) -> Any:
 
 class InboxFilterForm(forms.Form):
     box = forms.ChoiceField(choices=[(b, b) for b in BOXES], required=False)
-    q = forms.CharField(label=_lazy("Search"), max_length=100, required=False)
-    process = forms.CharField(label=_lazy("Process"), max_length=64, required=False)
-    sort = forms.ChoiceField(label=_lazy("Sort"), choices=list(SORTS.items()), required=False)
+    q = forms.CharField(label=gettext_lazy("Search"), max_length=100, required=False)
+    process = forms.CharField(label=gettext_lazy("Process"), max_length=64, required=False)
+    sort = forms.ChoiceField(label=gettext_lazy("Sort"), choices=list(SORTS.items()), required=False)
 
     def __init__(self, *args: Any, processes: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["process"] = forms.ChoiceField(
-            label=_lazy("Process"), choices=[("", _("All processes")), *processes], required=False
+            label=gettext_lazy("Process"), choices=[("", _("All processes")), *processes], required=False
         )
 
     def clean_box(self) -> str:
@@ -303,8 +303,8 @@ class InboxFilterForm(forms.Form):
 
 
 class BatchApproveForm(forms.Form):
-    task_ids = forms.TypedMultipleChoiceField(coerce=int, choices=[], label=_lazy("Tasks"))
-    comment = forms.CharField(label=_lazy("Comment"), max_length=MAX_COMMENT, required=False)
+    task_ids = forms.TypedMultipleChoiceField(coerce=int, choices=[], label=gettext_lazy("Tasks"))
+    comment = forms.CharField(label=gettext_lazy("Comment"), max_length=MAX_COMMENT, required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -326,17 +326,17 @@ class TaskActionForm(forms.Form):
 
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS])
     comment = forms.CharField(
-        label=_lazy("Comment"),
+        label=gettext_lazy("Comment"),
         max_length=MAX_COMMENT,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
-    to_user = forms.CharField(label=_lazy("Person"), max_length=150, required=False)
-    to_step = forms.CharField(label=_lazy("Return to"), max_length=200, required=False)
+    to_user = forms.CharField(label=gettext_lazy("Person"), max_length=150, required=False)
+    to_step = forms.CharField(label=gettext_lazy("Return to"), max_length=200, required=False)
     position = forms.ChoiceField(
         label=pgettext_lazy("flow", "Position"), choices=[("", "—"), *SignerPosition.choices], required=False
     )
-    attachments = AttachmentsField(label=_lazy("Attachments"))
+    attachments = AttachmentsField(label=gettext_lazy("Attachments"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -358,16 +358,16 @@ class StaffSearchForm(forms.Form):
 
 
 class AdminFilterForm(forms.Form):
-    definition = forms.CharField(label=_lazy("Process"), max_length=64, required=False)
+    definition = forms.CharField(label=gettext_lazy("Process"), max_length=64, required=False)
     status = forms.ChoiceField(
-        label=_lazy("Status"), choices=[("", _lazy("Any status")), *InstanceStatus.choices], required=False
+        label=gettext_lazy("Status"), choices=[("", gettext_lazy("Any status")), *InstanceStatus.choices], required=False
     )
     incident = forms.ChoiceField(
-        label=_lazy("Incidents"),
+        label=gettext_lazy("Incidents"),
         choices=[
-            ("", _lazy("With or without")),
-            ("yes", _lazy("With an open incident")),
-            ("no", _lazy("None")),
+            ("", gettext_lazy("With or without")),
+            ("yes", gettext_lazy("With an open incident")),
+            ("no", gettext_lazy("None")),
         ],
         required=False,
     )
@@ -375,7 +375,7 @@ class AdminFilterForm(forms.Form):
     def __init__(self, *args: Any, processes: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["definition"] = forms.ChoiceField(
-            label=_lazy("Process"), choices=[("", _("All processes")), *processes], required=False
+            label=gettext_lazy("Process"), choices=[("", _("All processes")), *processes], required=False
         )
 
 
@@ -383,8 +383,8 @@ class AdminActionForm(forms.Form):
     action = forms.ChoiceField(
         choices=[("cancel", "cancel"), ("suspend", "suspend"), ("resume", "resume"), ("migrate", "migrate")]
     )
-    reason = forms.CharField(label=_lazy("Reason"), max_length=MAX_COMMENT, required=False)
-    version = forms.IntegerField(label=_lazy("Version"), required=False, min_value=1)
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=MAX_COMMENT, required=False)
+    version = forms.IntegerField(label=gettext_lazy("Version"), required=False, min_value=1)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -394,4 +394,4 @@ class AdminActionForm(forms.Form):
 
 
 class CancelForm(forms.Form):
-    reason = forms.CharField(label=_lazy("Reason"), max_length=MAX_COMMENT, required=False)
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=MAX_COMMENT, required=False)
