@@ -51,7 +51,7 @@ from medoa.core.org.selectors import (
 )
 from medoa.engines.rules.expressions import ExpressionError, evaluate
 
-from .errors import FlowInputError
+from .errors import FlowInputError, fmt, localized
 
 _EXPR = re.compile(r"^\s*[$#]\{(?P<body>.*)\}\s*$", re.S)
 _LEADER = re.compile(r"^leader:(?P<levels>[1-9])$")
@@ -106,8 +106,10 @@ def _evaluate(text: str, variables: Mapping[str, Any], *, step: str, rule: str) 
         return evaluate(text, variables)
     except ExpressionError as exc:
         raise FlowInputError(
-            _("Step “%(step)s”: the rule “%(rule)s” cannot be evaluated: %(error)s")
-            % {"step": step, "rule": rule, "error": exc.message}
+            fmt(
+                _("Step “%(step)s”: the rule “%(rule)s” cannot be evaluated: %(error)s"),
+                {"step": step, "rule": rule, "error": exc.message},
+            )
         ) from exc
 
 
@@ -123,8 +125,12 @@ def _texts(value: Any, *, step: str, rule: str) -> list[str]:
             out.extend(_texts(item, step=step, rule=rule))
         return out
     raise FlowInputError(
-        _("Step “%(step)s”: the rule “%(rule)s” must give a username or a list of usernames, not %(value)s.")
-        % {"step": step, "rule": rule, "value": repr(value)[:80]}
+        fmt(
+            _(
+                "Step “%(step)s”: the rule “%(rule)s” must give a username or a list of usernames, not %(value)s."  # noqa: E501
+            ),
+            {"step": step, "rule": rule, "value": repr(value)[:80]},
+        )
     )
 
 
@@ -149,14 +155,18 @@ def _staff_by_username(usernames: Sequence[str], *, step: str, rule: str) -> lis
     missing = [u for u in usernames if u not in found]
     if missing:
         raise FlowInputError(
-            _("Step “%(step)s”: the rule “%(rule)s” names an unknown user “%(user)s”.")
-            % {"step": step, "rule": rule, "user": missing[0]}
+            fmt(
+                _("Step “%(step)s”: the rule “%(rule)s” names an unknown user “%(user)s”."),
+                {"step": step, "rule": rule, "user": missing[0]},
+            )
         )
     inactive = [u for u in usernames if not (found[u].is_active and found[u].user.is_active)]
     if inactive:
         raise FlowInputError(
-            _("Step “%(step)s”: the rule “%(rule)s” names “%(user)s”, who is no longer active.")
-            % {"step": step, "rule": rule, "user": inactive[0]}
+            fmt(
+                _("Step “%(step)s”: the rule “%(rule)s” names “%(user)s”, who is no longer active."),
+                {"step": step, "rule": rule, "user": inactive[0]},
+            )
         )
     return [found[u] for u in dict.fromkeys(usernames)]
 
@@ -165,16 +175,20 @@ def _department_by_code(code: str, *, step: str, rule: str) -> Department:
     department = Department.objects.filter(code=code).first()
     if department is None:
         raise FlowInputError(
-            _("Step “%(step)s”: the rule “%(rule)s” names an unknown department “%(code)s”.")
-            % {"step": step, "rule": rule, "code": code}
+            fmt(
+                _("Step “%(step)s”: the rule “%(rule)s” names an unknown department “%(code)s”."),
+                {"step": step, "rule": rule, "code": code},
+            )
         )
     return department
 
 
-def _nobody(step: str, role: str, where: str) -> FlowInputError:
+def _nobody(step: str, role: str, where: Any) -> FlowInputError:
     return FlowInputError(
-        _("Step “%(step)s”: no one holds %(role)s for %(department)s.")
-        % {"step": step, "role": role, "department": where}
+        fmt(
+            _("Step “%(step)s”: no one holds %(role)s for %(department)s."),
+            {"step": step, "role": role, "department": where},
+        )
     )
 
 
@@ -187,13 +201,15 @@ def _group_members(
         levels = int(leader.group("levels"))
         if initiator is None:
             raise FlowInputError(
-                _("Step “%(step)s”: “%(rule)s” needs an initiator.") % {"step": step, "rule": entry}
+                fmt(_("Step “%(step)s”: “%(rule)s” needs an initiator."), {"step": step, "rule": entry})
             )
         found = leader_above(initiator, levels)
         if found is None:
             raise FlowInputError(
-                _("Step “%(step)s”: there is no leader %(levels)s level(s) above %(name)s.")
-                % {"step": step, "levels": levels, "name": initiator.name}
+                fmt(
+                    _("Step “%(step)s”: there is no leader %(levels)s level(s) above %(name)s."),
+                    {"step": step, "levels": levels, "name": initiator.name},
+                )
             )
         return [found]
     code, at, where = entry.partition("@")
@@ -201,34 +217,36 @@ def _group_members(
     role = roles.get(code)
     if role is None:
         raise FlowInputError(
-            _("Step “%(step)s”: “%(role)s” is not a known role.") % {"step": step, "role": code}
+            fmt(_("Step “%(step)s”: “%(role)s” is not a known role."), {"step": step, "role": code})
         )
     if at:
         where = where.strip()
         dept_codes = expand(where, variables, step=step) if expression_body(where) is not None else [where]
         if len(dept_codes) != 1:
             raise FlowInputError(
-                _("Step “%(step)s”: the rule “%(rule)s” must give exactly one department code.")
-                % {"step": step, "rule": entry}
+                fmt(
+                    _("Step “%(step)s”: the rule “%(rule)s” must give exactly one department code."),
+                    {"step": step, "rule": entry},
+                )
             )
         department = _department_by_code(dept_codes[0], step=step, rule=entry)
         people = role_holders(code, department)
         if not people:
-            raise _nobody(step, code, department.name)
+            raise _nobody(step, code, localized(department.name_zh, department.name_en))
         return people
     if code in DEPARTMENT_ROLE_CODES or role.scope == RoleScope.DEPARTMENT:
         if initiator is None:
             raise FlowInputError(
-                _("Step “%(step)s”: “%(rule)s” needs an initiator.") % {"step": step, "rule": entry}
+                fmt(_("Step “%(step)s”: “%(rule)s” needs an initiator."), {"step": step, "rule": entry})
             )
         people = role_holders(code, initiator.department)
         if not people:
-            raise _nobody(step, code, initiator.department.name)
+            raise _nobody(step, code, localized(initiator.department.name_zh, initiator.department.name_en))
         return people
     root = department_root()
     people = list(role_members(code, root)) if root is not None else []
     if not people:
-        raise _nobody(step, code, root.name if root is not None else "—")
+        raise _nobody(step, code, localized(root.name_zh, root.name_en) if root is not None else "—")
     return people
 
 
@@ -240,8 +258,10 @@ def resolve_people(rules: TaskRules, variables: Mapping[str, Any], initiator: St
         people = _staff_by_username(usernames, step=step, rule=rules.assignee)
         if not people:
             raise FlowInputError(
-                _("Step “%(step)s”: the rule “%(rule)s” gives nobody.")
-                % {"step": step, "rule": rules.assignee}
+                fmt(
+                    _("Step “%(step)s”: the rule “%(rule)s” gives nobody."),
+                    {"step": step, "rule": rules.assignee},
+                )
             )
         return people
     pooled: dict[int, Staff] = {}
@@ -260,12 +280,14 @@ def resolve_people(rules: TaskRules, variables: Mapping[str, Any], initiator: St
     if not pooled:
         rule_text = ", ".join([*rules.candidate_users, *rules.candidate_groups]) or "—"
         raise FlowInputError(
-            _("Step “%(step)s”: the rule “%(rule)s” gives nobody.") % {"step": step, "rule": rule_text}
+            fmt(_("Step “%(step)s”: the rule “%(rule)s” gives nobody."), {"step": step, "rule": rule_text})
         )
     if len(pooled) > MAX_CANDIDATES:
         raise FlowInputError(
-            _("Step “%(step)s”: the rules name %(count)s people; at most %(max)s may share a task.")
-            % {"step": step, "count": len(pooled), "max": MAX_CANDIDATES}
+            fmt(
+                _("Step “%(step)s”: the rules name %(count)s people; at most %(max)s may share a task."),
+                {"step": step, "count": len(pooled), "max": MAX_CANDIDATES},
+            )
         )
     return list(pooled.values())
 
@@ -401,6 +423,8 @@ def resolve_due(
         return _moment_of(value, now)
     except (ValueError, OverflowError) as exc:
         raise FlowInputError(
-            _("Step “%(step)s”: the due date “%(rule)s” is not a date, date-time or ISO 8601 duration.")
-            % {"step": step, "rule": due_date}
+            fmt(
+                _("Step “%(step)s”: the due date “%(rule)s” is not a date, date-time or ISO 8601 duration."),
+                {"step": step, "rule": due_date},
+            )
         ) from exc

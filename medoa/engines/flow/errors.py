@@ -13,8 +13,11 @@ about, when there is one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from django.utils.functional import Promise, lazy
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 
@@ -44,3 +47,29 @@ class FlowNotFound(FlowError):
 
 class FlowConflict(FlowError):
     default_message = _("This task was already handled by someone else.")
+
+
+def _interpolate(message: Any, params: Mapping[str, Any]) -> str:
+    return str(message) % {k: str(v) if isinstance(v, Promise) else v for k, v in params.items()}
+
+
+_interpolate_lazy = lazy(_interpolate, str)
+
+
+def fmt(message: Any, params: Mapping[str, Any]) -> Any:
+    """``message % params``, rendered in the language active whenever it is shown (so the API can
+    answer in Chinese and English); lazy values among ``params`` are rendered likewise."""
+    return _interpolate_lazy(message, dict(params))
+
+
+def localized(zh: str, en: str) -> Any:
+    """A value shown as ``zh`` in Chinese and ``en`` (when not empty) in English."""
+    return _pick_lazy(zh, en)
+
+
+def _pick(zh: str, en: str) -> str:
+    language = get_language() or "zh-hans"
+    return en if language.startswith("en") and en else zh
+
+
+_pick_lazy = lazy(_pick, str)

@@ -31,7 +31,7 @@ from medoa.core.org.models import Staff
 from medoa.core.org.selectors import active_delegate_for
 
 from .choices import EventKind, InstanceStatus, ServiceJobStatus, TaskStatus
-from .errors import FlowConflict, FlowError, FlowInputError, FlowNotFound, FlowPermissionDenied
+from .errors import FlowConflict, FlowError, FlowInputError, FlowNotFound, FlowPermissionDenied, fmt
 from .models import (
     HumanTask,
     HumanTaskCandidate,
@@ -227,7 +227,7 @@ def instance_list_for_admin(
     )
     if status:
         if status not in InstanceStatus.values:
-            raise FlowInputError(_("Unknown status “%(status)s”.") % {"status": status}, field="status")
+            raise FlowInputError(fmt(_("Unknown status “%(status)s”."), {"status": status}), field="status")
         qs = qs.filter(status=status)
     if definition_key:
         qs = qs.filter(definition__key=definition_key)
@@ -265,8 +265,10 @@ def _order(box: str, order: str) -> list[str]:
     field = _ORDERS[box].get(key)
     if field is None:
         raise FlowInputError(
-            _("Cannot sort by “%(order)s”; use one of: %(choices)s.")
-            % {"order": order, "choices": ", ".join(sorted(_ORDERS[box]))},
+            fmt(
+                _("Cannot sort by “%(order)s”; use one of: %(choices)s."),
+                {"order": order, "choices": ", ".join(sorted(_ORDERS[box]))},
+            ),
             field="order",
         )
     desc = order.startswith("-")
@@ -280,8 +282,10 @@ def task_inbox(
     initiated, ``TaskCopy`` rows for cc. One query (plus the caller's principal)."""
     if box not in BOXES:
         raise FlowInputError(
-            _("Unknown inbox “%(box)s”; use one of: %(choices)s.")
-            % {"box": box, "choices": ", ".join(BOXES)},
+            fmt(
+                _("Unknown inbox “%(box)s”; use one of: %(choices)s."),
+                {"box": box, "choices": ", ".join(BOXES)},
+            ),
             field="box",
         )
     ordering = _order(box, order or "-created_at")
@@ -388,7 +392,7 @@ def definition_list(*, user: Any) -> QuerySet[ProcessDefinition]:
 def definition_get(*, key: str) -> ProcessDefinition:
     definition = ProcessDefinition.objects.select_related("latest_version").filter(key=key).first()
     if definition is None:
-        raise FlowNotFound(_("There is no process “%(key)s”.") % {"key": key})
+        raise FlowNotFound(fmt(_("There is no process “%(key)s”."), {"key": key}))
     return definition
 
 
@@ -458,8 +462,10 @@ def task_action_denial(*, user: Any, task: HumanTask, action: str) -> FlowError 
     """Why ``user`` may not take ``action`` on ``task`` now, or ``None`` when they may."""
     if action not in TASK_ACTIONS:
         return FlowInputError(
-            _("Unknown action “%(action)s”; use one of: %(choices)s.")
-            % {"action": action, "choices": ", ".join(TASK_ACTIONS)},
+            fmt(
+                _("Unknown action “%(action)s”; use one of: %(choices)s."),
+                {"action": action, "choices": ", ".join(TASK_ACTIONS)},
+            ),
             field="action",
         )
     staff = staff_of(user)
@@ -502,12 +508,12 @@ def task_action_denial(*, user: Any, task: HumanTask, action: str) -> FlowError 
             return _instance_state_error(instance)
         return None
 
-    state = _instance_state_error(instance)
-    if state is not None:
-        return state
     if action == "claim":
         if task.status != TaskStatus.OPEN:
             return FlowConflict()
+        state = _instance_state_error(instance)
+        if state is not None:
+            return state
         if task.assignee_id is not None:
             if task.assignee_id == staff.pk:
                 return FlowConflict(_("You have already claimed this task."))
@@ -523,6 +529,9 @@ def task_action_denial(*, user: Any, task: HumanTask, action: str) -> FlowError 
         if task.assignee_id == staff.pk or task.completed_by_id == staff.pk or is_candidate(staff, task):
             return FlowConflict()
         return FlowPermissionDenied(_("This task is not yours to handle."))
+    state = _instance_state_error(instance)
+    if state is not None:
+        return state
     if not may_handle(staff, task):
         if task.assignee_id is None and is_candidate(staff, task):
             return FlowPermissionDenied(_("Claim this task before acting on it."))

@@ -82,7 +82,7 @@ from .choices import (
     TaskOutcome,
     TaskStatus,
 )
-from .errors import FlowConflict, FlowError, FlowInputError, FlowNotFound, FlowPermissionDenied
+from .errors import FlowConflict, FlowError, FlowInputError, FlowNotFound, FlowPermissionDenied, fmt
 from .models import (
     HumanTask,
     HumanTaskCandidate,
@@ -209,8 +209,10 @@ def _clean_variables(variables: Any, *, field_name: str = "variables") -> dict[s
     for name in variables:
         if not isinstance(name, str) or not _VARIABLE.match(name) or name.startswith("__"):
             raise FlowInputError(
-                _("“%(name)s” is not a valid variable name (letters, digits and _; no leading digit).")
-                % {"name": str(name)[:80]},
+                fmt(
+                    _("“%(name)s” is not a valid variable name (letters, digits and _; no leading digit)."),
+                    {"name": str(name)[:80]},
+                ),
                 field=f"{field_name}.{str(name)[:80]}",
             )
     try:
@@ -219,7 +221,7 @@ def _clean_variables(variables: Any, *, field_name: str = "variables") -> dict[s
         raise FlowInputError(_("The variables cannot be stored as JSON."), field=field_name) from exc
     if size > MAX_VARIABLES_BYTES:
         raise FlowInputError(
-            _("The variables are too large (at most %(max)s KB).") % {"max": MAX_VARIABLES_BYTES // 1024},
+            fmt(_("The variables are too large (at most %(max)s KB)."), {"max": MAX_VARIABLES_BYTES // 1024}),
             field=field_name,
         )
     return dict(variables)
@@ -231,7 +233,8 @@ def _clean_comment(comment: str) -> str:
     comment = comment.replace("\x00", "").strip()
     if len(comment) > MAX_COMMENT:
         raise FlowInputError(
-            _("The comment is too long (at most %(max)s characters).") % {"max": MAX_COMMENT}, field="comment"
+            fmt(_("The comment is too long (at most %(max)s characters)."), {"max": MAX_COMMENT}),
+            field="comment",
         )
     return comment
 
@@ -239,13 +242,15 @@ def _clean_comment(comment: str) -> str:
 def _check_attachments(attachments: Sequence[UploadedFile]) -> None:
     if len(attachments) > MAX_ATTACHMENTS:
         raise FlowInputError(
-            _("At most %(max)s attachments per comment.") % {"max": MAX_ATTACHMENTS}, field="attachments"
+            fmt(_("At most %(max)s attachments per comment."), {"max": MAX_ATTACHMENTS}), field="attachments"
         )
     for upload in attachments:
         if (upload.size or 0) > MAX_ATTACHMENT_BYTES:
             raise FlowInputError(
-                _("“%(name)s” is too large (at most %(max)s MB).")
-                % {"name": upload.name, "max": MAX_ATTACHMENT_BYTES // (1024 * 1024)},
+                fmt(
+                    _("“%(name)s” is too large (at most %(max)s MB)."),
+                    {"name": upload.name, "max": MAX_ATTACHMENT_BYTES // (1024 * 1024)},
+                ),
                 field="attachments",
             )
 
@@ -273,7 +278,7 @@ def _staff_by_username(username: str | None, *, field_name: str = "to_user") -> 
     )
     if staff is None:
         raise FlowInputError(
-            _("There is no active staff member “%(user)s”.") % {"user": name[:80]}, field=field_name
+            fmt(_("There is no active staff member “%(user)s”."), {"user": name[:80]}), field=field_name
         )
     return staff
 
@@ -338,9 +343,9 @@ def _event(
 def _engine_failed(exc: EngineError) -> FlowInputError:
     if exc.step_id:
         return FlowInputError(
-            _("Step “%(step)s” could not run: %(error)s") % {"step": exc.step_id, "error": exc.message}
+            fmt(_("Step “%(step)s” could not run: %(error)s"), {"step": exc.step_id, "error": exc.message})
         )
-    return FlowInputError(_("The process could not go on: %(error)s") % {"error": exc.message})
+    return FlowInputError(fmt(_("The process could not go on: %(error)s"), {"error": exc.message}))
 
 
 def _engine(call: Callable[[], Any]) -> Any:
@@ -420,8 +425,10 @@ def definition_deploy(
     key = key or parsed.process_id
     if not _KEY.match(key):
         raise FlowInputError(
-            _("The process id “%(id)s” cannot be a key; give a key of letters, digits, _ and -.")
-            % {"id": key[:80]},
+            fmt(
+                _("The process id “%(id)s” cannot be a key; give a key of letters, digits, _ and -."),
+                {"id": key[:80]},
+            ),
             field="key",
         )
     definition = ProcessDefinition.objects.select_for_update().filter(key=key).first()
@@ -656,7 +663,7 @@ def _resolve_row(run: _Run, ready: ReadyUserTask, previous: HumanTask | None) ->
     if person is not None and person.is_active:
         result = assign.apply_delegation([person], process_key=key, at=run.now)
     elif info is None:
-        raise FlowInputError(_("Step “%(step)s” is not a user task of this process.") % {"step": step})
+        raise FlowInputError(fmt(_("Step “%(step)s” is not a user task of this process."), {"step": step}))
     elif (
         ready.countersign_parent is not None and not info.assignee and isinstance(ready.countersign_item, str)
     ):
@@ -936,7 +943,9 @@ def _start(
     if message is not None:
         delivered = _engine(lambda: wf.send_message(message, message_variables or {}))
         if not delivered:
-            raise FlowInputError(_("The process does not start on message “%(name)s”.") % {"name": message})
+            raise FlowInputError(
+                fmt(_("The process does not start on message “%(name)s”."), {"name": message})
+            )
     now = _now()
     if not title:
         title = f"{definition.name} · {initiator.name}" if initiator is not None else definition.name
@@ -964,9 +973,9 @@ def _start(
 def _startable(definition_key: str) -> tuple[ProcessDefinition, ProcessVersion]:
     definition = ProcessDefinition.objects.select_related("latest_version").filter(key=definition_key).first()
     if definition is None:
-        raise FlowNotFound(_("There is no process “%(key)s”.") % {"key": str(definition_key)[:80]})
+        raise FlowNotFound(fmt(_("There is no process “%(key)s”."), {"key": str(definition_key)[:80]}))
     if not definition.is_active or definition.latest_version is None:
-        raise FlowConflict(_("The process “%(name)s” cannot be started now.") % {"name": definition.name})
+        raise FlowConflict(fmt(_("The process “%(name)s” cannot be started now."), {"name": definition.name}))
     return definition, definition.latest_version
 
 
@@ -1076,7 +1085,7 @@ def task_act(
     if action == "cc":
         names = list(to_users) or [n.strip() for n in (to_user or "").split(",") if n.strip()]
         return _copy(staff, row, names, comment)
-    raise FlowInputError(_("Unknown action “%(action)s”.") % {"action": action}, field="action")
+    raise FlowInputError(fmt(_("Unknown action “%(action)s”."), {"action": action}), field="action")
 
 
 def _action_event(
@@ -1272,8 +1281,10 @@ def _return(
         completed = {step for _sid, step in run.wf.completed_user_steps()}
         if target == row.task_def_id or target not in completed or not run.wf.can_return_to(target):
             raise FlowInputError(
-                _("This task cannot be returned to “%(step)s”; choose a completed step before it.")
-                % {"step": target[:80]},
+                fmt(
+                    _("This task cannot be returned to “%(step)s”; choose a completed step before it."),
+                    {"step": target[:80]},
+                ),
                 field="to_step",
             )
     _action_event(
@@ -1407,7 +1418,9 @@ def _transfer(
     instance = row.instance
     now = _now()
     if row.assignee_id == to.pk or staff.pk == to.pk:
-        raise FlowInputError(_("The task is already with “%(name)s”.") % {"name": to.name}, field="to_user")
+        raise FlowInputError(
+            fmt(_("The task is already with “%(name)s”."), {"name": to.name}), field="to_user"
+        )
     _action_event(
         row,
         EventKind.TRANSFERRED,
@@ -1460,14 +1473,14 @@ def _add_signer(
         pending = [int(pk) for pk in row.data.get("after_signers", [])]
         if to.pk in pending:
             raise FlowInputError(
-                _("“%(name)s” is already added after you.") % {"name": to.name}, field="to_user"
+                fmt(_("“%(name)s” is already added after you."), {"name": to.name}), field="to_user"
             )
         row.data["after_signers"] = [*pending, to.pk]
         row.save(update_fields=["data"])
     else:
         if HumanTask.objects.filter(added_for=row, assignee=to, status=TaskStatus.OPEN).exists():
             raise FlowInputError(
-                _("“%(name)s” is already a signer of this task.") % {"name": to.name}, field="to_user"
+                fmt(_("“%(name)s” is already a signer of this task."), {"name": to.name}), field="to_user"
             )
         _insert_rows(instance, [_added_row(row, to, str(position), now)])
     _action_event(
@@ -1592,7 +1605,7 @@ def tasks_batch_approve(*, actor: Any, task_ids: Sequence[int], comment: str = "
     """
     ids = list(dict.fromkeys(task_ids))
     if len(ids) > MAX_BATCH:
-        raise FlowInputError(_("At most %(max)s tasks at once.") % {"max": MAX_BATCH}, field="task_ids")
+        raise FlowInputError(fmt(_("At most %(max)s tasks at once."), {"max": MAX_BATCH}), field="task_ids")
     results: list[BatchResult] = []
     for task_id in ids:
         try:

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from medoa.core.access.grants import sync_role_grants
 from medoa.core.access.policy import forget_principal
@@ -188,3 +189,10 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     monkeypatch.setattr(spiff_clock, "now", fake.now)
     monkeypatch.setattr(services, "_now", fake.now)
     return fake
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    """Messages in English (the msgids) for tests that compare them; Chinese is the default."""
+    with translation.override("en"):
+        yield

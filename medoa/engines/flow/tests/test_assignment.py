@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from medoa.core.org.choices import StaffStatus
 from medoa.core.org.models import Role, RoleAssignment
@@ -26,7 +26,7 @@ from medoa.engines.flow.spiff import UserTaskInfo
 
 from .conftest import open_task
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def rules(
@@ -145,7 +145,9 @@ def test_nobody_holding_the_role_names_the_department(people: SimpleNamespace) -
     with pytest.raises(FlowInputError) as err:
         resolve(people, rules(groups=["dept_head@${dept}"]), {"dept": "SURG"})
 
-    assert str(err.value.message) == "Step “Approve”: no one holds dept_head for 普外科."
+    assert str(err.value.message) == "Step “Approve”: no one holds dept_head for Surgery."
+    with translation.override("zh-hans"):
+        assert str(err.value.message) == "步骤“Approve”：普外科 没有人担任 dept_head。"
 
 
 def test_unknown_department_code(people: SimpleNamespace) -> None:
@@ -287,7 +289,11 @@ def test_start_without_anyone_to_assign_writes_nothing(
     with pytest.raises(FlowInputError) as err:
         start("svc_review")
 
-    assert str(err.value.message) == "Step “Head nurse reviews”: no one holds head_nurse for 心内一病区."
+    assert (
+        str(err.value.message) == "Step “Head nurse reviews”: no one holds head_nurse for Cardiology ward 1."
+    )
+    with translation.override("zh-hans"):
+        assert str(err.value.message) == "步骤“Head nurse reviews”：心内一病区 没有人担任 head_nurse。"
     assert (ProcessInstance.objects.count(), HumanTask.objects.count(), ProcessEvent.objects.count()) == (
         0,
         0,

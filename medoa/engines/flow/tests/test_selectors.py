@@ -15,7 +15,7 @@ from medoa.engines.flow.models import HumanTask, ProcessDefinition, ProcessInsta
 
 from .conftest import open_task
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def act(staff: Any, task: HumanTask, action: str, **kw: Any) -> HumanTask:

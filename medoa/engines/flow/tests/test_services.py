@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from medoa.core.audit.models import AuditEntry
 from medoa.core.notify.models import Notification
@@ -30,7 +30,7 @@ from medoa.engines.flow.spiff import DefinitionInvalid
 
 from .conftest import bpmn, kinds, open_steps, open_task, snapshot
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def act(staff: Any, task: HumanTask, action: str, **kw: Any) -> HumanTask:
@@ -862,3 +862,20 @@ def test_message_input_is_checked(people: SimpleNamespace) -> None:
     with pytest.raises(FlowInputError) as err:
         services.message_correlate(actor=people.admin.user, name="", variables={})
     assert err.value.field == "name"
+
+
+# --- messages in Chinese -------------------------------------------------------------------------
+
+
+def test_errors_speak_chinese_by_default(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=2)
+    task = open_task(instance)
+    act(people.head, task, "approve")
+
+    with translation.override("zh-hans"), pytest.raises(FlowConflict) as err:
+        act(people.head, task, "approve")
+
+    with translation.override("zh-hans"):
+        assert str(err.value.message) == "此任务已被他人处理。"
+    with translation.override("en"):
+        assert str(err.value.message) == "This task was already handled by someone else."

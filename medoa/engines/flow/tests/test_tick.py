@@ -20,7 +20,7 @@ from medoa.engines.flow.tasks import flow_tick_job
 
 from .conftest import FakeClock, kinds, open_steps, open_task
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 FAILURES = {"left": 0}
 
