@@ -24,6 +24,7 @@ Messages
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -80,6 +81,7 @@ S = TypeVar("S", bound=Schema)
 MAX_BPMN_BYTES = 5 * 1024 * 1024
 MULTIPART_SLACK = 64 * 1024
 MAX_ACTION_UPLOAD = 50 * 1024 * 1024  # form boundaries and the small text fields around the file
+KEY_RE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 PERM_DESIGN = "flow.definition.design"
 PERM_ADMIN = "flow.instance.admin"
 PERM_MESSAGE = "flow.message.send"
@@ -429,8 +431,15 @@ def _too_large() -> HttpError:
     return _http_error(413, _("The BPMN file is too large (at most 5 MB)."))
 
 
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def _read_bpmn(request: HttpRequest) -> bytes:
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    length = _content_length(request)
     if request.content_type == "multipart/form-data":
         if length > MAX_BPMN_BYTES + MULTIPART_SLACK:
             raise _too_large()
@@ -508,7 +517,9 @@ def definitions_list(request: HttpRequest) -> Any:
 )
 def definitions_get(request: HttpRequest, key: str) -> Any:
     user = _user(request)
-    definition = _call(selectors.definition_list, user=user).filter(key=key).first()
+    definition = None
+    if KEY_RE.fullmatch(key):
+        definition = _call(selectors.definition_list, user=user).filter(key=key).first()
     if definition is None:
         raise _http_error(404, _("There is no such process definition."))
     versions = list(definition.versions.select_related("deployed_by").order_by("-version"))
@@ -789,7 +800,7 @@ def _action_input(request: HttpRequest) -> tuple[TaskActionIn, list[UploadedFile
                 errors = [translate_error({"type": "json_invalid", "loc": ("body",)})]
                 raise _http_error(400, MESSAGES["json_invalid"], errors=errors) from None
             raise _validation_error(exc, "body") from None
-    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_ACTION_UPLOAD:
+    if _content_length(request) > MAX_ACTION_UPLOAD:
         raise _http_error(413, _("The attachments are too large (at most 50 MB in one request)."))
     form = request.POST
     data: dict[str, Any] = {k: v for k, v in form.items() if k not in ("to_users", "variables")}

@@ -383,6 +383,8 @@ def test_definitions_list_and_get(people: SimpleNamespace, api_as: Any, leave: P
     assert {t["id"] for t in body["latest"]["user_tasks"]} >= {"head_approve", "vice_approve"}
 
     assert api_as(people.nurse).get(f"{API}/definitions/nothing-here").status_code == 404
+    assert api_as(people.nurse).get(f"{API}/definitions/api%00leave").status_code == 404
+    assert api_as(people.nurse).get(f"{API}/definitions/{'k' * 65}").status_code == 404
     assert api_as(None).get(f"{API}/definitions/api_leave").status_code == 401
 
 
