@@ -17,8 +17,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from .choices import InstanceStatus, SignerPosition
 
@@ -87,7 +86,7 @@ def _content_matches(extension: str, upload: UploadedFile) -> bool:
         return False
     main_part = "word/document.xml" if extension == "docx" else "xl/workbook.xml"
     try:
-        with zipfile.ZipFile(upload.file) as package:
+        with zipfile.ZipFile(upload) as package:  # an UploadedFile is a binary file object
             names = set(package.namelist())
     except (zipfile.BadZipFile, OSError, ValueError):
         return False
@@ -339,7 +338,7 @@ class TaskActionForm(forms.Form):
     attachments = AttachmentsField(label=gettext_lazy("Attachments"))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         action = data.get("action")
         if action in ("transfer", "add_signer", "cc") and not data.get("to_user"):
             self.add_error("to_user", _("Choose a person."))
@@ -360,7 +359,9 @@ class StaffSearchForm(forms.Form):
 class AdminFilterForm(forms.Form):
     definition = forms.CharField(label=gettext_lazy("Process"), max_length=64, required=False)
     status = forms.ChoiceField(
-        label=gettext_lazy("Status"), choices=[("", gettext_lazy("Any status")), *InstanceStatus.choices], required=False
+        label=gettext_lazy("Status"),
+        choices=[("", gettext_lazy("Any status")), *InstanceStatus.choices],
+        required=False,
     )
     incident = forms.ChoiceField(
         label=gettext_lazy("Incidents"),
@@ -387,7 +388,7 @@ class AdminActionForm(forms.Form):
     version = forms.IntegerField(label=gettext_lazy("Version"), required=False, min_value=1)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("action") == "migrate" and not data.get("version"):
             self.add_error("version", _("Choose the version to migrate to."))
         return data

@@ -19,7 +19,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q, prefetch_related_objects
+from django.db.models import Count, Prefetch, Q, prefetch_related_objects
 from django.http import (
     FileResponse,
     Http404,
@@ -141,7 +141,12 @@ def _int_or_404(raw: str | None) -> int:
 @login_required
 @require_GET
 def definition_list(request: HttpRequest) -> HttpResponse:
-    definitions = selectors.definition_list(user=request.user)
+    # the running count and the deployer's name come with the list (one query)
+    definitions = (
+        selectors.definition_list(user=request.user)
+        .select_related("latest_version__deployed_by__staff")
+        .annotate(running_count=Count("instances", filter=Q(instances__status=InstanceStatus.RUNNING)))
+    )
     context = {
         "definitions": definitions,
         "may_design": has_perm(request.user, DESIGN),
@@ -431,7 +436,7 @@ def task_batch_approve(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return redirect(f"{reverse('flow:task_list')}?box=todo")
     results = services.tasks_batch_approve(
         actor=request.user, task_ids=form.cleaned_data["task_ids"], comment=form.cleaned_data["comment"]
@@ -680,7 +685,7 @@ def admin_instance_list(request: HttpRequest) -> HttpResponse:
             incident={"yes": True, "no": False}.get(incident),
         )
         page = Paginator(instances, 50).get_page(request.GET.get("page"))
-        _with_incidents_and_versions(page.object_list)
+        _with_incidents_and_versions(list(page.object_list))
     context = {"form": form, "page": page}
     return render(request, "flow/admin_instance_list.html", context, status=200 if page is not None else 400)
 
@@ -718,7 +723,7 @@ def admin_instance_action(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return _back_to_admin(request)
     action = form.cleaned_data["action"]
     try:

@@ -5,6 +5,10 @@ approves it on the task page; the instance shows completed with the diagram colo
 
 Screenshots go to test-artifacts/flow-*.png. Any console error or page error fails the test."""
 
+# The fixtures come from test_views (imported below): the test parameters naming them are not
+# redefinitions.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -12,13 +16,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pyotp
 import pytest
 
-from medoa.engines.flow.models import HumanTask, ProcessDefinition, ProcessInstance
-from medoa.engines.flow.tests.test_views import grants, hospital, people, person  # noqa: F401
+from medoa.engines.flow.models import HumanTask, Incident, ProcessDefinition, ProcessInstance
+from medoa.engines.flow.tests.test_views import TOTP_SECRET, grants, hospital, people, person  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+BPMN = Path(__file__).resolve().parent / "bpmn"
 ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts"
 SHAPES = '.djs-shape:not([data-element-id$="_label"])'
 
@@ -133,7 +139,7 @@ def test_draw_deploy_start_and_approve(
     page.mouse.move(box["x"] + 260, box["y"] + 220)
     page.mouse.click(box["x"] + 260, box["y"] + 220)
     start_id = _selected_id(page)
-    assert start_id.startswith("Event_") or start_id.startswith("StartEvent")
+    assert start_id.startswith(("Event_", "StartEvent"))
 
     # append a task from the context pad and turn it into a user task
     _context_pad(page, "append.append-task")
@@ -252,7 +258,7 @@ def test_inbox_on_a_phone(session: Callable[..., Session], people: SimpleNamespa
     # given a deployed process with a task waiting for the doctor
     from medoa.engines.flow import services
 
-    xml = (Path(__file__).resolve().parent / "bpmn" / "view_two_step.bpmn").read_text(encoding="utf-8")
+    xml = (BPMN / "view_two_step.bpmn").read_text(encoding="utf-8")
     services.definition_deploy(actor=people.designer.user, xml=xml)
     services.instance_start(
         actor=people.nurse.user,
@@ -275,3 +281,98 @@ def test_inbox_on_a_phone(session: Callable[..., Session], people: SimpleNamespa
     phone.page.wait_for_selector("#instance-diagram .flow-viewer.flow-ready")
     assert phone.page.locator("#action-approve").is_visible()
     phone.shot("task-phone")
+
+
+def test_upload_without_a_diagram_is_laid_out_then_downloaded_and_deployed(
+    session: Callable[..., Session], people: SimpleNamespace, password: str, tmp_path: Path
+) -> None:
+    # given a designer on a new draft and a Camunda-style file without diagram interchange
+    designer = session()
+    designer.sign_in("it_zhou", password)
+    designer.go("/flow/designer/new/")
+    page = designer.page
+    page.fill('input[name="key"]', "uploaded")
+    page.fill('input[name="name"]', "上传的流程")
+    page.click("#designer-new-form button[type=submit]")
+    page.wait_for_selector("#designer.flow-ready")
+    upload = tmp_path / "uploaded.bpmn"
+    upload.write_text((BPMN / "view_no_di.bpmn").read_text(encoding="utf-8"), encoding="utf-8")
+    too_big = tmp_path / "big.bpmn"
+    too_big.write_bytes(b"<x/>" + b" " * (5 * 1024 * 1024))
+    wrong = tmp_path / "notes.txt"
+    wrong.write_text("hello", encoding="utf-8")
+
+    # when the wrong files are chosen, they are refused in the browser
+    page.set_input_files("#designer-upload", str(wrong))
+    assert page.locator("#designer-status").inner_text() == "请选择 .bpmn 或 .xml 文件。"
+    page.set_input_files("#designer-upload", str(too_big))
+    assert page.locator("#designer-status").inner_text() == "文件超过 5 MB。"
+
+    # when the file is uploaded, the browser lays it out
+    page.set_input_files("#designer-upload", str(upload))
+    page.wait_for_selector('.djs-element[data-element-id="check"]')
+    assert page.locator("#designer-status").inner_text() == "文件中没有图形布局，已自动排版。"
+    assert page.locator(SHAPES).count() == 3
+    designer.shot("designer-uploaded")
+
+    # then the download holds the diagram and the Camunda attributes
+    with page.expect_download() as info:
+        page.click("#designer-download")
+    downloaded = Path(info.value.path()).read_text(encoding="utf-8")
+    assert info.value.suggested_filename == "uploaded.bpmn"
+    assert "BPMNShape" in downloaded and 'camunda:candidateGroups="dept_head"' in downloaded
+
+    # and it deploys as version 1 with the laid-out diagram
+    page.click("#designer-deploy")
+    for _ in range(50):
+        if "已发布" in page.locator("#designer-status").inner_text():
+            break
+        page.wait_for_timeout(100)
+    assert page.locator("#designer-status").inner_text() == "上传的流程 第 1 版已发布。"
+    version = ProcessDefinition.objects.get(key="uploaded").latest_version
+    assert version is not None and "BPMNShape" in version.bpmn_xml
+
+
+def test_instance_administration(
+    session: Callable[..., Session], people: SimpleNamespace, password: str
+) -> None:
+    # given a running instance with an open incident
+    from medoa.engines.flow import services
+
+    xml = (BPMN / "view_two_step.bpmn").read_text(encoding="utf-8")
+    services.definition_deploy(actor=people.designer.user, xml=xml)
+    instance = services.instance_start(
+        actor=people.nurse.user,
+        definition_key="view_two_step",
+        variables={"approver": "doc_wang", "second": "doc_zhao"},
+        title="需要管理员处理",
+    )
+    incident = Incident.objects.create(instance=instance, step_id="first", message="外部系统无响应")
+    ProcessInstance.objects.filter(pk=instance.pk).update(has_incident=True)
+
+    # when the administrator signs in with the second factor and opens the list of instances with incidents
+    admin = session()
+    admin.sign_in("admin_sun", password)
+    admin.page.wait_for_url(f"{admin.url}/accounts/login/verify/")
+    admin.page.fill('input[name="otp"]', pyotp.TOTP(TOTP_SECRET).now())
+    admin.page.click('button[type="submit"]')
+    admin.page.wait_for_load_state()
+    admin.go("/flow/admin/instances/?incident=yes")
+    row = admin.page.locator(f'#admin-table tr[data-instance="{instance.pk}"]')
+    assert "外部系统无响应" in row.inner_text()
+    admin.shot("admin")
+
+    # then retry resolves the incident, and suspend and resume work from the row
+    row.locator(f'[data-retry="{incident.pk}"]').click()
+    admin.page.wait_for_load_state()
+    assert "正在重试该步骤。" in admin.page.locator(".messages").inner_text()
+    incident.refresh_from_db()
+    assert incident.status == "resolved"
+    admin.go("/flow/admin/instances/")
+    admin.page.locator(f'#admin-table tr[data-instance="{instance.pk}"] button[value="suspend"]').click()
+    admin.page.wait_for_load_state()
+    assert f"实例 {instance.pk} 已挂起。" in admin.page.locator(".messages").inner_text()
+    admin.page.locator(f'#admin-table tr[data-instance="{instance.pk}"] button[value="resume"]').click()
+    admin.page.wait_for_load_state()
+    instance.refresh_from_db()
+    assert instance.status == "running"

@@ -39,7 +39,7 @@ from medoa.engines.flow.models import (
     TaskCopy,
 )
 
-TOTP_SECRET = "JBSWY3DPEHPK3PXP"
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 BPMN = Path(__file__).resolve().parent / "bpmn"
 # Two steps: the approver named in ${approver}, then ${second}; with a diagram (DI).
@@ -47,6 +47,10 @@ TWO_STEP = (BPMN / "view_two_step.bpmn").read_text(encoding="utf-8")
 # A user task nobody is assigned to and a condition that does not parse: two problems.
 BROKEN = (BPMN / "view_broken.bpmn").read_text(encoding="utf-8")
 
+
+# session, user, live session; the principal (staff, roles, grants); the definitions for the filter;
+# the four counts; the page's count and rows; the shell's unread notifications
+QUERIES_INBOX = 14
 
 # --- fixtures -------------------------------------------------------------------------------------
 
@@ -184,7 +188,7 @@ def test_the_todo_card_renders_counts_and_the_newest_tasks(
 
 
 def test_definition_list_for_staff_and_designers(
-    two_step: ProcessVersion, people: SimpleNamespace, as_user: Any
+    started: ProcessInstance, people: SimpleNamespace, as_user: Any
 ) -> None:
     url = reverse("flow:definition_list")
     assert as_user(None).get(url).status_code == 302
@@ -202,6 +206,7 @@ def test_definition_list_for_staff_and_designers(
     for name in ("flow:designer", "flow:definition_xml", "flow:definition_versions"):
         assert reverse(name, args=["view_two_step"]) in designer_page
     assert "两级审批" in designer_page and "测试" in designer_page and "v1" in designer_page
+    assert 'data-running="1"' in designer_page and "周工程师" in designer_page
 
 
 def test_definition_xml_and_versions_need_the_design_permission(
@@ -486,6 +491,28 @@ def test_inboxes_show_each_box(started: ProcessInstance, people: SimpleNamespace
     assert (
         len(as_user(people.approver).get(url + "?q=初审&process=view_two_step&sort=due").context["page"]) == 1
     )
+
+
+def test_inbox_query_count_does_not_grow_with_the_page(
+    two_step: ProcessVersion, people: SimpleNamespace, as_user: Any, django_assert_num_queries: Any
+) -> None:
+    def start(n: int) -> None:
+        for i in range(n):
+            services.instance_start(
+                actor=people.nurse.user,
+                definition_key="view_two_step",
+                variables={"approver": "doc_wang", "second": "doc_zhao"},
+                title=f"申请{i}",
+            )
+
+    client = as_user(people.approver)
+    start(2)
+    client.get(reverse("flow:task_list"))  # warm the session and the principal cache
+    with django_assert_num_queries(QUERIES_INBOX):
+        assert len(client.get(reverse("flow:task_list")).context["page"]) == 2
+    start(10)
+    with django_assert_num_queries(QUERIES_INBOX):
+        assert len(client.get(reverse("flow:task_list")).context["page"]) == 12
 
 
 def test_inbox_bad_filters_are_400(people: SimpleNamespace, as_user: Any) -> None:
