@@ -49,6 +49,7 @@ PERM_DESIGN = "flow.definition.design"
 PERM_ADMIN = "flow.instance.admin"
 PERM_VIEW = "flow.instance.view"
 PERM_START = "flow.start"
+PERM_MESSAGE = "flow.message.send"
 
 BOXES = ("todo", "done", "initiated", "cc")
 TASK_ACTIONS = (

@@ -103,6 +103,7 @@ from .selectors import (
     ADDED_POSITIONS,
     PERM_ADMIN,
     PERM_DESIGN,
+    PERM_MESSAGE,
     PERM_START,
     POSITION_AFTER,
     POSITION_ALONGSIDE,
@@ -185,6 +186,7 @@ class _Run:
     now: datetime.datetime
     # step id → variables its next task must be completed with (see ``_reset_to``)
     carry: dict[str, dict[str, Any]] = field(default_factory=dict)
+    migrated: bool = False  # the version changed: refresh every side table
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -817,43 +819,9 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
             new_rows.append(_resolve_row(run, item, previous))
     _insert_rows(instance, new_rows)
 
-    # automatic steps
-    ready_services = [] if wf.completed else wf.ready_service_tasks()
-    jobs = {
-        j.spiff_task_id: j
-        for j in ServiceJob.objects.filter(instance=instance).exclude(status=ServiceJobStatus.DONE)
-    }
-    wanted = {s.spiff_id for s in ready_services}
-    ServiceJob.objects.filter(
-        pk__in=[j.pk for sid, j in jobs.items() if sid not in wanted and j.status == ServiceJobStatus.PENDING]
-    ).delete()
-    ServiceJob.objects.bulk_create(
-        [
-            ServiceJob(
-                instance=instance,
-                spiff_task_id=s.spiff_id,
-                task_def_id=s.step_id[:200],
-                function=s.function[:200],
-                next_attempt_at=now,
-            )
-            for s in ready_services
-            if s.spiff_id not in jobs
-        ]
-    )
-
-    # messages
-    waiting = set() if wf.completed else set(wf.waiting_messages())
-    subs = {s.name: s for s in MessageSubscription.objects.filter(instance=instance)}
-    stale = [s.pk for n, s in subs.items() if n not in waiting or s.business_key != instance.business_key]
-    if stale:
-        MessageSubscription.objects.filter(pk__in=stale).delete()
-    MessageSubscription.objects.bulk_create(
-        [
-            MessageSubscription(instance=instance, name=n[:200], business_key=instance.business_key)
-            for n in sorted(waiting)
-            if n not in subs or subs[n].pk in stale
-        ]
-    )
+    job_times = _sync_jobs(run) if run.parsed.service_tasks or run.migrated else []
+    if run.parsed.message_catches or run.migrated:
+        _sync_subscriptions(run)
 
     snapshot = wf.variables()
     for row in [*rows, *new_rows]:
@@ -878,27 +846,62 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
         _event(instance, EventKind.ENDED, data={"outcome": fields["outcome"]})
         status = InstanceStatus.COMPLETED
     if status == InstanceStatus.RUNNING:
-        fields["next_due_at"] = _next_due(run)
+        alarms = [
+            _alarm_at(row, _step_properties(run.parsed, row.task_def_id))
+            for row in [*rows, *new_rows]
+            if row.status == TaskStatus.OPEN and row.due_at is not None
+        ]
+        engine_due = wf.next_due()
+        candidates = [d for d in [engine_due, *alarms, *job_times] if d is not None]
+        fields["next_due_at"] = min(candidates, default=None)
     else:
         fields["next_due_at"] = None
     _bump(instance, **fields)
 
 
-def _next_due(run: _Run) -> datetime.datetime | None:
-    candidates: list[datetime.datetime] = []
-    engine_due = run.wf.next_due()
-    if engine_due is not None:
-        candidates.append(engine_due)
-    candidates.extend(_task_alarms_of(run.instance, run.parsed))
-    first_job = (
-        ServiceJob.objects.filter(instance=run.instance, status=ServiceJobStatus.PENDING)
-        .order_by("next_attempt_at")
-        .values_list("next_attempt_at", flat=True)
-        .first()
+def _sync_jobs(run: _Run) -> list[datetime.datetime]:
+    """ServiceJob rows for the waiting automatic steps; returns the pending jobs' next attempts."""
+    instance, wf = run.instance, run.wf
+    ready_services = [] if wf.completed else wf.ready_service_tasks()
+    jobs = {
+        j.spiff_task_id: j
+        for j in ServiceJob.objects.filter(instance=instance).exclude(status=ServiceJobStatus.DONE)
+    }
+    wanted = {s.spiff_id for s in ready_services}
+    vanished = [j.pk for sid, j in jobs.items() if sid not in wanted and j.status == ServiceJobStatus.PENDING]
+    if vanished:
+        ServiceJob.objects.filter(pk__in=vanished).delete()
+    fresh = [
+        ServiceJob(
+            instance=instance,
+            spiff_task_id=s.spiff_id,
+            task_def_id=s.step_id[:200],
+            function=s.function[:200],
+            next_attempt_at=run.now,
+        )
+        for s in ready_services
+        if s.spiff_id not in jobs
+    ]
+    ServiceJob.objects.bulk_create(fresh)
+    pending = [j for j in jobs.values() if j.pk not in vanished and j.status == ServiceJobStatus.PENDING]
+    return [j.next_attempt_at for j in [*pending, *fresh] if j.next_attempt_at is not None]
+
+
+def _sync_subscriptions(run: _Run) -> None:
+    """MessageSubscription rows for the messages the workflow waits for (by business key)."""
+    instance, wf = run.instance, run.wf
+    waiting = set() if wf.completed else set(wf.waiting_messages())
+    subs = {s.name: s for s in MessageSubscription.objects.filter(instance=instance)}
+    stale = [s.pk for n, s in subs.items() if n not in waiting or s.business_key != instance.business_key]
+    if stale:
+        MessageSubscription.objects.filter(pk__in=stale).delete()
+    MessageSubscription.objects.bulk_create(
+        [
+            MessageSubscription(instance=instance, name=n[:200], business_key=instance.business_key)
+            for n in sorted(waiting)
+            if n not in subs or subs[n].pk in stale
+        ]
     )
-    if first_job is not None:
-        candidates.append(first_job)
-    return min(candidates, default=None)
 
 
 def _task_alarms_of(instance: ProcessInstance, parsed: ParsedDefinition) -> list[datetime.datetime]:
@@ -1711,6 +1714,7 @@ def instance_migrate(*, actor: Any, instance: ProcessInstance, version: ProcessV
     except EngineError as exc:
         raise _engine_failed(exc) from exc
     run.parsed = new_parsed
+    run.migrated = True
     locked.version = version
     _event(locked, EventKind.MIGRATED, actor=staff, data={"from": old_version.version, "to": version.version})
     _sync(run, extra={"version": version})
@@ -1773,9 +1777,9 @@ def message_correlate(
 
     ``actor`` None means the system (a domain event); started instances then have no initiator.
     """
+    if actor is not None and not has_perm(actor, PERM_MESSAGE):
+        raise FlowPermissionDenied(_("You may not send messages to processes."))
     staff = staff_of(actor) if actor is not None else None
-    if actor is not None and (staff is None or not staff.is_active):
-        raise FlowPermissionDenied(_("Only staff members can take part in processes."))
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise FlowInputError(_("Give the message name (at most 200 characters)."), field="name")

@@ -879,3 +879,14 @@ def test_errors_speak_chinese_by_default(leave: Any, people: SimpleNamespace) ->
         assert str(err.value.message) == "此任务已被他人处理。"
     with translation.override("en"):
         assert str(err.value.message) == "This task was already handled by someone else."
+
+
+def test_sending_messages_needs_the_permission(deploy: Any, people: SimpleNamespace) -> None:
+    deploy("svc_message_start")
+    before = snapshot()
+
+    with pytest.raises(FlowPermissionDenied):
+        services.message_correlate(actor=people.nurse.user, name="referral", variables={})
+
+    assert snapshot() == before
+    assert ProcessInstance.objects.count() == 0
