@@ -203,6 +203,7 @@ def test_draw_deploy_start_and_approve(
     nurse = session()
     nurse.sign_in("nurse_li", password)
     nurse.go("/flow/definitions/")
+    nurse.shot("definitions")
     nurse.page.click('tr[data-key="sick-leave"] a:has-text("发起")')
     nurse.page.wait_for_load_state()
     assert nurse.page.locator("h1").inner_text() == "发起 病假申请"
@@ -216,6 +217,7 @@ def test_draw_deploy_start_and_approve(
     # a bad number is named beside its row and nothing started
     assert "两 不是数字。" in nurse.page.locator(".flow-var-error").first.inner_text()
     assert ProcessInstance.objects.count() == 0
+    nurse.shot("start-errors")
     nurse.page.locator('input[name="var_value"]').first.fill("2")
     nurse.page.click("#start-form button[type=submit]")
     nurse.page.wait_for_selector("#instance-diagram .flow-viewer.flow-ready")
@@ -227,6 +229,9 @@ def test_draw_deploy_start_and_approve(
     # --- the doctor approves it from the to-do inbox -------------------------------------------------
     doctor = session()
     doctor.sign_in("doc_wang", password)
+    card = doctor.page.locator(".flow-card-counts")
+    assert card.locator('a[href="/flow/tasks/?box=todo"] strong').inner_text() == "1"
+    doctor.shot("workbench")
     doctor.go("/flow/tasks/")
     assert doctor.page.locator('#inbox-tabs a[data-box="todo"] .badge').inner_text() == "1"
     doctor.shot("inbox")
@@ -235,6 +240,12 @@ def test_draw_deploy_start_and_approve(
     assert "李护士病假两天" in doctor.page.locator("#task-header").inner_text()
     assert "days" in doctor.page.locator("#instance-variables").inner_text()
     doctor.shot("task")
+    # the person picker of "transfer" suggests matching staff as one types (htmx, no inline script)
+    doctor.page.click("#more-transfer > summary")
+    doctor.page.fill("#transfer-person", "赵")
+    doctor.page.locator('#transfer-people option[value="doc_zhao"]').wait_for(state="attached")
+    assert doctor.page.locator("#transfer-people option").count() == 1
+    doctor.page.click("#more-transfer > summary")
     doctor.page.fill("#decide-comment", "同意，注意休息")
     doctor.page.click("#action-approve")
     doctor.page.wait_for_load_state()
