@@ -79,8 +79,8 @@ T = TypeVar("T")
 S = TypeVar("S", bound=Schema)
 
 MAX_BPMN_BYTES = 5 * 1024 * 1024
-MULTIPART_SLACK = 64 * 1024
-MAX_ACTION_UPLOAD = 50 * 1024 * 1024  # form boundaries and the small text fields around the file
+MULTIPART_SLACK = 64 * 1024  # form boundaries and the small text fields around the file
+MAX_ACTION_UPLOAD = 50 * 1024 * 1024
 KEY_RE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 PERM_DESIGN = "flow.definition.design"
 PERM_ADMIN = "flow.instance.admin"

@@ -789,7 +789,18 @@ def test_transfer_to_unknown_user_is_422(people: SimpleNamespace, api_as: Any, s
     before, states = _counts(), _task_states()
     response = _act(client, task, action="transfer", to_user="no_such_user")
     assert response.status_code == 422, response.json()
-    assert response.json()["errors"][0]["field"] == "to_user"
+    assert response.json() == {
+        "detail": "没有在职职工“no_such_user”。",
+        "detail_en": "There is no active staff member “no_such_user”.",
+        "errors": [
+            {
+                "field": "to_user",
+                "message": "没有在职职工“no_such_user”。",
+                "message_en": "There is no active staff member “no_such_user”.",
+                "type": "invalid",
+            }
+        ],
+    }
     assert (_counts(), _task_states()) == (before, states)
 
     moved = _act(client, task, action="transfer", to_user="hn_zhao", comment="请赵护士长处理")
