@@ -26,7 +26,7 @@ from medoa.engines.flow.models import (
     TaskCopy,
     TimerStartSchedule,
 )
-from medoa.engines.flow.spiff import DefinitionInvalid
+from medoa.engines.flow.spiff import DefinitionInvalid, clear_definition_cache
 
 from .conftest import bpmn, kinds, open_steps, open_task, snapshot
 
@@ -890,3 +890,31 @@ def test_sending_messages_needs_the_permission(deploy: Any, people: SimpleNamesp
 
     assert snapshot() == before
     assert ProcessInstance.objects.count() == 0
+
+
+# --- call activities -----------------------------------------------------------------------------
+
+
+def test_call_activity_runs_the_latest_deployed_called_process(
+    deploy: Any, start: Any, people: SimpleNamespace
+) -> None:
+    called = deploy("svc_review")
+    main = deploy("svc_call")
+    assert main.metadata["called_versions"] == {"svc_review": called.pk}
+
+    instance = start("svc_call", item="monitor")
+    assert open_steps(instance) == [("first_review", "head_nurse")]
+    clear_definition_cache()  # the next load parses the stored XML (and the called one) again
+    act(people.head_nurse, open_task(instance), "approve")
+    act(people.head, open_task(instance), "approve")
+    act(people.nurse, open_task(instance), "complete")
+
+    assert refreshed(instance).status == "completed"
+
+
+def test_deploy_refuses_a_call_to_a_process_that_is_not_deployed(people: SimpleNamespace) -> None:
+    with pytest.raises(DefinitionInvalid) as err:
+        services.definition_deploy(actor=people.admin.user, xml=bpmn("svc_call"))
+
+    assert any("svc_review" in p.message for p in err.value.problems)
+    assert ProcessDefinition.objects.count() == 0
