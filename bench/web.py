@@ -23,10 +23,17 @@ What it does:
 5. prints requests/s, p50/p95/p99, errors, the ratio to the bare view, the goals of issue 2 with
    PASS/FAIL, and the server's memory (RSS and PSS of the gunicorn processes).
 
-The load generator is a small asyncio HTTP/1.1 client (no third-party code on the hot path) that
-takes about a tenth of one CPU; ``--client wrk`` uses ``wrk`` for the saturation phase instead when
-it is installed. Figures depend on the machine and on what else runs on it; the goals are stated
-for 2 cores. ``--strict`` exits 1 when a goal is missed.
+Goals: the workbench's p95 is judged on the paced phase (the closed-loop p95 is printed too, with
+the queueing time it is made of); ``/api/v1/me`` against the bare view on the saturation phase.
+
+The load generator runs on the same machine and must not take the server's CPU. The saturation
+phase uses ``wrk`` (one thread; ``--client auto``, the default, installs it with
+``apt-get install -y wrk`` when it is missing and the bench runs as root on Debian/Ubuntu, and
+otherwise falls back to the asyncio client); ``--client python`` forces a small asyncio HTTP/1.1
+client (no third-party code on the hot path). The paced phase always uses the asyncio client,
+which at 50 requests/s takes a few per cent of one CPU. The report says how much CPU the load
+generator used. Figures depend on the machine and on what else runs on it (check ``uptime``
+first); the goals are stated for 2 cores. ``--strict`` exits 1 when a goal is missed.
 """
 
 from __future__ import annotations
@@ -326,6 +333,22 @@ class WrkResult(Result):
         return self.p[p]
 
 
+def ensure_wrk() -> bool:
+    """Is ``wrk`` on the PATH, after installing it through apt-get where that is possible?"""
+    if shutil.which("wrk"):
+        return True
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return False
+    print("  installing wrk (apt-get install -y wrk) …", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "wrk"]
+    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
+        # Stale package lists: refresh them and try once more.
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
+        subprocess.run(install, env=env, capture_output=True, check=False)
+    return shutil.which("wrk") is not None
+
+
 def drive_wrk(
     host: str,
     port: int,
@@ -338,7 +361,8 @@ def drive_wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(WRK_SCRIPT)
         script = fh.name
-    argv = ["wrk", "-t2", f"-c{clients}", "-s", script]
+    # One thread: ample for a few thousand requests/s, and it leaves the server the CPU.
+    argv = ["wrk", "-t1", f"-c{clients}", "-s", script]
     for name, value in target.headers.items():
         argv += ["-H", f"{name}: {value}"]
     url = f"http://{host}:{port}{target.path}"
@@ -360,6 +384,12 @@ def drive_wrk(
         p={50: p50, 95: p95, 99: p99},
         count=requests - status_errors,
     )
+
+
+def _load_generator_cpu(client: str) -> float:
+    """CPU seconds used so far by the load generator: this process, or its finished wrk runs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if client == "wrk" else resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -434,21 +464,24 @@ def report(
     checks: list[bool] = []
     print()
     print("Goals (stated for 2 cores):")
-    wb_sat = sat["/"]
-    ok = wb_sat.percentile(95) < WORKBENCH_P95_GOAL_MS and wb_sat.errors == 0
-    checks.append(ok)
-    print(
-        f"  workbench p95 < {WORKBENCH_P95_GOAL_MS:.0f} ms, saturated: {wb_sat.percentile(95):.1f} ms  "
-        f"{verdict[ok]}"
-    )
     if paced:
         wb_paced = {r.target.path: r for r in paced}["/"]
         ok = wb_paced.percentile(95) < WORKBENCH_P95_GOAL_MS and wb_paced.errors == 0
         checks.append(ok)
         print(
-            f"  workbench p95 < {WORKBENCH_P95_GOAL_MS:.0f} ms, paced:     {wb_paced.percentile(95):.1f} ms  "
-            f"{verdict[ok]}"
+            f"  workbench p95 < {WORKBENCH_P95_GOAL_MS:.0f} ms under {args.clients} users (paced): "
+            f"{wb_paced.percentile(95):.1f} ms  {verdict[ok]}"
         )
+    else:
+        print(f"  workbench p95 < {WORKBENCH_P95_GOAL_MS:.0f} ms (paced): not measured (--no-paced)")
+    wb_sat = sat["/"]
+    queueing = args.clients / wb_sat.rps * 1000 if wb_sat.rps else float("nan")
+    print(
+        f"    closed loop, for reference: p95 {wb_sat.percentile(95):.1f} ms at {wb_sat.rps:.0f} requests/s; "
+        f"that is queueing:\n      {args.clients} clients ÷ {wb_sat.rps:.0f} requests/s = {queueing:.0f} ms "
+        f"mean latency (Little's law); even the mean stays under {WORKBENCH_P95_GOAL_MS:.0f} ms only above "
+        f"{args.clients / WORKBENCH_P95_GOAL_MS * 1000:.0f} requests/s"
+    )
     ok = api_ratio >= API_RATIO_GOAL and api.errors == 0
     checks.append(ok)
     print(
@@ -474,10 +507,15 @@ def main(argv: list[str] | None = None) -> int:
         "--db-url", default=DEFAULT_DB_URL, help=f"database to recreate (default {DEFAULT_DB_URL})"
     )
     parser.add_argument(
-        "--client", choices=["python", "wrk"], default="python", help="saturation load generator"
+        "--client",
+        choices=["auto", "python", "wrk"],
+        default="auto",
+        help="saturation load generator (default auto: wrk, installed when possible, else python)",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args(argv)
+    if args.client == "auto":
+        args.client = "wrk" if ensure_wrk() else "python"
     if args.client == "wrk" and not shutil.which("wrk"):
         parser.error("wrk is not installed")
     drive = drive_wrk if args.client == "wrk" else drive_python
@@ -503,13 +541,14 @@ def main(argv: list[str] | None = None) -> int:
             Target("GET /api/v1/me", "/api/v1/me", {"Authorization": f"Bearer {token}"}),
             Target("GET / (workbench)", "/", {"Cookie": f"sessionid={session}"}),
         ]
-        started_cpu = resource.getrusage(resource.RUSAGE_SELF)
+        started = _load_generator_cpu(args.client)
         saturated: list[Result] = []
         for target in targets:
             print(f"  saturating {target.label} …", flush=True)
             saturated.append(drive("127.0.0.1", port, target, args.clients, args.seconds, args.warmup))
-        used = resource.getrusage(resource.RUSAGE_SELF)
+        saturation_cpu = _load_generator_cpu(args.client) - started
         paced: list[Result] = []
+        started = _load_generator_cpu("python")
         if not args.no_paced:
             for target in targets:
                 print(f"  pacing {target.label} …", flush=True)
@@ -518,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
                         "127.0.0.1", port, target, args.clients, args.seconds, args.warmup, args.pace
                     )
                 )
+        paced_cpu = _load_generator_cpu("python") - started
         memory = server_memory(server.pid)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -527,11 +567,13 @@ def main(argv: list[str] | None = None) -> int:
             os.killpg(server.pid, signal.SIGKILL)
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    note = "load generator: wrk"
-    if args.client == "python":
-        client_cpu = (used.ru_utime - started_cpu.ru_utime) + (used.ru_stime - started_cpu.ru_stime)
-        share = client_cpu / (len(targets) * (args.seconds + args.warmup))
-        note = f"the load generator (same machine) used {share:.0%} of one CPU while saturating"
+    span = len(targets) * (args.seconds + args.warmup)
+    note = (
+        f"load generator ({args.client}, same machine) used {saturation_cpu / span:.0%} of one CPU while "
+        f"saturating"
+    )
+    if paced:
+        note += f", {paced_cpu / span:.0%} while pacing"
     passed = report(saturated, paced, memory, args, note)
     return 1 if args.strict and not passed else 0
 
