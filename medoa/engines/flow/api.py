@@ -37,7 +37,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ValidationError as PydanticValidationError
 
-from medoa.api.errors import MESSAGES, in_both, translate_error
+from medoa.core.apierrors import MESSAGES, in_both, translate_error
 from medoa.core.access.models import User
 from medoa.core.access.policy import has_perm
 from medoa.core.org.models import Staff
