@@ -12,6 +12,7 @@ from django.utils import timezone, translation
 
 from medoa.core.audit.models import AuditEntry
 from medoa.core.notify.models import Notification
+from medoa.core.org.tests.factories import DelegationFactory
 from medoa.engines.flow import services
 from medoa.engines.flow.choices import InstanceStatus
 from medoa.engines.flow.errors import FlowConflict, FlowInputError, FlowNotFound, FlowPermissionDenied
@@ -918,3 +919,44 @@ def test_deploy_refuses_a_call_to_a_process_that_is_not_deployed(people: SimpleN
 
     assert any("svc_review" in p.message for p in err.value.problems)
     assert ProcessDefinition.objects.count() == 0
+
+
+# --- delegations made after the task was assigned ------------------------------------------------
+
+
+def test_a_delegate_acts_on_a_task_assigned_before_the_delegation(
+    leave: Any, people: SimpleNamespace
+) -> None:
+    instance = leave(days=2)
+    task = open_task(instance)
+    assert task.assignee == people.head
+    before = snapshot()
+    with pytest.raises(FlowPermissionDenied):
+        act(people.relief, task, "approve")
+    assert snapshot() == before
+
+    DelegationFactory(delegator=people.head, delegate=people.relief)
+    act(people.relief, task, "approve", comment="代批")
+
+    event = ProcessEvent.objects.get(instance=instance, kind="approved")
+    assert (event.actor, event.on_behalf_of) == (people.relief, people.head)
+    task.refresh_from_db()
+    assert task.completed_by == people.relief
+
+
+def test_a_delegate_of_a_candidate_claims_on_their_behalf(
+    deploy: Any, people: SimpleNamespace, person: Any, hospital: Any
+) -> None:
+    person("medical_affairs", department=hospital.ma, username="ma2")
+    deploy("svc_message_start")
+    instance = services.message_correlate(actor=None, name="referral", variables={}).started[0]
+    task = open_task(instance)
+    DelegationFactory(delegator=people.ma, delegate=people.relief)
+
+    act(people.relief, task, "claim")
+
+    task.refresh_from_db()
+    assert (task.assignee, task.on_behalf_of) == (people.relief, people.ma)
+    act(people.relief, task, "complete")
+    event = ProcessEvent.objects.get(instance=instance, kind="completed")
+    assert (event.actor, event.on_behalf_of) == (people.relief, people.ma)
