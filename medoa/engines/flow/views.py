@@ -597,16 +597,14 @@ def staff_search(request: HttpRequest) -> HttpResponse:
 def instance_detail(request: HttpRequest, pk: int) -> HttpResponse:
     instance = selectors.instance_get_for_user(user=request.user, instance_id=pk)
     staff = _staff(request)
+    is_initiator = staff is not None and instance.initiator_id == staff.pk
     context = {
         "instance": instance,
+        "is_initiator": is_initiator,
         "history": _with_durations(selectors.instance_history(instance=instance)),
         "variables": _visible_variables(instance),
         "open_tasks": selectors.instance_active_tasks(instance=instance),
-        "may_cancel": (
-            staff is not None
-            and instance.initiator_id == staff.pk
-            and instance.status in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
-        ),
+        "may_cancel": is_initiator and instance.status in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED),
         "cancel_form": CancelForm(),
         "diagram_url": reverse("flow:instance_diagram", args=[instance.pk]),
     }

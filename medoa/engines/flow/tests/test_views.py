@@ -958,3 +958,13 @@ def test_diagram_json_is_not_cached(started: ProcessInstance, people: SimpleName
     response = as_user(people.nurse).get(reverse("flow:instance_diagram", args=[started.pk]))
     assert "no-store" in response["Cache-Control"]
     assert json.loads(response.content)["active"] == ["first"]
+
+
+def test_pages_in_english(started: ProcessInstance, people: SimpleNamespace, as_user: Any) -> None:
+    client = as_user(people.approver)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    task = _open_task(started, "first")
+    page = client.get(reverse("flow:task_detail", args=[task.pk])).content.decode()
+    assert ">Approve</button>" in page and "History" in page and "Diagram" in page
+    inbox = client.get(reverse("flow:task_list")).content.decode()
+    assert "To do" in inbox and "Copied to me" in inbox
