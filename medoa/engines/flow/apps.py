@@ -3,7 +3,14 @@ from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.choices import DataScope
 from medoa.core.access.permissions import Permission, register
-from medoa.core.registries import PeriodicJob, WorkbenchCard, periodic_jobs, workbench_cards
+from medoa.core.registries import (
+    MenuEntry,
+    PeriodicJob,
+    WorkbenchCard,
+    menu,
+    periodic_jobs,
+    workbench_cards,
+)
 
 ALL = DataScope.ALL
 TREE = DataScope.DEPARTMENT_TREE
@@ -49,6 +56,19 @@ PERMISSIONS = (
 
 TICK_SECONDS = 5.0
 
+MENU = (
+    MenuEntry("flow.tasks", _("My tasks"), "flow:task_list", group="main", order=10),
+    MenuEntry("flow.definitions", _("Processes"), "flow:definition_list", group="main", order=20),
+    MenuEntry(
+        "flow.admin",
+        _("Process instances"),
+        "flow:admin_instance_list",
+        group="admin",
+        order=30,
+        permission="flow.instance.admin",
+    ),
+)
+
 
 class FlowConfig(AppConfig):
     name = "medoa.engines.flow"
@@ -62,6 +82,8 @@ class FlowConfig(AppConfig):
 
         for permission in PERMISSIONS:
             register(permission)
+        for entry in MENU:
+            menu.register(entry.key, entry)
         periodic_jobs.register(
             "flow.tick", PeriodicJob(key="flow.tick", run=flow_tick_job, every_seconds=TICK_SECONDS)
         )
