@@ -37,9 +37,9 @@ from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ValidationError as PydanticValidationError
 
-from medoa.core.apierrors import MESSAGES, in_both, translate_error
 from medoa.core.access.models import User
 from medoa.core.access.policy import has_perm
+from medoa.core.apierrors import MESSAGES, in_both, translate_error
 from medoa.core.org.models import Staff
 
 from . import selectors, services

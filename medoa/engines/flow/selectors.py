@@ -19,7 +19,7 @@ by the services with the same function.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+import hashlib
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -109,49 +109,27 @@ def _version_sources(version: ProcessVersion) -> tuple[str, dict[str, str]]:
 
 
 def parsed_version(version: ProcessVersion) -> ParsedDefinition:
-    """The parsed spec of ``version`` (cached per process; the XML is read only on a miss)."""
-    return cached_definition(version.pk, lambda: _version_sources(version))
+    """The parsed spec of ``version`` (cached per process; the XML is read only on a miss).
+
+    The cache key is the version id AND a checksum of the XML it was parsed from (its own and the
+    called processes'): SQLite hands out the id of a rolled-back row again, so an id alone could
+    name another document."""
+    return cached_definition(version.pk, version_checksum(version), lambda: _version_sources(version))
 
 
-def _parent_first(tasks: Mapping[str, Any], root: Any) -> dict[str, Any]:
-    ordered: dict[str, Any] = {}
-    stack = [root]
-    while stack:
-        task_id = stack.pop()
-        if task_id in ordered or task_id not in tasks:
-            continue
-        ordered[task_id] = tasks[task_id]
-        children = tasks[task_id].get("children") if isinstance(tasks[task_id], Mapping) else None
-        stack.extend(reversed(list(children or [])))
-    for task_id, task in tasks.items():
-        ordered.setdefault(task_id, task)
-    return ordered
-
-
-def state_in_tree_order(state: Mapping[str, Any]) -> dict[str, Any]:
-    """``state`` with every task after its parent.
-
-    PostgreSQL's ``jsonb`` gives object keys back in its own order, and SpiffWorkflow restores a
-    task's data from its parent's (delta encoding) only when the parent was restored first: out of
-    order, task data is silently lost. Until the facade's ``Workflow.load`` orders the tasks
-    itself, every load goes through here.
-    """
-    ordered = dict(state)
-    tasks = state.get("tasks")
-    if isinstance(tasks, Mapping):
-        ordered["tasks"] = _parent_first(tasks, state.get("root"))
-    subprocesses = state.get("subprocesses")
-    if isinstance(subprocesses, Mapping):
-        ordered["subprocesses"] = {
-            key: state_in_tree_order(sub) if isinstance(sub, Mapping) else sub
-            for key, sub in subprocesses.items()
-        }
-    return ordered
+def version_checksum(version: ProcessVersion) -> str:
+    """The checksum of ``version``'s XML, combined with its called processes' when it has any."""
+    metadata = version.metadata if isinstance(version.metadata, dict) else {}
+    called = metadata.get("called_checksums")
+    if not isinstance(called, dict) or not called:
+        return version.checksum
+    combined = "\n".join([version.checksum, *(f"{k}={called[k]}" for k in sorted(called))])
+    return hashlib.sha256(combined.encode("utf-8")).hexdigest()
 
 
 def load_workflow(instance: ProcessInstance, parsed: ParsedDefinition | None = None) -> Workflow:
     """The instance's workflow (``EngineError`` when its state cannot be loaded)."""
-    return Workflow.load(parsed or parsed_version(instance.version), state_in_tree_order(instance.state))
+    return Workflow.load(parsed or parsed_version(instance.version), instance.state)
 
 
 def step_name(version: ProcessVersion, step_id: str) -> str:

@@ -365,11 +365,11 @@ def _called_ids(xml: str) -> set[str]:
     return {m.strip() for m in _CALLED.findall(xml) if m.strip() and not m.strip().startswith("${")}
 
 
-def _resolve_called(xml: str) -> tuple[dict[str, str], dict[str, int]]:
+def _resolve_called(xml: str) -> tuple[dict[str, str], dict[str, ProcessVersion]]:
     """The called processes of ``xml`` (and theirs, transitively) at their latest deployed versions:
-    ``({process id: xml}, {process id: version id})``."""
+    ``({process id: xml}, {process id: version})``."""
     sources: dict[str, str] = {}
-    versions: dict[str, int] = {}
+    versions: dict[str, ProcessVersion] = {}
     pending = list(_called_ids(xml))
     while pending:
         pid = pending.pop()
@@ -385,7 +385,7 @@ def _resolve_called(xml: str) -> tuple[dict[str, str], dict[str, int]]:
             continue
         version = definition.latest_version
         sources[pid] = version.bpmn_xml
-        versions[pid] = version.pk
+        versions[pid] = version
         pending.extend(_called_ids(version.bpmn_xml) - set(sources))
     return sources, versions
 
@@ -440,7 +440,8 @@ def definition_deploy(
         )
     number = (definition.versions.aggregate(top=Max("version"))["top"] or 0) + 1
     metadata = dict(parsed.metadata)
-    metadata["called_versions"] = called_versions
+    metadata["called_versions"] = {pid: v.pk for pid, v in called_versions.items()}
+    metadata["called_checksums"] = {pid: v.checksum for pid, v in called_versions.items()}
     version = ProcessVersion.objects.create(
         definition=definition,
         version=number,

@@ -299,32 +299,36 @@ def _message_names(el: Any, messages: Mapping[str, str]) -> set[str]:
 # ------------------------------------------------------------------------------------------ the cache
 
 CACHE_SIZE = 256
-_cache: OrderedDict[int, ParsedDefinition] = OrderedDict()
+_cache: OrderedDict[tuple[int, str], ParsedDefinition] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
 def cached_definition(
-    version_id: int, loader: Callable[[], tuple[bytes | str, Mapping[str, bytes | str]]]
+    version_id: int, checksum: str, loader: Callable[[], tuple[bytes | str, Mapping[str, bytes | str]]]
 ) -> ParsedDefinition:
     """The parsed definition of a deployed version, from an in-process LRU (256 versions).
 
-    ``loader()`` returns ``(xml, called)`` for a cold entry. A deployed version passed the deploy
-    checks, so they are not run again here (SpiffWorkflow still parses the XML). The specs are shared by
-    every caller and must be treated as read-only.
+    The key is ``(version_id, checksum)``: an id alone is not enough, because SQLite gives the id
+    of a rolled-back row to the next row (another document under the same id must not find the
+    old spec). ``checksum`` identifies the XML ``loader()`` returns, i.e. ``(xml, called)`` for a
+    cold entry. A deployed version passed the deploy checks, so they are not run again here
+    (SpiffWorkflow still parses the XML). The specs are shared by every caller and must be treated
+    as read-only.
     """
+    key = (version_id, checksum)
     with _cache_lock:
-        parsed = _cache.get(version_id)
+        parsed = _cache.get(key)
         if parsed is not None:
-            _cache.move_to_end(version_id)
+            _cache.move_to_end(key)
             return parsed
     xml, called = loader()
     parsed = _build(xml, called, form_exists=None, functions=None, trusted=True)
     with _cache_lock:
-        existing = _cache.get(version_id)
+        existing = _cache.get(key)
         if existing is not None:
-            _cache.move_to_end(version_id)
+            _cache.move_to_end(key)
             return existing
-        _cache[version_id] = parsed
+        _cache[key] = parsed
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return parsed

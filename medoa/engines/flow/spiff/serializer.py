@@ -6,6 +6,7 @@ The spec (about half the size and of the load time) comes from the per-version c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -49,6 +50,44 @@ class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         return workflow
+
+
+def state_in_tree_order(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a dumped state whose tasks come parent first (and so do each subprocess's).
+
+    SpiffWorkflow stores a task's data as a delta over its parent's and rebuilds it only when the
+    parent was restored first; PostgreSQL's ``jsonb`` hands object keys back in its own order
+    (shorter keys first), which would silently drop task data. The copy is shallow below the task
+    level: restoring pops keys from the workflow dicts, never from the tasks.
+    """
+    ordered = dict(state)
+    tasks = state.get("tasks")
+    if isinstance(tasks, Mapping):
+        ordered["tasks"] = _parent_first(tasks, state.get("root"))
+    subprocesses = state.get("subprocesses")
+    if isinstance(subprocesses, Mapping):
+        ordered["subprocesses"] = {
+            key: state_in_tree_order(sub) if isinstance(sub, Mapping) else sub
+            for key, sub in subprocesses.items()
+        }
+    return ordered
+
+
+def _parent_first(tasks: Mapping[str, Any], root: Any) -> dict[str, Any]:
+    """``tasks`` in depth-first order from ``root`` (children in their stored order); tasks the
+    tree does not reach keep their place after it."""
+    ordered: dict[str, Any] = {}
+    stack = [root]
+    while stack:
+        task_id = stack.pop()
+        if not isinstance(task_id, str) or task_id in ordered or task_id not in tasks:
+            continue
+        ordered[task_id] = tasks[task_id]
+        children = tasks[task_id].get("children") if isinstance(tasks[task_id], Mapping) else None
+        stack.extend(reversed([c for c in children or [] if isinstance(c, str)]))
+    for task_id, task in tasks.items():
+        ordered.setdefault(task_id, task)
+    return ordered
 
 
 def _config(state_only: bool) -> dict[Any, Any]:

@@ -27,7 +27,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .data import json_safe
 from .engine import ENGINE
-from .serializer import FULL_SERIALIZER, STATE_SERIALIZER
+from .serializer import FULL_SERIALIZER, STATE_SERIALIZER, state_in_tree_order
 from .specs import (
     OUTCOME_KEYS,
     VOTE_KEYS,
@@ -91,9 +91,14 @@ class Workflow:
 
     @classmethod
     def load(cls, parsed: ParsedDefinition, state: dict[str, Any]) -> Workflow:
-        """Restore a dumped instance onto the (cached) parsed definition it was dumped from."""
-        dct = dict(state)
-        dct["subprocesses"] = {k: dict(v) for k, v in (state.get("subprocesses") or {}).items()}
+        """Restore a dumped instance onto the (cached) parsed definition it was dumped from.
+
+        ``state`` may come back from the database with its keys in any order (PostgreSQL's
+        ``jsonb`` reorders them): the tasks are restored parent first, as SpiffWorkflow needs to
+        rebuild each task's data from its parent's. ``state`` itself is left unchanged.
+        """
+        dct = state_in_tree_order(state)
+        dct.setdefault("subprocesses", {})
         try:
             STATE_SERIALIZER.migrate(dct)
             bpmn = STATE_SERIALIZER.from_dict(

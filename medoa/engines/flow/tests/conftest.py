@@ -23,7 +23,6 @@ from medoa.core.org.models import Department, Role, RoleAssignment, Staff
 from medoa.engines.flow import services
 from medoa.engines.flow.choices import TaskStatus
 from medoa.engines.flow.models import HumanTask, ProcessEvent, ProcessInstance, ProcessVersion
-from medoa.engines.flow.spiff import clear_definition_cache
 from medoa.engines.flow.spiff import clock as spiff_clock
 
 BPMN = Path(__file__).parent / "bpmn"
@@ -31,14 +30,6 @@ BPMN = Path(__file__).parent / "bpmn"
 
 def bpmn(name: str) -> str:
     return (BPMN / f"{name}.bpmn").read_text(encoding="utf-8")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_definition_cache() -> Iterator[None]:
-    # Version ids come back after a rolled-back test on SQLite: never reuse a cached spec.
-    clear_definition_cache()
-    yield
-    clear_definition_cache()
 
 
 @pytest.fixture

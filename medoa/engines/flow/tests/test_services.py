@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
 from django.utils import timezone, translation
 
 from medoa.core.audit.models import AuditEntry
@@ -74,6 +75,28 @@ def test_deploy_makes_a_new_version_per_deploy(deploy: Any, people: SimpleNamesp
     assert second.metadata["user_tasks"]["hr_record"]["candidate_groups"] == ["hr"]
     assert len(second.checksum) == 64
     assert audit_actions() == ["flow.definition.deployed", "flow.definition.deployed"]
+
+
+def test_a_version_id_reused_after_a_rollback_does_not_get_the_old_spec(
+    deploy: Any, start: Any, people: SimpleNamespace
+) -> None:
+    # given a version deployed and started (its spec cached), then rolled back
+    with pytest.raises(_RolledBack), transaction.atomic():
+        rolled_back = deploy("svc_review")
+        start("svc_review", topic="new bed")
+        raise _RolledBack
+    # when another model is deployed (SQLite hands out the same id again)
+    version = deploy("svc_leave")
+    if connection.vendor == "sqlite":
+        assert version.pk == rolled_back.pk
+
+    # then its instances run on its own spec
+    instance = start("svc_leave", days=2)
+    assert open_steps(instance) == [("submit", "nurse")]
+
+
+class _RolledBack(Exception):
+    pass
 
 
 def test_deploy_refuses_bad_xml_and_writes_nothing(people: SimpleNamespace) -> None:
@@ -902,6 +925,7 @@ def test_call_activity_runs_the_latest_deployed_called_process(
     called = deploy("svc_review")
     main = deploy("svc_call")
     assert main.metadata["called_versions"] == {"svc_review": called.pk}
+    assert main.metadata["called_checksums"] == {"svc_review": called.checksum}
 
     instance = start("svc_call", item="monitor")
     assert open_steps(instance) == [("first_review", "head_nurse")]

@@ -302,13 +302,33 @@ def test_cached_definition_parses_once_per_version() -> None:
         calls.append(1)
         return read("leave.bpmn"), {}
 
-    first = cached_definition(101, loader)
-    second = cached_definition(101, loader)
+    first = cached_definition(101, "a", loader)
+    second = cached_definition(101, "a", loader)
     assert first is second
     assert len(calls) == 1
-    assert cached_definition(102, loader) is not first
+    assert cached_definition(102, "a", loader) is not first
     assert len(calls) == 2
     Workflow.start(first, {"initiator": "bob", "days": 1})
+
+
+def test_cached_definition_keys_on_the_checksum_too() -> None:
+    # given version id 5 cached for one document (then rolled back: SQLite reuses the id)
+    clear_definition_cache()
+    first = cached_definition(5, "sum-a", lambda: (read("leave.bpmn"), {}))
+    other = doc(
+        proc(
+            "other",
+            '<bpmn:startEvent id="s"/>' + user("t") + '<bpmn:endEvent id="e"/>' + chain("s", "t", "e"),
+        )
+    )
+
+    # when id 5 comes back for another document
+    second = cached_definition(5, "sum-b", lambda: (other, {}))
+
+    # then the other document is parsed, and the first stays cached under its own checksum
+    assert (first.process_id, second.process_id) == ("leave", "other")
+    assert cached_definition(5, "sum-a", lambda: pytest.fail("parsed again")) is first
+    clear_definition_cache()
 
 
 def test_cached_definition_is_thread_safe_and_bounded() -> None:
@@ -316,7 +336,7 @@ def test_cached_definition_is_thread_safe_and_bounded() -> None:
     results = []
 
     def work(version: int) -> None:
-        results.append(cached_definition(version % 3, lambda: (read("leave.bpmn"), {})))
+        results.append(cached_definition(version % 3, "a", lambda: (read("leave.bpmn"), {})))
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(12)]
     for t in threads:
@@ -325,7 +345,7 @@ def test_cached_definition_is_thread_safe_and_bounded() -> None:
         t.join()
     assert len({id(r) for r in results}) == 3
     for version in range(300):
-        cached_definition(1000 + version, lambda: (read("leave.bpmn"), {}))
+        cached_definition(1000 + version, "a", lambda: (read("leave.bpmn"), {}))
     from medoa.engines.flow.spiff import definition
 
     assert len(definition._cache) == 256
@@ -344,6 +364,6 @@ def test_cached_definition_skips_deploy_only_checks() -> None:
         )
     )
     clear_definition_cache()
-    parsed = cached_definition(7, lambda: (xml, {}))
+    parsed = cached_definition(7, "a", lambda: (xml, {}))
     assert parsed.process_id == "p"
     clear_definition_cache()

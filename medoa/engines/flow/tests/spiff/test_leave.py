@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from medoa.engines.flow.spiff import ParsedDefinition, UserTaskInfo, Workflow, parse_definition
 
-from .bpmn import read
+from .bpmn import chain, doc, proc, read, user
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +111,70 @@ def test_ready_task_carries_its_data_and_a_stable_id_across_load(leave: ParsedDe
         "approved": True,
         "comment": "please",
     }
+
+
+def _jsonb_order(state: dict) -> dict:
+    """``state`` with every object's keys as PostgreSQL's jsonb returns them (shorter keys first,
+    then bytewise): task ids all have the same length, so the tasks come back sorted by id."""
+    if isinstance(state, dict):
+        return {k: _jsonb_order(state[k]) for k in sorted(state, key=lambda k: (len(k), k.encode()))}
+    if isinstance(state, list):
+        return [_jsonb_order(v) for v in state]
+    return state
+
+
+def _children_first(state: dict) -> dict:
+    out = dict(state)
+    out["tasks"] = dict(reversed(list(state["tasks"].items())))
+    out["subprocesses"] = {k: _children_first(v) for k, v in state.get("subprocesses", {}).items()}
+    return out
+
+
+@pytest.mark.parametrize("reorder", [_jsonb_order, _children_first], ids=["jsonb", "children-first"])
+def test_load_restores_task_data_whatever_the_order_of_the_saved_tasks(
+    leave: ParsedDefinition, reorder: Any
+) -> None:
+    # given an instance waiting for the head, its state saved with the tasks out of tree order
+    wf = Workflow.start(leave, {"initiator": "bob", "days": 5})
+    (submit,) = wf.ready_user_tasks()
+    wf.complete_user_task(submit.spiff_id, {"reason": "flu"})
+    state = reorder(json.loads(json.dumps(wf.dump())))
+    assert list(state["tasks"]) != list(wf.dump()["tasks"])
+    saved = json.dumps(state)
+
+    # when it is loaded
+    again = Workflow.load(leave, state)
+
+    # then every task has its data (SpiffWorkflow rebuilds it from the parent's), and the
+    # state handed in is left as it was
+    (head,) = again.ready_user_tasks()
+    assert head.data == {"initiator": "bob", "days": 5, "reason": "flu"}
+    assert again.variables() == {"initiator": "bob", "days": 5, "reason": "flu"}
+    assert json.dumps(state) == saved
+    again.complete_user_task(head.spiff_id, {"approved": True})
+    (vice,) = again.ready_user_tasks()
+    assert vice.data["reason"] == "flu"
+
+
+def test_load_restores_subprocess_task_data_out_of_order() -> None:
+    # given an embedded subprocess waiting at its user task, saved children first
+    sub = (
+        '<bpmn:subProcess id="sub"><bpmn:startEvent id="ss"/>'
+        + user("inner")
+        + '<bpmn:endEvent id="se"/>'
+        + chain("ss", "inner", "se")
+        + "</bpmn:subProcess>"
+    )
+    parsed = parse_definition(
+        doc(proc("p", '<bpmn:startEvent id="s"/>' + sub + '<bpmn:endEvent id="e"/>' + chain("s", "sub", "e")))
+    )
+    wf = Workflow.start(parsed, {"ward": "W1", "beds": 3})
+    assert wf.dump()["subprocesses"]
+    state = _children_first(json.loads(json.dumps(wf.dump())))
+
+    # when it is loaded
+    again = Workflow.load(parsed, state)
+
+    # then the inner task still sees the variables
+    (inner,) = again.ready_user_tasks()
+    assert (inner.step_id, inner.data) == ("inner", {"ward": "W1", "beds": 3})
