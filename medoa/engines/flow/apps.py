@@ -77,8 +77,13 @@ class FlowConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here because they need the app registry (models) to be ready.
+        from medoa.core.registries import demo_loaders
+
+        from .demo import DEMO_LOADER
         from .selectors import todo_card_context
         from .tasks import flow_tick_job
+
+        demo_loaders.register(DEMO_LOADER.key, DEMO_LOADER)
 
         for permission in PERMISSIONS:
             register(permission)
