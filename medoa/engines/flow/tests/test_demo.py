@@ -29,6 +29,7 @@ from medoa.engines.flow.models import (
     ProcessVersion,
 )
 from medoa.engines.flow.spiff import parse_definition
+from medoa.engines.flow.tests.test_browser import SHAPES, Session
 
 PASSWORD = "Demo@Pass-2026"
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -431,3 +432,45 @@ def test_loading_is_all_or_nothing(db: Any) -> None:
     assert ProcessDefinition.objects.count() == 0
     assert ProcessInstance.objects.count() == 0
     assert HumanTask.objects.count() == 0
+
+
+# --- in the browser ------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_models_open_in_the_designer_and_card_head_sees_his_tasks(
+    browser: Any, live_server: Any
+) -> None:
+    # given the demo hospital with its processes
+    _load()
+    designer = Session(browser, live_server, width=1400, height=860)
+    designer.sign_in("it", PASSWORD)
+
+    # when the designer opens each demo model, then it is drawn as it was saved, without warnings
+    for model in DEMO_MODELS:
+        designer.go(f"/flow/designer/{model.key}/")
+        designer.page.wait_for_selector("#designer.flow-ready")
+        root = etree.fromstring(model.xml().encode("utf-8"))
+        drawn = [el for el in root.find(f"{BPMN}process") if etree.QName(el).localname in FLOW_NODES]
+        assert designer.page.locator(SHAPES).count() == len(drawn)
+        assert designer.page.locator("#designer-problems").is_hidden()
+        designer.shot(f"demo-{model.key}")
+
+    # when card_head signs in, his to-do box holds the three demo tasks
+    head = Session(browser, live_server, width=1400, height=860)
+    head.sign_in("card_head", PASSWORD)
+    head.go("/flow/tasks/?box=todo")
+    assert head.page.locator("main").inner_text().count("科室负责人审批") == 2
+    head.shot("demo-card-head-todo")
+
+    # and the leave's task page shows the diagram with the steps so far coloured
+    task = _open_task("DEMO-LEAVE-0001", "Task_leader")
+    head.go(f"/flow/tasks/{task.pk}/")
+    head.page.wait_for_selector(".flow-viewer.flow-ready")
+    head.shot("demo-card-head-leave-task")
+
+    errors = designer.errors + head.errors
+    designer.context.close()
+    head.context.close()
+    assert errors == []
