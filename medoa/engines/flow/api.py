@@ -32,6 +32,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse, HttpRequest
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
@@ -39,7 +40,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from medoa.core.access.models import User
 from medoa.core.access.policy import has_perm
-from medoa.core.apierrors import MESSAGES, in_both, translate_error
+from medoa.core.apierrors import MESSAGES, ZH, in_both, translate_error
 from medoa.core.org.models import Staff
 
 from . import selectors, services
@@ -71,7 +72,7 @@ from .schemas import (
     TaskActionOut,
     TaskDetailOut,
 )
-from .spiff import DefinitionInvalid
+from .spiff import DefinitionInvalid, Problem
 
 router = Router(tags=["flow"])
 
@@ -142,14 +143,16 @@ def _call(fn: Callable[..., T], **kwargs: Any) -> T:
         raise _from_flow_error(exc) from None
 
 
-def _problems_error(problems: Iterable[Any]) -> HttpError:
+def _problems_error(problems: Iterable[Problem]) -> HttpError:
+    """400 listing every problem of a model, each message in Chinese and in English."""
     rows = []
     for problem in problems:
-        zh, en = in_both(problem.message)
+        with translation.override(ZH):
+            zh = problem.message
         rows.append(
             {
                 "message": zh,
-                "message_en": en,
+                "message_en": problem.message_en,
                 "element_id": problem.element_id or "",
                 "element_type": problem.element_type or "",
                 "line": problem.line,

@@ -60,7 +60,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.models import RoleGrant
@@ -390,6 +390,12 @@ def _resolve_called(xml: str) -> tuple[dict[str, str], dict[str, ProcessVersion]
     return sources, versions
 
 
+def _too_large_problem() -> Problem:
+    return Problem(
+        gettext_noop("The file is larger than %(max)s MB."), {"max": MAX_XML_BYTES // 1024 // 1024}
+    )
+
+
 @transaction.atomic
 def definition_deploy(
     *, actor: Any, xml: bytes | str, key: str | None = None, name: str | None = None, category: str = ""
@@ -402,15 +408,15 @@ def definition_deploy(
         raise FlowPermissionDenied(_("You may not deploy process definitions."))
     if isinstance(xml, bytes):
         if len(xml) > MAX_XML_BYTES:
-            raise DefinitionInvalid([Problem(f"The file is larger than {MAX_XML_BYTES // 1024 // 1024} MB.")])
+            raise DefinitionInvalid([_too_large_problem()])
         try:
             text = xml.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise DefinitionInvalid([Problem("The file is not UTF-8 text.")]) from None
+            raise DefinitionInvalid([Problem(gettext_noop("The file is not UTF-8 text."))]) from None
     else:
         text = xml
         if len(text.encode("utf-8")) > MAX_XML_BYTES:
-            raise DefinitionInvalid([Problem(f"The file is larger than {MAX_XML_BYTES // 1024 // 1024} MB.")])
+            raise DefinitionInvalid([_too_large_problem()])
     if key is not None and key != "" and not _KEY.match(key):
         raise FlowInputError(
             _("The key may only hold letters, digits, _ and - (at most 64 characters)."), field="key"
@@ -519,7 +525,8 @@ def _schedule_timer_start(
         raise DefinitionInvalid(
             [
                 Problem(
-                    f"The timer start {expression!r} is not an ISO 8601 date, duration or cycle.",
+                    gettext_noop("The timer start '%(value)s' is not an ISO 8601 date, duration or cycle."),
+                    {"value": expression},
                     "",
                     "startEvent",
                 )

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from django.utils.translation import gettext_noop
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 
@@ -67,7 +68,14 @@ def _build(
         try:
             called_roots.append((key, parse_xml(text)))
         except _XmlProblem as exc:
-            problems.append(Problem(f"called process {key!r}: {exc.problem.message}", key, "callActivity"))
+            problems.append(
+                Problem(
+                    gettext_noop("called process '%(key)s': %(problem)s"),
+                    {"key": key, "problem": exc.problem.text},
+                    key,
+                    "callActivity",
+                )
+            )
 
     called_ids = {p.get("id") for _key, r in called_roots for p in r.iter(f"{B}process") if p.get("id")}
     if not trusted:
@@ -98,8 +106,9 @@ def _build(
         message = str(exc).strip() or type(exc).__name__
         raise DefinitionInvalid(
             [
-                Problem(
-                    message.splitlines()[0],
+                Problem(  # SpiffWorkflow's own words stay English inside a translated wrapper
+                    gettext_noop("SpiffWorkflow cannot parse this element: %(detail)s"),
+                    {"detail": message.splitlines()[0]},
                     exc.id or "",
                     local(el) if el is not None else (exc.tag or "").split(":")[-1],
                     el.sourceline if el is not None else None,
@@ -108,7 +117,12 @@ def _build(
         ) from None
     except Exception as exc:  # raw KeyError/TypeError from SpiffWorkflow's parser internals
         raise DefinitionInvalid(
-            [Problem(f"the process cannot be parsed: {type(exc).__name__}: {exc}")]
+            [
+                Problem(
+                    gettext_noop("the process cannot be parsed: %(detail)s"),
+                    {"detail": f"{type(exc).__name__}: {exc}"},
+                )
+            ]
         ) from None
 
     problems = _unreached(main, spec, subprocess_specs)
@@ -139,7 +153,8 @@ def _unreached(main: Any, spec: Any, subprocess_specs: Mapping[str, Any]) -> lis
             names |= set(sub.task_specs)
     return [
         Problem(
-            "not reachable from a start event (SpiffWorkflow would ignore it)",
+            gettext_noop("not reachable from a start event (SpiffWorkflow would ignore it)"),
+            {},
             el.get("id"),
             local(el),
             el.sourceline,
@@ -187,8 +202,11 @@ def _describe(
             if step_id in owners and owners[step_id] != pid:
                 problems.append(
                     Problem(
-                        f"step id {step_id!r} is used both here and in process {owners[step_id]!r}; "
-                        "step ids must be unique across a process and the processes it calls",
+                        gettext_noop(
+                            "step id '%(step)s' is used both here and in process '%(process)s'; "
+                            "step ids must be unique across a process and the processes it calls"
+                        ),
+                        {"step": step_id, "process": owners[step_id]},
                         step_id,
                         kind,
                         el.sourceline if process is main else None,

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.translation import gettext_noop
 
 from .specs import duration_from, parse_cycle, parse_instant, unwrap
+from .types import Msg
 
 TIMER_KINDS = ("timeDate", "timeDuration", "timeCycle")
 
@@ -22,7 +26,12 @@ _ISO_CHARS = re.compile(r"^[0-9RPTWYMDHSZ:/+\-.,]+$", re.I)
 
 
 class TimerTextError(ValueError):
-    pass
+    """Timer text that cannot work: ``msgid`` (English, marked for translation) and ``params``."""
+
+    def __init__(self, msgid: str, **params: Any) -> None:
+        self.msgid = msgid
+        self.params = params
+        super().__init__(msgid % params if params else msgid)
 
 
 def iso_literal(text: str, kind: str) -> bool:
@@ -46,26 +55,35 @@ def normalize_timer(text: str | None, kind: str) -> tuple[str, bool]:
     """
     t = (text or "").strip()
     if not t:
-        raise TimerTextError(f"empty {kind}")
+        raise TimerTextError(gettext_noop("empty %(kind)s"), kind=kind)
     if _WRAPPED.match(t):
         inner = unwrap(t) or ""
         if not inner:
-            raise TimerTextError(f"empty expression in {kind}")
+            raise TimerTextError(gettext_noop("empty expression in %(kind)s"), kind=kind)
         return inner, False
     if _CRON.match(t) and any(c in t for c in "*?"):
         raise TimerTextError(
-            f"{kind} {t!r} is a cron expression; cron is not supported: "
-            "use an ISO 8601 repeating interval such as R/2026-01-05T08:00:00+08:00/P1D"
+            gettext_noop(
+                "%(kind)s '%(value)s' is a cron expression; cron is not supported: "
+                "use an ISO 8601 repeating interval such as R/2026-01-05T08:00:00+08:00/P1D"
+            ),
+            kind=kind,
+            value=t,
         )
     if iso_literal(t, kind):
         return repr(t), True
     if _ISO_CHARS.match(t) and any(c.isdigit() for c in t):
-        raise TimerTextError(f"{kind} {t!r} is not a valid ISO 8601 {_KIND_NAMES[kind]}")
+        raise TimerTextError(
+            gettext_noop("%(kind)s '%(value)s' is not a valid ISO 8601 %(what)s"),
+            kind=kind,
+            value=t,
+            what=Msg(_KIND_NAMES[kind]),
+        )
     return t, False
 
 
 _KIND_NAMES = {
-    "timeDate": "date-time (e.g. 2026-05-01T09:00:00+08:00)",
-    "timeDuration": "duration (e.g. PT2H, P3D)",
-    "timeCycle": "repeating interval (e.g. R3/PT1H)",
+    "timeDate": gettext_noop("date-time (e.g. 2026-05-01T09:00:00+08:00)"),
+    "timeDuration": gettext_noop("duration (e.g. PT2H, P3D)"),
+    "timeCycle": gettext_noop("repeating interval (e.g. R3/PT1H)"),
 }

@@ -5,28 +5,89 @@ Nothing here imports SpiffWorkflow: the services layer may build, compare and st
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
+
+from django.utils import translation
+from django.utils.translation import gettext
+
+
+@dataclass(frozen=True)
+class Msg:
+    """A translatable text: an English ``msgid`` (marked with ``gettext_noop`` where it is written)
+    and its ``%(name)s`` parameters, rendered in the language active when it is shown.
+
+    A parameter may itself be a :class:`Msg` (rendered the same way) or an object with ``msgid``
+    and ``params`` (an ``ExpressionError``); anything else is inserted as it is.
+    """
+
+    msgid: str
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def render(self) -> str:
+        """The text in the active language (English where the catalog has no translation)."""
+        text = gettext(self.msgid)
+        if not self.params:
+            return text
+        return text % {name: _rendered(value) for name, value in self.params.items()}
+
+    @property
+    def english(self) -> str:
+        with translation.override("en"):
+            return self.render()
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def msg(msgid: str, **params: Any) -> Msg:
+    return Msg(msgid, params)
+
+
+def _rendered(value: Any) -> Any:
+    if isinstance(value, Msg):
+        return value.render()
+    msgid, params = getattr(value, "msgid", None), getattr(value, "params", None)
+    if isinstance(msgid, str) and isinstance(params, Mapping):
+        return Msg(msgid, params).render()
+    return value
 
 
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a BPMN document, found at deploy.
 
-    ``message`` is English text naming the element and the reason; ``element_id``/``element_type``
+    ``msgid`` is the English message with ``%(name)s`` placeholders for ``params``; ``message`` is
+    it rendered in the active language, ``message_en`` in English. ``element_id``/``element_type``
     identify the BPMN element (``element_type`` is its local tag name, e.g. ``userTask``) and
     ``line`` is its 1-based line in the uploaded XML, when known.
     """
 
-    message: str
+    msgid: str
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
     element_id: str = ""
     element_type: str = ""
     line: int | None = None
 
+    @property
+    def text(self) -> Msg:
+        return Msg(self.msgid, self.params)
+
+    @property
+    def message(self) -> str:
+        """The message in the active language."""
+        return self.text.render()
+
+    @property
+    def message_en(self) -> str:
+        return self.text.english
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "message": self.message,
+            "message_en": self.message_en,
             "element_id": self.element_id,
             "element_type": self.element_type,
             "line": self.line,
@@ -35,7 +96,7 @@ class Problem:
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line else ""
         what = f"{self.element_type} {self.element_id!r}: " if self.element_id else ""
-        return f"{where}{what}{self.message}"
+        return f"{where}{what}{self.message_en}"
 
 
 class DefinitionInvalid(Exception):

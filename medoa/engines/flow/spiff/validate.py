@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Iterator
 from copy import deepcopy
 from typing import Any
 
+from django.utils.translation import gettext_noop
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 
@@ -22,7 +23,7 @@ from medoa.engines.rules.expressions import ExpressionError, check
 from .parser import BPMN_NS, camunda_attr, multi_instance_parts, split_list
 from .specs import unwrap
 from .timers import TIMER_KINDS, TimerTextError, iso_literal, normalize_timer
-from .types import Problem
+from .types import Msg, Problem, msg
 
 B = f"{{{BPMN_NS}}}"
 MAX_XML_BYTES = 5 * 1024 * 1024
@@ -50,14 +51,16 @@ SUPPORTED_NODES = frozenset(
     }
 )
 UNSUPPORTED_NODES = {
-    "complexGateway": "complex gateways are not supported: use an exclusive, inclusive or parallel gateway",
-    "adHocSubProcess": "ad-hoc subprocesses are not supported",
-    "businessRuleTask": "business rule tasks (DMN decisions) are not supported yet",
-    "dataStoreReference": "data stores are not supported",
-    "choreographyTask": "choreographies are not supported",
-    "subChoreography": "choreographies are not supported",
-    "callChoreography": "choreographies are not supported",
-    "implicitThrowEvent": "implicit throw events are not supported",
+    "complexGateway": gettext_noop(
+        "complex gateways are not supported: use an exclusive, inclusive or parallel gateway"
+    ),
+    "adHocSubProcess": gettext_noop("ad-hoc subprocesses are not supported"),
+    "businessRuleTask": gettext_noop("business rule tasks (DMN decisions) are not supported yet"),
+    "dataStoreReference": gettext_noop("data stores are not supported"),
+    "choreographyTask": gettext_noop("choreographies are not supported"),
+    "subChoreography": gettext_noop("choreographies are not supported"),
+    "callChoreography": gettext_noop("choreographies are not supported"),
+    "implicitThrowEvent": gettext_noop("implicit throw events are not supported"),
 }
 # Other children a process or subprocess may have that change nothing at run time (or that the
 # checks below look at themselves).
@@ -113,39 +116,55 @@ def is_bpmn(el: Any) -> bool:
     return isinstance(el.tag, str) and el.tag.startswith(B)
 
 
-def problem(message: str, el: Any = None, *, element_id: str | None = None) -> Problem:
+def problem(msgid: str, el: Any = None, *, element_id: str | None = None, **params: Any) -> Problem:
+    """A problem with ``msgid`` (English, ``%(name)s`` placeholders for ``params``) about ``el``."""
     if el is None:
-        return Problem(message, element_id or "")
+        return Problem(msgid, params, element_id or "")
     return Problem(
-        message,
+        msgid,
+        params,
         element_id if element_id is not None else (el.get("id") or ""),
         local(el),
         el.sourceline,
     )
 
 
+def _expression_error(error: ExpressionError) -> Msg:
+    """An expression error as translatable text (its msgid and parameters)."""
+    return Msg(getattr(error, "msgid", str(error)), getattr(error, "params", {}) or {})
+
+
 def parse_xml(xml: bytes | str) -> Any:
     """The document's root element; raises Problem-carrying ValueError on malformed input."""
     data = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
     if len(data) > MAX_XML_BYTES:
-        raise _XmlProblem(Problem(f"the BPMN file is larger than {MAX_XML_BYTES // (1024 * 1024)} MB"))
+        raise _XmlProblem(
+            problem(
+                gettext_noop("the BPMN file is larger than %(max)s MB"), max=MAX_XML_BYTES // (1024 * 1024)
+            )
+        )
     if not data.strip():
-        raise _XmlProblem(Problem("the BPMN file is empty"))
+        raise _XmlProblem(problem(gettext_noop("the BPMN file is empty")))
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise _XmlProblem(Problem(f"malformed XML: {exc.msg}", line=exc.lineno)) from exc
+        # lxml's own description of the error stays English
+        raise _XmlProblem(
+            Problem(gettext_noop("malformed XML: %(detail)s"), {"detail": exc.msg}, line=exc.lineno)
+        ) from exc
     if root is None or root.tag != f"{B}definitions":
         raise _XmlProblem(
-            Problem("not a BPMN 2.0 document (the root element must be bpmn:definitions)", line=1)
+            Problem(
+                gettext_noop("not a BPMN 2.0 document (the root element must be bpmn:definitions)"), line=1
+            )
         )
     return root
 
 
 class _XmlProblem(ValueError):
     def __init__(self, found: Problem) -> None:
-        super().__init__(found.message)
+        super().__init__(found.message_en)
         self.problem = found
 
 
@@ -160,10 +179,13 @@ def xsd_problems(root: Any) -> list[Problem]:
         if _xsd.validator.validate(copy):
             return []
         return [
-            Problem(f"XML schema: {_tidy(err.message)}", line=err.line) for err in _xsd.validator.error_log
+            Problem(SCHEMA_MSGID, {"detail": _tidy(err.message)}, line=err.line)
+            for err in _xsd.validator.error_log
         ]
 
 
+# lxml's schema messages stay English inside this translated wrapper.
+SCHEMA_MSGID = gettext_noop("The file does not follow the BPMN schema: %(detail)s")
 _EXPECTED = re.compile(r"\s*Expected is( one of)? \(.*?\)\.?", re.S)
 _NAMESPACES = {
     f"{{{BPMN_NS}}}": "bpmn:",
@@ -220,28 +242,34 @@ class Checker:
         self.processes = executable_processes(root)
         self.callable_ids = set(called_ids) | {p.get("id") for p in root.iter(f"{B}process") if p.get("id")}
 
-    def add(self, message: str, el: Any = None, *, element_id: str | None = None) -> None:
-        self.problems.append(problem(message, el, element_id=element_id))
+    def add(self, msgid: str, el: Any = None, *, element_id: str | None = None, **params: Any) -> None:
+        self.problems.append(problem(msgid, el, element_id=element_id, **params))
 
-    def expression(self, source: str | None, el: Any, what: str) -> None:
+    def expression(self, source: str | None, el: Any, what: Msg) -> None:
         text = (source or "").strip()
         if not text:
-            self.add(f"empty {what}", el)
+            self.add(gettext_noop("empty %(what)s"), el, what=what)
             return
         try:
             errors = check(text)
         except ExpressionError as exc:
             errors = [exc]
         if errors:  # the first error of an expression; the others are usually its consequences
-            self.add(f"{what} {text!r} does not parse: {getattr(errors[0], 'message', str(errors[0]))}", el)
+            self.add(
+                gettext_noop("%(what)s '%(source)s' does not parse: %(error)s"),
+                el,
+                what=what,
+                source=text,
+                error=_expression_error(errors[0]),
+            )
 
     # ----------------------------------------------------------------------------------------- run
 
     def run(self) -> list[Problem]:
         if not self.processes:
-            self.add('no executable process (isExecutable="true") in this file')
+            self.add(gettext_noop('no executable process (isExecutable="true") in this file'))
         for store in self.root.iter(f"{B}dataStore"):
-            self.add("data stores are not supported", store)
+            self.add(gettext_noop("data stores are not supported"), store)
         for process in self.processes:
             self.check_process(process)
         return self.problems
@@ -265,7 +293,7 @@ class Checker:
             elif name == "standardLoopCharacteristics":
                 cond = el.find(f"{B}loopCondition")
                 if cond is not None:
-                    self.expression(cond.text, el.getparent(), "loop condition")
+                    self.expression(cond.text, el.getparent(), msg(gettext_noop("loop condition")))
 
     def check_container(self, container: Any) -> None:
         children = [el for el in container if is_bpmn(el)]
@@ -276,14 +304,23 @@ class Checker:
         for el in children:
             name = local(el)
             if name in UNSUPPORTED_NODES:
-                self.add(f"bpmn:{name}: {UNSUPPORTED_NODES[name]}", el)
+                self.add(
+                    gettext_noop("bpmn:%(name)s: %(reason)s"),
+                    el,
+                    name=name,
+                    reason=msg(UNSUPPORTED_NODES[name]),
+                )
                 continue
             if name not in SUPPORTED_NODES and name not in CONTAINER_EXTRAS:
-                self.add(f"bpmn:{name} is not supported", el)
+                self.add(gettext_noop("bpmn:%(name)s is not supported"), el, name=name)
                 continue
             if (name in SUPPORTED_NODES or name == "sequenceFlow") and not el.get("id"):
                 self.add(
-                    f"bpmn:{name} without id (SpiffWorkflow would silently drop it and what follows)", el
+                    gettext_noop(
+                        "bpmn:%(name)s without id (SpiffWorkflow would silently drop it and what follows)"
+                    ),
+                    el,
+                    name=name,
                 )
                 continue
             if name == "sequenceFlow":
@@ -298,36 +335,56 @@ class Checker:
             target = flow.get(ref)
             node = self.ids.get(target) if target else None
             if node is None:
-                self.add(f"{ref} {target!r} does not name an element", flow)
+                self.add(
+                    gettext_noop("%(ref)s '%(target)s' does not name an element"),
+                    flow,
+                    ref=ref,
+                    target=target,
+                )
             elif node.getparent() is not container:
-                self.add(f"{ref} {target!r} is not in the same process or subprocess as the flow", flow)
+                self.add(
+                    gettext_noop("%(ref)s '%(target)s' is not in the same process or subprocess as the flow"),
+                    flow,
+                    ref=ref,
+                    target=target,
+                )
         cond = flow.find(f"{B}conditionExpression")
         if cond is None:
             return
         source = self.ids.get(flow.get("sourceRef") or "")
         if source is not None and local(source) not in ("exclusiveGateway", "inclusiveGateway"):
             self.add(
-                "a condition is only evaluated on a flow leaving an exclusive or inclusive gateway "
-                f"(this flow leaves {local(source)} {source.get('id')!r})",
+                gettext_noop(
+                    "a condition is only evaluated on a flow leaving an exclusive or inclusive gateway "
+                    "(this flow leaves %(kind)s '%(source)s')"
+                ),
                 flow,
+                kind=local(source),
+                source=source.get("id"),
             )
             return
         language = (cond.get("language") or "").strip().lower()
         if language not in EXPRESSION_LANGUAGES:
             self.add(
-                f"condition language {cond.get('language')!r} is not supported (write an expression)", flow
+                gettext_noop("condition language '%(language)s' is not supported (write an expression)"),
+                flow,
+                language=cond.get("language"),
             )
             return
         if source is not None and source.get("default") == flow.get("id"):
             return
-        self.expression(cond.text, flow, "condition")
+        self.expression(cond.text, flow, msg(gettext_noop("condition")))
 
     def check_node(self, el: Any, name: str, outgoing: list[Any]) -> None:
         if len(outgoing) > 1 and name not in GATEWAYS and name != "startEvent":
             self.add(
-                f"{len(outgoing)} outgoing flows leave this {name}: split the flow with a gateway "
-                "(SpiffWorkflow runs one outgoing flow per task)",
+                gettext_noop(
+                    "%(count)s outgoing flows leave this %(kind)s: split the flow with a gateway "
+                    "(SpiffWorkflow runs one outgoing flow per task)"
+                ),
                 el,
+                count=len(outgoing),
+                kind=name,
             )
         if name in ("exclusiveGateway", "inclusiveGateway"):
             self.check_conditional_gateway(el, name, outgoing)
@@ -341,28 +398,38 @@ class Checker:
         default = gateway.get("default")
         flow_ids = {f.get("id") for f in outgoing}
         if default and default not in flow_ids:
-            self.add(f"default flow {default!r} is not an outgoing flow of this gateway", gateway)
+            self.add(
+                gettext_noop("default flow '%(flow)s' is not an outgoing flow of this gateway"),
+                gateway,
+                flow=default,
+            )
         if len(outgoing) <= 1:
             return
         for flow in outgoing:
             cond = flow.find(f"{B}conditionExpression")
             if flow.get("id") != default and (cond is None or not (cond.text or "").strip()):
                 self.add(
-                    f"flow leaving {name} {gateway.get('id')!r} has no condition "
-                    "and is not the gateway's default",
+                    gettext_noop(
+                        "flow leaving %(kind)s '%(gateway)s' has no condition "
+                        "and is not the gateway's default"
+                    ),
                     flow,
+                    kind=name,
+                    gateway=gateway.get("id"),
                 )
 
     def check_boundary(self, el: Any) -> None:
         attached = el.get("attachedToRef")
         if not attached or attached not in self.ids:
-            self.add(f"attachedToRef {attached!r} does not name an activity", el)
+            self.add(gettext_noop("attachedToRef '%(ref)s' does not name an activity"), el, ref=attached)
         if not [d for d in el if is_bpmn(d) and local(d).endswith("EventDefinition")]:
-            self.add("a boundary event needs an event definition (timer, message, error …)", el)
+            self.add(gettext_noop("a boundary event needs an event definition (timer, message, error …)"), el)
 
     def check_intermediateCatchEvent(self, el: Any) -> None:
         if not [d for d in el if is_bpmn(d) and local(d).endswith("EventDefinition")]:
-            self.add("an intermediate catch event needs an event definition (timer, message …)", el)
+            self.add(
+                gettext_noop("an intermediate catch event needs an event definition (timer, message …)"), el
+            )
 
     def check_receiveTask(self, el: Any) -> None:
         self.check_message_ref(el, required=True)
@@ -382,16 +449,20 @@ class Checker:
             and timer_start_value(timer) is None
         ):
             self.add(
-                "a timer start event needs a literal ISO 8601 date, duration or cycle "
-                "(there are no variables before the instance starts)",
+                gettext_noop(
+                    "a timer start event needs a literal ISO 8601 date, duration or cycle "
+                    "(there are no variables before the instance starts)"
+                ),
                 el,
             )
 
     def check_userTask(self, el: Any) -> None:
         if not any(camunda_attr(el, a) for a in ("assignee", "candidateUsers", "candidateGroups")):
             self.add(
-                "user task without assignment: set camunda:assignee, camunda:candidateUsers or "
-                "camunda:candidateGroups",
+                gettext_noop(
+                    "user task without assignment: set camunda:assignee, camunda:candidateUsers or "
+                    "camunda:candidateGroups"
+                ),
                 el,
             )
         for attr in ("assignee", "candidateUsers", "candidateGroups"):
@@ -399,16 +470,23 @@ class Checker:
                 split_list(camunda_attr(el, attr)) if attr != "assignee" else [camunda_attr(el, attr) or ""]
             ):
                 if entry and WRAPPED.match(entry):
-                    self.expression(unwrap(entry), el, f"camunda:{attr} expression")
+                    self.expression(
+                        unwrap(entry), el, msg(gettext_noop("camunda:%(attr)s expression"), attr=attr)
+                    )
         due = (camunda_attr(el, "dueDate") or "").strip()
         if due:
             if WRAPPED.match(due):
-                self.expression(unwrap(due), el, "camunda:dueDate expression")
+                self.expression(
+                    unwrap(due), el, msg(gettext_noop("camunda:%(attr)s expression"), attr="dueDate")
+                )
             elif not (iso_literal(due, "timeDate") or iso_literal(due, "timeDuration")):
                 self.add(
-                    f"camunda:dueDate {due!r} is neither an ISO 8601 date-time or duration "
-                    "nor a ${…} expression",
+                    gettext_noop(
+                        "camunda:dueDate '%(value)s' is neither an ISO 8601 date-time or duration "
+                        "nor a ${…} expression"
+                    ),
                     el,
+                    value=due,
                 )
         self.check_form_key(el)
 
@@ -416,45 +494,61 @@ class Checker:
         script = el.find(f"{B}script")
         name = (script.text or "").strip() if script is not None and script.text else ""
         if not name:
-            self.add("script task without a script: its script names a registered function", el)
+            self.add(gettext_noop("script task without a script: its script names a registered function"), el)
         elif self.functions is not None and name not in self.functions:
             self.add(
-                f"script tasks run a registered function named by their script; {name[:80]!r} is not one "
-                "(no code from a model ever runs)",
+                gettext_noop(
+                    "script tasks run a registered function named by their script; '%(name)s' is not one "
+                    "(no code from a model ever runs)"
+                ),
                 el,
+                name=name[:80],
             )
 
     def check_serviceTask(self, el: Any) -> None:
         if not service_function(el):
             self.add(
-                "service task names no function: set camunda:class, camunda:delegateExpression, "
-                'camunda:expression or camunda:type="external" with camunda:topic',
+                gettext_noop(
+                    "service task names no function: set camunda:class, camunda:delegateExpression, "
+                    'camunda:expression or camunda:type="external" with camunda:topic'
+                ),
                 el,
             )
 
     def check_callActivity(self, el: Any) -> None:
         called = (el.get("calledElement") or "").strip()
         if not called:
-            self.add("call activity without calledElement", el)
+            self.add(gettext_noop("call activity without calledElement"), el)
         elif WRAPPED.match(called):
-            self.add(f"calledElement {called!r}: an expression cannot choose the called process", el)
+            self.add(
+                gettext_noop("calledElement '%(called)s': an expression cannot choose the called process"),
+                el,
+                called=called,
+            )
         elif called not in self.callable_ids:
-            self.add(f"called process {called!r} is not deployed", el)
+            self.add(gettext_noop("called process '%(called)s' is not deployed"), el, called=called)
 
     def check_form_key(self, el: Any) -> None:
         key = (camunda_attr(el, "formKey") or "").strip()
         if key and self.form_exists is not None and not self.form_exists(key):
-            self.add(f"form {key!r} does not exist", el)
+            self.add(gettext_noop("form '%(key)s' does not exist"), el, key=key)
 
     def check_message_ref(self, el: Any, *, required: bool, owner: Any = None) -> None:
         ref = el.get("messageRef")
         if not ref:
             if required:
-                self.add("needs a messageRef naming a bpmn:message", owner if owner is not None else el)
+                self.add(
+                    gettext_noop("needs a messageRef naming a bpmn:message"),
+                    owner if owner is not None else el,
+                )
         elif ref not in self.messages:
-            self.add(f"messageRef {ref!r} does not name a bpmn:message", owner if owner is not None else el)
+            self.add(
+                gettext_noop("messageRef '%(ref)s' does not name a bpmn:message"),
+                owner if owner is not None else el,
+                ref=ref,
+            )
         elif not self.messages[ref].get("name"):
-            self.add(f"message {ref!r} has no name", self.messages[ref])
+            self.add(gettext_noop("message '%(ref)s' has no name"), self.messages[ref], ref=ref)
 
     # -------------------------------------------------------------------------- events, multi-instance
 
@@ -463,8 +557,11 @@ class Checker:
         owner = el.getparent()
         if name not in SUPPORTED_EVENT_DEFINITIONS:
             self.add(
-                f"bpmn:{name} is not supported (SpiffWorkflow would treat the event as a plain event)",
+                gettext_noop(
+                    "bpmn:%(name)s is not supported (SpiffWorkflow would treat the event as a plain event)"
+                ),
                 owner,
+                name=name,
             )
             return
         if name == "timerEventDefinition":
@@ -477,21 +574,25 @@ class Checker:
             )
             ref = el.get(attr)
             if ref and ref not in self.ids:
-                self.add(f"{attr} {ref!r} does not name an element", owner)
+                self.add(
+                    gettext_noop("%(attr)s '%(ref)s' does not name an element"), owner, attr=attr, ref=ref
+                )
         elif name == "conditionalEventDefinition":
             cond = el.find(f"{B}condition")
-            self.expression(cond.text if cond is not None else None, owner, "event condition")
+            self.expression(
+                cond.text if cond is not None else None, owner, msg(gettext_noop("event condition"))
+            )
 
     def check_timer(self, timer: Any, owner: Any) -> None:
         parts = [c for c in timer if is_bpmn(c) and local(c) in TIMER_KINDS]
         if len(parts) != 1:
-            self.add("a timer needs exactly one of timeDate, timeDuration or timeCycle", owner)
+            self.add(gettext_noop("a timer needs exactly one of timeDate, timeDuration or timeCycle"), owner)
             return
         kind, text = local(parts[0]), parts[0].text
         try:
             expression, literal = normalize_timer(text, kind)
         except TimerTextError as exc:
-            self.add(str(exc), owner)
+            self.add(exc.msgid, owner, **exc.params)
             return
         if not literal:
             try:
@@ -500,9 +601,11 @@ class Checker:
                 errors = [exc]
             if errors:
                 self.add(
-                    f"{kind} {(text or '').strip()!r} is neither ISO 8601 nor an expression: "
-                    f"{getattr(errors[0], 'message', str(errors[0]))}",
+                    gettext_noop("%(kind)s '%(value)s' is neither ISO 8601 nor an expression: %(error)s"),
                     owner,
+                    kind=kind,
+                    value=(text or "").strip(),
+                    error=_expression_error(errors[0]),
                 )
 
     def check_multi_instance(self, loop: Any) -> None:
@@ -510,19 +613,29 @@ class Checker:
         parts = multi_instance_parts(loop)
         if not parts["collection"] and not parts["cardinality"]:
             self.add(
-                "a multi-instance step needs camunda:collection (or loopDataInputRef) naming a list "
-                "variable, or loopCardinality",
+                gettext_noop(
+                    "a multi-instance step needs camunda:collection (or loopDataInputRef) naming a list "
+                    "variable, or loopCardinality"
+                ),
                 owner,
             )
         if parts["collection"] and not VARIABLE.match(parts["collection"]):
-            self.add(f"the multi-instance collection {parts['collection']!r} must name a variable", owner)
+            self.add(
+                gettext_noop("the multi-instance collection '%(collection)s' must name a variable"),
+                owner,
+                collection=parts["collection"],
+            )
         if parts["element_variable"] and not VARIABLE.match(parts["element_variable"]):
-            self.add(f"the element variable {parts['element_variable']!r} must be a variable name", owner)
+            self.add(
+                gettext_noop("the element variable '%(variable)s' must be a variable name"),
+                owner,
+                variable=parts["element_variable"],
+            )
         if parts["cardinality"] and not parts["collection"]:
-            self.expression(parts["cardinality"], owner, "loop cardinality")
+            self.expression(parts["cardinality"], owner, msg(gettext_noop("loop cardinality")))
         cond = loop.find(f"{B}completionCondition")
         if cond is not None:
-            self.expression(cond.text, owner, "completion condition")
+            self.expression(cond.text, owner, msg(gettext_noop("completion condition")))
 
 
 def _valid_timer(timer: Any) -> bool:

@@ -266,6 +266,16 @@ def test_deploy_lists_every_problem(people: SimpleNamespace, api_as: Any) -> Non
     assert {"cg", "nobody"} <= set(by_element)
     assert by_element["cg"]["line"] == 9
     assert by_element["nobody"]["line"] == 13
+    assert (by_element["cg"]["message"], by_element["cg"]["message_en"]) == (
+        "bpmn:complexGateway：不支持复杂网关：请使用排他、包容或并行网关",
+        "bpmn:complexGateway: complex gateways are not supported: use an exclusive, inclusive or "
+        "parallel gateway",
+    )
+    assert (by_element["nobody"]["message"], by_element["nobody"]["message_en"]) == (
+        "用户任务未指定处理人：请设置 camunda:assignee、camunda:candidateUsers 或 camunda:candidateGroups",
+        "user task without assignment: set camunda:assignee, camunda:candidateUsers or "
+        "camunda:candidateGroups",
+    )
     assert all(
         set(p) == {"message", "message_en", "element_id", "element_type", "line"} for p in body["problems"]
     )

@@ -941,7 +941,7 @@ def test_deploy_refuses_a_call_to_a_process_that_is_not_deployed(people: SimpleN
     with pytest.raises(DefinitionInvalid) as err:
         services.definition_deploy(actor=people.admin.user, xml=bpmn("svc_call"))
 
-    assert any("svc_review" in p.message for p in err.value.problems)
+    assert any("svc_review" in p.message_en for p in err.value.problems)
     assert ProcessDefinition.objects.count() == 0
 
 

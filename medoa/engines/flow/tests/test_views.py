@@ -347,10 +347,20 @@ def test_deploy_lists_every_problem_and_writes_nothing(people: SimpleNamespace, 
     assert response.status_code == 400
     body = response.json()
     assert body["ok"] is False
-    ids = {p["element_id"] for p in body["problems"]}
-    assert {"nobody", "f3"} <= ids
-    assert all(p["message"] for p in body["problems"])
+    by_element = {p["element_id"]: p["message"] for p in body["problems"]}
+    assert by_element["nobody"] == (
+        "用户任务未指定处理人：请设置 camunda:assignee、camunda:candidateUsers 或 camunda:candidateGroups"
+    )
+    assert by_element["f3"].startswith("条件“")
     assert _counts() == before
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    english = client.post(reverse("flow:designer_deploy"), {"key": "view_broken", "xml": BROKEN})
+    messages_en = {p["element_id"]: p["message"] for p in english.json()["problems"]}
+    assert messages_en["nobody"] == (
+        "user task without assignment: set camunda:assignee, camunda:candidateUsers or "
+        "camunda:candidateGroups"
+    )
 
     not_xml = client.post(reverse("flow:designer_deploy"), {"key": "x", "xml": "not xml at all"})
     assert not_xml.status_code == 400

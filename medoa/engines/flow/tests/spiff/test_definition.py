@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.utils import translation
 
 from medoa.engines.flow.spiff import (
     DefinitionInvalid,
@@ -21,7 +22,7 @@ from .bpmn import chain, doc, proc, read, user
 def problems(xml: str, **kwargs: object) -> list[tuple[str, str, int | None, str]]:
     with pytest.raises(DefinitionInvalid) as info:
         parse_definition(xml, **kwargs)  # type: ignore[arg-type]
-    return [(p.element_type, p.element_id, p.line, p.message) for p in info.value.problems]
+    return [(p.element_type, p.element_id, p.line, p.message_en) for p in info.value.problems]
 
 
 SEVERAL = """<?xml version="1.0" encoding="UTF-8"?>
@@ -151,7 +152,7 @@ def test_condition_that_tries_to_escape_is_refused_at_deploy() -> None:
             "sequenceFlow",
             "f1",
             4,
-            "condition \"__import__('os').system('id')\" does not parse: calling '__import__' is not allowed",
+            "condition '__import__('os').system('id')' does not parse: calling '__import__' is not allowed",
         ),
     ]
 
@@ -212,7 +213,12 @@ def test_xml_schema_errors_are_all_reported() -> None:
         )
     )
     assert problems(xml) == [
-        ("", "", 4, "XML schema: Element 'bpmn:foo': This element is not expected."),
+        (
+            "",
+            "",
+            4,
+            "The file does not follow the BPMN schema: Element 'bpmn:foo': This element is not expected.",
+        ),
         ("foo", "x", 4, "bpmn:foo is not supported"),
         ("bar", "", 4, "bpmn:bar is not supported"),
     ]
@@ -222,7 +228,8 @@ def test_xml_schema_errors_are_all_reported() -> None:
             "",
             "",
             4,
-            "XML schema: Element 'bpmn:startEvent', attribute 'foo': The attribute 'foo' is not allowed.",
+            "The file does not follow the BPMN schema: Element 'bpmn:startEvent', attribute 'foo': "
+            "The attribute 'foo' is not allowed.",
         )
     ]
 
@@ -284,14 +291,47 @@ def test_service_task_without_a_function_is_refused() -> None:
 
 
 def test_problem_str_and_dict() -> None:
-    p = Problem("form 'x' does not exist", "t3", "userTask", 24)
+    p = Problem("form '%(key)s' does not exist", {"key": "x"}, "t3", "userTask", 24)
     assert str(p) == "line 24: userTask 't3': form 'x' does not exist"
     assert p.as_dict() == {
-        "message": "form 'x' does not exist",
+        "message": "表单“x”不存在",
+        "message_en": "form 'x' does not exist",
         "element_id": "t3",
         "element_type": "userTask",
         "line": 24,
     }
+
+
+def test_problems_are_told_in_the_active_language() -> None:
+    # given a problem whose parameters are translatable too (the wrapper of an expression error)
+    xml = doc(
+        proc(
+            "p",
+            '<bpmn:startEvent id="s"/><bpmn:exclusiveGateway id="gw" default="f2"/>'
+            '<bpmn:endEvent id="e1"/><bpmn:endEvent id="e2"/>'
+            + chain("s", "gw")
+            + '<bpmn:sequenceFlow id="f1" sourceRef="gw" targetRef="e1"><bpmn:conditionExpression>'
+            "days &gt;</bpmn:conditionExpression></bpmn:sequenceFlow>"
+            '<bpmn:sequenceFlow id="f2" sourceRef="gw" targetRef="e2"/><bpmn:foo id="x"/>',
+        )
+    )
+    with pytest.raises(DefinitionInvalid) as info:
+        parse_definition(xml)
+    schema, condition, unsupported = info.value.problems
+
+    # then each renders in the language active when it is read; the details from lxml and the
+    # expression language stay English inside the translated wrapper
+    with translation.override("zh-hans"):
+        assert (
+            schema.message
+            == "文件不符合 BPMN 规范（XML Schema）：Element 'bpmn:foo': This element is not expected."
+        )
+        assert condition.message.startswith("条件“days >”无法解析：")
+        assert unsupported.message == "不支持 bpmn:foo"
+    with translation.override("en"):
+        assert unsupported.message == "bpmn:foo is not supported"
+    assert condition.message_en.startswith("condition 'days >' does not parse: ")
+    assert schema.msgid == "The file does not follow the BPMN schema: %(detail)s"
 
 
 def test_cached_definition_parses_once_per_version() -> None:

@@ -218,7 +218,7 @@ def test_call_activity_runs_the_called_process() -> None:
 def test_call_activity_target_must_be_provided() -> None:
     with pytest.raises(DefinitionInvalid) as info:
         parse_definition(MAIN)
-    assert [(p.element_id, p.element_type, p.message) for p in info.value.problems] == [
+    assert [(p.element_id, p.element_type, p.message_en) for p in info.value.problems] == [
         ("call", "callActivity", "called process 'review_proc' is not deployed")
     ]
 
@@ -259,7 +259,7 @@ def test_script_task_runs_a_registered_function(double: object) -> None:
 def test_script_task_naming_an_unknown_function_is_refused() -> None:
     with pytest.raises(DefinitionInvalid) as info:
         parse_definition(SCRIPT, functions=["other"])
-    assert [(p.element_id, p.message) for p in info.value.problems] == [
+    assert [(p.element_id, p.message_en) for p in info.value.problems] == [
         (
             "calc",
             "script tasks run a registered function named by their script; 'flowtest.double' is not one "

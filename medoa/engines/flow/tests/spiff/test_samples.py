@@ -232,7 +232,7 @@ SAMPLES: dict[str, Expected] = {
             (
                 "scriptTask",
                 "Refill_Coffee",
-                "script tasks run a registered function named by their script; \"print('refill count",
+                "script tasks run a registered function named by their script; 'print('refill count",
             )
         ]
     ),
@@ -272,7 +272,7 @@ def test_sample_file(shared_data: Path, name: str) -> None:
     if expected.problems:
         with pytest.raises(DefinitionInvalid) as info:
             parse_definition(xml, called=called)
-        found = [(p.element_type, p.element_id, p.message) for p in info.value.problems]
+        found = [(p.element_type, p.element_id, p.message_en) for p in info.value.problems]
         assert all(p.line for p in info.value.problems if p.element_id), found
         if expected.at_least:
             assert len(found) >= expected.at_least

@@ -164,7 +164,7 @@ def test_timer_start_event_needs_a_literal() -> None:
     )
     with pytest.raises(DefinitionInvalid) as info:
         parse_definition(xml)
-    assert [(p.element_id, p.message) for p in info.value.problems] == [
+    assert [(p.element_id, p.message_en) for p in info.value.problems] == [
         (
             "s",
             "a timer start event needs a literal ISO 8601 date, duration or cycle "
@@ -207,7 +207,7 @@ def test_bad_timer_text_is_refused(kind: str, text: str, message: str) -> None:
     assert found.element_id == "wait"
     assert found.element_type == "intermediateCatchEvent"
     assert found.line == 4
-    assert found.message.startswith(message)
+    assert found.message_en.startswith(message)
 
 
 def test_event_based_gateway_timer_wins(clock: FakeClock) -> None:
