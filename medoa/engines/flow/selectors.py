@@ -13,7 +13,9 @@ candidates, whoever closed one of its tasks, the people it was copied to), holde
 ``flow.instance.admin``.
 
 Which actions a caller may take on a task is answered here (``task_action_denial``) and enforced
-by the services with the same function.
+by the services with the same function. A candidate may approve, reject or complete an unclaimed
+task directly: the decision claims it first (as Chinese OA users expect; batch approval relies on
+it); the other handling actions still need an explicit claim.
 """
 
 from __future__ import annotations
@@ -513,6 +515,8 @@ def task_action_denial(*, user: Any, task: HumanTask, action: str) -> FlowError 
         return state
     if not may_handle(staff, task):
         if task.assignee_id is None and is_candidate(staff, task):
+            if action in DECIDING_ACTIONS:
+                return None  # a candidate's decision claims the task on the way (see services)
             return FlowPermissionDenied(_("Claim this task before acting on it."))
         return FlowPermissionDenied(_("This task is not yours to handle."))
     position = task.signer_position

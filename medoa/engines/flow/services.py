@@ -1071,7 +1071,12 @@ def task_act(
         raise denial
     staff = _require_staff(actor)
     if action in CLOSED_BY_PERSON:
-        return _decide(actor, staff, row, action, values, comment, attachments)
+        claimed = False
+        if row.assignee_id is None and not row.signer_position:
+            # a candidate decides on an unclaimed task: claim it first, in this transaction
+            _claim(staff, row, implicit=True)
+            claimed = True
+        return _decide(actor, staff, row, action, values, comment, attachments, claimed=claimed)
     if action == "return":
         return _return(actor, staff, row, to_step, values, comment, attachments)
     if action == "withdraw":
@@ -1136,8 +1141,10 @@ def _decide(
     *,
     now: datetime.datetime | None = None,
     audit: bool = True,
+    claimed: bool = False,
 ) -> HumanTask:
-    """approve / reject / complete (``staff`` None: the system, e.g. auto-approval at due time)."""
+    """approve / reject / complete (``staff`` None: the system, e.g. auto-approval at due time);
+    ``claimed``: the decision claimed the task first (a candidate acting on an unclaimed task)."""
     instance = row.instance
     now = now or _now()
     status, outcome, kind = CLOSED_BY_PERSON[action]
@@ -1178,7 +1185,12 @@ def _decide(
             actor=actor,
             action=AUDIT_DECISION[action],
             target=row,
-            details={"instance": instance.pk, "step": row.task_def_id, "round": row.round},
+            details={
+                "instance": instance.pk,
+                "step": row.task_def_id,
+                "round": row.round,
+                **({"claimed": True} if claimed else {}),
+            },
             actor_name="" if actor is not None else "flow",
         )
     return row
@@ -1508,7 +1520,9 @@ def _add_signer(
     return row
 
 
-def _claim(staff: Staff, row: HumanTask) -> HumanTask:
+def _claim(staff: Staff, row: HumanTask, *, implicit: bool = False) -> HumanTask:
+    """``staff`` takes the unclaimed ``row`` (for the candidate they stand in for, if a delegate).
+    ``implicit``: a decision claims it on its way; the decision saves the instance."""
     delegated = row.data.get("delegated") or {}
     behalf_id = delegated.get(str(staff.pk))
     on_behalf = Staff.objects.filter(pk=behalf_id).first() if behalf_id else None
@@ -1522,10 +1536,19 @@ def _claim(staff: Staff, row: HumanTask) -> HumanTask:
                 on_behalf = candidate
                 break
     row.assignee = staff
+    row.assignee_id = staff.pk
     row.on_behalf_of = on_behalf
     row.save(update_fields=["assignee", "on_behalf_of"])
-    _event(row.instance, EventKind.CLAIMED, actor=staff, task=row, on_behalf_of=on_behalf)
-    _bump(row.instance)
+    _event(
+        row.instance,
+        EventKind.CLAIMED,
+        actor=staff,
+        task=row,
+        on_behalf_of=on_behalf,
+        data={"implicit": True} if implicit else None,
+    )
+    if not implicit:
+        _bump(row.instance)
     return row
 
 

@@ -882,6 +882,31 @@ def test_initiator_withdraws_while_the_next_step_is_untouched(
     assert response.json()["instance"]["active_tasks"] == []
 
 
+def test_a_candidate_approves_without_claiming_first(
+    people: SimpleNamespace, api_as: Any, start: Any, person: Callable[..., Staff]
+) -> None:
+    # given a task waiting for either of two head nurses
+    person("head_nurse", username="hn_liu", name="刘护士长")
+    instance = start(days=2)
+    task = _open_task(instance, "head_approve")
+    head = api_as(people.head_nurse)
+    listed = head.get(f"{API}/tasks/{task.pk}").json()
+    assert {"approve", "reject", "complete", "claim"} <= set(listed["allowed_actions"])
+
+    # when one of them approves it at once
+    response = _act(head, task, action="approve", comment="同意")
+
+    # then it is theirs and approved, and the history shows the claim before the approval
+    assert response.status_code == 200, response.json()
+    assert (response.json()["task"]["assignee"], response.json()["task"]["outcome"]) == (
+        "hn_wang",
+        "approved",
+    )
+    history = head.get(f"{API}/instances/{instance.pk}").json()["history"]
+    mine = [(h["kind"], h["actor"]) for h in history if h["task_id"] == task.pk and h["actor"]]
+    assert mine == [("claimed", "hn_wang"), ("approved", "hn_wang")]
+
+
 def test_claim_unclaim_urge_and_cc(
     people: SimpleNamespace, api_as: Any, start: Any, person: Callable[..., Staff]
 ) -> None:
@@ -891,7 +916,7 @@ def test_claim_unclaim_urge_and_cc(
     task = _open_task(instance, "head_approve")
     assert task.assignee_id is None
     head = api_as(people.head_nurse)
-    not_yet = _act(head, task, action="approve")
+    not_yet = _act(head, task, action="return")
     assert not_yet.status_code == 403, not_yet.json()
     assert not_yet.json()["detail_en"] == "Claim this task before acting on it."
 

@@ -338,7 +338,7 @@ def test_unknown_action_and_bad_input_change_nothing(leave: Any, people: SimpleN
 # --- candidates: claim and unclaim ---------------------------------------------------------------
 
 
-def test_candidate_task_must_be_claimed_first(
+def test_candidate_task_must_be_claimed_before_a_transfer(
     deploy: Any, start: Any, people: SimpleNamespace, person: Any, hospital: Any
 ) -> None:
     second = person("medical_affairs", department=hospital.ma, username="ma2")
@@ -351,7 +351,7 @@ def test_candidate_task_must_be_claimed_first(
     before = snapshot()
 
     with pytest.raises(FlowPermissionDenied) as err:
-        act(people.ma, task, "approve")
+        act(people.ma, task, "transfer", to_user="ma2")
     assert str(err.value.message) == "Claim this task before acting on it."
     assert snapshot() == before
 
@@ -369,6 +369,71 @@ def test_candidate_task_must_be_claimed_first(
     act(second, task, "complete")
     assert refreshed(instance).status == "completed"
     assert kinds(instance)[-5:] == ["claimed", "unclaimed", "claimed", "completed", "ended"]
+
+
+def test_a_candidate_approves_an_unclaimed_task_and_claims_it_on_the_way(
+    deploy: Any, start: Any, people: SimpleNamespace, person: Any, hospital: Any
+) -> None:
+    # given a referral task waiting for either of two medical-affairs officers
+    second = person("medical_affairs", department=hospital.ma, username="ma2")
+    deploy("svc_message_start")
+    instance = services.message_correlate(actor=None, name="referral", variables={}).started[0]
+    task = open_task(instance)
+    assert task.assignee is None
+
+    # when one of them completes it without claiming
+    act(people.ma, task, "complete", comment="已安排")
+
+    # then the task was claimed by them and completed, both in the history, in one transaction
+    task.refresh_from_db()
+    assert (task.assignee, task.completed_by, task.status) == (people.ma, people.ma, "completed")
+    claimed = ProcessEvent.objects.get(instance=instance, kind="claimed")
+    assert (claimed.actor, claimed.task, claimed.data) == (people.ma, task, {"implicit": True})
+    assert kinds(instance)[-3:] == ["claimed", "completed", "ended"]
+    assert audit_actions()[-1] == "flow.task.completed"
+    assert AuditEntry.objects.order_by("seq").last().details["claimed"] is True
+    # and the other candidate finds it handled
+    before = snapshot()
+    with pytest.raises(FlowConflict):
+        act(second, task, "complete")
+    assert snapshot() == before
+
+
+def test_a_candidate_may_not_return_an_unclaimed_task(
+    deploy: Any, people: SimpleNamespace, person: Any, hospital: Any
+) -> None:
+    person("medical_affairs", department=hospital.ma, username="ma2")
+    deploy("svc_message_start")
+    instance = services.message_correlate(actor=None, name="referral", variables={}).started[0]
+    before = snapshot()
+
+    with pytest.raises(FlowPermissionDenied) as err:
+        act(people.ma, open_task(instance), "return")
+
+    assert str(err.value.message) == "Claim this task before acting on it."
+    assert snapshot() == before
+
+
+def test_batch_approve_claims_candidate_tasks(
+    leave: Any, people: SimpleNamespace, person: Any, hospital: Any
+) -> None:
+    # given two long leave requests waiting for either of two vice deans
+    person("vice_dean", department=hospital.root, username="vice2")
+    first, second = leave(days=5), leave(days=5)
+    for instance in (first, second):
+        act(people.head, open_task(instance), "approve")
+    tasks = [open_task(first, "vice_approve"), open_task(second, "vice_approve")]
+    assert [t.assignee for t in tasks] == [None, None]
+
+    # when one vice dean approves both at once
+    results = services.tasks_batch_approve(actor=people.vice.user, task_ids=[t.pk for t in tasks])
+
+    # then both succeed, each claimed by them
+    assert [(r.task_id, r.ok) for r in results] == [(tasks[0].pk, True), (tasks[1].pk, True)]
+    for instance in (first, second):
+        assert refreshed(instance).outcome == "approved"
+        assert kinds(instance)[-3:] == ["claimed", "approved", "ended"]
+    assert HumanTask.objects.filter(pk__in=[t.pk for t in tasks], assignee=people.vice).count() == 2
 
 
 def test_an_assigned_task_cannot_be_unclaimed(leave: Any, people: SimpleNamespace) -> None:
