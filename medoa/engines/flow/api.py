@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Prefetch, QuerySet
-from django.http import FileResponse, HttpRequest
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -44,8 +44,9 @@ from medoa.core.apierrors import MESSAGES, ZH, in_both, translate_error
 from medoa.core.org.models import Staff
 
 from . import selectors, services
+from .attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, attachment_response
 from .choices import TaskStatus
-from .errors import FlowConflict, FlowError, FlowNotFound, FlowPermissionDenied
+from .errors import FlowConflict, FlowError, FlowNotFound, FlowPermissionDenied, fmt
 from .models import HumanTask, Incident, ProcessAttachment, ProcessEvent, ProcessInstance, ProcessVersion
 from .schemas import (
     BatchApproveIn,
@@ -81,7 +82,7 @@ S = TypeVar("S", bound=Schema)
 
 MAX_BPMN_BYTES = 5 * 1024 * 1024
 MULTIPART_SLACK = 64 * 1024  # form boundaries and the small text fields around the file
-MAX_ACTION_UPLOAD = 50 * 1024 * 1024
+MAX_ACTION_UPLOAD = MAX_ATTACHMENTS * MAX_ATTACHMENT_BYTES + 1024 * 1024  # the files and the fields
 KEY_RE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 PERM_DESIGN = "flow.definition.design"
 PERM_ADMIN = "flow.instance.admin"
@@ -131,8 +132,8 @@ def _from_flow_error(exc: FlowError) -> HttpError:
         return _http_error(404, message)
     if isinstance(exc, FlowConflict):
         return _http_error(409, message)
-    field = getattr(exc, "field", None) or ""
-    return _http_error(422, message, errors=[_field_error(field, message)])
+    errors = exc.errors or [(exc.field or "", message)]
+    return _http_error(422, message, errors=[_field_error(field or "", text) for field, text in errors])
 
 
 def _call(fn: Callable[..., T], **kwargs: Any) -> T:
@@ -804,7 +805,13 @@ def _action_input(request: HttpRequest) -> tuple[TaskActionIn, list[UploadedFile
                 raise _http_error(400, MESSAGES["json_invalid"], errors=errors) from None
             raise _validation_error(exc, "body") from None
     if _content_length(request) > MAX_ACTION_UPLOAD:
-        raise _http_error(413, _("The attachments are too large (at most 50 MB in one request)."))
+        raise _http_error(
+            413,
+            fmt(
+                _("The attachments are too large (at most %(max)s MB in one request)."),
+                {"max": MAX_ACTION_UPLOAD // (1024 * 1024)},
+            ),
+        )
     form = request.POST
     data: dict[str, Any] = {k: v for k, v in form.items() if k not in ("to_users", "variables")}
     if "to_users" in form:
@@ -840,7 +847,8 @@ ACTION_BODY = {
                         "attachments": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
-                            "description": "files kept with the comment (at most 10, 20 MB each)",
+                            "description": "files kept with the comment: at most 10, 10 MB each; "
+                            "PDF, PNG, JPG, DOCX, XLSX, DOC, XLS or UTF-8 TXT, checked by content",
                         },
                     },
                 }
@@ -905,9 +913,7 @@ def attachments_download(request: HttpRequest, attachment_id: int) -> Any:
         handle = attachment.file.open("rb")
     except FileNotFoundError:
         raise _http_error(404, _("Not found.")) from None
-    return FileResponse(
-        handle, as_attachment=True, filename=attachment.name, content_type=attachment.content_type
-    )
+    return attachment_response(handle, attachment)
 
 
 # --- messages -------------------------------------------------------------------------------------

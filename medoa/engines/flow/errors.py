@@ -8,12 +8,13 @@
   instance is suspended or over, the task is blocked …).
 
 ``message`` is a lazy translation (an English msgid); ``field`` names the input the message is
-about, when there is one.
+about, when there is one; ``errors`` lists ``(field, message)`` per input at fault (one entry per
+rejected file, for instance).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.utils.functional import Promise, lazy
@@ -24,9 +25,13 @@ from django.utils.translation import gettext_lazy as _
 class FlowError(Exception):
     default_message: Any = _("The process engine refused this request.")
 
-    def __init__(self, message: Any = None, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: Any = None, *, field: str | None = None, errors: Sequence[tuple[str, Any]] = ()
+    ) -> None:
         self.message = message if message is not None else self.default_message
         self.field = field
+        # (field, message) for each input at fault when there are several (e.g. one per file)
+        self.errors = list(errors) or ([(field, self.message)] if field else [])
         super().__init__(str(self.message))
 
     def __str__(self) -> str:

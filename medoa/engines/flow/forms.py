@@ -6,11 +6,9 @@ from __future__ import annotations
 import datetime
 import keyword
 import re
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from pathlib import PurePath
 from typing import Any
 
 from django import forms
@@ -22,8 +20,6 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from .choices import InstanceStatus, SignerPosition
 
 MAX_XML_BYTES = 5 * 1024 * 1024
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
-MAX_ATTACHMENTS = 5
 MAX_COMMENT = 2000
 MAX_VARIABLES = 50
 INBOX_PAGE_SIZE = 20
@@ -59,63 +55,14 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 TRUE_WORDS = {"true", "yes", "1", "是", "y"}
 FALSE_WORDS = {"false", "no", "0", "否", "n"}
 
-# The attachments people may add to an opinion: extension → the content it must have.
-ATTACHMENT_TYPES = {
-    "pdf": "application/pdf",
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-
-
-def _content_matches(extension: str, upload: UploadedFile) -> bool:
-    """Does the file's content look like its extension says (magic bytes; the OOXML package
-    holds its main part)?"""
-    upload.seek(0)
-    head = upload.read(8)
-    upload.seek(0)
-    if extension == "pdf":
-        return head.startswith(b"%PDF-")
-    if extension == "png":
-        return head == b"\x89PNG\r\n\x1a\n"
-    if extension in ("jpg", "jpeg"):
-        return head.startswith(b"\xff\xd8\xff")
-    if not head.startswith(b"PK\x03\x04"):
-        return False
-    main_part = "word/document.xml" if extension == "docx" else "xl/workbook.xml"
-    try:
-        with zipfile.ZipFile(upload) as package:  # an UploadedFile is a binary file object
-            names = set(package.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return False
-    finally:
-        upload.seek(0)
-    return main_part in names and "[Content_Types].xml" in names
-
-
-def attachment_problem(upload: UploadedFile) -> str | None:
-    """Why ``upload`` may not be attached (``None``: it may)."""
-    name = upload.name or ""
-    extension = PurePath(name).suffix.lower().lstrip(".")
-    if extension not in ATTACHMENT_TYPES:
-        return _("%(name)s: only PDF, PNG, JPG, DOCX and XLSX files can be attached.") % {"name": name}
-    if (upload.size or 0) > MAX_ATTACHMENT_BYTES:
-        return _("%(name)s is larger than 10 MB.") % {"name": name}
-    if not upload.size:
-        return _("%(name)s is empty.") % {"name": name}
-    if not _content_matches(extension, upload):
-        return _("%(name)s is not a real %(kind)s file.") % {"name": name, "kind": extension.upper()}
-    return None
-
 
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
 
 class AttachmentsField(forms.FileField):
-    """Several files in one input, each checked by size, extension and content."""
+    """Several files in one input. Only collected here: the service checks each one (count, size,
+    extension and content) and names every file it refuses."""
 
     widget = MultipleFileInput
 
@@ -124,13 +71,7 @@ class AttachmentsField(forms.FileField):
         super().__init__(**kwargs)
 
     def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
-        files = [f for f in (data if isinstance(data, (list, tuple)) else [data]) if f]
-        if len(files) > MAX_ATTACHMENTS:
-            raise ValidationError(_("Attach at most %(count)d files.") % {"count": MAX_ATTACHMENTS})
-        problems = [p for p in (attachment_problem(f) for f in files) if p]
-        if problems:
-            raise ValidationError(problems)
-        return files
+        return [f for f in (data if isinstance(data, (list, tuple)) else [data]) if f]
 
 
 # --- definitions and the designer ------------------------------------------------------------------

@@ -72,6 +72,7 @@ from medoa.core.org.models import Staff
 from medoa.core.org.selectors import active_delegate_for, leader_above
 
 from . import assignment as assign
+from .attachments import attachment_problems, clean_name, content_type_of, stored_name
 from .choices import (
     EventKind,
     IncidentStatus,
@@ -134,8 +135,6 @@ logger = logging.getLogger("medoa.flow")
 MAX_XML_BYTES = 2 * 1024 * 1024
 MAX_VARIABLES_BYTES = 256 * 1024
 MAX_COMMENT = 4000
-MAX_ATTACHMENTS = 10
-MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 MAX_BATCH = 100
 TICK_BATCH = 100
 JOB_BACKOFF_SECONDS = (15, 60, 300, 900, 3600)
@@ -242,31 +241,33 @@ def _clean_comment(comment: str) -> str:
 
 
 def _check_attachments(attachments: Sequence[UploadedFile]) -> None:
-    if len(attachments) > MAX_ATTACHMENTS:
-        raise FlowInputError(
-            fmt(_("At most %(max)s attachments per comment."), {"max": MAX_ATTACHMENTS}), field="attachments"
-        )
-    for upload in attachments:
-        if (upload.size or 0) > MAX_ATTACHMENT_BYTES:
-            raise FlowInputError(
-                fmt(
-                    _("“%(name)s” is too large (at most %(max)s MB)."),
-                    {"name": upload.name, "max": MAX_ATTACHMENT_BYTES // (1024 * 1024)},
-                ),
-                field="attachments",
-            )
+    """The guard for files attached to an opinion (count, size, extension and content); one
+    message per rejected file."""
+    problems = attachment_problems(attachments)
+    if not problems:
+        return
+    message = (
+        problems[0]
+        if len(problems) == 1
+        else fmt(_("%(count)s of the attachments cannot be accepted."), {"count": len(problems)})
+    )
+    raise FlowInputError(message, field="attachments", errors=[("attachments", p) for p in problems])
 
 
 def _save_attachments(event: ProcessEvent, attachments: Sequence[UploadedFile], staff: Staff | None) -> None:
+    """Store each (checked) file under a random name; the person's name for it stays in the row."""
     for upload in attachments:
-        ProcessAttachment.objects.create(
+        name = clean_name(upload.name)
+        upload.seek(0)
+        row = ProcessAttachment(
             event=event,
-            file=upload,
-            name=(upload.name or "file")[:255],
+            name=name,
             size=upload.size or 0,
-            content_type=(upload.content_type or "application/octet-stream")[:100],
+            content_type=content_type_of(name)[:100],
             uploaded_by=staff,
         )
+        row.file.save(stored_name(name), upload, save=False)
+        row.save()
 
 
 def _staff_by_username(username: str | None, *, field_name: str = "to_user") -> Staff:

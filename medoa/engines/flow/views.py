@@ -40,6 +40,7 @@ from medoa.core.org.models import Staff
 from medoa.core.org.selectors import staff_directory
 
 from . import selectors, services
+from .attachments import attachment_response
 from .choices import InstanceStatus
 from .errors import FlowConflict, FlowError, FlowInputError, FlowNotFound, FlowPermissionDenied
 from .forms import (
@@ -538,7 +539,8 @@ def task_act(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("flow:task_detail", pk=task.pk)
     except FlowInputError as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        for field, message in exc.errors or [("", exc.message)]:
+            form.add_error(field if field in form.fields else None, str(message))
         return render(request, "flow/task_detail.html", _task_context(request, task, form), status=400)
     messages.success(request, _action_done_message(action, task))
     if action in FINISHING_ACTIONS:
@@ -659,9 +661,7 @@ def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
         handle = attachment.file.open("rb")
     except FileNotFoundError:
         raise Http404 from None
-    return FileResponse(
-        handle, as_attachment=True, filename=attachment.name, content_type=attachment.content_type
-    )
+    return attachment_response(handle, attachment)
 
 
 # --- administration ------------------------------------------------------------------------------------

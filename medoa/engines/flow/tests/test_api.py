@@ -1026,17 +1026,55 @@ def test_action_with_attachments(
     assert entry["comment"] == "见附件"
     assert [(a["name"], a["size"], a["content_type"]) for a in entry["attachments"]] == [
         ("排班表.pdf", 15, "application/pdf"),
-        ("note.txt", 14, "text/plain"),
+        ("note.txt", 14, "text/plain; charset=utf-8"),
     ]
     url = entry["attachments"][0]["url"]
     assert url == f"{API}/attachments/{entry['attachments'][0]['id']}"
     download = api_as(people.nurse).get(url)
     assert download.status_code == 200
     assert b"".join(download.streaming_content) == b"%PDF-1.4 roster"
-    assert "attachment" in download["Content-Disposition"]
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert (download["Content-Type"], download["X-Content-Type-Options"]) == ("application/pdf", "nosniff")
     assert api_as(people.doctor).get(url).status_code == 404
     assert api_as(None).get(url).status_code == 401
     assert api_as(people.nurse).get(f"{API}/attachments/999999").status_code == 404
+
+
+def test_each_refused_attachment_is_named_and_nothing_changes(
+    people: SimpleNamespace, api_as: Any, start: Any, settings: Any, tmp_path: Path
+) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+    instance = start(days=2)
+    task = _open_task(instance, "head_approve")
+    before, states = _counts(), _task_states()
+
+    response = api_as(people.head_nurse).post(
+        f"{API}/tasks/{task.pk}/actions",
+        {
+            "action": "approve",
+            "attachments": [
+                SimpleUploadedFile("ok.pdf", b"%PDF-1.4 fine"),
+                SimpleUploadedFile("invoice.pdf", b"MZ\x90\x00 an executable"),
+                SimpleUploadedFile("macro.xlsm", b"PK\x03\x04"),
+            ],
+        },
+    )
+
+    assert response.status_code == 422
+    body = response.json()
+    assert (body["detail"], body["detail_en"]) == (
+        "有 2 个附件无法接受。",
+        "2 of the attachments cannot be accepted.",
+    )
+    assert [(e["field"], e["message_en"]) for e in body["errors"]] == [
+        ("attachments", "“invoice.pdf” is not a real PDF file: its content does not match its extension."),
+        (
+            "attachments",
+            "“macro.xlsm” cannot be attached: only PDF, PNG, JPG, DOCX, XLSX, DOC, XLS and TXT files can.",
+        ),
+    ]
+    assert (_counts(), _task_states()) == (before, states)
+    assert list(tmp_path.rglob("*.*")) == []
 
 
 def test_openapi_documents_the_flow_paths(db: Any) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import re
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,7 +16,7 @@ from django.utils import timezone, translation
 from medoa.core.audit.models import AuditEntry
 from medoa.core.notify.models import Notification
 from medoa.core.org.tests.factories import DelegationFactory
-from medoa.engines.flow import services
+from medoa.engines.flow import attachments, services
 from medoa.engines.flow.choices import InstanceStatus
 from medoa.engines.flow.errors import FlowConflict, FlowInputError, FlowNotFound, FlowPermissionDenied
 from medoa.engines.flow.models import (
@@ -30,6 +32,7 @@ from medoa.engines.flow.models import (
 )
 from medoa.engines.flow.spiff import DefinitionInvalid, clear_definition_cache
 
+from . import files
 from .conftest import bpmn, kinds, open_steps, open_task, snapshot
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
@@ -284,6 +287,112 @@ def test_comment_attachments_are_kept_with_the_history(
         "见附件",
         people.head,
     )
+    # stored under MEDIA_ROOT with a random name; the person's name is only in the row
+    stored = Path(attachment.file.path)
+    assert stored.is_relative_to(tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{32}\.pdf", stored.name)
+    assert stored.read_bytes() == b"%PDF-1.4 test"
+
+
+@pytest.mark.parametrize("extension", sorted(files.GOOD))
+def test_every_allowed_kind_of_file_can_be_attached(
+    leave: Any, people: SimpleNamespace, settings: Any, tmp_path: Any, extension: str
+) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+    instance = leave()
+
+    act(people.head, open_task(instance), "approve", attachments=[files.good(extension, "../../etc/意见")])
+
+    attachment = ProcessAttachment.objects.get()
+    assert attachment.name == f"意见.{extension}"
+    assert attachment.content_type == attachments.CONTENT_TYPES[extension]
+    assert Path(attachment.file.path).read_bytes() == files.GOOD[extension]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "tool.exe",
+            b"MZ\x90",
+            "“tool.exe” cannot be attached: only PDF, PNG, JPG, DOCX, XLSX, DOC, XLS and TXT files can.",
+        ),
+        (
+            "noext",
+            b"%PDF-1.4",
+            "“noext” cannot be attached: only PDF, PNG, JPG, DOCX, XLSX, DOC, XLS and TXT files can.",
+        ),
+        (
+            "page.pdf",
+            b"<html>",
+            "“page.pdf” is not a real PDF file: its content does not match its extension.",
+        ),
+        (
+            "photo.png",
+            files.JPEG,
+            "“photo.png” is not a real PNG file: its content does not match its extension.",
+        ),
+        (
+            "photo.jpg",
+            files.PNG,
+            "“photo.jpg” is not a real JPG file: its content does not match its extension.",
+        ),
+        (
+            "sheet.xlsx",
+            files.DOCX,
+            "“sheet.xlsx” is not a real XLSX file: its content does not match its extension.",
+        ),
+        (
+            "letter.docx",
+            b"PK\x03\x04 not a zip",
+            "“letter.docx” is not a real DOCX file: its content does not match its extension.",
+        ),
+        ("old.doc", files.PDF, "“old.doc” is not a real DOC file: its content does not match its extension."),
+        (
+            "old.xls",
+            files.DOCX,
+            "“old.xls” is not a real XLS file: its content does not match its extension.",
+        ),
+        (
+            "notes.txt",
+            "备注".encode("gbk"),
+            "“notes.txt” is not a real TXT file: its content does not match its extension.",
+        ),
+        ("empty.txt", b"", "“empty.txt” is empty."),
+        ("big.txt", b"a" * (10 * 1024 * 1024 + 1), "“big.txt” is larger than 10 MB."),
+    ],
+)
+def test_attachments_are_checked_by_the_service_and_nothing_changes(
+    leave: Any, people: SimpleNamespace, settings: Any, tmp_path: Any, name: str, content: bytes, message: str
+) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+    instance = leave()
+    before = snapshot()
+
+    with pytest.raises(FlowInputError) as err:
+        act(people.head, open_task(instance), "approve", attachments=[files.upload(name, content)])
+
+    assert (err.value.field, str(err.value.message)) == ("attachments", message)
+    assert [(f, str(m)) for f, m in err.value.errors] == [("attachments", message)]
+    assert snapshot() == before
+    assert ProcessAttachment.objects.count() == 0
+    assert list(tmp_path.rglob("*.*")) == []
+
+
+def test_at_most_ten_attachments(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave()
+    before = snapshot()
+
+    with pytest.raises(FlowInputError) as err:
+        act(
+            people.head,
+            open_task(instance),
+            "approve",
+            attachments=[files.good("txt", f"n{i}") for i in range(11)],
+        )
+
+    assert str(err.value.message) == "At most 10 attachments per comment."
+    assert snapshot() == before
 
 
 # --- who may act: denials change nothing ---------------------------------------------------------

@@ -6,9 +6,7 @@ bad input → the message beside its field and nothing changed."""
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,6 +36,8 @@ from medoa.engines.flow.models import (
     ProcessVersion,
     TaskCopy,
 )
+
+from . import files
 
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
@@ -160,11 +160,7 @@ def _pdf(name: str = "意见.pdf") -> SimpleUploadedFile:
 
 
 def _docx(name: str = "说明.docx") -> SimpleUploadedFile:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as package:
-        package.writestr("[Content_Types].xml", "<Types/>")
-        package.writestr("word/document.xml", "<document/>")
-    return SimpleUploadedFile(name, buffer.getvalue(), "application/octet-stream")
+    return files.upload(name, files.DOCX)
 
 
 # --- registration ----------------------------------------------------------------------------------
@@ -656,17 +652,17 @@ def test_approve_on_the_task_page_with_an_attachment(
     [
         (
             SimpleUploadedFile("run.exe", b"MZ...", "application/octet-stream"),
-            "run.exe：只能附加 PDF、PNG、JPG、DOCX 和 XLSX 文件。",
+            "“run.exe”不能作为附件：只能附加 PDF、PNG、JPG、DOCX、XLSX、DOC、XLS 和 TXT 文件。",
         ),
         (
             SimpleUploadedFile("fake.pdf", b"<html>not a pdf", "application/pdf"),
-            "fake.pdf 不是真正的 PDF 文件。",
+            "“fake.pdf”不是真正的 PDF 文件：内容与扩展名不符。",
         ),
         (
             SimpleUploadedFile("fake.docx", b"PK\x03\x04junk", "application/octet-stream"),
-            "fake.docx 不是真正的 DOCX 文件。",
+            "“fake.docx”不是真正的 DOCX 文件：内容与扩展名不符。",
         ),
-        (SimpleUploadedFile("empty.png", b"", "image/png"), "empty.png 是空文件。"),
+        (SimpleUploadedFile("empty.png", b"", "image/png"), "“empty.png”是空文件。"),
     ],
 )
 def test_bad_attachments_are_refused_and_nothing_changes(
@@ -696,7 +692,7 @@ def test_too_large_attachment_is_refused(
     response = as_user(people.approver).post(
         reverse("flow:task_act", args=[task.pk]), {"action": "approve", "attachments": [big]}
     )
-    assert response.context["form"].errors == {"attachments": ["big.pdf 超过 10 MB。"]}
+    assert response.context["form"].errors == {"attachments": ["“big.pdf”超过 10 MB。"]}
 
 
 def test_action_forms_need_their_fields(
