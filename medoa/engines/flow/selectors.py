@@ -572,10 +572,19 @@ _DONE_KINDS = (
 
 
 def diagram_state(*, instance: ProcessInstance) -> dict[str, list[str]]:
-    """Step ids to colour on the diagram: ``done`` (handled at least once), ``active`` (a person
-    or an automatic step is working on it now) and ``waiting`` (a message or timer it waits for,
-    as far as the projection knows). Read from the projection; three queries."""
-    done = list(
+    """What the diagram colours, as element ids:
+
+    * ``done`` — steps handled at least once (the history keeps them even after a return) and
+      every element the engine completed: start events, gateways, intermediate events, the end
+      events reached;
+    * ``active`` — a person or an automatic step is working on it now;
+    * ``waiting`` — the timers and message events the engine waits at, and automatic steps that
+      failed (an incident);
+    * ``flows`` — the sequence flows the instance went along.
+
+    Three queries on the projection, then the instance's saved state through the spec cache (when
+    the state cannot be loaded, the projection's part alone)."""
+    done = set(
         ProcessEvent.objects.filter(instance=instance, kind__in=_DONE_KINDS)
         .exclude(step_id="")
         .values_list("step_id", flat=True)
@@ -591,7 +600,21 @@ def diagram_state(*, instance: ProcessInstance) -> dict[str, list[str]]:
         instance=instance, status__in=(ServiceJobStatus.PENDING, ServiceJobStatus.FAILED)
     ).values_list("task_def_id", "status"):
         (active if status == ServiceJobStatus.PENDING else waiting).add(step_id)
-    return {"done": sorted(set(done)), "active": sorted(active), "waiting": sorted(waiting - active)}
+    flows: list[str] = []
+    try:
+        wf = load_workflow(instance)
+    except EngineError:
+        wf = None
+    if wf is not None:
+        done.update(wf.completed_steps())
+        waiting.update(wf.waiting_steps())
+        flows = wf.taken_flows()
+    return {
+        "done": sorted(done),
+        "active": sorted(active),
+        "waiting": sorted(waiting - active),
+        "flows": flows,
+    }
 
 
 def message_waiters(*, name: str, business_key: str = "") -> QuerySet[ProcessInstance]:

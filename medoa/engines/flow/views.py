@@ -644,6 +644,7 @@ def instance_diagram(request: HttpRequest, pk: int) -> JsonResponse:
             "done": list(state.get("done", [])),
             "active": list(state.get("active", [])),
             "waiting": list(state.get("waiting", [])),
+            "flows": list(state.get("flows", [])),
         }
     )
 

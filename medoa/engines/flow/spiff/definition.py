@@ -257,6 +257,11 @@ def _describe(
         "message_catches": sorted(message_catches),
         "steps": steps,
     }
+    flows: dict[tuple[str, str], list[str]] = {}
+    for process in processes:
+        for el in process.iter(f"{B}sequenceFlow"):
+            if el.get("id") and el.get("sourceRef") and el.get("targetRef"):
+                flows.setdefault((el.get("sourceRef"), el.get("targetRef")), []).append(el.get("id"))
     return ParsedDefinition(
         process_id=main.get("id"),
         name=name,
@@ -271,6 +276,7 @@ def _describe(
         metadata=metadata,
         _spec=spec,
         _subprocess_specs=subprocess_specs,
+        _flows=flows,
     )
 
 

@@ -182,6 +182,9 @@ class ParsedDefinition:
     # The SpiffWorkflow specs: shared by every instance of this version, never mutated.
     _spec: Any = field(default=None, repr=False, compare=False)
     _subprocess_specs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # (source step id, target step id) → the ids of the sequence flows between them (SpiffWorkflow's
+    # specs keep no flow ids; the diagram needs them to show the path taken)
+    _flows: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,18 @@ from .specs import (
 from .types import EngineError, ParsedDefinition, ReadyServiceTask, ReadyUserTask
 
 ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING
+# A task the token reached (a cancelled one was reached when its parent had completed: an
+# interrupted activity, the other branches' copies of a join, a withdrawn task …).
+REACHED = ACTIVE | TaskState.COMPLETED | TaskState.ERROR | TaskState.CANCELLED
 
 
 def _step_id(task: Any) -> str:
     return str(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name or "")
+
+
+def _bpmn_id(task: Any) -> str:
+    """The BPMN element id of a task ("" for SpiffWorkflow's own helper tasks)."""
+    return str(getattr(task.task_spec, "bpmn_id", None) or "")
 
 
 def _error_step(exc: BaseException) -> str:
@@ -263,6 +271,36 @@ class Workflow:
         for task in sorted(active, key=lambda t: t.last_state_change):
             merged.update(task.data)
         return json_safe(merged)
+
+    # ------------------------------------------------------------------------------------ diagram
+
+    def completed_steps(self) -> list[str]:
+        """Every BPMN element completed in this instance (start and end events, gateways and
+        intermediate events as well as tasks; subprocesses included), sorted."""
+        return sorted({_step_id(t) for t in self._wf.get_tasks(state=TaskState.COMPLETED) if _bpmn_id(t)})
+
+    def taken_flows(self) -> list[str]:
+        """The ids of the sequence flows the instance went along (sorted): a flow between two
+        elements is taken when a task of the target was reached from a completed task of the
+        source. Steps a return (退回) undid leave the path."""
+        flows = self._parsed._flows
+        taken: set[str] = set()
+        for task in self._wf.get_tasks(state=REACHED):
+            target = _bpmn_id(task)
+            parent = task.parent
+            if not target or parent is None or not parent.has_state(TaskState.COMPLETED):
+                continue
+            source = parent
+            while source is not None and not _bpmn_id(source):
+                source = source.parent  # SpiffWorkflow's own helper tasks (boundary splits/joins)
+            if source is not None:
+                taken.update(flows.get((_bpmn_id(source), target), ()))
+        return sorted(taken)
+
+    def waiting_steps(self) -> list[str]:
+        """The events the instance waits at (timers, message catches, receive tasks, boundary
+        events of active steps), sorted."""
+        return sorted({_step_id(t) for t in self._waiting_event_tasks() if _bpmn_id(t)})
 
     # -------------------------------------------------------------------------------------- timers
 

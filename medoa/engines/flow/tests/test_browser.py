@@ -260,6 +260,14 @@ def test_draw_deploy_start_and_approve(
     assert nurse.page.locator('#instance-status [data-status="completed"]').count() == 1
     assert nurse.page.locator(f'.djs-element.flow-done[data-element-id="{task_id}"]').count() == 1
     assert nurse.page.locator(".djs-element.flow-active").count() == 0
+    # the start event, the end event reached and both flows of the path are coloured too
+    assert nurse.page.locator(f'.djs-element.flow-done[data-element-id="{start_id}"]').count() == 1
+    assert nurse.page.locator(".djs-shape.flow-done").count() == 3
+    assert nurse.page.locator(".djs-connection.flow-taken").count() == 2
+    stroke = nurse.page.locator(".djs-connection.flow-taken .djs-visual > path").first.evaluate(
+        "el => getComputedStyle(el).stroke"
+    )
+    assert stroke == "rgb(30, 123, 58)"
     history = nurse.page.locator("#instance-history").inner_text()
     assert "同意，注意休息" in history and "王医生" in history
     nurse.shot("instance-completed")

@@ -254,11 +254,36 @@ def test_return_targets_are_the_completed_steps_before_the_task(
 
 
 def test_diagram_state(world: SimpleNamespace) -> None:
-    assert selectors.diagram_state(instance=world.a) == {
-        "done": ["head_approve", "submit"],
+    # given a leave at the vice dean (read again: the fixture's row holds the state at its start)
+    instance = ProcessInstance.objects.select_related("version").get(pk=world.a.pk)
+
+    # then the start event, the steps and the gateway are done, the vice dean's step is active,
+    # and the path runs from the start through the gateway's flow to the vice dean
+    assert selectors.diagram_state(instance=instance) == {
+        "done": ["gw", "head_approve", "start", "submit"],
         "active": ["vice_approve"],
         "waiting": [],
+        "flows": ["f1", "f2", "f3", "f_vice"],
     }
+
+
+def test_diagram_state_of_a_finished_instance_and_of_a_waiting_one(
+    world: SimpleNamespace, deploy: Any, start: Any, people: SimpleNamespace
+) -> None:
+    finished = ProcessInstance.objects.select_related("version").get(pk=world.c.pk)
+    assert selectors.diagram_state(instance=finished) == {
+        "done": ["end_ok", "gw", "head_approve", "start", "submit"],
+        "active": [],
+        "waiting": [],
+        "flows": ["f1", "f2", "f3", "f_ok"],
+    }
+
+    deploy("svc_message")
+    waiting = start("svc_message")
+    waiting.refresh_from_db()
+    state = selectors.diagram_state(instance=waiting)
+    assert state["waiting"] == ["wait_result"]
+    assert state["active"] == []
 
 
 def test_definition_list_for_starters_and_designers(world: SimpleNamespace, people: SimpleNamespace) -> None:

@@ -821,7 +821,8 @@ def test_instance_page_and_diagram_visibility(
 
     data = as_user(people.approver).get(diagram).json()
     assert data["xml"] == TWO_STEP
-    assert (data["done"], data["active"], data["waiting"]) == ([], ["first"], [])
+    assert (data["done"], data["active"], data["waiting"]) == (["start"], ["first"], [])
+    assert data["flows"] == ["f1"]
     assert as_user(people.approver).get(detail).context["may_cancel"] is False
 
 
@@ -853,7 +854,8 @@ def test_instance_completes_after_both_steps(
     started.refresh_from_db()
     assert started.status == "completed"
     data = as_user(people.nurse).get(reverse("flow:instance_diagram", args=[started.pk])).json()
-    assert set(data["done"]) >= {"first", "second"} and data["active"] == []
+    assert data["done"] == ["end", "first", "second", "start"] and data["active"] == []
+    assert data["flows"] == ["f1", "f2", "f3"]
     page = as_user(people.nurse).get(reverse("flow:instance_detail", args=[started.pk])).content.decode()
     assert 'data-status="completed"' in page
 

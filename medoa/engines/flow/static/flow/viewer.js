@@ -1,9 +1,15 @@
 // The diagram of an instance (task and instance pages): the bpmn-js navigated viewer from the
-// MedoaBpmn bundle, with done, active and waiting steps coloured by markers.
+// MedoaBpmn bundle, with done, active and waiting elements coloured by markers, and the sequence
+// flows taken drawn as the path (markers on connections, styled in flow.css).
 (function () {
   'use strict';
 
-  const MARKERS = { done: 'flow-done', active: 'flow-active', waiting: 'flow-waiting' };
+  const MARKERS = {
+    done: 'flow-done',
+    active: 'flow-active',
+    waiting: 'flow-waiting',
+    flows: 'flow-taken',
+  };
 
   function show(container) {
     const data = container.dataset;
