@@ -63,6 +63,7 @@ class EventKind(models.TextChoices):
     REMINDED = "reminded", _("Reminder sent")
     ESCALATED = "escalated", _("Escalated")
     MESSAGE_RECEIVED = "message_received", _("Message received")
+    MESSAGE_SENT = "message_sent", _("Message sent")
     SERVICE_DONE = "service_done", _("Automatic step done")
     INCIDENT = "incident", _("Incident")
     INCIDENT_RESOLVED = "incident_resolved", _("Incident resolved")

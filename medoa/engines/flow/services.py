@@ -53,6 +53,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,7 @@ MAX_XML_BYTES = 2 * 1024 * 1024
 MAX_VARIABLES_BYTES = 256 * 1024
 MAX_COMMENT = 4000
 MAX_BATCH = 100
+MAX_MESSAGE_DEPTH = 10  # messages routed from instance to instance within one change
 TICK_BATCH = 100
 JOB_BACKOFF_SECONDS = (15, 60, 300, 900, 3600)
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -748,6 +750,7 @@ class _ItemRule:
 
 
 _MISSING = object()
+_message_depth: ContextVar[int] = ContextVar("flow_message_depth", default=0)
 
 
 def _insert_rows(instance: ProcessInstance, rows: list[HumanTask]) -> None:
@@ -832,6 +835,7 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
     if run.parsed.message_catches or run.migrated:
         _sync_subscriptions(run)
 
+    thrown = wf.thrown_messages()  # collected (and cleared) before the state is saved
     snapshot = wf.variables()
     for row in [*rows, *new_rows]:
         if row.status == TaskStatus.OPEN and row.data.get("carry"):
@@ -866,6 +870,8 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
     else:
         fields["next_due_at"] = None
     _bump(instance, **fields)
+    if thrown:
+        _route_thrown(run, thrown)
 
 
 def _sync_jobs(run: _Run) -> list[datetime.datetime]:
@@ -944,6 +950,7 @@ def _start(
     title: str,
     message: str | None = None,
     message_variables: dict[str, Any] | None = None,
+    origin: ProcessInstance | None = None,
 ) -> ProcessInstance:
     parsed = parsed_version(version)
     values = dict(variables)
@@ -975,7 +982,11 @@ def _start(
         instance,
         EventKind.STARTED,
         actor=initiator,
-        data={"version": version.version, **({"message": message} if message else {})},
+        data={
+            "version": version.version,
+            **({"message": message} if message else {}),
+            **({"from_instance": origin.pk} if origin is not None else {}),
+        },
     )
     run = _Run(instance=instance, parsed=parsed, wf=wf, now=now)
     _sync(run)
@@ -1820,41 +1831,9 @@ def message_correlate(
             _("The business key is too long (at most 200 characters)."), field="business_key"
         )
     values = _clean_variables(variables)
-    result = MessageResult()
-    for waiting_id in list(
-        message_waiters(name=name, business_key=business_key or "").values_list("pk", flat=True)
-    ):
-        locked = _lock(waiting_id)
-        if locked is None or locked.status != InstanceStatus.RUNNING:
-            continue
-        run = _open(locked)
-        try:
-            delivered = run.wf.send_message(name, values)
-        except EngineError as exc:
-            raise _engine_failed(exc) from exc
-        if delivered:
-            _event(locked, EventKind.MESSAGE_RECEIVED, actor=staff, data={"message": name})
-            result.correlated.append(locked)
-        _sync(run)
-    for definition in ProcessDefinition.objects.filter(
-        is_active=True, latest_version__isnull=False
-    ).select_related("latest_version"):
-        version = definition.latest_version
-        assert version is not None
-        if name not in _message_starts(version):
-            continue
-        result.started.append(
-            _start(
-                definition=definition,
-                version=version,
-                initiator=staff,
-                variables={},
-                business_key=business_key or "",
-                title="",
-                message=name,
-                message_variables=values,
-            )
-        )
+    result = _deliver_message(
+        name=name, business_key=business_key or "", values=values, staff=staff, initiator=staff
+    )
     if result.correlated or result.started:
         audit_record(
             actor=actor,
@@ -1869,6 +1848,111 @@ def message_correlate(
             actor_name="" if actor is not None else "flow",
         )
     return result
+
+
+def _deliver_message(
+    *,
+    name: str,
+    business_key: str,
+    values: dict[str, Any],
+    staff: Staff | None,
+    initiator: Staff | None,
+    origin: ProcessInstance | None = None,
+) -> MessageResult:
+    """Message ``name`` to every running instance waiting for it under ``business_key`` (but its
+    ``origin``), then to every active definition whose latest version starts on it (``initiator``
+    starts those)."""
+    result = MessageResult()
+    waiters = message_waiters(name=name, business_key=business_key)
+    if origin is not None:
+        waiters = waiters.exclude(pk=origin.pk)
+    received = {"message": name, **({"from_instance": origin.pk} if origin is not None else {})}
+    for waiting_id in list(waiters.values_list("pk", flat=True)):
+        locked = _lock(waiting_id)
+        if locked is None or locked.status != InstanceStatus.RUNNING:
+            continue
+        run = _open(locked)
+        try:
+            delivered = run.wf.send_message(name, values)
+        except EngineError as exc:
+            raise _engine_failed(exc) from exc
+        if delivered:
+            _event(locked, EventKind.MESSAGE_RECEIVED, actor=staff, data=received)
+            result.correlated.append(locked)
+        _sync(run)
+    for definition in ProcessDefinition.objects.filter(
+        is_active=True, latest_version__isnull=False
+    ).select_related("latest_version"):
+        version = definition.latest_version
+        assert version is not None
+        if name not in _message_starts(version):
+            continue
+        result.started.append(
+            _start(
+                definition=definition,
+                version=version,
+                initiator=initiator,
+                variables={},
+                business_key=business_key,
+                title="",
+                message=name,
+                message_variables=values,
+                origin=origin,
+            )
+        )
+    return result
+
+
+def _route_thrown(run: _Run, thrown: list[tuple[str, Any]]) -> None:
+    """Deliver the messages an instance threw and did not catch itself, in this transaction: to the
+    running instances waiting for them under the same business key, and to the definitions that
+    start on them (initiated by the same person). An object payload becomes the receiver's
+    variables; any other value arrives as the variable ``payload``."""
+    source = run.instance
+    depth = _message_depth.get()
+    if depth >= MAX_MESSAGE_DEPTH:
+        raise FlowInputError(
+            fmt(
+                _("Messages between processes went round more than %(max)s times; nothing was changed."),
+                {"max": MAX_MESSAGE_DEPTH},
+            )
+        )
+    token = _message_depth.set(depth + 1)
+    try:
+        for name, payload in thrown:
+            values = (
+                dict(payload)
+                if isinstance(payload, Mapping)
+                else ({} if payload is None else {"payload": payload})
+            )
+            sent = _event(source, EventKind.MESSAGE_SENT, data={"message": name})
+            result = _deliver_message(
+                name=name,
+                business_key=source.business_key,
+                values=values,
+                staff=None,
+                initiator=source.initiator,
+                origin=source,
+            )
+            sent.data.update(
+                {"correlated": [i.pk for i in result.correlated], "started": [i.pk for i in result.started]}
+            )
+            sent.save(update_fields=["data"])
+    finally:
+        _message_depth.reset(token)
+    # a message that came back to the source changed its row: keep the caller's copy current
+    source.refresh_from_db(
+        fields=[
+            "revision",
+            "state",
+            "variables",
+            "status",
+            "outcome",
+            "ended_at",
+            "next_due_at",
+            "updated_at",
+        ]
+    )
 
 
 def _message_starts(version: ProcessVersion) -> set[str]:

@@ -349,9 +349,13 @@ class Workflow:
         return True
 
     def thrown_messages(self) -> list[tuple[str, Any]]:
-        """Messages thrown by this instance that nothing in it caught (for routing elsewhere)."""
+        """``(name, payload)`` of the messages this instance threw that nothing in it caught, in
+        the order thrown, for routing to other instances. Reading them clears them (with any other
+        uncaught event, which has nowhere to go), so the next ``dump`` no longer holds them."""
         out = []
         for event in self._wf.get_events():
+            if not isinstance(event.event_definition, MedoaMessageEventDefinition):
+                continue
             payload = event.payload.get("payload") if isinstance(event.payload, dict) else event.payload
             out.append((str(event.event_definition.name), payload))
         return out

@@ -1056,6 +1056,99 @@ def test_message_start_starts_a_new_instance(deploy: Any, people: SimpleNamespac
     assert open_steps(instance) == [("triage", "ma")]
 
 
+def test_a_thrown_message_reaches_the_instance_waiting_under_the_same_business_key(
+    deploy: Any, people: SimpleNamespace
+) -> None:
+    # given two instances waiting for the lab result, and a lab order under LAB-1
+    deploy("svc_message")
+    deploy("svc_lab_order")
+    waiting, other = (
+        services.instance_start(
+            actor=people.nurse.user, definition_key="svc_message", variables={}, business_key=key
+        )
+        for key in ("LAB-1", "LAB-2")
+    )
+    order = services.instance_start(
+        actor=people.nurse2.user, definition_key="svc_lab_order", variables={}, business_key="LAB-1"
+    )
+
+    # when the order's step completes and the process throws the result
+    act(people.nurse2, open_task(order), "complete", variables={"potassium": 6.1})
+
+    # then in the same change the waiting instance under LAB-1 received it (and only that one)
+    assert refreshed(order).status == "completed"
+    assert open_steps(waiting) == [("read_result", "nurse")]
+    assert refreshed(waiting).variables["potassium"] == 6.1
+    assert open_steps(other) == [] and refreshed(other).status == "running"
+    sent = ProcessEvent.objects.get(instance=order, kind="message_sent")
+    assert sent.data == {"message": "lab_result", "correlated": [waiting.pk], "started": []}
+    received = ProcessEvent.objects.get(instance=waiting, kind="message_received")
+    assert received.data == {"message": "lab_result", "from_instance": order.pk}
+    # and the message is gone from the order's saved state
+    assert refreshed(order).state["bpmn_events"] == []
+
+
+def test_a_thrown_message_starts_a_process_for_the_same_initiator(
+    deploy: Any, people: SimpleNamespace
+) -> None:
+    deploy("svc_message_start")
+    deploy("svc_refer")
+    referral = services.instance_start(
+        actor=people.nurse.user, definition_key="svc_refer", variables={"patient": "P7"}, business_key="REF-7"
+    )
+
+    act(people.nurse, open_task(referral), "complete")
+
+    started = ProcessInstance.objects.get(definition__key="svc_message_start")
+    assert (started.initiator, started.business_key, started.variables["patient"]) == (
+        people.nurse,
+        "REF-7",
+        "P7",
+    )
+    assert open_steps(started) == [("triage", "ma")]
+    start_event = ProcessEvent.objects.get(instance=started, kind="started")
+    assert start_event.data == {"version": 1, "message": "referral", "from_instance": referral.pk}
+    assert ProcessEvent.objects.get(instance=referral, kind="message_sent").data["started"] == [started.pk]
+
+
+def test_a_thrown_message_the_receiver_cannot_take_undoes_the_whole_change(
+    deploy: Any, people: SimpleNamespace
+) -> None:
+    # given a waiting instance whose next step goes to its initiator, who has left since
+    deploy("svc_message")
+    deploy("svc_lab_order")
+    waiting = services.instance_start(
+        actor=people.relief.user, definition_key="svc_message", variables={}, business_key="LAB-1"
+    )
+    order = services.instance_start(
+        actor=people.nurse2.user, definition_key="svc_lab_order", variables={}, business_key="LAB-1"
+    )
+    people.relief.user.is_active = False
+    people.relief.user.save(update_fields=["is_active"])
+    before = snapshot()
+
+    # when the order completes, the receiver cannot go on: nothing of either change stays
+    with pytest.raises(FlowInputError) as err:
+        act(people.nurse2, open_task(order), "complete", variables={"potassium": 6.1})
+
+    assert "read_result" in str(err.value.message) or "Read the result" in str(err.value.message)
+    assert snapshot() == before
+    assert (refreshed(order).status, refreshed(waiting).status) == ("running", "running")
+    assert not ProcessEvent.objects.filter(kind__in=("message_sent", "message_received")).exists()
+
+
+def test_messages_going_round_in_circles_are_stopped(deploy: Any, people: SimpleNamespace) -> None:
+    deploy("svc_echo")
+
+    with pytest.raises(FlowInputError) as err:
+        services.message_correlate(actor=None, name="ping", variables={})
+
+    assert (
+        str(err.value.message)
+        == "Messages between processes went round more than 10 times; nothing was changed."
+    )
+
+
 def test_message_input_is_checked(people: SimpleNamespace) -> None:
     with pytest.raises(FlowInputError) as err:
         services.message_correlate(actor=people.admin.user, name="", variables={})
