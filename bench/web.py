@@ -16,7 +16,11 @@ What it does:
    * saturation — a closed loop: each client sends its next request as soon as the answer
      arrives, for ``--seconds`` after a short warm-up. This gives the throughput (and the ratio to
      the bare view). Its latencies are queueing time: by Little's law the mean is about
-     clients ÷ throughput, so 50 clients see a p95 under 50 ms only above ~1000 requests/s;
+     clients ÷ throughput, so 50 clients see a p95 under 50 ms only above ~1000 requests/s.
+     The targets take turns in ``--rounds`` rounds (``--seconds`` split between them), each on
+     new connections, and the table shows each target's median round: gunicorn's threaded
+     workers do not balance keep-alive connections, so one worker may get all 50 connections
+     (one core serving, the other idle) or share them, which alone moves a figure by up to 2×;
    * paced — each client sends one request every ``--pace`` seconds (50 users clicking once a
      second): the latency a person sees under a busy but not overloaded server;
 
@@ -187,6 +191,8 @@ class Result:
     latencies: list[float]
     errors: int
     statuses: dict[int, int]
+    # Lowest and highest requests/s of the rounds this result is the median of.
+    spread: tuple[float, float] | None = field(default=None, kw_only=True)
 
     @property
     def rps(self) -> float:
@@ -386,6 +392,20 @@ def drive_wrk(
     )
 
 
+def _median_round(results: list[Result]) -> Result:
+    """The round with the median throughput, with the range of all rounds and all their errors."""
+    ordered = sorted(results, key=lambda r: r.rps)
+    median = ordered[(len(ordered) - 1) // 2]
+    median.spread = (ordered[0].rps, ordered[-1].rps)
+    median.errors = sum(r.errors for r in results)
+    statuses: dict[int, int] = {}
+    for r in results:
+        for status, n in r.statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
+    median.statuses = statuses
+    return median
+
+
 def _load_generator_cpu(client: str) -> float:
     """CPU seconds used so far by the load generator: this process, or its finished wrk runs."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN if client == "wrk" else resource.RUSAGE_SELF)
@@ -426,6 +446,12 @@ def _table(title: str, results: list[Result], bare: float) -> None:
         )
         if r.errors and r.statuses:
             print(f"{'':<26}statuses: {dict(sorted(r.statuses.items()))}")
+    spreads = [r for r in results if r.spread is not None and r.spread[0] != r.spread[1]]
+    if spreads:
+        ranges = "; ".join(
+            f"{r.target.label} {r.spread[0]:.0f}–{r.spread[1]:.0f}" for r in spreads if r.spread
+        )
+        print(f"(median round of each target; requests/s of all rounds: {ranges})")
 
 
 def report(
@@ -497,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per target (default 15)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="saturation rounds per target, median shown (default 3)"
+    )
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before each (default 2)")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
     parser.add_argument("--pace", type=float, default=1.0, help="seconds between a paced client's requests")
@@ -542,10 +571,21 @@ def main(argv: list[str] | None = None) -> int:
             Target("GET / (workbench)", "/", {"Cookie": f"sessionid={session}"}),
         ]
         started = _load_generator_cpu(args.client)
-        saturated: list[Result] = []
-        for target in targets:
-            print(f"  saturating {target.label} …", flush=True)
-            saturated.append(drive("127.0.0.1", port, target, args.clients, args.seconds, args.warmup))
+        rounds: dict[str, list[Result]] = {target.path: [] for target in targets}
+        for number in range(1, args.rounds + 1):
+            for target in targets:
+                print(f"  saturating {target.label} (round {number} of {args.rounds}) …", flush=True)
+                rounds[target.path].append(
+                    drive(
+                        "127.0.0.1",
+                        port,
+                        target,
+                        args.clients,
+                        args.seconds / args.rounds,
+                        args.warmup if number == 1 else min(args.warmup, 1.0),
+                    )
+                )
+        saturated = [_median_round(rounds[target.path]) for target in targets]
         saturation_cpu = _load_generator_cpu(args.client) - started
         paced: list[Result] = []
         started = _load_generator_cpu("python")
