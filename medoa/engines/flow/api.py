@@ -47,7 +47,7 @@ from . import selectors, services
 from .attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, attachment_response
 from .choices import TaskStatus
 from .errors import FlowConflict, FlowError, FlowNotFound, FlowPermissionDenied, fmt
-from .models import HumanTask, Incident, ProcessAttachment, ProcessEvent, ProcessInstance, ProcessVersion
+from .models import HumanTask, Incident, ProcessEvent, ProcessInstance, ProcessVersion
 from .schemas import (
     BatchApproveIn,
     BatchApproveOut,
@@ -592,7 +592,7 @@ def instances_get(request: HttpRequest, instance_id: int) -> Any:
         active.append(out)
     incidents: list[Incident] = []
     if instance.has_incident and has_perm(user, PERM_ADMIN):
-        incidents = list(instance.incidents.filter(status="open").order_by("created_at"))
+        incidents = selectors.instance_open_incidents(instance=instance)
     return {
         "id": instance.pk,
         "status": instance.status,
@@ -698,11 +698,10 @@ def instances_resume(request: HttpRequest, instance_id: int) -> Any:
 def instances_migrate(request: HttpRequest, instance_id: int, payload: MigrateIn) -> Any:
     user = _user(request)
     instance = _instance_for_admin(user, instance_id)
-    version = ProcessVersion.objects.filter(
-        definition_id=instance.definition_id, version=payload.version
-    ).first()
-    if version is None:
-        raise _invalid("version", _("This process has no such version."))
+    try:
+        version = selectors.definition_version_get(definition=instance.definition, number=payload.version)
+    except FlowNotFound:
+        raise _invalid("version", _("This process has no such version.")) from None
     try:
         _call(services.instance_migrate, actor=user, instance=instance, version=version)
     except DefinitionInvalid as exc:
@@ -719,9 +718,7 @@ def instances_migrate(request: HttpRequest, instance_id: int, payload: MigrateIn
 def incidents_retry(request: HttpRequest, incident_id: int) -> Any:
     user = _user(request)
     _require(user, PERM_ADMIN)
-    incident = Incident.objects.select_related("instance").filter(pk=incident_id).first()
-    if incident is None:
-        raise _http_error(404, _("Not found."))
+    incident = _call(selectors.incident_get, incident_id=incident_id)
     _call(services.incident_retry, actor=user, incident=incident)
     incident.refresh_from_db()
     instance = ProcessInstance.objects.select_related("version").get(pk=incident.instance_id)
@@ -905,10 +902,7 @@ def tasks_act(request: HttpRequest, task_id: int) -> Any:
 )
 def attachments_download(request: HttpRequest, attachment_id: int) -> Any:
     user = _user(request)
-    attachment = ProcessAttachment.objects.select_related("event").filter(pk=attachment_id).first()
-    if attachment is None:
-        raise _http_error(404, _("Not found."))
-    _call(selectors.instance_get_for_user, user=user, instance_id=attachment.event.instance_id)
+    attachment = _call(selectors.attachment_get_for_user, user=user, attachment_id=attachment_id)
     try:
         handle = attachment.file.open("rb")
     except FileNotFoundError:

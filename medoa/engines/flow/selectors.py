@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -32,13 +33,16 @@ from medoa.core.access.policy import has_perm, principal_of, scope_q
 from medoa.core.org.models import Staff
 from medoa.core.org.selectors import active_delegate_for
 
-from .choices import EventKind, InstanceStatus, ServiceJobStatus, TaskStatus
+from .choices import EventKind, IncidentStatus, InstanceStatus, ServiceJobStatus, TaskStatus
 from .errors import FlowConflict, FlowError, FlowInputError, FlowNotFound, FlowPermissionDenied, fmt
 from .models import (
     HumanTask,
     HumanTaskCandidate,
+    Incident,
     MessageSubscription,
+    ProcessAttachment,
     ProcessDefinition,
+    ProcessDraft,
     ProcessEvent,
     ProcessInstance,
     ProcessVersion,
@@ -202,9 +206,26 @@ def task_get_for_user(*, user: Any, task_id: int) -> HumanTask:
 def instance_list_for_admin(
     *, user: Any, status: str = "", definition_key: str = "", incident: bool | None = None, search: str = ""
 ) -> QuerySet[ProcessInstance]:
-    """Instance administration: every instance for admins, the visible ones for others."""
-    qs = ProcessInstance.objects.filter(instance_visible_q(user)).select_related(
-        "definition", "version", "initiator", "initiator_department"
+    """Instance administration: every instance for admins, the visible ones for others.
+
+    Each instance comes with its open incidents (``open_incidents``) and the version numbers of
+    its definition (``definition.version_list``, oldest first: the migration choices) — two
+    queries per page, whatever its length."""
+    qs = (
+        ProcessInstance.objects.filter(instance_visible_q(user))
+        .select_related("definition", "version", "initiator", "initiator_department")
+        .prefetch_related(
+            Prefetch(
+                "incidents",
+                queryset=Incident.objects.filter(status=IncidentStatus.OPEN).order_by("created_at", "id"),
+                to_attr="open_incidents",
+            ),
+            Prefetch(
+                "definition__versions",
+                queryset=ProcessVersion.objects.only("id", "definition_id", "version").order_by("version"),
+                to_attr="version_list",
+            ),
+        )
     )
     if status:
         if status not in InstanceStatus.values:
@@ -359,10 +380,15 @@ def instance_active_tasks(*, instance: ProcessInstance) -> list[HumanTask]:
     )
 
 
-def definition_list(*, user: Any) -> QuerySet[ProcessDefinition]:
+def definition_list(*, user: Any, running_counts: bool = False) -> QuerySet[ProcessDefinition]:
     """Designers see every definition; everyone who may start processes sees the active, deployed
-    ones."""
+    ones. ``running_counts``: each definition also carries ``running_count`` (its running
+    instances) and the person who deployed its latest version, in the same query."""
     qs = ProcessDefinition.objects.select_related("latest_version").order_by("category", "key")
+    if running_counts:
+        qs = qs.select_related("latest_version__deployed_by__staff").annotate(
+            running_count=Count("instances", filter=Q(instances__status=InstanceStatus.RUNNING))
+        )
     if has_perm(user, PERM_DESIGN):
         return qs
     if has_perm(user, PERM_START):
@@ -375,6 +401,90 @@ def definition_get(*, key: str) -> ProcessDefinition:
     if definition is None:
         raise FlowNotFound(fmt(_("There is no process “%(key)s”."), {"key": key}))
     return definition
+
+
+def definition_versions(*, definition: ProcessDefinition) -> list[ProcessVersion]:
+    """Every version of ``definition``, newest first, with who deployed it."""
+    return list(definition.versions.select_related("deployed_by__staff").order_by("-version"))
+
+
+def definition_version_get(*, definition: ProcessDefinition, number: int | None = None) -> ProcessVersion:
+    """Version ``number`` of ``definition`` (None: the latest); ``FlowNotFound`` when there is none."""
+    if number is None:
+        version = definition.latest_version
+    else:
+        version = ProcessVersion.objects.filter(definition=definition, version=number).first()
+    if version is None:
+        raise FlowNotFound(_("This process has no such version."))
+    return version
+
+
+def definition_key_taken(*, key: str) -> bool:
+    """Is ``key`` used by a definition or a draft already?"""
+    return ProcessDefinition.objects.filter(key=key).exists() or ProcessDraft.objects.filter(key=key).exists()
+
+
+@dataclass(frozen=True)
+class DesignerState:
+    """What the designer opens for a key: the draft if there is one, else the latest version."""
+
+    key: str
+    definition: ProcessDefinition | None
+    draft: ProcessDraft | None
+
+    @property
+    def name(self) -> str:
+        if self.draft is not None and self.draft.name:
+            return self.draft.name
+        return self.definition.name if self.definition is not None else ""
+
+    @property
+    def category(self) -> str:
+        return self.definition.category if self.definition is not None else ""
+
+    @property
+    def xml(self) -> str:
+        if self.draft is not None:
+            return self.draft.bpmn_xml
+        assert self.definition is not None and self.definition.latest_version is not None
+        return self.definition.latest_version.bpmn_xml
+
+
+def designer_get(*, key: str) -> DesignerState:
+    """The draft and the definition of ``key`` (two queries); ``FlowNotFound`` when there is
+    neither a draft nor a deployed version. Only designers reach it (the views check)."""
+    draft = ProcessDraft.objects.filter(key=key).first()
+    definition = ProcessDefinition.objects.select_related("latest_version").filter(key=key).first()
+    if draft is None and (definition is None or definition.latest_version is None):
+        raise FlowNotFound(fmt(_("There is no process “%(key)s”."), {"key": key}))
+    return DesignerState(key=key, definition=definition, draft=draft)
+
+
+def attachment_get_for_user(*, user: Any, attachment_id: int) -> ProcessAttachment:
+    """A file attached to a comment, if ``user`` may see its instance (``FlowNotFound`` else)."""
+    attachment = (
+        ProcessAttachment.objects.filter(
+            pk=attachment_id,
+            event__instance__in=ProcessInstance.objects.filter(instance_visible_q(user)),
+        )
+        .select_related("event")
+        .first()
+    )
+    if attachment is None:
+        raise FlowNotFound()
+    return attachment
+
+
+def incident_get(*, incident_id: int) -> Incident:
+    """An incident with its instance (for administrators; ``FlowNotFound`` when there is none)."""
+    incident = Incident.objects.select_related("instance").filter(pk=incident_id).first()
+    if incident is None:
+        raise FlowNotFound()
+    return incident
+
+
+def instance_open_incidents(*, instance: ProcessInstance) -> list[Incident]:
+    return list(instance.incidents.filter(status=IncidentStatus.OPEN).order_by("created_at", "id"))
 
 
 # --- who may act ---------------------------------------------------------------------------------

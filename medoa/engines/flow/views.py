@@ -10,8 +10,7 @@ renders. Service errors map to pages the same way everywhere: ``FlowNotFound`` �
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -19,7 +18,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q, prefetch_related_objects
+from django.db.models import Q
 from django.http import (
     FileResponse,
     Http404,
@@ -63,13 +62,8 @@ from .forms import (
 )
 from .models import (
     HumanTask,
-    Incident,
-    ProcessAttachment,
-    ProcessDefinition,
-    ProcessDraft,
     ProcessEvent,
     ProcessInstance,
-    ProcessVersion,
 )
 from .spiff import DefinitionInvalid
 
@@ -143,11 +137,7 @@ def _int_or_404(raw: str | None) -> int:
 @require_GET
 def definition_list(request: HttpRequest) -> HttpResponse:
     # the running count and the deployer's name come with the list (one query)
-    definitions = (
-        selectors.definition_list(user=request.user)
-        .select_related("latest_version__deployed_by__staff")
-        .annotate(running_count=Count("instances", filter=Q(instances__status=InstanceStatus.RUNNING)))
-    )
+    definitions = selectors.definition_list(user=request.user, running_counts=True)
     context = {
         "definitions": definitions,
         "may_design": has_perm(request.user, DESIGN),
@@ -162,7 +152,7 @@ def definition_list(request: HttpRequest) -> HttpResponse:
 def definition_versions(request: HttpRequest, key: str) -> HttpResponse:
     _require(request, DESIGN)
     definition = selectors.definition_get(key=key)
-    versions = definition.versions.select_related("deployed_by").order_by("-version")
+    versions = selectors.definition_versions(definition=definition)
     return render(request, "flow/definition_versions.html", {"definition": definition, "versions": versions})
 
 
@@ -174,56 +164,14 @@ def definition_xml(request: HttpRequest, key: str) -> HttpResponse:
     _require(request, DESIGN)
     definition = selectors.definition_get(key=key)
     raw_version = request.GET.get("version")
-    if raw_version is None:
-        version = definition.latest_version
-    else:
-        number = _int_or_404(raw_version)
-        version = definition.versions.filter(version=number).first()
-    if version is None:
-        raise Http404
+    number = None if raw_version is None else _int_or_404(raw_version)
+    version = selectors.definition_version_get(definition=definition, number=number)
     response = HttpResponse(version.bpmn_xml, content_type="application/xml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{definition.key}-v{version.version}.bpmn"'
     return response
 
 
 # --- designer ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DesignerState:
-    """What the designer opens for a key: the draft if there is one, else the latest version."""
-
-    key: str
-    definition: ProcessDefinition | None
-    draft: ProcessDraft | None
-
-    @property
-    def name(self) -> str:
-        if self.draft is not None and self.draft.name:
-            return self.draft.name
-        return self.definition.name if self.definition is not None else ""
-
-    @property
-    def category(self) -> str:
-        return self.definition.category if self.definition is not None else ""
-
-    @property
-    def xml(self) -> str:
-        if self.draft is not None:
-            return self.draft.bpmn_xml
-        assert self.definition is not None and self.definition.latest_version is not None
-        return self.definition.latest_version.bpmn_xml
-
-
-def _designer_state(key: str) -> DesignerState:
-    """The draft and the definition of ``key`` (two queries); 404 when neither exists.
-
-    (A read the selectors do not offer: only designers reach it.)"""
-    draft = ProcessDraft.objects.filter(key=key).first()
-    definition = ProcessDefinition.objects.select_related("latest_version").filter(key=key).first()
-    if draft is None and (definition is None or definition.latest_version is None):
-        raise Http404
-    return DesignerState(key=key, definition=definition, draft=draft)
 
 
 @login_required
@@ -235,10 +183,7 @@ def designer_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         key = form.cleaned_data["key"]
         name = form.cleaned_data["name"]
-        if (
-            ProcessDefinition.objects.filter(key=key).exists()
-            or ProcessDraft.objects.filter(key=key).exists()
-        ):
+        if selectors.definition_key_taken(key=key):
             form.add_error("key", _("A process with this key already exists: open it from the list."))
         else:
             xml = render_to_string("flow/new_diagram.bpmn", {"process_id": process_id_for(key), "name": name})
@@ -255,9 +200,10 @@ def designer_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@_flow_errors
 def designer(request: HttpRequest, key: str) -> HttpResponse:
     _require(request, DESIGN)
-    state = _designer_state(key)
+    state = selectors.designer_get(key=key)
     context = {
         "key": key,
         "name": state.name,
@@ -270,10 +216,11 @@ def designer(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_GET
+@_flow_errors
 def designer_xml(request: HttpRequest, key: str) -> HttpResponse:
     """The XML the designer opens: the draft, else the latest deployed version."""
     _require(request, DESIGN)
-    return HttpResponse(_designer_state(key).xml, content_type="application/xml; charset=utf-8")
+    return HttpResponse(selectors.designer_get(key=key).xml, content_type="application/xml; charset=utf-8")
 
 
 @login_required
@@ -653,11 +600,8 @@ def instance_diagram(request: HttpRequest, pk: int) -> JsonResponse:
 @require_GET
 @_flow_errors
 def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
-    attachment = ProcessAttachment.objects.select_related("event__instance").filter(pk=pk).first()
-    if attachment is None:
-        raise Http404
-    # the instance must be visible to the caller (FlowNotFound → 404 otherwise)
-    selectors.instance_get_for_user(user=request.user, instance_id=attachment.event.instance_id)
+    # only for those who may see its instance (FlowNotFound → 404 otherwise)
+    attachment = selectors.attachment_get_for_user(user=request.user, attachment_id=pk)
     try:
         handle = attachment.file.open("rb")
     except FileNotFoundError:
@@ -684,25 +628,8 @@ def admin_instance_list(request: HttpRequest) -> HttpResponse:
             incident={"yes": True, "no": False}.get(incident),
         )
         page = Paginator(instances, 50).get_page(request.GET.get("page"))
-        _with_incidents_and_versions(list(page.object_list))
     context = {"form": form, "page": page}
     return render(request, "flow/admin_instance_list.html", context, status=200 if page is not None else 400)
-
-
-def _with_incidents_and_versions(instances: Sequence[ProcessInstance]) -> None:
-    """Put the open incidents and the newer version numbers on each row of a page (two queries)."""
-    prefetch_related_objects(
-        list(instances),
-        Prefetch("incidents", queryset=Incident.objects.filter(status="open"), to_attr="open_incidents"),
-    )
-    numbers: dict[int, list[int]] = {}
-    for definition_id, number in ProcessVersion.objects.filter(
-        definition_id__in={i.definition_id for i in instances}
-    ).values_list("definition_id", "version"):
-        numbers.setdefault(definition_id, []).append(number)
-    for instance in instances:
-        current = instance.version.version
-        instance.newer_versions = sorted(n for n in numbers.get(instance.definition_id, []) if n > current)  # type: ignore[attr-defined]
 
 
 def _back_to_admin(request: HttpRequest) -> HttpResponse:
@@ -735,11 +662,12 @@ def admin_instance_action(request: HttpRequest, pk: int) -> HttpResponse:
         elif action == "resume":
             services.instance_resume(actor=request.user, instance=instance)
         else:
-            target = ProcessVersion.objects.filter(
-                definition_id=instance.definition_id, version=form.cleaned_data["version"]
-            ).first()
-            if target is None:
-                raise FlowInputError(_("There is no such version."), field="version")
+            try:
+                target = selectors.definition_version_get(
+                    definition=instance.definition, number=form.cleaned_data["version"]
+                )
+            except FlowNotFound:
+                raise FlowInputError(_("There is no such version."), field="version") from None
             services.instance_migrate(actor=request.user, instance=instance, version=target)
     except DefinitionInvalid as exc:
         messages.error(
@@ -765,9 +693,7 @@ def admin_instance_action(request: HttpRequest, pk: int) -> HttpResponse:
 @_flow_errors
 def admin_incident_retry(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, ADMIN)
-    incident = Incident.objects.select_related("instance").filter(pk=pk).first()
-    if incident is None:
-        raise Http404
+    incident = selectors.incident_get(incident_id=pk)
     try:
         services.incident_retry(actor=request.user, incident=incident)
     except FlowError as exc:

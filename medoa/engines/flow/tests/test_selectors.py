@@ -11,7 +11,7 @@ from medoa.core.access.policy import principal_of
 from medoa.core.org.models import Staff
 from medoa.engines.flow import selectors, services
 from medoa.engines.flow.errors import FlowInputError, FlowNotFound
-from medoa.engines.flow.models import HumanTask, ProcessDefinition, ProcessInstance, TaskCopy
+from medoa.engines.flow.models import HumanTask, Incident, ProcessDefinition, ProcessInstance, TaskCopy
 
 from .conftest import open_task
 
@@ -211,6 +211,70 @@ def test_admin_list_filters(world: SimpleNamespace, people: SimpleNamespace) -> 
     assert ids(selectors.instance_list_for_admin(user=people.outsider.user)) == []
     with pytest.raises(FlowInputError):
         selectors.instance_list_for_admin(user=people.admin.user, status="nope")
+
+
+def test_admin_list_brings_incidents_and_versions_in_two_more_queries(
+    world: SimpleNamespace, people: SimpleNamespace, deploy: Any, django_assert_num_queries: Any
+) -> None:
+    # given an incident on one instance and a second version of the leave process
+    Incident.objects.create(instance=world.a, step_id="gw", message="boom")
+    Incident.objects.create(instance=world.a, step_id="gw", message="old", status="resolved")
+    deploy("svc_leave")
+    principal_of(people.admin.user)
+
+    # when a page of the list is read: the instances, then their open incidents and the versions
+    with django_assert_num_queries(3):
+        rows = list(selectors.instance_list_for_admin(user=people.admin.user)[:50])
+
+    by_id = {row.pk: row for row in rows}
+    assert [i.message for i in by_id[world.a.pk].open_incidents] == ["boom"]
+    assert by_id[world.b.pk].open_incidents == []
+    assert [v.version for v in by_id[world.a.pk].definition.version_list] == [1, 2]
+    assert [v.version for v in by_id[world.review.pk].definition.version_list] == [1]
+
+
+def test_definition_list_with_running_counts_is_one_query(
+    world: SimpleNamespace, people: SimpleNamespace, django_assert_num_queries: Any
+) -> None:
+    principal_of(people.admin.user)
+    with django_assert_num_queries(1):
+        rows = {
+            d.key: (d.running_count, d.latest_version.deployed_by.staff.name)
+            for d in selectors.definition_list(user=people.admin.user, running_counts=True)
+        }
+    assert rows == {
+        "svc_leave": (2, "管理员"),
+        "svc_message_start": (1, "管理员"),
+        "svc_review": (1, "管理员"),
+    }
+
+
+def test_designer_versions_and_attachment_reads(
+    world: SimpleNamespace, people: SimpleNamespace, deploy: Any
+) -> None:
+    # the designer opens the draft when there is one, else the latest version; 404 for neither
+    leave = selectors.designer_get(key="svc_leave")
+    assert (leave.draft, leave.name, leave.xml) == (
+        None,
+        "Leave request",
+        leave.definition.latest_version.bpmn_xml,
+    )
+    services.draft_save(actor=people.admin.user, key="svc_leave", xml="<draft/>", name="请假 草稿")
+    drafted = selectors.designer_get(key="svc_leave")
+    assert (drafted.name, drafted.xml) == ("请假 草稿", "<draft/>")
+    with pytest.raises(FlowNotFound):
+        selectors.designer_get(key="nothing")
+    assert selectors.definition_key_taken(key="svc_leave") is True
+    assert selectors.definition_key_taken(key="nothing") is False
+
+    # versions, newest first; a missing number is not found
+    deploy("svc_leave")
+    definition = selectors.definition_get(key="svc_leave")
+    assert [v.version for v in selectors.definition_versions(definition=definition)] == [2, 1]
+    assert selectors.definition_version_get(definition=definition).version == 2
+    assert selectors.definition_version_get(definition=definition, number=1).version == 1
+    with pytest.raises(FlowNotFound):
+        selectors.definition_version_get(definition=definition, number=3)
 
 
 # --- actions, return targets, diagram ------------------------------------------------------------

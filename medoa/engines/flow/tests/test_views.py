@@ -908,7 +908,10 @@ def test_admin_suspends_resumes_migrates_and_cancels(
     # migrate to version 2
     services.definition_deploy(actor=people.designer.user, xml=TWO_STEP)
     listing = client.get(reverse("flow:admin_instance_list"))
-    assert listing.context["page"][0].newer_versions == [2]
+    row = listing.context["page"][0]
+    assert [v.version for v in row.definition.version_list] == [1, 2]
+    assert '<option value="2">v2</option>' in listing.content.decode()
+    assert '<option value="1">' not in listing.content.decode()
     assert _messages(client.post(url, {"action": "migrate"}, follow=True)) == ["请选择要迁移到的版本。"]
     assert _messages(client.post(url, {"action": "migrate", "version": 9}, follow=True)) == [
         f"实例 {started.pk}：没有这个版本。"
