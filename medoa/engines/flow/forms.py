@@ -326,7 +326,9 @@ class AdminActionForm(forms.Form):
         choices=[("cancel", "cancel"), ("suspend", "suspend"), ("resume", "resume"), ("migrate", "migrate")]
     )
     reason = forms.CharField(label=gettext_lazy("Reason"), max_length=MAX_COMMENT, required=False)
-    version = forms.IntegerField(label=gettext_lazy("Version"), required=False, min_value=1)
+    version = forms.IntegerField(
+        label=gettext_lazy("Version"), required=False, min_value=1, max_value=1_000_000
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -50,13 +50,16 @@ import datetime
 import hashlib
 import json
 import logging
+import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.db.models import Max, Q
@@ -133,8 +136,9 @@ from .spiff import (
 
 logger = logging.getLogger("medoa.flow")
 
-MAX_XML_BYTES = 2 * 1024 * 1024
-MAX_VARIABLES_BYTES = 256 * 1024
+MAX_XML_BYTES = 5 * 1024 * 1024  # as the API and the deploy check
+MAX_VARIABLES_BYTES = 64 * 1024
+MAX_VARIABLES_DEPTH = 16
 MAX_COMMENT = 4000
 MAX_BATCH = 100
 MAX_MESSAGE_DEPTH = 10  # messages routed from instance to instance within one change
@@ -209,15 +213,17 @@ def _clean_variables(variables: Any, *, field_name: str = "variables") -> dict[s
         return {}
     if not isinstance(variables, Mapping):
         raise FlowInputError(_("The variables must be an object of name → value."), field=field_name)
-    for name in variables:
+    for name, value in variables.items():
+        shown = str(name).replace("\x00", "")[:80]
         if not isinstance(name, str) or not _VARIABLE.match(name) or name.startswith("__"):
             raise FlowInputError(
                 fmt(
                     _("“%(name)s” is not a valid variable name (letters, digits and _; no leading digit)."),
-                    {"name": str(name)[:80]},
+                    {"name": shown},
                 ),
-                field=f"{field_name}.{str(name)[:80]}",
+                field=f"{field_name}.{shown}",
             )
+        _check_value(value, name=name, field=f"{field_name}.{name}", depth=2)
     try:
         size = len(json.dumps(variables, default=str, ensure_ascii=False).encode("utf-8"))
     except (TypeError, ValueError) as exc:
@@ -230,7 +236,76 @@ def _clean_variables(variables: Any, *, field_name: str = "variables") -> dict[s
     return dict(variables)
 
 
-def _clean_comment(comment: str) -> str:
+_PLAIN_VALUES = (bool, int, Decimal, datetime.date, datetime.time, datetime.timedelta, uuid.UUID)
+
+
+def _check_value(value: Any, *, name: str, field: str, depth: int) -> None:
+    """A variable's value must keep as JSON: text without NUL characters (PostgreSQL cannot store
+    them), finite numbers, dates and times, lists and objects with text keys, at most
+    ``MAX_VARIABLES_DEPTH`` levels deep."""
+    if depth > MAX_VARIABLES_DEPTH:
+        raise FlowInputError(
+            fmt(
+                _("“%(name)s” is nested too deeply (at most %(max)s levels)."),
+                {"name": name, "max": MAX_VARIABLES_DEPTH},
+            ),
+            field=field,
+        )
+    if value is None or isinstance(value, _PLAIN_VALUES):
+        if isinstance(value, Decimal) and not value.is_finite():
+            raise FlowInputError(fmt(_("“%(name)s” must be a finite number."), {"name": name}), field=field)
+        return
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise FlowInputError(
+                fmt(_("“%(name)s” must not contain NUL characters."), {"name": name}), field=field
+            )
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FlowInputError(fmt(_("“%(name)s” must be a finite number."), {"name": name}), field=field)
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str) or "\x00" in key:
+                raise FlowInputError(
+                    fmt(_("“%(name)s” has a key that is not text."), {"name": name}), field=field
+                )
+            _check_value(item, name=name, field=field, depth=depth + 1)
+        return
+    if isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _check_value(item, name=name, field=field, depth=depth + 1)
+        return
+    raise FlowInputError(
+        fmt(
+            _(
+                "“%(name)s” holds a value that cannot be kept (%(type)s); "
+                "use text, numbers, dates, lists or objects."
+            ),
+            {"name": name, "type": type(value).__name__},
+        ),
+        field=field,
+    )
+
+
+def _clean_text(value: Any, *, field: str, max_length: int, too_long: Any) -> str:
+    """Text input of a service: ``None`` is empty; no NUL characters; at most ``max_length``."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise FlowInputError(fmt(_("“%(field)s” must be text."), {"field": field}), field=field)
+    if "\x00" in value:
+        raise FlowInputError(_("Must not contain NUL characters."), field=field)
+    value = value.strip()
+    if len(value) > max_length:
+        raise FlowInputError(too_long, field=field)
+    return value
+
+
+def _clean_comment(comment: str | None) -> str:
+    if comment is None:
+        return ""
     if not isinstance(comment, str):
         raise FlowInputError(_("The comment must be text."), field="comment")
     comment = comment.replace("\x00", "").strip()
@@ -269,13 +344,23 @@ def _save_attachments(event: ProcessEvent, attachments: Sequence[UploadedFile], 
             uploaded_by=staff,
         )
         row.file.save(stored_name(name), upload, save=False)
+        written = _stored_files.get()
+        if written is not None and row.file.name:
+            written.append(row.file.name)
         row.save()
 
 
 def _staff_by_username(username: str | None, *, field_name: str = "to_user") -> Staff:
+    if username is not None and not isinstance(username, str):
+        raise FlowInputError(fmt(_("“%(field)s” must be text."), {"field": field_name}), field=field_name)
     name = (username or "").strip()
     if not name:
         raise FlowInputError(_("Say who should take the task."), field=field_name)
+    if "\x00" in name or len(name) > 150:
+        raise FlowInputError(
+            fmt(_("There is no active staff member “%(user)s”."), {"user": name.replace("\x00", "")[:80]}),
+            field=field_name,
+        )
     staff = (
         Staff.objects.select_related("user", "department")
         .filter(user__username=name, status=StaffStatus.ACTIVE, user__is_active=True)
@@ -345,20 +430,26 @@ def _event(
     )
 
 
-def _engine_failed(exc: EngineError) -> FlowInputError:
+def _engine_failed(exc: EngineError, *, field: str | None = None) -> FlowInputError:
+    """The engine's refusal as a precise 4xx: which step, and why (in the active language where
+    the reason is ours; SpiffWorkflow's own words stay English)."""
     if exc.step_id:
         return FlowInputError(
-            fmt(_("Step “%(step)s” could not run: %(error)s"), {"step": exc.step_id, "error": exc.message})
+            fmt(_("Step “%(step)s” could not run: %(error)s"), {"step": exc.step_label, "error": exc.detail}),
+            field=field,
         )
-    return FlowInputError(fmt(_("The process could not go on: %(error)s"), {"error": exc.message}))
+    return FlowInputError(
+        fmt(_("The process could not go on: %(error)s"), {"error": exc.detail}), field=field
+    )
 
 
-def _engine(call: Callable[[], Any]) -> Any:
-    """Run one engine call; an ``EngineError`` becomes a ``FlowInputError`` (nothing is saved)."""
+def _engine(call: Callable[[], Any], *, field: str | None = None) -> Any:
+    """Run one engine call; an ``EngineError`` becomes a ``FlowInputError`` (nothing is saved);
+    ``field`` names the input at fault (the start variables, for instance)."""
     try:
         return call()
     except EngineError as exc:
-        raise _engine_failed(exc) from exc
+        raise _engine_failed(exc, field=field) from exc
 
 
 # --- definitions and the parsed-spec cache -------------------------------------------------------
@@ -409,6 +500,8 @@ def definition_deploy(
     """
     if not has_perm(actor, PERM_DESIGN):
         raise FlowPermissionDenied(_("You may not deploy process definitions."))
+    if not isinstance(xml, bytes | str):
+        raise FlowInputError(_("Send the BPMN XML as text or as a file."), field="xml")
     if isinstance(xml, bytes):
         if len(xml) > MAX_XML_BYTES:
             raise DefinitionInvalid([_too_large_problem()])
@@ -420,21 +513,26 @@ def definition_deploy(
         text = xml
         if len(text.encode("utf-8")) > MAX_XML_BYTES:
             raise DefinitionInvalid([_too_large_problem()])
-    if key is not None and key != "" and not _KEY.match(key):
+    if key is not None and key != "" and not (isinstance(key, str) and _KEY.fullmatch(key)):
         raise FlowInputError(
             _("The key may only hold letters, digits, _ and - (at most 64 characters)."), field="key"
         )
-    name = (name or "").strip()
-    if len(name) > 200:
-        raise FlowInputError(_("The name is too long (at most 200 characters)."), field="name")
-    category = (category or "").strip()
-    if len(category) > 64:
-        raise FlowInputError(_("The category is too long (at most 64 characters)."), field="category")
+    name = _clean_text(
+        name, field="name", max_length=200, too_long=_("The name is too long (at most 200 characters).")
+    )
+    category = _clean_text(
+        category,
+        field="category",
+        max_length=64,
+        too_long=_("The category is too long (at most 64 characters)."),
+    )
+    if "\x00" in text:
+        raise DefinitionInvalid([Problem(gettext_noop("The file contains NUL characters."))])
 
     called, called_versions = _resolve_called(text)
     parsed = parse_definition(text, called=called, functions=[n for n, _f in service_functions.items()])
     key = key or parsed.process_id
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise FlowInputError(
             fmt(
                 _("The process id “%(id)s” cannot be a key; give a key of letters, digits, _ and -."),
@@ -482,14 +580,22 @@ def draft_save(*, actor: Any, key: str, xml: str, name: str = "") -> ProcessDraf
     """Keep the designer's unsaved work for ``key`` (not validated; one draft per key)."""
     if not has_perm(actor, PERM_DESIGN):
         raise FlowPermissionDenied(_("You may not design process definitions."))
-    if not _KEY.match(key or ""):
+    if not (isinstance(key, str) and _KEY.fullmatch(key)):
         raise FlowInputError(
             _("The key may only hold letters, digits, _ and - (at most 64 characters)."), field="key"
         )
-    if not isinstance(xml, str) or len(xml.encode("utf-8")) > MAX_XML_BYTES:
-        raise FlowInputError(_("The drawing is too large (at most 2 MB)."), field="xml")
+    if not isinstance(xml, str) or "\x00" in xml:
+        raise FlowInputError(_("The drawing must be BPMN XML text."), field="xml")
+    if len(xml.encode("utf-8")) > MAX_XML_BYTES:
+        raise FlowInputError(
+            fmt(_("The drawing is too large (at most %(max)s MB)."), {"max": MAX_XML_BYTES // 1024 // 1024}),
+            field="xml",
+        )
+    name = _clean_text(
+        name, field="name", max_length=200, too_long=_("The name is too long (at most 200 characters).")
+    )
     draft, _created = ProcessDraft.objects.update_or_create(
-        key=key, defaults={"bpmn_xml": xml, "name": (name or "")[:200], "updated_by": actor}
+        key=key, defaults={"bpmn_xml": xml, "name": name, "updated_by": actor}
     )
     return draft
 
@@ -751,6 +857,8 @@ class _ItemRule:
 
 _MISSING = object()
 _message_depth: ContextVar[int] = ContextVar("flow_message_depth", default=0)
+# the files a task action wrote, removed again when the action fails
+_stored_files: ContextVar[list[str] | None] = ContextVar("flow_stored_files", default=None)
 
 
 def _insert_rows(instance: ProcessInstance, rows: list[HumanTask]) -> None:
@@ -958,7 +1066,7 @@ def _start(
         values["initiator"] = initiator.user.username
         if parsed.initiator_variable:
             values[parsed.initiator_variable] = initiator.user.username
-    wf = _engine(lambda: Workflow.start(parsed, values))
+    wf = _engine(lambda: Workflow.start(parsed, values), field="variables")
     if message is not None:
         delivered = _engine(lambda: wf.send_message(message, message_variables or {}))
         if not delivered:
@@ -994,6 +1102,12 @@ def _start(
 
 
 def _startable(definition_key: str) -> tuple[ProcessDefinition, ProcessVersion]:
+    if not (
+        isinstance(definition_key, str) and _KEY.fullmatch(definition_key)
+    ):  # no query for what cannot be
+        raise FlowNotFound(
+            fmt(_("There is no process “%(key)s”."), {"key": str(definition_key).replace("\x00", "")[:80]})
+        )
     definition = ProcessDefinition.objects.select_related("latest_version").filter(key=definition_key).first()
     if definition is None:
         raise FlowNotFound(fmt(_("There is no process “%(key)s”."), {"key": str(definition_key)[:80]}))
@@ -1011,20 +1125,23 @@ def instance_start(
     if not has_perm(actor, PERM_START):
         raise FlowPermissionDenied(_("You may not start processes."))
     values = _clean_variables(variables)
-    if len(business_key or "") > 200:
-        raise FlowInputError(
-            _("The business key is too long (at most 200 characters)."), field="business_key"
-        )
-    if len(title or "") > 300:
-        raise FlowInputError(_("The title is too long (at most 300 characters)."), field="title")
+    business_key = _clean_text(
+        business_key,
+        field="business_key",
+        max_length=200,
+        too_long=_("The business key is too long (at most 200 characters)."),
+    )
+    title = _clean_text(
+        title, field="title", max_length=300, too_long=_("The title is too long (at most 300 characters).")
+    )
     definition, version = _startable(definition_key)
     instance = _start(
         definition=definition,
         version=version,
         initiator=staff,
         variables=values,
-        business_key=business_key or "",
-        title=(title or "").strip(),
+        business_key=business_key,
+        title=title,
     )
     audit_record(
         actor=actor,
@@ -1076,7 +1193,53 @@ def task_act(
     when the actor may not, ``FlowInputError`` for bad input."""
     values = _clean_variables(variables)
     comment = _clean_comment(comment)
+    to_step = (
+        _clean_text(
+            to_step,
+            field="to_step",
+            max_length=200,
+            too_long=fmt(_("There is no step “%(step)s”."), {"step": str(to_step)[:80]}),
+        )
+        or None
+    )
     _check_attachments(attachments)
+    stored: list[str] = []
+    token = _stored_files.set(stored)
+    try:
+        return _task_act(
+            actor=actor,
+            task=task,
+            action=action,
+            values=values,
+            comment=comment,
+            to_user=to_user,
+            to_step=to_step,
+            position=position,
+            attachments=attachments,
+            to_users=to_users,
+        )
+    except BaseException:
+        # the rows roll back with this transaction: the files written for them go as well
+        for name in stored:
+            default_storage.delete(name)
+        raise
+    finally:
+        _stored_files.reset(token)
+
+
+def _task_act(
+    *,
+    actor: Any,
+    task: HumanTask | int,
+    action: str,
+    values: dict[str, Any],
+    comment: str,
+    to_user: str | None,
+    to_step: str | None,
+    position: str | None,
+    attachments: Sequence[UploadedFile],
+    to_users: Sequence[str],
+) -> HumanTask:
     row, instance = _locked_task(task)
     denial = task_action_denial(user=actor, task=row, action=action)
     if denial is not None:
@@ -1649,6 +1812,8 @@ def tasks_batch_approve(*, actor: Any, task_ids: Sequence[int], comment: str = "
 
     Not atomic as a whole on purpose: one failure does not undo the others.
     """
+    if isinstance(task_ids, str | bytes) or not isinstance(task_ids, Sequence):
+        raise FlowInputError(_("Select at least one task."), field="task_ids")
     ids = list(dict.fromkeys(task_ids))
     if len(ids) > MAX_BATCH:
         raise FlowInputError(fmt(_("At most %(max)s tasks at once."), {"max": MAX_BATCH}), field="task_ids")
@@ -1823,16 +1988,20 @@ def message_correlate(
     if actor is not None and not has_perm(actor, PERM_MESSAGE):
         raise FlowPermissionDenied(_("You may not send messages to processes."))
     staff = staff_of(actor) if actor is not None else None
-    name = (name or "").strip()
-    if not name or len(name) > 200:
+    name = _clean_text(
+        name, field="name", max_length=200, too_long=_("Give the message name (at most 200 characters).")
+    )
+    if not name:
         raise FlowInputError(_("Give the message name (at most 200 characters)."), field="name")
-    if len(business_key or "") > 200:
-        raise FlowInputError(
-            _("The business key is too long (at most 200 characters)."), field="business_key"
-        )
+    business_key = _clean_text(
+        business_key,
+        field="business_key",
+        max_length=200,
+        too_long=_("The business key is too long (at most 200 characters)."),
+    )
     values = _clean_variables(variables)
     result = _deliver_message(
-        name=name, business_key=business_key or "", values=values, staff=staff, initiator=staff
+        name=name, business_key=business_key, values=values, staff=staff, initiator=staff
     )
     if result.correlated or result.started:
         audit_record(

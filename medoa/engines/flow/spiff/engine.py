@@ -40,6 +40,20 @@ class MedoaEnvironment(BasePythonScriptEngineEnvironment):
         raise ExpressionError("service calls go through the worker")
 
 
+class ExpressionFailed(WorkflowTaskException):
+    """An expression of the model failed on a task's data (the facade turns it into EngineError
+    with the reason as translatable text)."""
+
+    def __init__(self, expression: str, error: ExpressionError, task: Any) -> None:
+        self.expression = expression
+        self.error = error
+        super().__init__(
+            f"expression {expression!r} failed: {getattr(error, 'message', str(error))}",
+            task=task,
+            exception=error,
+        )
+
+
 class MedoaScriptEngine(PythonScriptEngine):
     """The one script engine of every MedOA workflow (stateless, shared)."""
 
@@ -68,11 +82,7 @@ class MedoaScriptEngine(PythonScriptEngine):
         try:
             return self.environment.evaluate(expression, variables)
         except ExpressionError as exc:
-            raise WorkflowTaskException(
-                f"expression {expression!r} failed: {getattr(exc, 'message', str(exc))}",
-                task=task,
-                exception=exc,
-            ) from exc
+            raise ExpressionFailed(str(expression), exc, task) from exc
 
     def execute(self, task: Any, script: Any, external_context: Any = None) -> bool:
         name = (script or "").strip()

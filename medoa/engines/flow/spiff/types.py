@@ -215,7 +215,19 @@ class EngineError(Exception):
     The in-memory workflow is left half-changed: never save it; roll back and reload.
     """
 
-    def __init__(self, message: str, step_id: str = "") -> None:
-        self.message = message
+    def __init__(
+        self, message: str, step_id: str = "", *, detail: Msg | None = None, step_name: str = ""
+    ) -> None:
+        self.message = message  # English
         self.step_id = step_id
+        self.step_name = step_name  # the step's name in the model ("" when unknown)
+        # the reason as translatable text (e.g. an expression error); the English message else
+        self.detail = detail if detail is not None else Msg("%(error)s", {"error": message})
         super().__init__(f"{step_id}: {message}" if step_id else message)
+
+    @property
+    def step_label(self) -> str:
+        """How to name the step to a person: its name and id, or what is known of them."""
+        if self.step_name and self.step_id and self.step_name != self.step_id:
+            return f"{self.step_name} ({self.step_id})"
+        return self.step_name or self.step_id

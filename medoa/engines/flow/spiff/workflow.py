@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext_noop
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -26,7 +27,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 
 from .data import json_safe
-from .engine import ENGINE
+from .engine import ENGINE, ExpressionFailed
 from .serializer import FULL_SERIALIZER, STATE_SERIALIZER, state_in_tree_order
 from .specs import (
     OUTCOME_KEYS,
@@ -36,7 +37,7 @@ from .specs import (
     is_countersign,
     is_multi_instance,
 )
-from .types import EngineError, ParsedDefinition, ReadyServiceTask, ReadyUserTask
+from .types import EngineError, Msg, ParsedDefinition, ReadyServiceTask, ReadyUserTask, msg
 
 ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 # A task the token reached (a cancelled one was reached when its parent had completed: an
@@ -68,6 +69,29 @@ def _error_message(exc: BaseException) -> str:
     return str(message).strip().splitlines()[0]
 
 
+def _error_step_name(exc: BaseException) -> str:
+    task = getattr(exc, "task", None)
+    spec = task.task_spec if task is not None else getattr(exc, "task_spec", None)
+    return str(getattr(spec, "bpmn_name", None) or "").strip() if spec is not None else ""
+
+
+def _error_detail(exc: BaseException) -> Msg | None:
+    """The reason as translatable text, when it is one of ours (an expression that failed)."""
+    cause: BaseException | None = exc
+    for _depth in range(8):  # SpiffWorkflow may wrap it (task exceptions in task exceptions)
+        if cause is None:
+            break
+        if isinstance(cause, ExpressionFailed):
+            error = cause.error
+            return msg(
+                gettext_noop("the expression '%(expression)s' failed: %(error)s"),
+                expression=cause.expression.strip(),
+                error=Msg(getattr(error, "msgid", str(error)), getattr(error, "params", {}) or {}),
+            )
+        cause = cause.__cause__ or getattr(cause, "exception", None)
+    return None
+
+
 @contextmanager
 def _engine_step() -> Iterator[None]:
     try:
@@ -75,7 +99,9 @@ def _engine_step() -> Iterator[None]:
     except EngineError:
         raise
     except Exception as exc:
-        raise EngineError(_error_message(exc), _error_step(exc)) from exc
+        raise EngineError(
+            _error_message(exc), _error_step(exc), detail=_error_detail(exc), step_name=_error_step_name(exc)
+        ) from exc
 
 
 class Workflow:

@@ -307,6 +307,21 @@ def test_deploy_refuses_what_is_not_xml(people: SimpleNamespace, api_as: Any, bo
     assert _counts() == before
 
 
+@pytest.mark.parametrize("raw", [b"", b"   \r\n\t", b"\xef\xbb\xbf"], ids=["empty", "blank", "bom-only"])
+def test_deploy_of_an_empty_body_or_file_is_400(people: SimpleNamespace, api_as: Any, raw: bytes) -> None:
+    client = api_as(people.admin)
+    before = _counts()
+
+    body = client.post(f"{API}/definitions", data=raw, content_type="application/xml")
+    upload = client.post(f"{API}/definitions", {"file": SimpleUploadedFile("empty.bpmn", raw)})
+
+    for response in (body, upload):
+        assert response.status_code == 400, response.json()
+        assert response.json()["detail_en"] == "This is not BPMN XML: the content must be an XML document."
+        assert response.json()["problems"][0]["line"] == 1
+    assert _counts() == before
+
+
 def test_deploy_refuses_a_body_over_5_mb(people: SimpleNamespace, api_as: Any) -> None:
     before = _counts()
     xml = _xml("api_leave.bpmn")
@@ -514,6 +529,37 @@ def test_start_bounds_the_variables(people: SimpleNamespace, api_as: Any, leave:
     not_json = _post_raw(client, f"{API}/instances", "{definition_key: api_leave")
     assert not_json.status_code == 400
     assert _counts() == before
+
+
+def test_start_with_a_variable_of_the_wrong_type_names_the_step(people: SimpleNamespace, api_as: Any) -> None:
+    # given a process whose first gateway compares days with a number
+    services.definition_deploy(actor=people.admin.user, xml=_xml("api_route.bpmn"))
+    client = api_as(people.nurse)
+    before = _counts()
+
+    # when it is started with days as text
+    response = _post(
+        client, f"{API}/instances", {"definition_key": "api_route", "variables": {"days": "five"}}
+    )
+
+    # then 422 names the step and why, in both languages, about the variables; nothing is saved
+    assert response.status_code == 422, response.json()
+    body = response.json()
+    assert body["detail_en"] == (
+        "Step “How long? (how_long)” could not run: the expression '${days > 3}' failed: "
+        "cannot compare str and int"
+    )
+    assert (
+        body["detail"]
+        == "步骤“How long? (how_long)”无法执行：表达式“${days > 3}”计算失败：cannot compare str and int"
+    )
+    assert [e["field"] for e in body["errors"]] == ["variables"]
+    assert _counts() == before
+
+    # and with a number it starts
+    ok = _post(client, f"{API}/instances", {"definition_key": "api_route", "variables": {"days": 5}})
+    assert ok.status_code == 201, ok.json()
+    assert [t["task_definition_id"] for t in ok.json()["active_tasks"]] == ["long_leave"]
 
 
 def test_start_assignment_failure_is_422(people: SimpleNamespace, api_as: Any) -> None:
@@ -828,6 +874,9 @@ def test_return_to_a_step_that_is_not_done_is_422(people: SimpleNamespace, api_a
     response = _act(client, vice_task, action="return", to_step="vice_approve")
     assert response.status_code == 422, response.json()
     assert response.json()["errors"][0]["field"] == "to_step"
+    assert response.json()["detail_en"] == (
+        "This task cannot be returned to “vice_approve”; choose a completed step before it."
+    )
     unknown = _act(client, vice_task, action="return", to_step="no_such_step")
     assert unknown.status_code == 422
     assert (_counts(), _task_states()) == (before, states)
@@ -1264,8 +1313,14 @@ def test_suspend_and_resume_matrix(people: SimpleNamespace, api_as: Any, start: 
     suspended = _post(api_as(people.admin), f"{url}/suspend", {"reason": "核查"})
     assert suspended.status_code == 200, suspended.json()
     assert suspended.json()["status"] == "suspended"
-    blocked = _act(api_as(people.head_nurse), task, action="approve")
-    assert blocked.status_code == 409, blocked.json()
+    before, states = _counts(), _task_states()
+    for action in ("approve", "reject", "return", "transfer", "claim"):
+        blocked = _act(api_as(people.head_nurse), task, action=action, to_user="hn_zhao")
+        assert blocked.status_code == 409, (action, blocked.json())
+        assert blocked.json()["detail_en"] == (
+            "This process is suspended; nothing can be done on it until it is resumed."
+        )
+    assert (_counts(), _task_states()) == (before, states)
     assert _open_task(instance, "head_approve").pk == task.pk
 
     assert api_as(people.nurse).post(f"{url}/resume").status_code == 403

@@ -1155,6 +1155,161 @@ def test_message_input_is_checked(people: SimpleNamespace) -> None:
     assert err.value.field == "name"
 
 
+# --- bad input: a precise refusal, nothing changed ----------------------------------------------
+
+
+def test_an_engine_failure_names_the_step_and_leaves_no_file_behind(
+    leave: Any, people: SimpleNamespace, settings: Any, tmp_path: Any
+) -> None:
+    # given a leave whose days are text, so the gateway after the head's step cannot compare them
+    settings.MEDIA_ROOT = str(tmp_path)
+    instance = leave(days="five")  # type: ignore[arg-type]
+    task = open_task(instance)
+    before = snapshot()
+
+    # when the head approves with a file attached
+    with pytest.raises(FlowInputError) as err:
+        act(people.head, task, "approve", comment="同意", attachments=[files.good("pdf")])
+
+    # then the refusal names the step and the reason, and neither rows nor files remain
+    assert str(err.value.message) == (
+        "Step “gw” could not run: the expression '${approved and days > 3}' failed: "
+        "cannot compare str and int"
+    )
+    assert snapshot() == before
+    assert ProcessAttachment.objects.count() == 0
+    assert list(tmp_path.rglob("*.*")) == []
+
+
+def _nested(levels: int) -> Any:
+    value: Any = 1
+    for _level in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("variables", "field", "message"),
+    [
+        ({"days": float("nan")}, "variables.days", "“days” must be a finite number."),
+        ({"note": "a\x00b"}, "variables.note", "“note” must not contain NUL characters."),
+        (
+            {"who": object()},
+            "variables.who",
+            "“who” holds a value that cannot be kept (object); use text, numbers, dates, lists or objects.",
+        ),
+        ({"deep": _nested(16)}, "variables.deep", "“deep” is nested too deeply (at most 16 levels)."),
+        ({"map": {1: "x"}}, "variables.map", "“map” has a key that is not text."),
+        ({"big": "x" * 70_000}, "variables", "The variables are too large (at most 64 KB)."),
+        (
+            {"1st": 1},
+            "variables.1st",
+            "“1st” is not a valid variable name (letters, digits and _; no leading digit).",
+        ),
+    ],
+)
+def test_variables_that_cannot_be_kept_are_refused(
+    deploy: Any, people: SimpleNamespace, variables: dict[str, Any], field: str, message: str
+) -> None:
+    deploy("svc_leave")
+    before = snapshot()
+
+    with pytest.raises(FlowInputError) as err:
+        services.instance_start(actor=people.nurse.user, definition_key="svc_leave", variables=variables)
+
+    assert (err.value.field, str(err.value.message)) == (field, message)
+    assert snapshot() == before and ProcessInstance.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "message"),
+    [
+        (
+            lambda p: services.instance_start(
+                actor=p.nurse.user, definition_key="svc_leave", variables={}, business_key="K\x00"
+            ),
+            "business_key",
+            "Must not contain NUL characters.",
+        ),
+        (
+            lambda p: services.instance_start(
+                actor=p.nurse.user, definition_key="svc_leave", variables={}, title=["t"]
+            ),
+            "title",
+            "“title” must be text.",
+        ),
+        (
+            lambda p: services.message_correlate(actor=p.admin.user, name="lab\x00", variables={}),
+            "name",
+            "Must not contain NUL characters.",
+        ),
+        (
+            lambda p: services.definition_deploy(actor=p.admin.user, xml=bpmn("svc_review"), name="评审\x00"),
+            "name",
+            "Must not contain NUL characters.",
+        ),
+        (
+            lambda p: services.definition_deploy(actor=p.admin.user, xml=None),
+            "xml",
+            "Send the BPMN XML as text or as a file.",
+        ),
+        (
+            lambda p: services.draft_save(actor=p.admin.user, key="svc_x", xml="<a>\x00</a>"),
+            "xml",
+            "The drawing must be BPMN XML text.",
+        ),
+        (
+            lambda p: services.draft_save(actor=p.admin.user, key="svc_x\n", xml="<a/>"),
+            "key",
+            "The key may only hold letters, digits, _ and - (at most 64 characters).",
+        ),
+    ],
+)
+def test_text_inputs_are_checked_before_anything_is_written(
+    deploy: Any, people: SimpleNamespace, call: Any, field: str, message: str
+) -> None:
+    deploy("svc_leave")
+    before = (snapshot(), ProcessDefinition.objects.count(), ProcessDraft.objects.count())
+
+    with pytest.raises(FlowInputError) as err:
+        call(people)
+
+    assert (err.value.field, str(err.value.message)) == (field, message)
+    assert (snapshot(), ProcessDefinition.objects.count(), ProcessDraft.objects.count()) == before
+
+
+def test_unknown_people_and_steps_in_an_action_are_named(leave: Any, people: SimpleNamespace) -> None:
+    instance = leave(days=2)
+    task = open_task(instance)
+    before = snapshot()
+
+    with pytest.raises(FlowInputError) as unknown:
+        act(people.head, task, "transfer", to_user="ghost\x00")
+    with pytest.raises(FlowInputError) as nul_step:
+        act(people.head, task, "return", to_step="submit\x00")
+    with pytest.raises(FlowInputError) as undone:
+        act(people.head, task, "return", to_step="vice_approve")
+
+    assert (unknown.value.field, str(unknown.value.message)) == (
+        "to_user",
+        "There is no active staff member “ghost”.",
+    )
+    assert nul_step.value.field == "to_step"
+    assert (undone.value.field, str(undone.value.message)) == (
+        "to_step",
+        "This task cannot be returned to “vice_approve”; choose a completed step before it.",
+    )
+    assert snapshot() == before
+
+
+def test_starting_an_unknown_or_impossible_key_is_not_found(deploy: Any, people: SimpleNamespace) -> None:
+    deploy("svc_leave")
+    for key in ("nope", "svc_leave\n", "a\x00b", None):
+        with pytest.raises(FlowNotFound):
+            services.instance_start(actor=people.nurse.user, definition_key=key, variables={})  # type: ignore[arg-type]
+    assert ProcessInstance.objects.count() == 0
+
+
 # --- messages in Chinese -------------------------------------------------------------------------
 
 
