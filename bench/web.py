@@ -18,9 +18,11 @@ What it does:
      the bare view). Its latencies are queueing time: by Little's law the mean is about
      clients ÷ throughput, so 50 clients see a p95 under 50 ms only above ~1000 requests/s.
      The targets take turns in ``--rounds`` rounds (``--seconds`` split between them), each on
-     new connections, and the table shows each target's median round: gunicorn's threaded
-     workers do not balance keep-alive connections, so one worker may get all 50 connections
-     (one core serving, the other idle) or share them, which alone moves a figure by up to 2×;
+     new connections: gunicorn's threaded workers do not balance keep-alive connections, so one
+     worker may get all 50 connections (one core serving, the other idle) or share them, which
+     alone moves a figure by up to 2×. During each round the bench measures how much CPU other
+     processes on the machine took (everything but the server, its PostgreSQL backends and the
+     load generator); the table shows each target's quietest round, and the range of all;
    * paced — each client sends one request every ``--pace`` seconds (50 users clicking once a
      second): the latency a person sees under a busy but not overloaded server;
 
@@ -71,6 +73,8 @@ PASSWORD = "Bench@2026-pass"
 USERNAME = "card_head"
 WORKBENCH_P95_GOAL_MS = 50.0
 API_RATIO_GOAL = 0.40
+# Other processes' share of the CPUs above which a figure is flagged as disturbed.
+OTHER_LOAD_WARNING = 0.10
 
 
 # --- setup ---------------------------------------------------------------------------------------
@@ -191,8 +195,10 @@ class Result:
     latencies: list[float]
     errors: int
     statuses: dict[int, int]
-    # Lowest and highest requests/s of the rounds this result is the median of.
+    # Lowest and highest requests/s of the rounds this result was chosen from.
     spread: tuple[float, float] | None = field(default=None, kw_only=True)
+    # Share of the machine's CPUs that other processes used while this ran (see CpuMeter).
+    other_load: float | None = field(default=None, kw_only=True)
 
     @property
     def rps(self) -> float:
@@ -392,18 +398,64 @@ def drive_wrk(
     )
 
 
-def _median_round(results: list[Result]) -> Result:
-    """The round with the median throughput, with the range of all rounds and all their errors."""
+def _quietest_round(results: list[Result]) -> Result:
+    """The round during which other processes took the least CPU, with the range of all rounds'
+    throughput and all their errors."""
     ordered = sorted(results, key=lambda r: r.rps)
-    median = ordered[(len(ordered) - 1) // 2]
-    median.spread = (ordered[0].rps, ordered[-1].rps)
-    median.errors = sum(r.errors for r in results)
+    chosen = min(results, key=lambda r: r.other_load if r.other_load is not None else 0.0)
+    chosen.spread = (ordered[0].rps, ordered[-1].rps)
+    chosen.errors = sum(r.errors for r in results)
     statuses: dict[int, int] = {}
     for r in results:
         for status, n in r.statuses.items():
             statuses[status] = statuses.get(status, 0) + n
-    median.statuses = statuses
-    return median
+    chosen.statuses = statuses
+    return chosen
+
+
+class CpuMeter:
+    """CPU seconds of the whole machine, and of the system under test: the server's process
+    group and the PostgreSQL backends connected to the bench database (found by their process
+    titles, ``postgres: … <database> …``)."""
+
+    def __init__(self, pgid: int, database: str) -> None:
+        self.pgid = pgid
+        self.database = database
+        self.tick = float(os.sysconf("SC_CLK_TCK"))
+
+    def machine_busy(self) -> float:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        return (user + nice + system + irq + softirq + steal) / self.tick
+
+    def under_test(self) -> float:
+        total = 0.0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                rest = stat[stat.rindex(")") + 2 :].split()
+                ours = int(rest[2]) == self.pgid
+                if not ours and stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
+                    title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("latin-1")
+                    ours = title.startswith("postgres: ") and f" {self.database} " in title
+                if ours:
+                    total += (int(rest[11]) + int(rest[12])) / self.tick
+            except (OSError, ValueError, IndexError):
+                continue
+        return total
+
+    def sample(self, client: str) -> tuple[float, float, float, float]:
+        return time.monotonic(), self.machine_busy(), self.under_test(), _load_generator_cpu(client)
+
+    def other_share(self, before: tuple[float, float, float, float], client: str) -> float:
+        """Share of all CPUs that processes other than the server, its database backends and the
+        load generator used since ``before``."""
+        after = self.sample(client)
+        elapsed = after[0] - before[0]
+        other = (after[1] - before[1]) - (after[2] - before[2]) - (after[3] - before[3])
+        return max(0.0, other) / (elapsed * (os.cpu_count() or 1)) if elapsed > 0 else 0.0
 
 
 def _load_generator_cpu(client: str) -> float:
@@ -451,7 +503,17 @@ def _table(title: str, results: list[Result], bare: float) -> None:
         ranges = "; ".join(
             f"{r.target.label} {r.spread[0]:.0f}–{r.spread[1]:.0f}" for r in spreads if r.spread
         )
-        print(f"(median round of each target; requests/s of all rounds: {ranges})")
+        print(f"(each target's quietest round; requests/s of all rounds: {ranges})")
+    loads = [r.other_load for r in results if r.other_load is not None]
+    if loads:
+        shares = ", ".join(
+            f"{r.target.label} {r.other_load:.0%}" for r in results if r.other_load is not None
+        )
+        print(
+            f"CPU taken by other processes on the machine meanwhile (of all {os.cpu_count()} CPUs): {shares}"
+        )
+        if max(loads) > OTHER_LOAD_WARNING:
+            print("  warning: the machine was busy with other work; these figures understate the server")
 
 
 def report(
@@ -570,33 +632,36 @@ def main(argv: list[str] | None = None) -> int:
             Target("GET /api/v1/me", "/api/v1/me", {"Authorization": f"Bearer {token}"}),
             Target("GET / (workbench)", "/", {"Cookie": f"sessionid={session}"}),
         ]
+        meter = CpuMeter(server.pid, urlsplit(args.db_url).path.lstrip("/"))
         started = _load_generator_cpu(args.client)
         rounds: dict[str, list[Result]] = {target.path: [] for target in targets}
         for number in range(1, args.rounds + 1):
             for target in targets:
                 print(f"  saturating {target.label} (round {number} of {args.rounds}) …", flush=True)
-                rounds[target.path].append(
-                    drive(
-                        "127.0.0.1",
-                        port,
-                        target,
-                        args.clients,
-                        args.seconds / args.rounds,
-                        args.warmup if number == 1 else min(args.warmup, 1.0),
-                    )
+                before = meter.sample(args.client)
+                result = drive(
+                    "127.0.0.1",
+                    port,
+                    target,
+                    args.clients,
+                    args.seconds / args.rounds,
+                    args.warmup if number == 1 else min(args.warmup, 1.0),
                 )
-        saturated = [_median_round(rounds[target.path]) for target in targets]
+                result.other_load = meter.other_share(before, args.client)
+                rounds[target.path].append(result)
+        saturated = [_quietest_round(rounds[target.path]) for target in targets]
         saturation_cpu = _load_generator_cpu(args.client) - started
         paced: list[Result] = []
         started = _load_generator_cpu("python")
         if not args.no_paced:
             for target in targets:
                 print(f"  pacing {target.label} …", flush=True)
-                paced.append(
-                    drive_python(
-                        "127.0.0.1", port, target, args.clients, args.seconds, args.warmup, args.pace
-                    )
+                before = meter.sample("python")
+                result = drive_python(
+                    "127.0.0.1", port, target, args.clients, args.seconds, args.warmup, args.pace
                 )
+                result.other_load = meter.other_share(before, "python")
+                paced.append(result)
         paced_cpu = _load_generator_cpu("python") - started
         memory = server_memory(server.pid)
     finally:
