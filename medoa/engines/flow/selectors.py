@@ -396,6 +396,17 @@ def definition_list(*, user: Any, running_counts: bool = False) -> QuerySet[Proc
     return qs.none()
 
 
+def draft_list(*, user: Any) -> list[ProcessDraft]:
+    """Drafts of processes never deployed (no definition with a version under their key), for
+    designers only; other people get an empty list. Drafts of deployed keys open from their row."""
+    if not has_perm(user, PERM_DESIGN):
+        return []
+    deployed = ProcessDefinition.objects.filter(latest_version__isnull=False).values("key")
+    return list(
+        ProcessDraft.objects.exclude(key__in=deployed).select_related("updated_by__staff").order_by("key")
+    )
+
+
 def definition_get(*, key: str) -> ProcessDefinition:
     definition = ProcessDefinition.objects.select_related("latest_version").filter(key=key).first()
     if definition is None:
@@ -426,15 +437,32 @@ def definition_key_taken(*, key: str) -> bool:
 
 @dataclass(frozen=True)
 class DesignerState:
-    """What the designer opens for a key: the draft if there is one, else the latest version."""
+    """What the designer opens for a key: the draft if there is one, else the latest version.
+
+    A draft saved before the latest version was deployed (deployed through the API, or by another
+    designer) is older than it: the designer then opens the deployed version and says so
+    (``draft_is_older``); saving replaces the old draft."""
 
     key: str
     definition: ProcessDefinition | None
     draft: ProcessDraft | None
 
     @property
+    def latest_version(self) -> ProcessVersion | None:
+        return self.definition.latest_version if self.definition is not None else None
+
+    @property
+    def draft_is_older(self) -> bool:
+        latest = self.latest_version
+        return self.draft is not None and latest is not None and latest.deployed_at > self.draft.updated_at
+
+    @property
+    def opens_draft(self) -> bool:
+        return self.draft is not None and not self.draft_is_older
+
+    @property
     def name(self) -> str:
-        if self.draft is not None and self.draft.name:
+        if self.opens_draft and self.draft is not None and self.draft.name:
             return self.draft.name
         return self.definition.name if self.definition is not None else ""
 
@@ -444,10 +472,10 @@ class DesignerState:
 
     @property
     def xml(self) -> str:
-        if self.draft is not None:
+        if self.opens_draft and self.draft is not None:
             return self.draft.bpmn_xml
-        assert self.definition is not None and self.definition.latest_version is not None
-        return self.definition.latest_version.bpmn_xml
+        assert self.latest_version is not None
+        return self.latest_version.bpmn_xml
 
 
 def designer_get(*, key: str) -> DesignerState:

@@ -152,6 +152,13 @@ AUDIT_DECISION = {
     "reject": "flow.task.rejected",
     "complete": "flow.task.completed",
 }
+AUDIT_OTHER_ACTIONS = {
+    "add_signer": "flow.task.signer_added",
+    "claim": "flow.task.claimed",
+    "unclaim": "flow.task.unclaimed",
+    "urge": "flow.task.urged",
+    "cc": "flow.task.copied",
+}
 CLOSED_BY_PERSON = {
     "approve": (TaskStatus.COMPLETED, TaskOutcome.APPROVED, EventKind.APPROVED),
     "reject": (TaskStatus.COMPLETED, TaskOutcome.REJECTED, EventKind.REJECTED),
@@ -566,6 +573,7 @@ def definition_deploy(
         definition.category = category
     definition.save(update_fields=["latest_version", "name", "category"])
     _schedule_timer_start(definition, version, parsed.timer_start, now=_now())
+    ProcessDraft.objects.filter(key=key).delete()  # the designer opens the deployed version now
     audit_record(
         actor=actor,
         action="flow.definition.deployed",
@@ -1265,17 +1273,26 @@ def _task_act(
             details={"instance": instance.pk, "to": new.assignee_id, "new_task": new.pk},
         )
         return new
+    details: dict[str, Any] = {"instance": instance.pk, "step": row.task_def_id}
     if action == "add_signer":
-        return _add_signer(staff, row, _staff_by_username(to_user), position, comment, attachments)
-    if action == "claim":
-        return _claim(staff, row)
-    if action == "unclaim":
-        return _unclaim(staff, row)
-    if action == "urge":
-        return _urge(staff, row, comment)
-    if action == "cc":
+        signer = _staff_by_username(to_user)
+        result = _add_signer(staff, row, signer, position, comment, attachments)
+        details.update(signer=signer.pk, position=position)
+    elif action == "claim":
+        result = _claim(staff, row)
+    elif action == "unclaim":
+        result = _unclaim(staff, row)
+    elif action == "urge":
+        result = _urge(staff, row, comment)
+    elif action == "cc":
         names = list(to_users) or [n.strip() for n in (to_user or "").split(",") if n.strip()]
-        return _copy(staff, row, names, comment)
+        result = _copy(staff, row, names, comment)
+        details["to"] = list(dict.fromkeys(names))
+    else:
+        result = None
+    if result is not None:
+        audit_record(actor=actor, action=AUDIT_OTHER_ACTIONS[action], target=row, details=details)
+        return result
     raise FlowInputError(fmt(_("Unknown action “%(action)s”."), {"action": action}), field="action")
 
 
@@ -1573,10 +1590,18 @@ def _withdraw(
 
 
 def _handover(
-    row: HumanTask, to: Staff, by: Staff | None, now: datetime.datetime, comment: str = ""
+    row: HumanTask,
+    to: Staff,
+    by: Staff | None,
+    now: datetime.datetime,
+    comment: str = "",
+    *,
+    escalated: bool = False,
 ) -> HumanTask:
     """Close ``row`` as TRANSFERRED and give its work to ``to`` in a new row (round + 1 for an
-    engine task); signers added to ``row`` now belong to the new row."""
+    engine task); signers added to ``row`` now belong to the new row. ``escalated``: the handover
+    is the escalation at the due time, so the new row keeps the due time but is marked escalated
+    (the worker does not remind or escalate it again)."""
     instance = row.instance
     result = assign.apply_delegation([to], process_key=instance.definition.key, at=now)
     if row.signer_position:
@@ -1602,6 +1627,8 @@ def _handover(
         added_for=row.added_for,
         signer_position=row.signer_position,
         due_at=row.due_at,
+        reminded_at=now if escalated else row.reminded_at,
+        escalated_at=now if escalated else None,
         data=carried,
     )
     new._candidates = []  # type: ignore[attr-defined]
@@ -2368,15 +2395,11 @@ def _escalate(run: _Run, row: HumanTask, rule: str) -> None:
             .first()
         )
         if target is None or target.pk == row.assignee_id:
-            _event(
-                run.instance,
-                EventKind.ESCALATED,
-                task=row,
-                data={"rule": rule, "error": "no such active user"},
-            )
+            error = "no such active user" if target is None else "already assigned"
+            _event(run.instance, EventKind.ESCALATED, task=row, data={"rule": rule, "error": error})
             return
         _event(run.instance, EventKind.ESCALATED, task=row, data={"rule": rule, "to": target.name})
-        _handover(row, target, None, now)
+        _handover(row, target, None, now, escalated=True)
         return
     _event(run.instance, EventKind.ESCALATED, task=row, data={"rule": rule, "error": "unknown escalation"})
 

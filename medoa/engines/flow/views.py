@@ -140,6 +140,7 @@ def definition_list(request: HttpRequest) -> HttpResponse:
     definitions = selectors.definition_list(user=request.user, running_counts=True)
     context = {
         "definitions": definitions,
+        "drafts": selectors.draft_list(user=request.user),
         "may_design": has_perm(request.user, DESIGN),
         "may_start": has_perm(request.user, START),
     }
@@ -209,7 +210,8 @@ def designer(request: HttpRequest, key: str) -> HttpResponse:
         "name": state.name,
         "category": request.GET.get("category", state.category)[:64],
         "definition": state.definition,
-        "draft": state.draft,
+        "draft": state.draft if state.opens_draft else None,
+        "older_draft": state.draft if state.draft_is_older else None,
     }
     return render(request, "flow/designer.html", context)
 
@@ -218,7 +220,8 @@ def designer(request: HttpRequest, key: str) -> HttpResponse:
 @require_GET
 @_flow_errors
 def designer_xml(request: HttpRequest, key: str) -> HttpResponse:
-    """The XML the designer opens: the draft, else the latest deployed version."""
+    """The XML the designer opens: the draft, else (or when the draft is older than it) the latest
+    deployed version."""
     _require(request, DESIGN)
     return HttpResponse(selectors.designer_get(key=key).xml, content_type="application/xml; charset=utf-8")
 

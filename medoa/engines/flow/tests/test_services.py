@@ -896,6 +896,78 @@ def test_copy_to_people_once_each(leave: Any, people: SimpleNamespace) -> None:
         act(people.head, task, "cc", to_users=["ghost"])
 
 
+# --- audit of the other operations --------------------------------------------------------------
+
+
+def _last_audit() -> tuple[str, Any, str, dict[str, Any]]:
+    entry = AuditEntry.objects.order_by("seq").last()
+    assert entry is not None
+    return (entry.action, entry.actor, entry.target_id, entry.details)
+
+
+def test_add_signer_urge_and_cc_are_audited(leave: Any, people: SimpleNamespace) -> None:
+    # given the department head's task
+    instance = leave()
+    task = open_task(instance)
+    step = {"instance": instance.pk, "step": "head_approve"}
+
+    # when the head adds a signer, the nurse urges and the head copies the instance
+    act(people.head, task, "add_signer", to_user="dean", position="before")
+    signer_added = _last_audit()
+    act(people.nurse, task, "urge", comment="急")
+    urged = _last_audit()
+    act(people.head, task, "cc", to_users=["ma", "dean", "ma"])
+    copied = _last_audit()
+
+    # then each is in the audit log, last in its transaction
+    assert signer_added == (
+        "flow.task.signer_added",
+        people.head.user,
+        str(task.pk),
+        {**step, "signer": people.dean.pk, "position": "before"},
+    )
+    assert urged == ("flow.task.urged", people.nurse.user, str(task.pk), step)
+    assert copied == ("flow.task.copied", people.head.user, str(task.pk), {**step, "to": ["ma", "dean"]})
+    assert audit_actions()[-3:] == ["flow.task.signer_added", "flow.task.urged", "flow.task.copied"]
+
+
+def test_refused_operations_write_no_audit_entry(leave: Any, people: SimpleNamespace) -> None:
+    task = open_task(leave())
+    before = audit_actions()
+
+    with pytest.raises(FlowInputError):
+        act(people.head, task, "add_signer", to_user="dean", position="sideways")
+    with pytest.raises(FlowInputError):
+        act(people.head, task, "cc", to_users=["ghost"])
+    with pytest.raises(FlowPermissionDenied):
+        act(people.outsider, task, "urge")
+
+    assert audit_actions() == before
+
+
+def test_claim_and_unclaim_are_audited(
+    deploy: Any, people: SimpleNamespace, person: Any, hospital: Any
+) -> None:
+    # given a task offered to the two people of the medical affairs office
+    person("medical_affairs", department=hospital.ma, username="ma2")
+    deploy("svc_message_start")
+    instance = services.message_correlate(
+        actor=people.admin.user, name="referral", variables={"patient": "P1"}
+    ).started[0]
+    task = open_task(instance)
+    step = {"instance": instance.pk, "step": task.task_def_id}
+
+    # when a candidate claims it and gives it back
+    act(people.ma, task, "claim")
+    claimed = _last_audit()
+    act(people.ma, task, "unclaim")
+    unclaimed = _last_audit()
+
+    # then both are audited
+    assert claimed == ("flow.task.claimed", people.ma.user, str(task.pk), step)
+    assert unclaimed == ("flow.task.unclaimed", people.ma.user, str(task.pk), step)
+
+
 # --- batch approval ------------------------------------------------------------------------------
 
 

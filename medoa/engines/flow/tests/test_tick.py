@@ -213,6 +213,29 @@ def test_reminders_and_escalations(
     assert refreshed(instance).status == "completed"
 
 
+def test_a_task_reassigned_at_its_due_time_is_not_escalated_again(
+    clock: FakeClock, deploy: Any, start: Any, people: SimpleNamespace
+) -> None:
+    # given t_reassign handed to the relief nurse at its due time
+    deploy("svc_sla")
+    instance = start("svc_sla", worker="nurse2", due="P2D")
+    tick(clock, days=1, minutes=1)
+    relief_task = open_task(instance, "t_reassign")
+    assert relief_task.assignee == people.relief
+    escalations = [k for k in kinds(instance) if k == "escalated"]
+
+    # when the worker runs again
+    tick(clock, minutes=1)
+    tick(clock, hours=1)
+
+    # then the relief nurse is not told the task is overdue and nothing more is escalated
+    assert not Notification.objects.filter(
+        recipient=people.relief.user, title="Overdue: Hand to relief"
+    ).exists()
+    assert [k for k in kinds(instance) if k == "escalated"] == escalations
+    assert open_task(instance, "t_reassign").pk == relief_task.pk
+
+
 # --- timer starts --------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ bad input → the message beside its field and nothing changed."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -330,6 +331,85 @@ def test_save_draft(people: SimpleNamespace, as_user: Any) -> None:
     assert too_big.status_code == 400
     assert too_big.json()["problems"] == [{"message": "BPMN XML: BPMN 文件超过 5 MB。"}]
     assert ProcessDraft.objects.get(key="d1").bpmn_xml == TWO_STEP
+
+
+def test_a_draft_never_deployed_is_listed_for_designers_only(
+    two_step: ProcessVersion, people: SimpleNamespace, as_user: Any
+) -> None:
+    # given a draft of a new process and a draft of the deployed view_two_step
+    ProcessDraft.objects.create(key="leave_draft", name="请假草稿", bpmn_xml=TWO_STEP)
+    ProcessDraft.objects.create(key="view_two_step", name="改过的", bpmn_xml=TWO_STEP)
+    url = reverse("flow:definition_list")
+
+    # when a designer and a nurse open the list
+    designer_page = as_user(people.designer).get(url).content.decode()
+    nurse_page = as_user(people.nurse).get(url).content.decode()
+
+    # then the designer sees the new one marked 草稿 with a link to the designer, once
+    assert designer_page.count('data-key="leave_draft" data-draft="1"') == 1
+    assert '请假草稿 <span class="badge">草稿</span>' in designer_page
+    assert reverse("flow:designer", args=["leave_draft"]) in designer_page
+    assert 'data-key="view_two_step" data-draft="1"' not in designer_page
+    # and the nurse does not
+    assert "leave_draft" not in nurse_page and "请假草稿" not in nurse_page
+
+
+def test_deploying_a_key_deletes_its_draft(people: SimpleNamespace, as_user: Any) -> None:
+    # given a draft
+    client = as_user(people.designer)
+    client.post(reverse("flow:designer_save"), {"key": "d2", "name": "草稿", "xml": TWO_STEP})
+
+    # when it is deployed from the designer
+    response = client.post(reverse("flow:designer_deploy"), {"key": "d2", "name": "两级", "xml": TWO_STEP})
+
+    # then the draft is gone and the designer opens the deployed version
+    assert response.status_code == 200, response.content
+    assert ProcessDraft.objects.filter(key="d2").count() == 0
+    page = client.get(reverse("flow:designer", args=["d2"])).content.decode()
+    assert "当前显示已发布的第 1 版。" in page
+    assert client.get(reverse("flow:designer_xml", args=["d2"])).content.decode() == TWO_STEP
+
+
+def test_a_failed_deploy_keeps_the_draft(people: SimpleNamespace, as_user: Any) -> None:
+    client = as_user(people.designer)
+    client.post(reverse("flow:designer_save"), {"key": "d3", "name": "草稿", "xml": BROKEN})
+
+    response = client.post(reverse("flow:designer_deploy"), {"key": "d3", "name": "坏", "xml": BROKEN})
+
+    assert response.status_code == 400
+    assert ProcessDraft.objects.get(key="d3").bpmn_xml == BROKEN
+
+
+def test_the_designer_opens_a_deployed_version_newer_than_the_draft(
+    two_step: ProcessVersion, people: SimpleNamespace, as_user: Any
+) -> None:
+    # given a draft saved before the latest version was deployed (e.g. through the API)
+    draft = ProcessDraft.objects.create(key="view_two_step", name="旧草稿", bpmn_xml=BROKEN)
+    ProcessDraft.objects.filter(pk=draft.pk).update(
+        updated_at=two_step.deployed_at - datetime.timedelta(hours=1)
+    )
+    client = as_user(people.designer)
+
+    # when the designer opens the key
+    page = client.get(reverse("flow:designer", args=["view_two_step"])).content.decode()
+
+    # then it shows the deployed version and says the draft is older
+    assert "当前显示已发布的第 1 版。" in page
+    assert "比此版本旧" in page
+    assert 'value="两级审批"' in page
+    assert client.get(reverse("flow:designer_xml", args=["view_two_step"])).content.decode() == TWO_STEP
+
+
+def test_the_designer_opens_a_draft_newer_than_the_deployed_version(
+    two_step: ProcessVersion, people: SimpleNamespace, as_user: Any
+) -> None:
+    client = as_user(people.designer)
+    client.post(reverse("flow:designer_save"), {"key": "view_two_step", "name": "新草稿", "xml": BROKEN})
+
+    page = client.get(reverse("flow:designer", args=["view_two_step"])).content.decode()
+
+    assert "比此版本旧" not in page and 'value="新草稿"' in page
+    assert client.get(reverse("flow:designer_xml", args=["view_two_step"])).content.decode() == BROKEN
 
 
 def test_deploy_lists_every_problem_and_writes_nothing(people: SimpleNamespace, as_user: Any) -> None:
