@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "medoa.core.audit",
     "medoa.core.notify",
     "medoa.core.runtime",
+    "medoa.engines.rules",
     "medoa.engines.flow",
     "medoa.web",
     "medoa.api",

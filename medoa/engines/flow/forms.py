@@ -50,7 +50,10 @@ VARIABLE_TYPES = {
     "number": gettext_lazy("Number"),
     "boolean": gettext_lazy("Yes/no"),
     "date": gettext_lazy("Date"),
+    "list": gettext_lazy("List (comma-separated)"),
 }
+# the separators of a list value: the ASCII comma and the full-width one a Chinese keyboard types
+LIST_SEPARATOR = re.compile(r"[,，]")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 TRUE_WORDS = {"true", "yes", "1", "是", "y"}
 FALSE_WORDS = {"false", "no", "0", "否", "n"}
@@ -199,6 +202,14 @@ def convert_value(kind: str, raw: str) -> Any:
         if len(raw) > 2000:
             raise ValueError(_("Text values are at most 2000 characters."))
         return raw
+    if kind == "list":
+        if len(raw) > 2000:
+            raise ValueError(_("Text values are at most 2000 characters."))
+        items = [item.strip() for item in LIST_SEPARATOR.split(raw)]
+        values = [item for item in items if item]
+        if not values:
+            raise ValueError(_("Give at least one value, separated by commas."))
+        return values
     if kind == "number":
         try:
             number = Decimal(text)

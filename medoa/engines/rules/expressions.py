@@ -157,7 +157,12 @@ class ExpressionError(ValueError):
     def translated(self) -> str:
         """The message in the active language (the English text when no catalog has it)."""
         text = gettext(self.msgid)
-        return text % self.params if self.params else text
+        if not self.params:
+            return text
+        params = dict(self.params)
+        if isinstance(params.get("what"), str):  # a construct's name (gettext_noop'd where ours)
+            params["what"] = gettext(params["what"])
+        return text % params
 
     def __str__(self) -> str:
         if self.line is not None:

@@ -46,6 +46,15 @@ def msg(msgid: str, **params: Any) -> Msg:
     return Msg(msgid, params)
 
 
+def expression_msg(error: Any) -> Msg:
+    """An ``ExpressionError`` as translatable text (its msgid and parameters, from the rules
+    engine's catalog); the refused construct's name (``what``) is translated as well."""
+    params = dict(getattr(error, "params", None) or {})
+    if isinstance(params.get("what"), str):
+        params["what"] = Msg(params["what"])
+    return Msg(getattr(error, "msgid", None) or str(error), params)
+
+
 def _rendered(value: Any) -> Any:
     if isinstance(value, Msg):
         return value.render()

@@ -23,7 +23,7 @@ from medoa.engines.rules.expressions import ExpressionError, check
 from .parser import BPMN_NS, camunda_attr, multi_instance_parts, split_list
 from .specs import unwrap
 from .timers import TIMER_KINDS, TimerTextError, iso_literal, normalize_timer
-from .types import Msg, Problem, msg
+from .types import Msg, Problem, expression_msg, msg
 
 B = f"{{{BPMN_NS}}}"
 MAX_XML_BYTES = 5 * 1024 * 1024
@@ -131,7 +131,7 @@ def problem(msgid: str, el: Any = None, *, element_id: str | None = None, **para
 
 def _expression_error(error: ExpressionError) -> Msg:
     """An expression error as translatable text (its msgid and parameters)."""
-    return Msg(getattr(error, "msgid", str(error)), getattr(error, "params", {}) or {})
+    return expression_msg(error)
 
 
 def parse_xml(xml: bytes | str) -> Any:

@@ -37,7 +37,7 @@ from .specs import (
     is_countersign,
     is_multi_instance,
 )
-from .types import EngineError, Msg, ParsedDefinition, ReadyServiceTask, ReadyUserTask, msg
+from .types import EngineError, Msg, ParsedDefinition, ReadyServiceTask, ReadyUserTask, expression_msg, msg
 
 ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 # A task the token reached (a cancelled one was reached when its parent had completed: an
@@ -86,7 +86,7 @@ def _error_detail(exc: BaseException) -> Msg | None:
             return msg(
                 gettext_noop("the expression '%(expression)s' failed: %(error)s"),
                 expression=cause.expression.strip(),
-                error=Msg(getattr(error, "msgid", str(error)), getattr(error, "params", {}) or {}),
+                error=expression_msg(error),
             )
         cause = cause.__cause__ or getattr(cause, "exception", None)
     return None

@@ -551,7 +551,7 @@ def test_start_with_a_variable_of_the_wrong_type_names_the_step(people: SimpleNa
     )
     assert (
         body["detail"]
-        == "步骤“How long? (how_long)”无法执行：表达式“${days > 3}”计算失败：cannot compare str and int"
+        == "步骤“How long? (how_long)”无法执行：表达式“${days > 3}”计算失败：无法比较 str 和 int"
     )
     assert [e["field"] for e in body["errors"]] == ["variables"]
     assert _counts() == before

@@ -43,6 +43,7 @@ from . import files
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 BPMN = Path(__file__).resolve().parent / "bpmn"
+DEMO_MODELS = Path(__file__).resolve().parents[1] / "demo_models"
 # Two steps: the approver named in ${approver}, then ${second}; with a diagram (DI).
 TWO_STEP = (BPMN / "view_two_step.bpmn").read_text(encoding="utf-8")
 # A user task nobody is assigned to and a condition that does not parse: two problems.
@@ -527,6 +528,72 @@ def test_start_page_starts_and_goes_to_the_instance(
         "from_day": "2026-12-01",
     }
     assert _open_task(instance, "first").assignee_id == people.approver.pk
+
+
+@pytest.fixture
+def purchase(people: SimpleNamespace) -> ProcessVersion:
+    """The demo 采购会签: the initiator chooses the countersigners in ``signers``."""
+    xml = (DEMO_MODELS / "purchase_countersign.bpmn").read_text(encoding="utf-8")
+    return services.definition_deploy(actor=people.designer.user, xml=xml)
+
+
+def test_start_page_offers_a_list_type(
+    purchase: ProcessVersion, people: SimpleNamespace, as_user: Any
+) -> None:
+    page = as_user(people.nurse).get(reverse("flow:instance_start", args=["purchase_countersign"]))
+
+    assert '<option value="list">列表（逗号分隔）</option>' in page.content.decode()
+
+
+def test_start_page_starts_a_countersign_with_a_list_of_signers(
+    purchase: ProcessVersion, people: SimpleNamespace, as_user: Any
+) -> None:
+    # given the signers typed comma-separated, with spaces, an empty item and a full-width comma
+    response = as_user(people.nurse).post(
+        reverse("flow:instance_start", args=["purchase_countersign"]),
+        {
+            "title": "采购监护仪",
+            "var_name": ["item", "total", "signers"],
+            "var_type": ["string", "number", "list"],
+            "var_value": ["监护仪", "30000", " doc_wang , ,doc_zhao，admin_sun, "],
+        },
+    )
+
+    # then the instance starts with a JSON list of trimmed strings and one share per signer
+    assert response.status_code == 302, response.content
+    instance = ProcessInstance.objects.get()
+    assert instance.variables["signers"] == ["doc_wang", "doc_zhao", "admin_sun"]
+    shares = HumanTask.objects.filter(instance=instance, task_def_id="Task_countersign", status="open")
+    assert sorted(shares.values_list("assignee__user__username", flat=True)) == [
+        "admin_sun",
+        "doc_wang",
+        "doc_zhao",
+    ]
+
+
+def test_an_empty_list_is_refused_on_its_row(
+    purchase: ProcessVersion, people: SimpleNamespace, as_user: Any
+) -> None:
+    before = _counts()
+
+    response = as_user(people.nurse).post(
+        reverse("flow:instance_start", args=["purchase_countersign"]),
+        {
+            "title": "采购",
+            "var_name": ["item", "signers", "others"],
+            "var_type": ["string", "list", "list"],
+            "var_value": ["监护仪", " , ，", ""],
+        },
+    )
+
+    assert response.status_code == 400
+    assert [row.errors for row in response.context["form"].rows] == [
+        [],
+        ["请至少填写一个值，用逗号分隔。"],
+        ["请至少填写一个值，用逗号分隔。"],
+    ]
+    assert "请至少填写一个值，用逗号分隔。" in response.content.decode()
+    assert _counts() == before
 
 
 def test_start_refusal_from_the_engine_is_shown(

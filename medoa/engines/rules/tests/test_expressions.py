@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from django.utils.translation import override
 
 from medoa.engines.rules import expressions
 from medoa.engines.rules.expressions import (
@@ -427,9 +428,23 @@ def test_error_object() -> None:
     assert isinstance(err, ValueError)
     assert (err.msgid, err.params) == ("name '%(name)s' is not defined", {"name": "y"})
     assert (err.line, err.column) == (2, 3)
-    assert err.translated() == "name 'y' is not defined"  # no catalog yet: the English text
+    with override("en"):
+        assert err.translated() == "name 'y' is not defined"
+    with override("zh-hans"):
+        assert err.translated() == "名称“y”未定义"  # the rules app's own catalog
     copy = pickle.loads(pickle.dumps(err))
     assert (copy.message, copy.position, copy.line, copy.column) == ("name 'y' is not defined", 6, 2, 3)
+
+
+def test_a_refused_construct_is_named_in_chinese() -> None:
+    err = check("lambda: 1")[0]
+    with override("zh-hans"):
+        assert err.translated() == "不允许使用 lambda"
+    f_string = check("f'{x}'")[0]
+    with override("zh-hans"):
+        assert f_string.translated() == "不允许使用 f-string"
+    with override("en"):
+        assert f_string.translated() == "an f-string is not allowed"
 
 
 def test_functions_passed_by_the_caller() -> None:

@@ -334,6 +334,29 @@ def test_problems_are_told_in_the_active_language() -> None:
     assert schema.msgid == "The file does not follow the BPMN schema: %(detail)s"
 
 
+def test_expression_errors_in_problems_are_told_in_chinese() -> None:
+    # given a condition the expression language refuses (a lambda)
+    xml = doc(
+        proc(
+            "p",
+            '<bpmn:startEvent id="s"/><bpmn:exclusiveGateway id="gw" default="f2"/>'
+            '<bpmn:endEvent id="e1"/><bpmn:endEvent id="e2"/>'
+            + chain("s", "gw")
+            + '<bpmn:sequenceFlow id="f1" sourceRef="gw" targetRef="e1"><bpmn:conditionExpression>'
+            "(lambda: 1)()</bpmn:conditionExpression></bpmn:sequenceFlow>"
+            '<bpmn:sequenceFlow id="f2" sourceRef="gw" targetRef="e2"/>',
+        )
+    )
+    with pytest.raises(DefinitionInvalid) as info:
+        parse_definition(xml)
+    (problem,) = info.value.problems
+
+    # then the rules engine's catalog translates the reason, the construct's name included
+    with translation.override("zh-hans"):
+        assert problem.message == "条件“(lambda: 1)()”无法解析：不允许使用 lambda"
+    assert problem.message_en == "condition '(lambda: 1)()' does not parse: lambda is not allowed"
+
+
 def test_cached_definition_parses_once_per_version() -> None:
     clear_definition_cache()
     calls = []
