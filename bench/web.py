@@ -414,48 +414,51 @@ def _quietest_round(results: list[Result]) -> Result:
 
 
 class CpuMeter:
-    """CPU seconds of the whole machine, and of the system under test: the server's process
-    group and the PostgreSQL backends connected to the bench database (found by their process
-    titles, ``postgres: … <database> …``)."""
+    """CPU time that processes other than the system under test and the load generator take.
+
+    The system under test is the server's process group and the PostgreSQL backends connected to
+    the bench database (found by their process titles, ``postgres: … <database> …``); the load
+    generator is this process and its ``wrk`` runs (gone by the time a sample is taken). The
+    other processes' CPU is summed process by process, so that a backend that closes in between
+    is not counted against anyone; a process that starts and ends between two samples is missed,
+    so the figure is a lower bound."""
 
     def __init__(self, pgid: int, database: str) -> None:
         self.pgid = pgid
         self.database = database
         self.tick = float(os.sysconf("SC_CLK_TCK"))
 
-    def machine_busy(self) -> float:
-        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-        return (user + nice + system + irq + softirq + steal) / self.tick
-
-    def under_test(self) -> float:
-        total = 0.0
+    def _others(self) -> dict[int, float]:
+        """CPU seconds of every process that is neither under test nor the load generator."""
+        found: dict[int, float] = {}
+        me = os.getpid()
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
+            if not entry.name.isdigit() or int(entry.name) == me:
                 continue
             try:
                 stat = (entry / "stat").read_text()
                 rest = stat[stat.rindex(")") + 2 :].split()
-                ours = int(rest[2]) == self.pgid
-                if not ours and stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
+                if int(rest[2]) == self.pgid:
+                    continue
+                if stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
                     title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("latin-1")
-                    ours = title.startswith("postgres: ") and f" {self.database} " in title
-                if ours:
-                    total += (int(rest[11]) + int(rest[12])) / self.tick
+                    if title.startswith("postgres: ") and f" {self.database} " in title:
+                        continue
+                found[int(entry.name)] = (int(rest[11]) + int(rest[12])) / self.tick
             except (OSError, ValueError, IndexError):
                 continue
-        return total
+        return found
 
-    def sample(self, client: str) -> tuple[float, float, float, float]:
-        return time.monotonic(), self.machine_busy(), self.under_test(), _load_generator_cpu(client)
+    def sample(self) -> tuple[float, dict[int, float]]:
+        return time.monotonic(), self._others()
 
-    def other_share(self, before: tuple[float, float, float, float], client: str) -> float:
-        """Share of all CPUs that processes other than the server, its database backends and the
-        load generator used since ``before``."""
-        after = self.sample(client)
-        elapsed = after[0] - before[0]
-        other = (after[1] - before[1]) - (after[2] - before[2]) - (after[3] - before[3])
-        return max(0.0, other) / (elapsed * (os.cpu_count() or 1)) if elapsed > 0 else 0.0
+    def other_share(self, before: tuple[float, dict[int, float]]) -> float:
+        """Share of all CPUs that the other processes used since ``before``."""
+        started, earlier = before
+        now, later = self.sample()
+        used = sum(cpu - earlier.get(pid, 0.0) for pid, cpu in later.items())
+        elapsed = now - started
+        return max(0.0, used) / (elapsed * (os.cpu_count() or 1)) if elapsed > 0 else 0.0
 
 
 def _load_generator_cpu(client: str) -> float:
@@ -638,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
         for number in range(1, args.rounds + 1):
             for target in targets:
                 print(f"  saturating {target.label} (round {number} of {args.rounds}) …", flush=True)
-                before = meter.sample(args.client)
+                before = meter.sample()
                 result = drive(
                     "127.0.0.1",
                     port,
@@ -647,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.seconds / args.rounds,
                     args.warmup if number == 1 else min(args.warmup, 1.0),
                 )
-                result.other_load = meter.other_share(before, args.client)
+                result.other_load = meter.other_share(before)
                 rounds[target.path].append(result)
         saturated = [_quietest_round(rounds[target.path]) for target in targets]
         saturation_cpu = _load_generator_cpu(args.client) - started
@@ -656,11 +659,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_paced:
             for target in targets:
                 print(f"  pacing {target.label} …", flush=True)
-                before = meter.sample("python")
+                before = meter.sample()
                 result = drive_python(
                     "127.0.0.1", port, target, args.clients, args.seconds, args.warmup, args.pace
                 )
-                result.other_load = meter.other_share(before, "python")
+                result.other_load = meter.other_share(before)
                 paced.append(result)
         paced_cpu = _load_generator_cpu("python") - started
         memory = server_memory(server.pid)
