@@ -645,6 +645,22 @@ def _instance_for_admin(user: User, instance_id: int) -> ProcessInstance:
     return instance
 
 
+def _change_state(
+    request: HttpRequest, instance_id: int, service: Callable[..., Any], *, admin_only: bool
+) -> dict[str, Any]:
+    """cancel / suspend / resume: find the instance (an administrator's, when ``admin_only``; else
+    the service decides who may), read the optional ``reason``, call ``service``, answer the state."""
+    user = _user(request)
+    if admin_only:
+        instance = _instance_for_admin(user, instance_id)
+    else:
+        instance = _call(selectors.instance_get_for_user, user=user, instance_id=instance_id)
+    reason = _optional_body(request, ReasonIn).reason
+    _call(service, actor=user, instance=instance, reason=reason)
+    instance.refresh_from_db()
+    return _instance_state(instance)
+
+
 @router.post(
     "/instances/{instance_id}/cancel",
     response=_responses({200: InstanceStateOut}, 400, 403, 404, 409, 422),
@@ -652,12 +668,7 @@ def _instance_for_admin(user: User, instance_id: int) -> ProcessInstance:
     openapi_extra=REASON_BODY,
 )
 def instances_cancel(request: HttpRequest, instance_id: int) -> Any:
-    user = _user(request)
-    instance = _call(selectors.instance_get_for_user, user=user, instance_id=instance_id)
-    reason = _optional_body(request, ReasonIn).reason
-    _call(services.instance_cancel, actor=user, instance=instance, reason=reason)
-    instance.refresh_from_db()
-    return _instance_state(instance)
+    return _change_state(request, instance_id, services.instance_cancel, admin_only=False)
 
 
 @router.post(
@@ -667,12 +678,7 @@ def instances_cancel(request: HttpRequest, instance_id: int) -> Any:
     openapi_extra=REASON_BODY,
 )
 def instances_suspend(request: HttpRequest, instance_id: int) -> Any:
-    user = _user(request)
-    instance = _instance_for_admin(user, instance_id)
-    reason = _optional_body(request, ReasonIn).reason
-    _call(services.instance_suspend, actor=user, instance=instance, reason=reason)
-    instance.refresh_from_db()
-    return _instance_state(instance)
+    return _change_state(request, instance_id, services.instance_suspend, admin_only=True)
 
 
 @router.post(
@@ -682,12 +688,7 @@ def instances_suspend(request: HttpRequest, instance_id: int) -> Any:
     openapi_extra=REASON_BODY,
 )
 def instances_resume(request: HttpRequest, instance_id: int) -> Any:
-    user = _user(request)
-    instance = _instance_for_admin(user, instance_id)
-    reason = _optional_body(request, ReasonIn).reason
-    _call(services.instance_resume, actor=user, instance=instance, reason=reason)
-    instance.refresh_from_db()
-    return _instance_state(instance)
+    return _change_state(request, instance_id, services.instance_resume, admin_only=True)
 
 
 @router.post(
