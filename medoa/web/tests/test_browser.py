@@ -28,7 +28,11 @@ def _watch_console(page: Any) -> list[str]:
     problems: list[str] = []
     page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("requestfailed", lambda req: problems.append(f"failed: {req.url}"))
+    # A load the browser aborts because the page navigated on (a favicon, say) is not a failure.
+    page.on(
+        "requestfailed",
+        lambda req: problems.append(f"failed: {req.url}") if req.failure != "net::ERR_ABORTED" else None,
+    )
     page.on(
         "response", lambda res: problems.append(f"{res.status}: {res.url}") if res.status >= 400 else None
     )
