@@ -66,6 +66,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -101,7 +102,7 @@ INBOX_INSTANCES = 2000
 BATCH = 10_000
 
 FULL = {"spiff": 2000, "leave": 600, "countersign": 200, "rows": [10_000, 100_000, 1_000_000], "reps": 400}
-QUICK = {"spiff": 300, "leave": 120, "countersign": 40, "rows": [10_000, 100_000], "reps": 100}
+QUICK = {"spiff": 300, "leave": 100, "countersign": 30, "rows": [10_000, 100_000], "reps": 100}
 # Indexes of HumanTaskCandidate that start with staff_id: the unique (staff, task) constraint and
 # the foreign key's own index on staff_id (the planner may take either).
 CANDIDATE_INDEXES = ("flow_candidate_unique", "flow_humantaskcandidate_staff_id")
@@ -714,6 +715,21 @@ def load_average() -> str:
         return "unknown"
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (all CPUs; /proc/stat)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_phase(name: str, args: argparse.Namespace, extra: list[str]) -> dict[str, Any]:
     data_dir = tempfile.mkdtemp(prefix=f"medoa-bench-flow-{name}-")
     out = Path(data_dir) / "result.json"
@@ -722,6 +738,7 @@ def run_phase(name: str, args: argparse.Namespace, extra: list[str]) -> dict[str
     argv = [sys.executable, str(Path(__file__).resolve()), "--phase", name, "--data-dir", data_dir]
     argv += ["--out", str(out), *extra]
     started = time.monotonic()
+    busy, own = machine_busy_seconds(), children_cpu_seconds()
     print(f"  {name} … (load average {load_average()})", flush=True)
     try:
         result = subprocess.run(argv, env=env, cwd=ROOT, check=False)
@@ -730,7 +747,13 @@ def run_phase(name: str, args: argparse.Namespace, extra: list[str]) -> dict[str
         data: dict[str, Any] = json.loads(out.read_text())
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    print(f"  {name}: {time.monotonic() - started:.0f} s", flush=True)
+    seconds = time.monotonic() - started
+    data["cpu"] = {
+        "seconds": seconds,
+        "machine": (machine_busy_seconds() - busy) / seconds,
+        "bench": (children_cpu_seconds() - own) / seconds,
+    }
+    print(f"  {name}: {seconds:.0f} s", flush=True)
     return data
 
 
@@ -747,6 +770,13 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, load_be
         f"Python {platform.python_version()}, PostgreSQL {pg['pg_version']}, {os.cpu_count()} CPUs; "
         f"{'--quick' if args.quick else 'full run'}; load average {load_before} at the start, "
         f"{load_average()} at the end"
+    )
+    cpu = ", ".join(
+        f"{phase} {used['machine']:.2f} ({used['bench']:.2f} the bench's Python)"
+        for phase, used in ((phase, results[phase]["cpu"]) for phase in ("spiff", "sqlite", "postgres"))
+    )
+    print(
+        f"CPUs busy during each phase, of {os.cpu_count()}: {cpu}; the rest is PostgreSQL and anything else"
     )
     print(
         "Leave: submit → head → vice dean when days > 3 (half 2 days: 2 actions, half 5 days: 3 actions); "
