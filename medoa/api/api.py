@@ -12,6 +12,7 @@ from medoa.core.audit.api import router as audit_router
 from medoa.core.notify.api import router as notify_router
 from medoa.core.org.api import router as org_router
 from medoa.engines.flow.api import router as flow_router
+from medoa.engines.forms.api import router as forms_router
 
 from .errors import install_error_handlers
 
@@ -32,5 +33,6 @@ api.add_router("/", org_router)
 api.add_router("/audit", audit_router)
 api.add_router("/notifications", notify_router)
 api.add_router("/flow", flow_router)
+api.add_router("/forms", forms_router)
 
 __all__ = ["AuthenticationError", "HttpError", "HttpRequest", "HttpResponse", "ValidationError", "api"]

@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "medoa.core.notify",
     "medoa.core.runtime",
     "medoa.engines.rules",
+    "medoa.engines.forms",
     "medoa.engines.flow",
     "medoa.web",
     "medoa.api",

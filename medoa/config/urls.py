@@ -11,6 +11,7 @@ urlpatterns = [
     path("org/", include("medoa.core.org.urls")),
     path("audit/", include("medoa.core.audit.urls")),
     path("flow/", include("medoa.engines.flow.urls")),
+    path("forms/", include("medoa.engines.forms.urls")),
     path("notifications/", include("medoa.core.notify.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
