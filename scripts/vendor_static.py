@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Copy the distribution files of our npm packages into medoa/web/static/vendor/, and build the
-BPMN bundle.
+BPMN and form bundles.
 
 One line per file in VENDOR: (path under node_modules, name under static/vendor). Files are
 copied only when they changed, so the step is quick when nothing did.
@@ -8,7 +8,8 @@ copied only when they changed, so the step is quick when nothing did.
 BUNDLES are built with esbuild (installed from the lock file by ``npm ci``) from an entry in our
 own sources: the BPMN designer/viewer (bpmn-js, the properties panel with the Camunda 7
 extensions, bpmn-auto-layout) becomes ONE script with one global (``MedoaBpmn``) plus one
-stylesheet. A bundle is rebuilt only when its sources or package-lock.json changed (a stamp
+stylesheet; the form designer/viewer (the form-js editor and viewer with MedOA's field types)
+becomes ``MedoaForms``. A bundle is rebuilt only when its sources or package-lock.json changed (a stamp
 with their hash sits next to the output).
 """
 
@@ -43,18 +44,11 @@ class Bundle:
     css_entry: str
     out_name: str  # <out_name>.min.js and <out_name>.css
     global_name: str
+    # markup with style="" the bundle is known to carry (removed at build time, see PANEL_STYLES)
+    style_markup: tuple[str, ...] = ()
+    # package → path: one copy of a package for every importer (esbuild --alias)
+    aliases: tuple[tuple[str, str], ...] = ()
 
-
-BUNDLES = [
-    Bundle(
-        name="bpmn",
-        sources=ROOT / "medoa" / "engines" / "flow" / "frontend",
-        js_entry="medoa-bpmn.js",
-        css_entry="medoa-bpmn.css",
-        out_name="medoa-bpmn",
-        global_name="MedoaBpmn",
-    ),
-]
 
 STAMP = ".build-stamp"
 
@@ -72,17 +66,41 @@ SVG_STYLE = re.compile(
 )
 
 
+BUNDLES = [
+    Bundle(
+        name="bpmn",
+        sources=ROOT / "medoa" / "engines" / "flow" / "frontend",
+        js_entry="medoa-bpmn.js",
+        css_entry="medoa-bpmn.css",
+        out_name="medoa-bpmn",
+        global_name="MedoaBpmn",
+        style_markup=PANEL_STYLES,
+    ),
+    Bundle(
+        name="forms",
+        sources=ROOT / "medoa" / "engines" / "forms" / "frontend",
+        js_entry="medoa-forms.js",
+        css_entry="medoa-forms.css",
+        out_name="medoa-forms",
+        global_name="MedoaForms",
+        # The form-js editor needs preact <= 10.15.1 (drag and drop breaks above it: form-js #760,
+        # #1483) and npm nests that copy under it; the viewer and the properties panel would bring
+        # the newer top-level copy. Two copies of preact in one page break hooks, so every import of
+        # preact resolves to the editor's.
+        aliases=(("preact", "./node_modules/@bpmn-io/form-js-editor/node_modules/preact"),),
+    ),
+]
+
+
 def _svg_attributes(match: re.Match[str]) -> str:
     pairs = [part.split(":", 1) for part in match.group(1).split(";") if part]
     return " ".join(f'{name.strip()}="{value.strip()}"' for name, value in pairs)
 
 
-def _without_style_attributes(js: str) -> str:
-    for markup in PANEL_STYLES:
+def _without_style_attributes(js: str, style_markup: tuple[str, ...]) -> str:
+    for markup in style_markup:
         if markup not in js:
-            print(
-                f"vendor_static: note: {markup[:40]}… not found (properties panel changed?)", file=sys.stderr
-            )
+            print(f"vendor_static: note: {markup[:40]}… not found (the package changed?)", file=sys.stderr)
         js = js.replace(markup, re.sub(r' style="[^"]*"', "", markup))
     return SVG_STYLE.sub(_svg_attributes, js)
 
@@ -119,8 +137,10 @@ def build(bundle: Bundle, *, force: bool = False) -> bool:
             "--target=es2020",
             "--legal-comments=eof",
             f"--outfile={js_out}",
+            *(f"--alias:{package}={path}" for package, path in bundle.aliases),
         )
-        js_out.write_text(_without_style_attributes(js_out.read_text(encoding="utf-8")), encoding="utf-8")
+        js = js_out.read_text(encoding="utf-8")
+        js_out.write_text(_without_style_attributes(js, bundle.style_markup), encoding="utf-8")
         _esbuild(
             str(bundle.sources / bundle.css_entry),
             "--bundle",

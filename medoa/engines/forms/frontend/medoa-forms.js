@@ -1,0 +1,227 @@
+// The esbuild entry of MedOA's form bundle: one IIFE file (global `MedoaForms`) with the form-js
+// editor (palette, canvas, properties panel) and viewer, MedOA's field types (staff, department,
+// attachment, handwritten signature), Chinese texts, and the helper that puts the server's
+// per-field errors beside their fields.
+// Built by scripts/vendor_static.py into medoa/web/static/vendor/forms/medoa-forms.min.js.
+import { FormEditor } from '@bpmn-io/form-js-editor';
+import { Form } from '@bpmn-io/form-js-viewer';
+
+import { MEDOA_FIELDS, downloadUrl, settings } from './fields.js';
+import { editorTexts, typeNames, typeNamesEn, validationTexts } from './i18n-zh.js';
+
+function isChinese(language) {
+  return !(language || settings.language || '').toLowerCase().startsWith('en');
+}
+
+/** Page settings for the field types: URLs, CSRF token, language, names of existing values. */
+export function configure(options) {
+  for (const [name, value] of Object.entries(options || {})) {
+    if (value && typeof value === 'object' && !Array.isArray(value) && typeof settings[name] === 'object') {
+      Object.assign(settings[name], value);
+    } else if (value !== undefined) {
+      settings[name] = value;
+    }
+  }
+}
+
+// --- modules ------------------------------------------------------------------------------------
+
+function MedoaFields(formFields) {
+  MEDOA_FIELDS.forEach((field) => formFields.register(field.config.type, field));
+}
+MedoaFields.$inject = ['formFields'];
+
+const medoaFieldsModule = { __init__: ['medoaFields'], medoaFields: ['type', MedoaFields] };
+
+// Palette names (and the label a new field starts with) in the page's language.
+function fieldNamesModule(language) {
+  const names = isChinese(language) ? typeNames : typeNamesEn;
+  function FieldNames(formFields) {
+    for (const [type, field] of Object.entries(formFields._formFields)) {
+      const name = names[type];
+      if (!name || !field.config) continue;
+      const config = field.config;
+      const englishName = config.name || config.label;
+      const create = config.create;
+      field.config = {
+        ...config,
+        name,
+        create: (options = {}) => {
+          const made = create ? create(options) : { ...options };
+          if (!('label' in options) && made.label === englishName) {
+            made.label = name;
+          }
+          return made;
+        },
+      };
+    }
+  }
+  FieldNames.$inject = ['formFields'];
+  return { __init__: ['medoaFieldNames'], medoaFieldNames: ['type', FieldNames] };
+}
+
+function translateMessage(message) {
+  for (const [pattern, text] of validationTexts) {
+    if (pattern.test(message)) return message.replace(pattern, text);
+  }
+  return message;
+}
+
+// The viewer's validation messages in Chinese: wrap the validator's two entry points.
+function validatorTextsModule() {
+  function ValidatorTexts(validator) {
+    for (const method of ['validateField', 'validateFieldInstance']) {
+      const original = validator[method];
+      if (typeof original !== 'function') continue;
+      validator[method] = function (...args) {
+        return original.apply(this, args).map(translateMessage);
+      };
+    }
+  }
+  ValidatorTexts.$inject = ['validator'];
+  return { __init__: ['medoaValidatorTexts'], medoaValidatorTexts: ['type', ValidatorTexts] };
+}
+
+// --- the editor's fixed texts, translated where they appear ---------------------------------------
+
+const ATTRIBUTES = ['placeholder', 'title', 'aria-label'];
+
+function translateNode(node, dictionary) {
+  if (node.nodeType === Node.TEXT_NODE) {
+    const text = node.data.trim();
+    const translated = text && dictionary[text];
+    if (translated && translated !== text) {
+      node.data = node.data.replace(text, translated);
+    }
+    return;
+  }
+  if (node.nodeType !== Node.ELEMENT_NODE) return;
+  for (const name of ATTRIBUTES) {
+    const value = node.getAttribute(name);
+    if (value && dictionary[value.trim()]) node.setAttribute(name, dictionary[value.trim()]);
+  }
+  const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
+  let current = walker.nextNode();
+  while (current) {
+    if (current.nodeType === Node.TEXT_NODE) {
+      translateNode(current, dictionary);
+    } else {
+      for (const name of ATTRIBUTES) {
+        const value = current.getAttribute(name);
+        if (value && dictionary[value.trim()]) current.setAttribute(name, dictionary[value.trim()]);
+      }
+    }
+    current = walker.nextNode();
+  }
+}
+
+/** Keep the fixed English texts under ``root`` translated (palette, properties panel). */
+export function translateDom(root, dictionary) {
+  translateNode(root, dictionary);
+  const observer = new MutationObserver((mutations) => {
+    for (const mutation of mutations) {
+      if (mutation.type === 'characterData') {
+        translateNode(mutation.target, dictionary);
+      } else if (mutation.type === 'attributes') {
+        const value = mutation.target.getAttribute(mutation.attributeName);
+        const translated = value && dictionary[value.trim()];
+        if (translated) mutation.target.setAttribute(mutation.attributeName, translated);
+      } else {
+        mutation.addedNodes.forEach((node) => translateNode(node, dictionary));
+      }
+    }
+  });
+  observer.observe(root, {
+    subtree: true,
+    childList: true,
+    characterData: true,
+    attributes: true,
+    attributeFilter: ATTRIBUTES,
+  });
+  return observer;
+}
+
+// --- public constructors -------------------------------------------------------------------------
+
+export function createDesigner({ container, language }) {
+  const editor = new FormEditor({
+    container,
+    additionalModules: [medoaFieldsModule, fieldNamesModule(language)],
+    exporter: { name: 'MedOA', version: '1' },
+  });
+  if (isChinese(language)) {
+    const root = typeof container === 'string' ? document.querySelector(container) : container;
+    translateDom(root, editorTexts);
+  }
+  return editor;
+}
+
+export function createViewer({ container, language, readOnly }) {
+  const modules = [medoaFieldsModule];
+  if (isChinese(language)) modules.push(validatorTextsModule());
+  return new Form({ container, additionalModules: modules, properties: readOnly ? { readOnly: true } : {} });
+}
+
+// --- the server's errors beside their fields -----------------------------------------------------
+
+// "items[2].amount" → ["items", 2, "amount"]
+export function parsePath(path) {
+  const parts = [];
+  String(path || '')
+    .split('.')
+    .forEach((segment) => {
+      const re = /([^[\]]+)|\[(\d+)\]/g;
+      let match = re.exec(segment);
+      while (match) {
+        parts.push(match[2] !== undefined ? Number(match[2]) : match[1]);
+        match = re.exec(segment);
+      }
+    });
+  return parts;
+}
+
+function samePath(a, b) {
+  return a.length === b.length && a.every((part, i) => String(part) === String(b[i]));
+}
+
+/**
+ * Show ``errors`` ([{field, code, message}], field a data path) beside their fields in ``form``.
+ * Returns the errors no rendered field carries (shown elsewhere by the page).
+ */
+export function showServerErrors(form, errors) {
+  const instances = form.get('formFieldInstanceRegistry').getAllKeyed();
+  const state = {};
+  const unplaced = [];
+  for (const error of errors || []) {
+    const path = parsePath(error.field);
+    const instance = path.length ? instances.find((i) => samePath(i.valuePath || [], path)) : null;
+    if (!instance) {
+      unplaced.push(error);
+      continue;
+    }
+    const keys = [instance.id, ...Object.values(instance.indexes || {})];
+    let node = state;
+    keys.slice(0, -1).forEach((key) => {
+      node[key] = node[key] || {};
+      node = node[key];
+    });
+    const last = keys[keys.length - 1];
+    node[last] = [...(Array.isArray(node[last]) ? node[last] : []), error.message];
+  }
+  form._setState({ errors: state });
+  return unplaced;
+}
+
+/** The label of the field at data path ``path`` (for errors listed away from their field). */
+export function labelFor(form, path) {
+  const parts = parsePath(path);
+  const registry = form.get('formFieldRegistry');
+  const instance = form
+    .get('formFieldInstanceRegistry')
+    .getAllKeyed()
+    .find((i) => samePath(i.valuePath || [], parts));
+  const field = instance && registry.get(instance.id);
+  return (field && field.label) || path;
+}
+
+export { downloadUrl };
