@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -141,10 +142,23 @@ class FormRecordValue(models.Model):
     class Meta:
         verbose_name = _("reporting value")
         verbose_name_plural = _("reporting values")
+        # one partial index per column: each holds only the rows whose value is in that column
         indexes = [
-            models.Index(fields=["definition", "field", "text", "record"], name="forms_value_text_idx"),
-            models.Index(fields=["definition", "field", "number", "record"], name="forms_value_number_idx"),
-            models.Index(fields=["definition", "field", "date", "record"], name="forms_value_date_idx"),
+            models.Index(
+                fields=["definition", "field", "text", "record"],
+                name="forms_value_text_idx",
+                condition=Q(text__isnull=False),
+            ),
+            models.Index(
+                fields=["definition", "field", "number", "record"],
+                name="forms_value_number_idx",
+                condition=Q(number__isnull=False),
+            ),
+            models.Index(
+                fields=["definition", "field", "date", "record"],
+                name="forms_value_date_idx",
+                condition=Q(date__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
