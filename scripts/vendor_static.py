@@ -48,6 +48,8 @@ class Bundle:
     style_markup: tuple[str, ...] = ()
     # package → path: one copy of a package for every importer (esbuild --alias)
     aliases: tuple[tuple[str, str], ...] = ()
+    # (pattern, replacement, why) rewrites of the built script, each expected exactly once
+    rewrites: tuple[tuple[str, str, str], ...] = ()
 
 
 STAMP = ".build-stamp"
@@ -63,6 +65,16 @@ PANEL_STYLES = (
 )
 SVG_STYLE = re.compile(
     r'style="((?:(?:fill|stroke|stroke-width|stroke-linejoin|stroke-linecap|opacity):[^;"]+;?)+)"'
+)
+
+# CodeMirror (the FEEL editors of the form properties panel) styles itself through style-mod, which
+# writes a <style> element into a document's head (refused by our CSP) and uses a constructed
+# stylesheet (CSSOM: allowed) only inside shadow roots. Make it use the constructed stylesheet for
+# the document too (document.adoptedStyleSheets: every browser we support).
+STYLE_MOD_ADOPTED = (
+    r"!([\w$]+)\.head&&\1\.adoptedStyleSheets&&([\w$]+)\.CSSStyleSheet",
+    r"\1.adoptedStyleSheets&&\2.CSSStyleSheet",
+    "style-mod's <style> element",
 )
 
 
@@ -88,6 +100,7 @@ BUNDLES = [
         # the newer top-level copy. Two copies of preact in one page break hooks, so every import of
         # preact resolves to the editor's.
         aliases=(("preact", "./node_modules/@bpmn-io/form-js-editor/node_modules/preact"),),
+        rewrites=(STYLE_MOD_ADOPTED,),
     ),
 ]
 
@@ -103,6 +116,16 @@ def _without_style_attributes(js: str, style_markup: tuple[str, ...]) -> str:
             print(f"vendor_static: note: {markup[:40]}… not found (the package changed?)", file=sys.stderr)
         js = js.replace(markup, re.sub(r' style="[^"]*"', "", markup))
     return SVG_STYLE.sub(_svg_attributes, js)
+
+
+def _rewritten(js: str, rewrites: tuple[tuple[str, str, str], ...]) -> str:
+    for pattern, replacement, why in rewrites:
+        js, count = re.subn(pattern, replacement, js)
+        if count != 1:
+            raise RuntimeError(
+                f"the rewrite of {why} matched {count} times instead of once (the package changed?)"
+            )
+    return js
 
 
 def _stamp(bundle: Bundle) -> str:
@@ -139,7 +162,7 @@ def build(bundle: Bundle, *, force: bool = False) -> bool:
             f"--outfile={js_out}",
             *(f"--alias:{package}={path}" for package, path in bundle.aliases),
         )
-        js = js_out.read_text(encoding="utf-8")
+        js = _rewritten(js_out.read_text(encoding="utf-8"), bundle.rewrites)
         js_out.write_text(_without_style_attributes(js, bundle.style_markup), encoding="utf-8")
         _esbuild(
             str(bundle.sources / bundle.css_entry),
@@ -180,7 +203,7 @@ def main() -> int:
     for bundle in BUNDLES:
         try:
             built = build(bundle, force=force)
-        except subprocess.CalledProcessError as exc:
+        except (subprocess.CalledProcessError, RuntimeError) as exc:
             print(f"vendor_static: building {bundle.name} failed ({exc})", file=sys.stderr)
             return 1
         if built:
