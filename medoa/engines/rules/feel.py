@@ -96,6 +96,10 @@ _M_UNKNOWN_FUNCTION = gettext_noop("unknown function '%(name)s' at position %(po
 _M_ARITY = gettext_noop(
     "function '%(name)s' takes %(expected)s arguments, got %(got)s (position %(position)s)"
 )
+_END = gettext_noop("end of expression")
+_A_NAME = gettext_noop("a name")
+_A_KEY = gettext_noop("a key")
+_A_TYPE = gettext_noop("a type name")
 _M_BUDGET = gettext_noop("FEEL expression does too much work (at most %(max)s steps)")
 
 
@@ -114,7 +118,13 @@ class FeelError(ValueError):
 
     def translated(self) -> str:
         text = gettext(self.msgid)
-        return text % self.params if self.params else text
+        if not self.params:
+            return text
+        params = dict(self.params)
+        for name in ("expected", "found"):  # "end of expression", "a name" … are ours to translate
+            if isinstance(params.get(name), str):
+                params[name] = gettext(params[name])
+        return text % params
 
 
 class _BudgetExceeded(Exception):
@@ -166,7 +176,7 @@ class _Tok:
 
     def describe(self) -> str:
         if self.kind == "end":
-            return "end of expression"
+            return _END
         return f"'{self.text}'"
 
 
@@ -1423,7 +1433,7 @@ class _Parser:
         while True:
             t = self.tok
             if t.kind not in ("name", "qname") or t.text in _KEYWORDS:
-                self.fail_expected("a name")
+                self.fail_expected(_A_NAME)
             name = self.advance().text
             self.expect_kw("in")
             src = self.disjunction()
@@ -1613,7 +1623,7 @@ class _Parser:
         ):
             words.append(self.advance().text)
         if not words:
-            self.fail_expected("a type name")
+            self.fail_expected(_A_TYPE)
         return " ".join(words)
 
     def additive(self) -> Fn:
@@ -1679,7 +1689,7 @@ class _Parser:
                 self.advance()
                 t = self.tok
                 if t.kind not in ("name", "qname"):
-                    self.fail_expected("a name")
+                    self.fail_expected(_A_NAME)
                 name = self.advance().text
 
                 def path(s: _Scope, base: Fn = fn, name: str = name) -> Any:
@@ -1902,7 +1912,7 @@ class _Parser:
                     words.append(self.advance().text)
                 key = " ".join(words)
             else:
-                self.fail_expected("a key")
+                self.fail_expected(_A_KEY)
             self.expect_op(":")
             entries.append((key, self.expression()))
             if self.is_op(","):
