@@ -655,7 +655,10 @@ class _Run:
                     self.error(where, "not_found", msgs[kind], value=x)
 
     # walking
-    def walk(self, nodes: list[_Node], scope: _Scope, out: dict[str, Any]) -> None:
+    def walk(
+        self, nodes: list[_Node], scope: _Scope, out: dict[str, Any], inherited: str | None = None
+    ) -> None:
+        """``inherited``: the permission of an enclosing group ("readonly"/"hidden" apply to all in it)."""
         for n in nodes:
             f = n.field
             if f.hide is not None and _evaluate(f.hide, scope.ctx()) is True:
@@ -667,9 +670,10 @@ class _Run:
                 self.keep_previous(n, scope, out)
                 continue
             if kind == "group":
-                self.walk(n.children, scope, out)
+                level = self.permissions.get(f.key) if self.permissions and f.key else None
+                self.walk(n.children, scope, out, level if level in ("readonly", "hidden") else inherited)
                 continue
-            perm = self.permissions.get(f.key) if self.permissions else None
+            perm = inherited or (self.permissions.get(f.key) if self.permissions else None)
             raw = _get(scope.raw, n.path)
             if perm == "hidden":
                 if raw is not MISSING:
