@@ -188,6 +188,13 @@ def _options_from(value: Any) -> frozenset[Any] | None:
 
 
 def _count_decimals(v: Any) -> int:
+    if type(v) is int:
+        return 0
+    if type(v) is float:
+        text = repr(v)
+        if "e" not in text and "n" not in text:
+            _, _, tail = text.partition(".")
+            return 0 if tail == "0" else len(tail)
     try:
         d = Decimal(js_string(v) if not isinstance(v, str) else v.strip())
     except InvalidOperation:
@@ -199,7 +206,7 @@ def _count_decimals(v: Any) -> int:
 def _get(row: Any, path: tuple[str, ...]) -> Any:
     v = row
     for seg in path:
-        if not isinstance(v, Mapping):
+        if type(v) is not dict and not isinstance(v, Mapping):
             return MISSING
         v = v.get(seg, MISSING)
         if v is MISSING:
@@ -260,6 +267,9 @@ class _Context(Mapping[str, Any]):
     def __len__(self) -> int:
         return len({**self._special, **self._data})
 
+    def __bool__(self) -> bool:
+        return True
+
 
 def _evaluate(expr: FeelExpression, ctx: Mapping[str, Any]) -> Any:
     """form-js' FeelExpressionLanguage.evaluate: errors give null."""
@@ -288,6 +298,23 @@ class _Node:
     children: list[_Node]
     check: Check | None = None
     needs_ctx: bool = False  # the subtree evaluates FEEL
+    simple: bool = False  # an input at a one-segment path: no condition, flags, default or exclusion
+    name: str = ""  # the one segment of a simple node
+    dotted: str = ""  # the path for error messages
+
+    def __post_init__(self) -> None:
+        self.dotted = ".".join(self.path)
+        f = self.field
+        self.simple = (
+            self.kind == "value"
+            and len(self.path) == 1
+            and f.hide is None
+            and f.disabled is False
+            and f.readonly is False
+            and not f.has_default
+            and not f.do_not_submit
+        )
+        self.name = self.path[0] if self.path else ""
 
 
 def _plan(schema: FormSchema) -> list[_Node]:
@@ -659,7 +686,17 @@ class _Run:
         self, nodes: list[_Node], scope: _Scope, out: dict[str, Any], inherited: str | None = None
     ) -> None:
         """``inherited``: the permission of an enclosing group ("readonly"/"hidden" apply to all in it)."""
+        permissions = self.permissions
+        raw_row = scope.raw
+        fast_row = type(raw_row) is dict
         for n in nodes:
+            if n.simple and not permissions and inherited is None:
+                # the common case: a plain input at a one-segment path, no condition, no default
+                raw = raw_row.get(n.name, MISSING) if fast_row else _get(raw_row, n.path)
+                value = n.check(raw, scope.prefix + n.dotted, self, scope)  # type: ignore[misc]
+                if value is not MISSING:
+                    out[n.name] = value
+                continue
             f = n.field
             if f.hide is not None and _evaluate(f.hide, scope.ctx()) is True:
                 continue
@@ -670,21 +707,21 @@ class _Run:
                 self.keep_previous(n, scope, out)
                 continue
             if kind == "group":
-                level = self.permissions.get(f.key) if self.permissions and f.key else None
+                level = permissions.get(f.key) if permissions and f.key else None
                 self.walk(n.children, scope, out, level if level in ("readonly", "hidden") else inherited)
                 continue
-            perm = inherited or (self.permissions.get(f.key) if self.permissions else None)
-            raw = _get(scope.raw, n.path)
+            perm = inherited or (permissions.get(f.key) if permissions else None)
+            raw = _get(raw_row, n.path)
             if perm == "hidden":
                 if raw is not MISSING:
-                    self.error(_display(scope.prefix, n.path), "hidden", _M_HIDDEN)
+                    self.error(scope.prefix + n.dotted, "hidden", _M_HIDDEN)
                 self.keep_previous(n, scope, out)
                 continue
             readonly = perm == "readonly" or (f.readonly is not False and _flag(f.readonly, scope.ctx))
             if readonly:
                 base = self.baseline(n, scope)
                 if raw is not MISSING and not _same(raw, base):
-                    self.error(_display(scope.prefix, n.path), "readonly", _M_READONLY)
+                    self.error(scope.prefix + n.dotted, "readonly", _M_READONLY)
                 if base is not MISSING:
                     _set(out, n.path, base)
                 continue
@@ -703,7 +740,7 @@ class _Run:
                 self.walk_list(n, scope, raw, out)
                 continue
             assert n.check is not None
-            value = n.check(raw, _display(scope.prefix, n.path), self, scope)
+            value = n.check(raw, scope.prefix + n.dotted, self, scope)
             if f.do_not_submit:
                 continue
             if value is not MISSING:
@@ -722,7 +759,7 @@ class _Run:
         base_rows = _get(scope.base, n.path) if scope.base is not MISSING else MISSING
         rows: list[dict[str, Any]] = []
         for i, row in enumerate(raw):
-            if not isinstance(row, Mapping):
+            if type(row) is not dict and not isinstance(row, Mapping):
                 self.error(f"{where}[{i}]", "type", _M_TYPE_ROW)
                 continue
             base = base_rows[i] if isinstance(base_rows, list) and i < len(base_rows) else MISSING

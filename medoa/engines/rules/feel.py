@@ -2070,7 +2070,7 @@ class FeelExpression:
         self.names = names  # the free names it reads (for dependency checks)
 
     def evaluate(self, context: Mapping[str, Any] | None = None) -> Any:
-        scope = _Scope(context or {}, None, [MAX_WORK])
+        scope = _Scope({} if context is None else context, None, [MAX_WORK])
         try:
             return _finish(self._fn(scope))
         except _BudgetExceeded:
