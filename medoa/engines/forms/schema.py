@@ -292,7 +292,6 @@ _M_TOO_MANY = gettext_noop("the schema has too many components (at most %(max)s)
 _M_TOO_DEEP = gettext_noop("components are nested too deeply (at most %(max)s levels)")
 _M_NOT_STRING = gettext_noop("'%(name)s' must be text")
 _M_BAD_INCREMENT = gettext_noop("'increment' must be a number greater than 0")
-_M_BAD_DEFAULT = gettext_noop("the default value does not fit the field")
 _M_REPEAT_IN_LIST = gettext_noop("'isRepeating' must be true or false")
 
 

@@ -78,7 +78,6 @@ _M_TYPE_OBJECT = gettext_noop("The submitted data must be an object.")
 _M_TYPE_STAFF = gettext_noop("Choose a person (a staff id).")
 _M_TYPE_DEPARTMENT = gettext_noop("Choose a department (a department code).")
 _M_TYPE_ATTACHMENT = gettext_noop("Upload a file (an attachment id).")
-_M_TYPE_VALUE = gettext_noop("This value is not allowed here.")
 _M_DECIMALS_INT = gettext_noop("The value must be a whole number.")
 _M_DECIMALS = gettext_noop("The value must have at most %(digits)s decimal digits.")
 _M_INCREMENT = gettext_noop("Choose a valid value; the two nearest valid values are %(low)s and %(high)s.")
@@ -92,7 +91,6 @@ _M_NOT_FOUND_ATTACHMENT = gettext_noop("Attachment %(value)s does not exist or c
 _M_TOO_MANY_FILES = gettext_noop("Attach at most %(limit)s files.")
 _M_TOO_MANY_ROWS = gettext_noop("Add at most %(limit)s rows.")
 _M_TOO_LONG = gettext_noop("The text is too long (at most %(limit)s characters).")
-_M_EXPRESSION_FAILED = gettext_noop("The computed value could not be calculated: %(error)s")
 
 
 @dataclass(frozen=True)
