@@ -36,8 +36,9 @@ LEVELS = frozenset({EDITABLE, READONLY, HIDDEN})
 def check_permissions(schema: FormSchema, permissions: Mapping[str, str]) -> list[str]:
     """The problems of a permission map: unknown keys, unknown levels (empty when fine)."""
     problems = []
+    keys = {f.key for f in schema.walk() if f.key}  # fields, dynamic lists and groups with a path
     for key, level in permissions.items():
-        if key not in schema.by_key:
+        if key not in keys:
             problems.append(f"unknown field '{key}'")
         elif level not in LEVELS:
             problems.append(f"'{key}': unknown permission '{level}'")
@@ -108,9 +109,7 @@ def _strip(fields: tuple[Field, ...], row: dict[str, Any], permissions: Mapping[
             continue
         if f.children:
             if _level(permissions, f) == HIDDEN:  # a hidden group hides what is in it
-                for c in f.walk():
-                    if c.data and c.key and "[]" not in c.key[len(f.key) :]:
-                        _remove(row, c.local_path)
+                _remove(row, f.local_path)
                 continue
             _strip(f.children, row, permissions)
 
