@@ -81,6 +81,7 @@ function frame(props, type, children) {
 // --- staff and department pickers --------------------------------------------------------------------
 
 function makePicker({ type, url, names, placeholder, optionLabel, toValue }) {
+  // the chip shows the name (as the record page does); the options add the department
   function Picker(props) {
     const { disabled, readonly, errors = [], domId, value, onBlur, onFocus } = props;
     const t = texts();
@@ -119,7 +120,7 @@ function makePicker({ type, url, names, placeholder, optionLabel, toValue }) {
 
     function choose(option) {
       const chosen = toValue(option);
-      settings[names][String(chosen)] = optionLabel(option);
+      settings[names][String(chosen)] = option.name;
       setQuery('');
       setOptions(null);
       props.onChange({ value: chosen });
