@@ -166,6 +166,14 @@ if _database_url:
     # it (an error marks it unusable) and the following request opens a fresh one. Connections
     # are also closed after conn_max_age seconds, so a pooler's idle cut-off above 60 s is safe.
     DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=False)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _env_bool(
+        "MEDOA_PG_PREPARED", True
+    ):
+        # Server-side parameter binding, and psycopg prepares a statement on the server once a
+        # connection has run it twice: PostgreSQL then skips parsing and planning the statements
+        # every request repeats, which halves its CPU per approval (bench/flow.py). Turn it off
+        # (MEDOA_PG_PREPARED=0) behind a pooler in transaction mode older than PgBouncer 1.21.
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
 else:
     DATABASES = {
         "default": {

@@ -145,7 +145,11 @@ principals: TTLCache[Any] = TTLCache("principals")
 sessions: TTLCache[int] = TTLCache("sessions")
 # Per-user data of the pages that is cheap to get wrong for a few seconds (the workbench cards).
 user_data: TTLCache[Any] = TTLCache("user data")
-CACHES: tuple[TTLCache[Any], ...] = (tokens, principals, sessions, user_data)
+# Facts about the organisation that every process step reads and people change rarely: who holds
+# a role for a department, whose tasks are delegated, a person by username (the process engine's
+# task assignment). Any change to a person, their roles or delegations drops all of them.
+org_facts: TTLCache[Any] = TTLCache("org facts")
+CACHES: tuple[TTLCache[Any], ...] = (tokens, principals, sessions, user_data, org_facts)
 
 
 def model_copy(instance: M) -> M:
@@ -194,6 +198,7 @@ def access_cache_forget_user(user: Any) -> None:
         tokens.discard_where(lambda _key, entry: getattr(entry, "user_id", None) == user_id)
         sessions.discard_where(lambda _key, owner: owner == user_id)
         user_data.discard_where(lambda key, _value: isinstance(key, tuple) and key[1:2] == (user_id,))
+        org_facts.clear()
 
     _now_and_after_commit(forget)
 
@@ -216,7 +221,12 @@ def access_cache_forget_user_data(kind: str, user: Any) -> None:
     """Drop one kind of cached per-user page data (``user_data_get``) of ``user``."""
     user_id = _user_id(user)
     if user_id is not None:
-        _now_and_after_commit(lambda: user_data.discard((kind, user_id)))
+
+        def forget() -> None:
+            user_data.discard((kind, user_id))
+            org_facts.clear()
+
+        _now_and_after_commit(forget)
 
 
 def access_cache_clear() -> None:
@@ -242,3 +252,21 @@ def user_data_get(kind: str, user_id: int, load: Callable[[], V]) -> V:
     value = load()
     user_data.set(key, value, generation=generation)
     return value
+
+
+def org_fact(key: Hashable, load: Callable[[], V]) -> V:
+    """``load()``'s answer for ``key``, shared by the process for the TTL (see ``org_facts``).
+    The value is shared between threads: treat it as read-only."""
+    hit = org_facts.get(key)
+    if not isinstance(hit, _Missing):
+        value: V = hit
+        return value
+    generation = org_facts.generation()
+    value = load()
+    org_facts.set(key, value, generation=generation)
+    return value
+
+
+def access_cache_forget_org_facts() -> None:
+    """Drop the cached organisation facts (after a change to roles, delegations, departments)."""
+    _now_and_after_commit(org_facts.clear)

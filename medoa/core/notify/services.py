@@ -11,7 +11,7 @@ from django.utils import timezone
 from .models import Notification
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # one bulk insert: it succeeds or fails the caller's change
 def notification_send(
     *,
     recipients: Iterable[Any],

@@ -23,6 +23,13 @@ Delegations (委托): a person with a delegation in force for this process type 
 replaced by the delegate, and ``on_behalf_of`` keeps the original person (for candidates the
 mapping is kept in ``Assignment.delegated`` so that a claim can record it).
 
+What resolution reads of the organisation — people by username, role holders per department,
+leaders, roles, who has delegations at all — is kept per process for
+``MEDOA_ACCESS_CACHE_SECONDS`` (``medoa.core.access.cache.org_fact``): every step of every process
+reads it, and it changes rarely. A change made through the org services drops it at once in that
+process; other processes see it within that many seconds (5 by default), the same bound as
+permission changes.
+
 Due dates (``camunda:dueDate``): an ISO 8601 duration from now (``P3D``, ``PT4H``), a date or
 date-time (a bare date means the end of that day, local time), or ``${expr}`` giving one of those,
 a ``timedelta`` or a ``datetime``. ``remind_before`` (a ``camunda:property``) is an ISO duration.
@@ -39,8 +46,9 @@ from typing import Any, Protocol
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from medoa.core.access.cache import org_fact
 from medoa.core.org.choices import RoleScope
-from medoa.core.org.models import Department, Role, Staff
+from medoa.core.org.models import Delegation, Department, Role, Staff
 from medoa.core.org.roles import DEPARTMENT_ROLE_CODES
 from medoa.core.org.selectors import (
     active_delegate_for,
@@ -148,10 +156,15 @@ def expand(text: str, variables: Mapping[str, Any], *, step: str) -> list[str]:
 def _staff_by_username(usernames: Sequence[str], *, step: str, rule: str) -> list[Staff]:
     if not usernames:
         return []
-    found = {
-        s.user.username: s
-        for s in Staff.objects.filter(user__username__in=set(usernames)).select_related("user", "department")
-    }
+    wanted = tuple(sorted(set(usernames)))
+
+    def load() -> dict[str, Staff]:
+        return {
+            s.user.username: s
+            for s in Staff.objects.filter(user__username__in=wanted).select_related("user", "department")
+        }
+
+    found = org_fact(("staff_by_username", wanted), load)
     missing = [u for u in usernames if u not in found]
     if missing:
         raise FlowInputError(
@@ -192,6 +205,34 @@ def _nobody(step: str, role: str, where: Any) -> FlowInputError:
     )
 
 
+def _holders(code: str, department: Department) -> list[Staff]:
+    return org_fact(("holders", code, department.pk), lambda: role_holders(code, department))
+
+
+def _roles(codes: frozenset[str]) -> dict[str, Role]:
+    return org_fact(("roles", codes), lambda: {r.code: r for r in Role.objects.filter(code__in=codes)})
+
+
+def _delegators() -> frozenset[int]:
+    """The people with a delegation that has not ended (in force now or later): only they can
+    have one in force when a task is created."""
+    now = timezone.now()
+    return org_fact(
+        ("delegators",),
+        lambda: frozenset(
+            Delegation.objects.filter(revoked_at__isnull=True, ends_at__gt=now).values_list(
+                "delegator_id", flat=True
+            )
+        ),
+    )
+
+
+def _delegate_for(person: Staff, process_key: str, at: datetime.datetime | None) -> Staff | None:
+    if person.pk not in _delegators():
+        return None
+    return active_delegate_for(person, process_key, at)
+
+
 def _group_members(
     entry: str, variables: Mapping[str, Any], initiator: Staff | None, roles: dict[str, Role], *, step: str
 ) -> list[Staff]:
@@ -203,7 +244,7 @@ def _group_members(
             raise FlowInputError(
                 fmt(_("Step “%(step)s”: “%(rule)s” needs an initiator."), {"step": step, "rule": entry})
             )
-        found = leader_above(initiator, levels)
+        found = org_fact(("leader", initiator.pk, levels), lambda: leader_above(initiator, levels))
         if found is None:
             raise FlowInputError(
                 fmt(
@@ -230,7 +271,7 @@ def _group_members(
                 )
             )
         department = _department_by_code(dept_codes[0], step=step, rule=entry)
-        people = role_holders(code, department)
+        people = _holders(code, department)
         if not people:
             raise _nobody(step, code, localized(department.name_zh, department.name_en))
         return people
@@ -239,12 +280,12 @@ def _group_members(
             raise FlowInputError(
                 fmt(_("Step “%(step)s”: “%(rule)s” needs an initiator."), {"step": step, "rule": entry})
             )
-        people = role_holders(code, initiator.department)
+        people = _holders(code, initiator.department)
         if not people:
             raise _nobody(step, code, localized(initiator.department.name_zh, initiator.department.name_en))
         return people
-    root = department_root()
-    people = list(role_members(code, root)) if root is not None else []
+    root = org_fact(("root",), department_root)
+    people = org_fact(("members", code), lambda: list(role_members(code, root)) if root is not None else [])
     if not people:
         raise _nobody(step, code, localized(root.name_zh, root.name_en) if root is not None else "—")
     return people
@@ -273,7 +314,7 @@ def resolve_people(rules: TaskRules, variables: Mapping[str, Any], initiator: St
         entries.extend(expand(rule, variables, step=step) if expression_body(rule) is not None else [rule])
     if entries:
         codes = {e.partition("@")[0].strip() for e in entries if not _LEADER.match(e)}
-        roles = {r.code: r for r in Role.objects.filter(code__in=codes)} if codes else {}
+        roles = _roles(frozenset(codes)) if codes else {}
         for entry in entries:
             for person in _group_members(entry, variables, initiator, roles, step=step):
                 pooled.setdefault(person.pk, person)
@@ -298,14 +339,14 @@ def apply_delegation(
     """One person → assigned (to their delegate if one is in force); several → candidates."""
     if len(people) == 1:
         person = people[0]
-        delegate = active_delegate_for(person, process_key, at)
+        delegate = _delegate_for(person, process_key, at)
         if delegate is not None:
             return Assignment(assignee=delegate, on_behalf_of=person)
         return Assignment(assignee=person)
     candidates: dict[int, Staff] = {}
     delegated: dict[int, Staff] = {}
     for person in people:
-        delegate = active_delegate_for(person, process_key, at)
+        delegate = _delegate_for(person, process_key, at)
         if delegate is None:
             candidates.setdefault(person.pk, person)
         else:

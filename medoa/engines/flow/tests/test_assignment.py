@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from django.utils import timezone, translation
 
+from medoa.core.access import cache as access_cache
 from medoa.core.org.choices import StaffStatus
 from medoa.core.org.models import Role, RoleAssignment
+from medoa.core.org.services import delegation_create, role_assign
 from medoa.core.org.tests.factories import DelegationFactory
 from medoa.engines.flow import services
 from medoa.engines.flow.assignment import (
@@ -354,3 +356,76 @@ def test_durations() -> None:
     for bad in ("P", "PT", "1H", "P1.5M", "PT1H2D"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+# --- the organisation cache (MEDOA_ACCESS_CACHE_SECONDS on, as in production) --------------------
+
+
+@pytest.fixture
+def org_cache(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The per-process org cache switched on, with a clock moved by hand."""
+    clock = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(access_cache, "_clock", lambda: clock.now)
+    settings.MEDOA_ACCESS_CACHE_SECONDS = 5
+    access_cache.access_cache_clear()
+    yield clock
+    access_cache.access_cache_clear()
+
+
+def test_a_second_resolution_reads_nothing(
+    people: SimpleNamespace, org_cache: Any, django_assert_num_queries: Any
+) -> None:
+    first = resolve(people, rules(groups=["dept_head"]))
+
+    with django_assert_num_queries(0):
+        again = resolve(people, rules(groups=["dept_head"]))
+
+    assert first.assignee == again.assignee == people.head
+
+
+def test_a_role_given_through_the_services_counts_at_once(
+    people: SimpleNamespace, person: Any, hospital: SimpleNamespace, org_cache: Any
+) -> None:
+    security = person("sec_admin", department=hospital.root, username="sec")
+    assert resolve(people, rules(groups=["dept_head"])).assignee == people.head
+
+    role_assign(
+        actor=security.user,
+        staff=people.relief,
+        role=Role.objects.get(code="dept_head"),
+        department=hospital.ward,
+    )
+
+    assert resolve(people, rules(groups=["dept_head"])).assignee == people.relief
+
+
+def test_a_delegation_made_through_the_services_counts_at_once(
+    people: SimpleNamespace, org_cache: Any
+) -> None:
+    assert resolve(people, rules(groups=["dept_head"])).assignee == people.head
+    now = timezone.now()
+
+    delegation_create(
+        actor=people.head.user,
+        delegator=people.head,
+        delegate=people.relief,
+        starts_at=now - datetime.timedelta(minutes=1),
+        ends_at=now + datetime.timedelta(days=1),
+    )
+
+    result = resolve(people, rules(groups=["dept_head"]))
+    assert (result.assignee, result.on_behalf_of) == (people.relief, people.head)
+
+
+def test_a_change_made_elsewhere_counts_within_the_ttl(people: SimpleNamespace, org_cache: Any) -> None:
+    """Another process's change (here: rows written behind the services' back) is seen once the
+    cached facts expire, and not before."""
+    assert resolve(people, rules(groups=["dept_head"])).assignee == people.head
+    DelegationFactory(delegator=people.head, delegate=people.relief)
+
+    stale = resolve(people, rules(groups=["dept_head"]))
+    org_cache.now += 5.1
+    fresh = resolve(people, rules(groups=["dept_head"]))
+
+    assert (stale.assignee, stale.on_behalf_of) == (people.head, None)
+    assert (fresh.assignee, fresh.on_behalf_of) == (people.relief, people.head)
