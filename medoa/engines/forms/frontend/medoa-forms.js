@@ -6,6 +6,8 @@
 import { FormEditor } from '@bpmn-io/form-js-editor';
 import { Form } from '@bpmn-io/form-js-viewer';
 
+import { h } from 'preact';
+
 import { MEDOA_FIELDS, downloadUrl, settings } from './fields.js';
 import { editorTexts, typeNames, typeNamesEn, validationTexts } from './i18n-zh.js';
 
@@ -32,6 +34,57 @@ function MedoaFields(formFields) {
 MedoaFields.$inject = ['formFields'];
 
 const medoaFieldsModule = { __init__: ['medoaFields'], medoaFields: ['type', MedoaFields] };
+
+// Our CSP refuses style="" attributes and <style> elements in markup, and images from other
+// origins. A schema's HTML and Markdown content may carry them (form-js's own examples do): drop
+// them before form-js parses the content, so the page shows the rest without CSP violations; an
+// image from another origin is not loaded (its alt text stays). FEEL/template expressions are
+// evaluated later by form-js and left alone.
+const STYLE_ATTRIBUTE = /\sstyle\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)/gi;
+const STYLE_ELEMENT = /<style[\s\S]*?(<\/style\s*>|$)/gi;
+
+function withoutStyles(text) {
+  return typeof text === 'string' ? text.replace(STYLE_ELEMENT, '').replace(STYLE_ATTRIBUTE, '') : text;
+}
+
+function isForeignUrl(source) {
+  if (typeof source !== 'string' || source.startsWith('=') || !/^[a-z][a-z0-9+.-]*:/i.test(source)) {
+    return false; // an expression, a template or a relative URL
+  }
+  if (/^(data|blob):/i.test(source)) return false;
+  try {
+    return new URL(source).origin !== window.location.origin;
+  } catch (err) {
+    return true;
+  }
+}
+
+const CSP_CLEANERS = {
+  html: (field) => ({ ...field, content: withoutStyles(field.content) }),
+  text: (field) => ({ ...field, text: withoutStyles(field.text) }),
+  image: (field) => (isForeignUrl(field.source) ? { ...field, source: undefined } : field),
+};
+
+function CspSafeFields(formFields) {
+  for (const [type, clean] of Object.entries(CSP_CLEANERS)) {
+    const Original = formFields.get(type);
+    if (!Original) continue;
+    const cleaned = new WeakMap(); // one cleaned copy per field object: stable props for preact
+    const Safe = function (props) {
+      let field = cleaned.get(props.field);
+      if (!field) {
+        field = clean(props.field);
+        cleaned.set(props.field, field);
+      }
+      return h(Original, { ...props, field });
+    };
+    Safe.config = Original.config;
+    formFields.register(type, Safe);
+  }
+}
+CspSafeFields.$inject = ['formFields'];
+
+const cspSafeModule = { __init__: ['medoaCspSafeFields'], medoaCspSafeFields: ['type', CspSafeFields] };
 
 // Palette names (and the label a new field starts with) in the page's language.
 function fieldNamesModule(language) {
@@ -146,7 +199,7 @@ export function translateDom(root, dictionary) {
 export function createDesigner({ container, language }) {
   const editor = new FormEditor({
     container,
-    additionalModules: [medoaFieldsModule, fieldNamesModule(language)],
+    additionalModules: [medoaFieldsModule, cspSafeModule, fieldNamesModule(language)],
     exporter: { name: 'MedOA', version: '1' },
   });
   if (isChinese(language)) {
@@ -157,7 +210,7 @@ export function createDesigner({ container, language }) {
 }
 
 export function createViewer({ container, language, readOnly }) {
-  const modules = [medoaFieldsModule];
+  const modules = [medoaFieldsModule, cspSafeModule];
   if (isChinese(language)) modules.push(validatorTextsModule());
   return new Form({ container, additionalModules: modules, properties: readOnly ? { readOnly: true } : {} });
 }

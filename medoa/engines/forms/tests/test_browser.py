@@ -3,6 +3,7 @@ form-js editor (a text field and a number field dragged from the palette, key, l
 set in the properties panel) and publishes it; a nurse submits it empty (the required error shows
 beside the field), fills it in and finds the record in the list. A second form shows the server's
 own errors beside their field (a staff member chosen in the picker who left before the submit).
+Every outside schema (../shared/data/forms) opens in the designer and its preview.
 
 Screenshots go to test-artifacts/forms-*.png. Any console error or page error (a CSP violation is
 one) fails the test."""
@@ -13,6 +14,7 @@ one) fails the test."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -239,3 +241,25 @@ def test_the_servers_errors_show_beside_their_field(
     assert "forms-status-error" in (page.locator("#fill-status").get_attribute("class") or "")
     assert FormRecord.objects.count() == 0
     nurse.shot("fill-server-error")
+
+
+def test_every_outside_schema_opens_in_the_designer_and_its_preview(
+    session: Callable[..., Session], people: SimpleNamespace, password: str, shared_data: Path
+) -> None:
+    services.form_create(actor=people.it.user, key="outside", name="外来表单", schema={"components": []})
+    files = sorted(p for p in (shared_data / "forms").iterdir() if p.suffix in (".json", ".form"))
+    assert files
+    designer = session()
+    designer.sign_in("it_zhou", password)
+    designer.go("/forms/outside/design/")
+    page = designer.page
+    page.wait_for_selector("#designer.forms-ready")
+    page.click("#designer-preview")
+    for path in files:
+        page.set_input_files("#designer-upload", str(path))
+        designer.wait_text("#designer-status", "文件已载入")
+        assert page.locator("#designer-problems").is_hidden(), path.name
+        components = json.loads(path.read_text(encoding="utf-8"))["components"]
+        assert page.locator(".fjs-editor-container .fjs-form-field").count() >= len(components) > 0, path.name
+        page.locator("#designer-preview-form .fjs-form-field").first.wait_for()
+        designer.shot(f"outside-{path.stem[:40]}")

@@ -192,7 +192,8 @@
   document.getElementById('designer-publish').addEventListener('click', publish);
 
   async function openSchema(schema) {
-    const result = await editor.importSchema(schema);
+    // form-js needs the root's type; schemas written by hand often leave it out
+    const result = await editor.importSchema(schema.type ? schema : Object.assign({ type: 'default' }, schema));
     clearProblems();
     const warnings = (result && result.warnings) || [];
     if (warnings.length) {
