@@ -636,7 +636,7 @@ def record_submit(
 def _record_for_update(record: FormRecord | int) -> FormRecord:
     pk = record if isinstance(record, int) else record.pk
     locked = (
-        FormRecord.objects.select_for_update()
+        FormRecord.objects.select_for_update(of=("self",))
         .filter(pk=pk)
         .select_related("definition", "version", "submitter")
         .first()
