@@ -63,7 +63,6 @@ from .errors import (
     fmt,
 )
 from .models import FormAttachment, FormRecord
-from .references import DatabaseReferences
 from .schemas import (
     AttachmentOut,
     ErrorOut,
@@ -83,7 +82,6 @@ from .schemas import (
     ValidateOut,
     VersionParams,
 )
-from .validation import validate
 
 router = Router(tags=["forms"])
 
@@ -370,15 +368,7 @@ def forms_validate(request: HttpRequest, key: str, payload: ValidateIn) -> Any:
     user = _user(request)
     if not has_perm(user, PERM_SUBMIT):
         raise _http_error(403, _("You do not have permission to do this."))
-    current = _call(selectors.form_version_get, viewer=user, key=key)
-    if payload.version is not None and payload.version != current.version:
-        _call(services.record_version_check, key=key, current=current.version, version=payload.version)
-    staff = services.staff_of(user)
-    result = validate(
-        services.parsed_schema(current),
-        payload.data,
-        references=DatabaseReferences(staff=staff),
-    )
+    result = _call(services.record_validate, actor=user, key=key, data=payload.data, version=payload.version)
     return {
         "valid": result.valid,
         "errors": [

@@ -633,6 +633,27 @@ def record_submit(
     return record
 
 
+def record_validate(
+    *, actor: Any, key: str, data: Mapping[str, Any], version: int | None = None
+) -> ValidationResult:
+    """Check ``data`` against the current version of ``key`` as ``record_submit`` would, storing
+    nothing: the result's ``errors`` include the fields the form does not have."""
+    staff = _submitter(actor)
+    _require(actor, PERM_SUBMIT, _("You may not fill in forms."))
+    definition = FormDefinition.objects.filter(key=_check_key(key)).select_related("latest_version").first()
+    if definition is None:
+        raise FormsNotFound(fmt(_("There is no form “%(key)s”."), {"key": key}), field="key")
+    current = _current_version(definition)
+    if version is not None:
+        record_version_check(key=definition.key, current=current.version, version=version)
+    data = _check_data(data)
+    result = _validate(current, data, staff=staff)
+    extra = unknown_fields(parsed_schema(current), data, current.version)
+    if extra:
+        result = ValidationResult(valid=False, data=result.data, errors=[*result.errors, *extra])
+    return result
+
+
 def _record_for_update(record: FormRecord | int) -> FormRecord:
     pk = record if isinstance(record, int) else record.pk
     locked = (

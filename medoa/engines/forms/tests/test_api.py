@@ -166,6 +166,9 @@ def test_validate(people: SimpleNamespace, api_as: Any, leave: FormVersion) -> N
     assert all(set(e) == {"field", "code", "message", "message_en"} for e in body["errors"])
     assert counts() == before
 
+    stray = _post(api_as(people.nurse), f"{API}/leave_form/validate", {"data": good_data(bed_no="12")})
+    assert stray.json()["valid"] is False
+    assert [(e["field"], e["code"]) for e in stray.json()["errors"]] == [("bed_no", "unknown_field")]
     assert _post(api_as(people.nurse), f"{API}/leave_form/validate", {"data": []}).status_code == 422
     assert _post(api_as(people.nurse), f"{API}/leave_form/validate", {"data": {}, "x": 1}).status_code == 422
     assert _post(api_as(people.nurse), f"{API}/nope/validate", {"data": {}}).status_code == 404
