@@ -622,7 +622,7 @@ def is_candidate(staff: Staff, task: HumanTask) -> bool:
 
 
 def _blocked_by_before_signers(task: HumanTask) -> bool:
-    if getattr(task, "has_added_signers", True) is False:  # annotated by the service that locked it
+    if not getattr(task, "has_added_signers", True):  # read by the service that locked it
         return False
     return HumanTask.objects.filter(
         added_for=task, signer_position=POSITION_BEFORE, status=TaskStatus.OPEN

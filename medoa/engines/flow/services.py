@@ -62,7 +62,7 @@ from typing import Any
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
@@ -697,6 +697,21 @@ def _lock_statement(where: str, *, skip_locked: bool) -> str:
     return sql
 
 
+_TASK_SQL = (
+    "SELECT {columns}, EXISTS (SELECT 1 FROM {tasks} s WHERE s.added_for_id = t.id) AS has_added_signers "
+    "FROM {tasks} t WHERE t.id = %s"
+)
+
+
+def _task_statement() -> str:
+    """A task with whether signers were added to it (the action checks and completes those)."""
+    quote = connection.ops.quote_name
+    return _TASK_SQL.format(
+        columns=", ".join(f"t.{quote(f.column or f.attname)}" for f in HumanTask._meta.concrete_fields),
+        tasks=quote(HumanTask._meta.db_table),
+    )
+
+
 def _version(version_id: int, checksum: str) -> ProcessVersion:
     """A deployed version (never changed after deploy), without its XML, cached per process by id
     and checksum (SQLite may hand a rolled-back row's id to another document)."""
@@ -1245,9 +1260,7 @@ def _locked_task(task: HumanTask | int) -> tuple[HumanTask, ProcessInstance]:
     instance = _locked(_BY_TASK.format(tasks=connection.ops.quote_name(HumanTask._meta.db_table)), task_id)
     if instance is None:
         raise FlowNotFound(_("There is no such task."))
-    row = HumanTask.objects.annotate(
-        has_added_signers=Exists(HumanTask.objects.filter(added_for=OuterRef("pk")))
-    ).get(pk=task_id)
+    row = next(iter(HumanTask.objects.raw(_task_statement(), [task_id])))
     row.instance = instance
     return row, instance
 
