@@ -32,7 +32,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
@@ -216,16 +216,71 @@ def audit_record(
         details=_clean_json(details or {}),
     )
     with transaction.atomic(savepoint=False):
-        head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
-        entry.seq = head.last_seq + 1
+        last_seq, last_hash = _locked_head()
+        entry.seq = last_seq + 1
         entry.at = timezone.now()
-        entry.prev_hash = head.last_hash
-        entry.entry_hash = entry_digest(entry, head.last_hash)
-        entry.save(force_insert=True)
-        head.last_seq = entry.seq
-        head.last_hash = entry.entry_hash
-        head.save(update_fields=["last_seq", "last_hash"])
+        entry.prev_hash = last_hash
+        entry.entry_hash = entry_digest(entry, last_hash)
+        _append(entry)
     return entry
+
+
+# Every audited change runs these three statements, so they are written out once rather than built
+# by the ORM each time (which cost more than the database's work). Values go through the model
+# fields' own conversions (``get_db_prep_save``), so JSON, addresses and times are stored exactly
+# as the ORM would store them.
+_HEAD_SQL = "SELECT last_seq, last_hash FROM {head} WHERE id = 1"
+_INSERT_SQL = "INSERT INTO {entries} ({columns}) VALUES ({values})"
+_MOVE_SQL = "UPDATE {head} SET last_seq = %s, last_hash = %s WHERE id = 1"
+_ENTRY_FIELDS = (
+    "seq",
+    "at",
+    "actor",
+    "actor_name",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "client_address",
+    "outcome",
+    "details",
+    "prev_hash",
+    "entry_hash",
+)
+
+
+def _locked_head() -> tuple[int, str]:
+    """The chain head (created on first use), locked until the caller's transaction ends."""
+    head_table = connection.ops.quote_name(AuditChainHead._meta.db_table)
+    sql = _HEAD_SQL.format(head=head_table)
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    if row is None:
+        head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+        return head.last_seq, head.last_hash
+    return int(row[0]), str(row[1])
+
+
+def _append(entry: AuditEntry) -> None:
+    """Insert ``entry`` and move the head onto it."""
+    quote = connection.ops.quote_name
+    fields = [f for f in AuditEntry._meta.concrete_fields if f.name in _ENTRY_FIELDS]
+    insert = _INSERT_SQL.format(
+        entries=quote(AuditEntry._meta.db_table),
+        columns=", ".join(quote(f.column or f.attname) for f in fields),
+        values=", ".join(["%s"] * len(fields)),
+    )
+    params = [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(insert + " RETURNING id", params)
+        entry.pk = cursor.fetchone()[0]
+        entry._state.adding = False
+        cursor.execute(
+            _MOVE_SQL.format(head=quote(AuditChainHead._meta.db_table)), [entry.seq, entry.entry_hash]
+        )
 
 
 # --- verifying -----------------------------------------------------------------------------------
