@@ -9,10 +9,12 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from medoa.core.access.api import router as access_router
 from medoa.core.access.api_auth import BearerAuth
 from medoa.core.audit.api import router as audit_router
+from medoa.core.events.api import router as events_router
 from medoa.core.notify.api import router as notify_router
 from medoa.core.org.api import router as org_router
 from medoa.engines.flow.api import router as flow_router
 from medoa.engines.forms.api import router as forms_router
+from medoa.engines.rules.api import decisions_router, rules_router
 
 from .errors import install_error_handlers
 
@@ -34,5 +36,8 @@ api.add_router("/audit", audit_router)
 api.add_router("/notifications", notify_router)
 api.add_router("/flow", flow_router)
 api.add_router("/forms", forms_router)
+api.add_router("/events", events_router)
+api.add_router("/rules", rules_router)
+api.add_router("/decisions", decisions_router)
 
 __all__ = ["AuthenticationError", "HttpError", "HttpRequest", "HttpResponse", "ValidationError", "api"]

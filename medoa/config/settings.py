@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "medoa.core.org",
     "medoa.core.access",
     "medoa.core.audit",
+    "medoa.core.events",
     "medoa.core.notify",
     "medoa.core.runtime",
     "medoa.engines.rules",

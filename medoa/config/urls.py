@@ -12,6 +12,8 @@ urlpatterns = [
     path("audit/", include("medoa.core.audit.urls")),
     path("flow/", include("medoa.engines.flow.urls")),
     path("forms/", include("medoa.engines.forms.urls")),
+    path("rules/", include("medoa.engines.rules.urls")),
+    path("events/", include("medoa.core.events.urls")),
     path("notifications/", include("medoa.core.notify.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
