@@ -43,7 +43,7 @@ from medoa.core.access.policy import has_perm
 from medoa.core.apierrors import MESSAGES, ZH, in_both, translate_error
 from medoa.core.org.models import Staff
 
-from . import selectors, services
+from . import form_link, selectors, services
 from .attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, attachment_response
 from .choices import TaskStatus
 from .errors import FlowConflict, FlowError, FlowNotFound, FlowPermissionDenied, fmt
@@ -132,6 +132,15 @@ def _from_flow_error(exc: FlowError) -> HttpError:
         return _http_error(404, message)
     if isinstance(exc, FlowConflict):
         return _http_error(409, message)
+    if isinstance(exc, services.FormInvalid):
+        return _http_error(
+            422,
+            message,
+            errors=[
+                _field_error(f"form.{field}" if field else "form", text, kind=code)
+                for field, code, text in exc.field_errors
+            ],
+        )
     errors = exc.errors or [(exc.field or "", message)]
     return _http_error(422, message, errors=[_field_error(field or "", text) for field, text in errors])
 
@@ -562,6 +571,8 @@ def instances_start(request: HttpRequest, payload: InstanceStartIn) -> Any:
         variables=payload.variables,
         business_key=payload.business_key,
         title=payload.title,
+        form_data=payload.form,
+        form_version=payload.form_version,
     )
     return Status(
         201,
@@ -607,7 +618,7 @@ def instances_get(request: HttpRequest, instance_id: int) -> Any:
         "started_at": instance.started_at,
         "ended_at": instance.ended_at,
         "has_incident": instance.has_incident,
-        "variables": instance.variables if isinstance(instance.variables, dict) else {},
+        "variables": _visible_variables(user, instance),
         "active_tasks": active,
         "history": [_history_out(e) for e in history],
         "incidents": [
@@ -620,6 +631,39 @@ def instances_get(request: HttpRequest, instance_id: int) -> Any:
             }
             for i in incidents
         ],
+    }
+
+
+def _visible_variables(user: User, instance: ProcessInstance) -> dict[str, Any]:
+    """The variables without the form fields hidden at some step, except for the initiator (who
+    filled them in) and instance administrators."""
+    variables = instance.variables if isinstance(instance.variables, dict) else {}
+    staff = selectors.staff_of(user)
+    sees_all = (staff is not None and instance.initiator_id == staff.pk) or has_perm(user, PERM_ADMIN)
+    return form_link.visible_variables(
+        parsed=selectors.parsed_version(instance.version), variables=variables, sees_all=sees_all
+    )
+
+
+def _step_form_out(task: HumanTask) -> dict[str, Any] | None:
+    if form_link.medoa_form_key(task.form_key) is None:
+        return None
+    instance = task.instance
+    view = form_link.task_view(
+        parsed=selectors.parsed_version(instance.version),
+        step_id=task.task_def_id,
+        instance_id=instance.pk,
+        variables=instance.variables or {},
+    )
+    if view is None:
+        return None
+    return {
+        "key": view.key,
+        "version": view.version.version,
+        "record_id": view.record.pk if view.record is not None else None,
+        "form_schema": view.schema,
+        "data": view.data,
+        "permissions": view.permissions,
     }
 
 
@@ -784,6 +828,7 @@ def tasks_get(request: HttpRequest, task_id: int) -> Any:
     out["instance_status"] = task.instance.status
     targets = _call(selectors.return_targets, task=task) if task.status == TaskStatus.OPEN else []
     out["return_targets"] = [{"step_id": step, "name": name} for step, name in targets]
+    out["form"] = _step_form_out(task)
     return out
 
 
@@ -811,14 +856,15 @@ def _action_input(request: HttpRequest) -> tuple[TaskActionIn, list[UploadedFile
             ),
         )
     form = request.POST
-    data: dict[str, Any] = {k: v for k, v in form.items() if k not in ("to_users", "variables")}
+    data: dict[str, Any] = {k: v for k, v in form.items() if k not in ("to_users", "variables", "form")}
     if "to_users" in form:
         data["to_users"] = form.getlist("to_users")
-    if form.get("variables"):
-        try:
-            data["variables"] = json.loads(form["variables"])
-        except ValueError:
-            raise _invalid("variables", _("Must be a JSON object (sent as text in the form).")) from None
+    for name in ("variables", "form"):
+        if form.get(name):
+            try:
+                data[name] = json.loads(form[name])
+            except ValueError:
+                raise _invalid(name, _("Must be a JSON object (sent as text in the form).")) from None
     unexpected = sorted(set(request.FILES) - {"attachments"})
     if unexpected:
         raise _invalid(unexpected[0], _("Files go in the field “attachments”."))
@@ -841,6 +887,10 @@ ACTION_BODY = {
                     "properties": {
                         **{name: {"type": "string"} for name in ACTION_FIELDS},
                         "variables": {"type": "string", "description": "a JSON object as text"},
+                        "form": {
+                            "type": "string",
+                            "description": "the step's form data: a JSON object as text",
+                        },
                         "to_users": {"type": "array", "items": {"type": "string"}},
                         "attachments": {
                             "type": "array",
@@ -890,6 +940,7 @@ def tasks_act(request: HttpRequest, task_id: int) -> Any:
         position=payload.position,
         to_users=recipients if payload.action == "cc" else (),
         attachments=attachments,
+        form_data=payload.form,
     )
     acted = HumanTask.objects.select_related(*TASK_RELATED, "instance__version").get(pk=acted.pk)
     return {"task": _task_out(acted), "instance": _instance_state(acted.instance)}

@@ -4,6 +4,7 @@ here, with a message per field); the services decide what the process allows."""
 from __future__ import annotations
 
 import datetime
+import json
 import keyword
 import re
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from .choices import InstanceStatus, SignerPosition
 MAX_XML_BYTES = 5 * 1024 * 1024
 MAX_COMMENT = 2000
 MAX_VARIABLES = 50
+MAX_FORM_JSON = 1024 * 1024 + 1024  # the form engine's 1 MB of data, as JSON text
 INBOX_PAGE_SIZE = 20
 
 ACTIONS = (
@@ -288,6 +290,11 @@ class TaskActionForm(forms.Form):
         label=pgettext_lazy("flow", "Position"), choices=[("", "—"), *SignerPosition.choices], required=False
     )
     attachments = AttachmentsField(label=gettext_lazy("Attachments"))
+    # the step's form data as JSON (filled in by static/flow/form.js when the step has a form)
+    form_data = forms.CharField(required=False, max_length=MAX_FORM_JSON, widget=forms.HiddenInput)
+
+    def clean_form_data(self) -> dict[str, Any] | None:
+        return _json_object(self.cleaned_data.get("form_data") or "")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -299,6 +306,33 @@ class TaskActionForm(forms.Form):
         if action == "reject" and not (data.get("comment") or "").strip():
             self.add_error("comment", _("Give a reason for the rejection."))
         return data
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """A JSON object sent as text ("" → None)."""
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ValidationError(_("The form data is not valid JSON."), code="invalid") from None
+    if not isinstance(value, dict):
+        raise ValidationError(_("The form data must be a JSON object."), code="invalid")
+    return value
+
+
+class FormStartForm(forms.Form):
+    """Starting a process whose start event has a MedOA form: the page posts JSON with the title,
+    the business key, the form's data and the form version it showed."""
+
+    title = forms.CharField(max_length=300, required=False)
+    business_key = forms.CharField(max_length=200, required=False)
+    version = forms.IntegerField(min_value=1, required=False)
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        fields = {k: body.get(k) for k in ("title", "business_key", "version") if body.get(k) is not None}
+        super().__init__(fields)
+        self.form_data = body.get("data")
 
 
 class StaffSearchForm(forms.Form):

@@ -318,6 +318,15 @@ class InstanceStartIn(StrictIn):
     variables: dict[str, Any] = Field(default_factory=dict)
     business_key: str = Field("", max_length=200)
     title: str = Field("", max_length=300)
+    form: dict[str, Any] | None = Field(
+        None,
+        description="The start form's data, when the start event binds a MedOA form "
+        '(camunda:formKey="medoa:form:<key>"); required then. Validated by the form engine; its '
+        "values become process variables and a record of the form.",
+    )
+    form_version: int | None = Field(
+        None, ge=1, description="The form version the data was filled in for (409 when another is current)"
+    )
 
     @field_validator("variables")
     @classmethod
@@ -356,6 +365,12 @@ class TaskActionIn(StrictIn):
     to_step: str | None = Field(None, min_length=1, max_length=200, description="return (default: the start)")
     position: Literal["before", "after", "alongside"] | None = Field(None, description="add_signer")
     to_users: list[str] | None = Field(None, min_length=1, max_length=50, description="cc: usernames")
+    form: dict[str, Any] | None = Field(
+        None,
+        description="approve, reject, complete on a step with a MedOA form: the form's data (left out: "
+        "the form as it stands). Read-only fields must keep their values and hidden ones must not be "
+        "sent (422 naming the field, code readonly / hidden).",
+    )
 
     @field_validator("variables")
     @classmethod
@@ -378,10 +393,26 @@ class TaskActionOut(Schema):
     instance: InstanceStateOut
 
 
+class StepFormOut(Schema):
+    key: str = Field(..., description="The form's key")
+    version: int = Field(..., description="The form version the record (or a new one) uses")
+    record_id: int | None = Field(
+        ..., description="The instance's record of the form (null before the first)"
+    )
+    form_schema: dict[str, Any] = Field(
+        ...,
+        description="The form-js schema as this step shows it: hidden fields removed, read-only ones "
+        "marked readonly",
+    )
+    data: dict[str, Any] = Field(..., description="The record's values without the hidden fields")
+    permissions: dict[str, str] = Field(..., description="field key → readonly | hidden (others: editable)")
+
+
 class TaskDetailOut(ActiveTaskOut):
     instance_title: str
     instance_status: str
     return_targets: list[dict[str, str]] = Field(..., description="Steps the task may be returned to")
+    form: StepFormOut | None = Field(None, description="The step's MedOA form (null when it has none)")
 
 
 class BatchApproveIn(StrictIn):

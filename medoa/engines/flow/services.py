@@ -75,8 +75,20 @@ from medoa.core.notify.services import notification_send
 from medoa.core.org.choices import StaffStatus
 from medoa.core.org.models import Staff
 from medoa.core.org.selectors import active_delegate_for, leader_above
+from medoa.engines.forms import process_link as forms_link
+from medoa.engines.forms import services as forms
+from medoa.engines.forms.choices import RecordSource, RecordStatus
+from medoa.engines.forms.errors import (
+    FormsConflict,
+    FormsError,
+    FormsNotFound,
+    FormsPermissionDenied,
+    ValidationFailed,
+)
+from medoa.engines.forms.models import FormRecord
 
 from . import assignment as assign
+from . import form_link
 from .attachments import attachment_problems, clean_name, content_type_of, stored_name
 from .choices import (
     EventKind,
@@ -538,7 +550,12 @@ def definition_deploy(
         raise DefinitionInvalid([Problem(gettext_noop("The file contains NUL characters."))])
 
     called, called_versions = _resolve_called(text)
-    parsed = parse_definition(text, called=called, functions=[n for n, _f in service_functions.items()])
+    parsed = parse_definition(
+        text,
+        called=called,
+        functions=[n for n, _f in service_functions.items()],
+        form_check=form_link.deploy_form_check,
+    )
     key = key or parsed.process_id
     if not _KEY.fullmatch(key):
         raise FlowInputError(
@@ -1041,6 +1058,7 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
     fields: dict[str, Any] = {"state": wf.dump(), "variables": snapshot}
     if extra:
         fields.update(extra)
+    was_open = instance.status not in ENDED
     status = fields.get("status", instance.status)
     if wf.completed and status in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED):
         approved = fields["variables"].get("approved")
@@ -1070,6 +1088,8 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
     _bump(instance, **fields)
     if thrown:
         _route_thrown(run, thrown)
+    if was_open and status in ENDED and form_link.uses_forms(run.parsed):
+        _settle_form_records(instance)
 
 
 def _sync_jobs(run: _Run) -> list[datetime.datetime]:
@@ -1133,6 +1153,143 @@ def _close_open_rows(run: _Run, status: str) -> list[HumanTask]:
     for row in rows:
         _close(row, status, run.now)
     return rows
+
+
+# --- forms in processes (see form_link) -----------------------------------------------------------
+
+
+class FormInvalid(FlowInputError):
+    """Form data that does not fit the step's form. ``field_errors`` lists ``(field, code,
+    message)`` with the form's data paths (``amount``, ``items[2].cost``) and validation's codes
+    (``required``, ``readonly``, ``hidden`` …); ``errors`` names them ``form.<path>``."""
+
+    default_message = _("The form has errors; nothing was changed.")
+
+    def __init__(self, field_errors: Sequence[tuple[str, str, Any]], message: Any = None) -> None:
+        self.field_errors = list(field_errors)
+        super().__init__(
+            message, errors=[(f"form.{f}" if f else "form", text) for f, _code, text in self.field_errors]
+        )
+
+
+def _form_error(exc: FormsError) -> FlowError:
+    if isinstance(exc, ValidationFailed):
+        return FormInvalid([(e.field, e.code, e.message) for e in exc.field_errors])
+    if isinstance(exc, FormsPermissionDenied):
+        return FlowPermissionDenied(exc.message)
+    if isinstance(exc, FormsConflict | FormsNotFound):  # another version is current, the form is off …
+        return FlowConflict(exc.message)
+    return FlowInputError(exc.message, field="form")
+
+
+def _form_call(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """A form engine call; its refusals become the process engine's."""
+    try:
+        return fn(**kwargs)
+    except FormsError as exc:
+        raise _form_error(exc) from None
+
+
+def _form_variables(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of a form that become process variables: the top-level ones whose keys are
+    variable names (a key such as ``1st`` stays in the record only)."""
+    chosen = {k: v for k, v in values.items() if _VARIABLE.match(k) and not k.startswith("__")}
+    return _clean_variables(chosen, field_name="form")
+
+
+@dataclass
+class _TaskForm:
+    """A decision's form data, checked before the step and stored after it."""
+
+    key: str
+    record: FormRecord | None
+    data: Mapping[str, Any]
+    permissions: dict[str, str]
+    changed: dict[str, Any]
+
+
+def _task_form(
+    actor: Any, row: HumanTask, instance: ProcessInstance, form_data: Mapping[str, Any] | None
+) -> _TaskForm | None:
+    """Check the form data of a decision on ``row`` (None: the step has no MedOA form).
+
+    Without ``form_data`` the step's form is submitted as it stands (what the task page shows).
+    The data is validated with the step's permissions and the record's current values, so a
+    changed read-only field or a submitted hidden one is refused (``FormInvalid``)."""
+    key = form_link.medoa_form_key(row.form_key)
+    if key is None:
+        if form_data is not None:
+            raise FlowInputError(_("This step has no form; send variables instead."), field="form")
+        return None
+    parsed = parsed_version(instance.version)
+    permissions = form_link.task_permissions(parsed, row.task_def_id)
+    record = forms_link.record_for_subject(subject=form_link.instance_subject(instance.pk), key=key)
+    if form_data is None:
+        view = form_link.task_view(
+            parsed=parsed,
+            step_id=row.task_def_id,
+            instance_id=instance.pk,
+            variables=instance.variables or {},
+        )
+        form_data = view.data if view is not None else {}
+    cleaned = _form_call(
+        forms_link.record_check, actor=actor, key=key, data=form_data, record=record, permissions=permissions
+    )
+    before = record.values if record is not None else {}
+    changed = {k: v for k, v in cleaned.items() if k not in before or before[k] != v}
+    return _TaskForm(
+        key=key, record=record, data=form_data, permissions=permissions, changed=_form_variables(changed)
+    )
+
+
+def _task_form_store(actor: Any, instance: ProcessInstance, form: _TaskForm) -> FormRecord:
+    """Keep a decision's form data: the instance's record updated, or its first record."""
+    if form.record is None:
+        record: FormRecord = _form_call(
+            forms.record_submit,
+            actor=actor,
+            key=form.key,
+            data=form.data,
+            permissions=form.permissions,
+            source=RecordSource.PROCESS,
+            subject=form_link.instance_subject(instance.pk),
+        )
+        return record
+    updated: FormRecord = _form_call(
+        forms.record_update,
+        actor=actor,
+        record=form.record,
+        data=form.data,
+        permissions=form.permissions,
+        authorized=True,
+    )
+    return updated
+
+
+RECORD_STATUS_AT_END: dict[tuple[str, str], str] = {
+    (InstanceStatus.COMPLETED, InstanceOutcome.APPROVED): RecordStatus.APPROVED,
+    (InstanceStatus.COMPLETED, InstanceOutcome.REJECTED): RecordStatus.REJECTED,
+    (InstanceStatus.WITHDRAWN, ""): RecordStatus.WITHDRAWN,
+    (InstanceStatus.CANCELLED, ""): RecordStatus.WITHDRAWN,
+}
+ENDED = frozenset({InstanceStatus.COMPLETED, InstanceStatus.WITHDRAWN, InstanceStatus.CANCELLED})
+
+
+# While a decision's form data waits to be stored, the instances that ended in it (their records
+# are settled after the record is stored).
+_settle_later: ContextVar[list[ProcessInstance] | None] = ContextVar("flow_settle_later", default=None)
+
+
+def _settle_form_records(instance: ProcessInstance) -> None:
+    """The instance ended: its form records follow (approved, rejected; withdrawn when the
+    instance was withdrawn or cancelled; a process that ended without a decision leaves them)."""
+    later = _settle_later.get()
+    if later is not None:
+        later.append(instance)
+        return
+    status = RECORD_STATUS_AT_END.get((instance.status, instance.outcome or ""))
+    if status is not None:
+        forms_link.records_settle(subject=form_link.instance_subject(instance.pk), status=status)
 
 
 # --- starting ------------------------------------------------------------------------------------
@@ -1208,9 +1365,23 @@ def _startable(definition_key: str) -> tuple[ProcessDefinition, ProcessVersion]:
 
 @transaction.atomic
 def instance_start(
-    *, actor: Any, definition_key: str, variables: dict[str, Any], business_key: str = "", title: str = ""
+    *,
+    actor: Any,
+    definition_key: str,
+    variables: dict[str, Any],
+    business_key: str = "",
+    title: str = "",
+    form_data: Mapping[str, Any] | None = None,
+    form_version: int | None = None,
 ) -> ProcessInstance:
-    """Start an instance of the latest version of ``definition_key``; the actor is the initiator."""
+    """Start an instance of the latest version of ``definition_key``; the actor is the initiator.
+
+    When the start event binds a MedOA form (``medoa:form:<key>``), ``form_data`` is its data
+    (``form_version``: the version the person filled in, a 409 when another is current now): it
+    is validated by the form engine (``FormInvalid`` naming every field at fault: nothing starts,
+    nothing is stored), its values become process variables (over ``variables`` of the same
+    names), and it is kept as a record of the form tied to the instance — all in this transaction.
+    """
     staff = _require_staff(actor)
     if not has_perm(actor, PERM_START):
         raise FlowPermissionDenied(_("You may not start processes."))
@@ -1225,6 +1396,19 @@ def instance_start(
         title, field="title", max_length=300, too_long=_("The title is too long (at most 300 characters).")
     )
     definition, version = _startable(definition_key)
+    form_key = form_link.start_form_key(parsed_version(version))
+    if form_key is None and form_data is not None:
+        raise FlowInputError(_("This process has no start form; send variables instead."), field="form")
+    if form_key is not None:
+        if form_data is None:
+            raise FlowInputError(
+                fmt(_("This process starts with the form “%(key)s”: send its data."), {"key": form_key}),
+                field="form",
+            )
+        cleaned = _form_call(
+            forms_link.record_check, actor=actor, key=form_key, data=form_data, version=form_version
+        )
+        values.update(_form_variables(cleaned))
     instance = _start(
         definition=definition,
         version=version,
@@ -1233,6 +1417,17 @@ def instance_start(
         business_key=business_key,
         title=title,
     )
+    record = None
+    if form_key is not None:
+        record = _form_call(
+            forms.record_submit,
+            actor=actor,
+            key=form_key,
+            data=form_data,
+            version=form_version,
+            source=RecordSource.PROCESS,
+            subject=form_link.instance_subject(instance.pk),
+        )
     audit_record(
         actor=actor,
         action="flow.instance.started",
@@ -1241,6 +1436,7 @@ def instance_start(
             "definition": definition.key,
             "version": version.version,
             "business_key": instance.business_key,
+            **({"form": form_key, "record": record.pk} if record is not None else {}),
         },
     )
     return instance
@@ -1278,10 +1474,17 @@ def task_act(
     position: str | None = None,
     attachments: Sequence[UploadedFile] = (),
     to_users: Sequence[str] = (),
+    form_data: Mapping[str, Any] | None = None,
 ) -> HumanTask:
     """Take ``action`` on ``task`` (see ``selectors.TASK_ACTIONS``); returns the task acted on (for
     transfer: the new task). ``FlowConflict`` when someone acted first, ``FlowPermissionDenied``
-    when the actor may not, ``FlowInputError`` for bad input."""
+    when the actor may not, ``FlowInputError`` for bad input.
+
+    ``form_data`` goes with approve, reject and complete on a step that binds a MedOA form (left
+    out: the form as it stands): validated with the step's field permissions against the
+    instance's record of the form (``FormInvalid`` for a changed read-only field, a submitted
+    hidden one, or any other error: nothing changes), the values that changed merged into the
+    task's variables (gateways see them), the record updated (or created) in this transaction."""
     values = _clean_variables(variables)
     comment = _clean_comment(comment)
     to_step = (
@@ -1308,6 +1511,7 @@ def task_act(
             position=position,
             attachments=attachments,
             to_users=to_users,
+            form_data=form_data,
         )
     except BaseException:
         # the rows roll back with this transaction: the files written for them go as well
@@ -1330,6 +1534,7 @@ def _task_act(
     position: str | None,
     attachments: Sequence[UploadedFile],
     to_users: Sequence[str],
+    form_data: Mapping[str, Any] | None = None,
 ) -> HumanTask:
     row, instance = _locked_task(task)
     denial = task_action_denial(user=actor, task=row, action=action)
@@ -1337,12 +1542,28 @@ def _task_act(
         raise denial
     staff = _require_staff(actor)
     if action in CLOSED_BY_PERSON:
+        form = _task_form(actor, row, instance, form_data)
+        if form is not None:
+            values = {**values, **form.changed}
         claimed = False
         if row.assignee_id is None and not row.signer_position:
             # a candidate decides on an unclaimed task: claim it first, in this transaction
             _claim(staff, row, implicit=True)
             claimed = True
-        return _decide(actor, staff, row, action, values, comment, attachments, claimed=claimed)
+        if form is None:
+            return _decide(actor, staff, row, action, values, comment, attachments, claimed=claimed)
+        ended: list[ProcessInstance] = []
+        token = _settle_later.set(ended)
+        try:
+            decided = _decide(actor, staff, row, action, values, comment, attachments, claimed=claimed)
+        finally:
+            _settle_later.reset(token)
+        _task_form_store(actor, instance, form)
+        for done in ended:
+            _settle_form_records(done)
+        return decided
+    if form_data is not None:
+        raise FlowInputError(_("Form data goes with approve, reject or complete."), field="form")
     if action == "return":
         return _return(actor, staff, row, to_step, values, comment, attachments)
     if action == "withdraw":

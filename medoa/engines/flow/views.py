@@ -37,10 +37,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from medoa.core.access.policy import has_perm, principal_of
 from medoa.core.org.models import Staff
 from medoa.core.org.selectors import staff_directory
+from medoa.engines.forms.process_link import schema_of
+from medoa.engines.forms.views import _names_for, _viewer_urls
 
-from . import selectors, services
+from . import form_link, selectors, services
 from .attachments import attachment_response
-from .choices import InstanceStatus
+from .choices import InstanceStatus, TaskStatus
 from .errors import FlowConflict, FlowError, FlowInputError, FlowNotFound, FlowPermissionDenied
 from .forms import (
     BOXES,
@@ -53,6 +55,7 @@ from .forms import (
     CancelForm,
     DesignerNewForm,
     DiagramForm,
+    FormStartForm,
     InboxFilterForm,
     StaffSearchForm,
     StartForm,
@@ -302,10 +305,17 @@ def designer_deploy(request: HttpRequest) -> JsonResponse:
 @require_http_methods(["GET", "POST"])
 @_flow_errors
 def instance_start(request: HttpRequest, key: str) -> HttpResponse:
+    """GET: the start page (the start form when the start event binds a MedOA form, else the
+    variables editor). POST: form fields (variables), or JSON ``{"title", "business_key", "data",
+    "version"}`` from the start form's page (answered in JSON: the instance's address, or the
+    errors per field)."""
     _require(request, START)
     definition = selectors.definition_get(key=key)
     if definition.latest_version is None or not definition.is_active:
         raise Http404
+    start_view = form_link.start_view(selectors.parsed_version(definition.latest_version))
+    if request.method == "POST" and request.content_type == "application/json":
+        return _start_with_form(request, key, definition.name)
     form = StartForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
@@ -324,8 +334,63 @@ def instance_start(request: HttpRequest, key: str) -> HttpResponse:
                 messages.success(request, _("%(name)s started.") % {"name": definition.name})
                 return redirect("flow:instance_detail", pk=instance.pk)
         status = 400
-    context = {"definition": definition, "form": form, "types": VARIABLE_TYPES}
+    context: dict[str, Any] = {"definition": definition, "form": form, "types": VARIABLE_TYPES}
+    if start_view is not None:
+        context.update(step_form=start_view, form_urls=_viewer_urls())
     return render(request, "flow/instance_start.html", context, status=status)
+
+
+def _form_errors_json(exc: FlowError) -> list[dict[str, str]]:
+    if isinstance(exc, services.FormInvalid):
+        return [{"field": f, "code": code, "message": str(text)} for f, code, text in exc.field_errors]
+    return [
+        {
+            "field": (field or "").removeprefix("form").removeprefix("."),
+            "code": "invalid",
+            "message": str(text),
+        }
+        for field, text in (exc.errors or [("", exc.message)])
+    ]
+
+
+def _start_with_form(request: HttpRequest, key: str, name: str) -> JsonResponse:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        message = _("The request is not valid JSON.")
+        return JsonResponse({"ok": False, "message": message, "errors": []}, status=400)
+    form = FormStartForm(body)
+    if not form.is_valid():
+        errors = [
+            {"field": f"@{field}", "code": "invalid", "message": str(e)}
+            for field, messages_ in form.errors.items()
+            for e in messages_
+        ]
+        return JsonResponse(
+            {"ok": False, "message": _("Correct the marked fields."), "errors": errors}, status=400
+        )
+    try:
+        instance = services.instance_start(
+            actor=request.user,
+            definition_key=key,
+            variables={},
+            business_key=form.cleaned_data["business_key"] or "",
+            title=form.cleaned_data["title"] or "",
+            form_data=form.form_data if isinstance(form.form_data, dict) else {},
+            form_version=form.cleaned_data["version"],
+        )
+    except FlowConflict as exc:
+        return JsonResponse({"ok": False, "message": str(exc), "errors": []}, status=409)
+    except FlowInputError as exc:
+        errors = _form_errors_json(exc)
+        if exc.field in ("title", "business_key"):
+            errors = [{"field": f"@{exc.field}", "code": "invalid", "message": str(exc)}]
+        return JsonResponse({"ok": False, "message": str(exc), "errors": errors}, status=400)
+    messages.success(request, _("%(name)s started.") % {"name": name})
+    url = reverse("flow:instance_detail", args=[instance.pk])
+    return JsonResponse({"ok": True, "instance": instance.pk, "url": url}, status=201)
 
 
 def _attach_start_error(form: StartForm, exc: FlowInputError) -> None:
@@ -407,22 +472,60 @@ def task_batch_approve(request: HttpRequest) -> HttpResponse:
 
 
 def _task_context(
-    request: HttpRequest, task: HumanTask, form: TaskActionForm | None = None
+    request: HttpRequest,
+    task: HumanTask,
+    form: TaskActionForm | None = None,
+    form_errors: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     instance = task.instance
     actions = selectors.task_allowed_actions(user=request.user, task=task)
     failed = str(form.data.get("action", "")) if form is not None else ""
-    return {
+    parsed = selectors.parsed_version(instance.version)
+    variables = form_link.visible_variables(
+        parsed=parsed, variables=instance.variables or {}, step_id=task.task_def_id
+    )
+    context: dict[str, Any] = {
         "task": task,
         "instance": instance,
         "actions": actions,
         "return_targets": selectors.return_targets(task=task) if "return" in actions else [],
         "history": _with_durations(selectors.instance_history(instance=instance)),
-        "variables": _visible_variables(instance),
+        "variables": _variable_rows(variables),
         "form": form or TaskActionForm(),
         "failed_group": ACTION_GROUPS.get(failed, failed),
         "diagram_url": reverse("flow:instance_diagram", args=[instance.pk]),
     }
+    view = (
+        form_link.task_view(
+            parsed=parsed,
+            step_id=task.task_def_id,
+            instance_id=instance.pk,
+            variables=instance.variables or {},
+        )
+        if form_link.medoa_form_key(task.form_key)
+        else None
+    )
+    if view is not None:
+        data = view.data
+        if form_errors is not None and form is not None:
+            # what the person sent, again (without what this step hides)
+            sent = form.cleaned_data.get("form_data") if hasattr(form, "cleaned_data") else None
+            if isinstance(sent, dict):
+                data = form_link.without_paths(sent, form_link.hidden_paths(parsed, [task.task_def_id]))
+        editable = task.status == TaskStatus.OPEN and bool({"approve", "reject", "complete"} & set(actions))
+        context.update(
+            step_form=view,
+            step_form_data=data,
+            step_form_mode="task" if editable else "read",
+            step_form_errors=form_errors or [],
+            step_form_names=_names_for(view_fields(view), data, request.user),
+            form_urls=_viewer_urls(),
+        )
+    return context
+
+
+def view_fields(view: form_link.StepView) -> list[Any]:
+    return schema_of(view.version).input_fields()
 
 
 def _with_durations(events: list[ProcessEvent]) -> list[ProcessEvent]:
@@ -446,9 +549,22 @@ def _with_durations(events: list[ProcessEvent]) -> list[ProcessEvent]:
     return events
 
 
-def _visible_variables(instance: ProcessInstance) -> list[tuple[str, str]]:
+def _visible_variables(request: HttpRequest, instance: ProcessInstance) -> list[tuple[str, str]]:
+    """The instance's variables this viewer may see (hidden form fields only for the initiator
+    and instance administrators)."""
+    staff = _staff(request)
+    sees_all = (staff is not None and instance.initiator_id == staff.pk) or has_perm(request.user, ADMIN)
+    variables = form_link.visible_variables(
+        parsed=selectors.parsed_version(instance.version),
+        variables=instance.variables or {},
+        sees_all=sees_all,
+    )
+    return _variable_rows(variables)
+
+
+def _variable_rows(variables: dict[str, Any]) -> list[tuple[str, str]]:
     rows = []
-    for name, value in sorted((instance.variables or {}).items()):
+    for name, value in sorted(variables.items()):
         if name.startswith("_"):
             continue
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
@@ -484,10 +600,15 @@ def task_act(request: HttpRequest, pk: int) -> HttpResponse:
             to_step=data["to_step"] or None,
             position=data["position"] or None,
             attachments=data["attachments"],
+            form_data=data["form_data"] if action in ACTION_GROUPS else None,
         )
     except FlowConflict as exc:
         messages.error(request, str(exc))
         return redirect("flow:task_detail", pk=task.pk)
+    except services.FormInvalid as exc:
+        form.add_error(None, str(exc))
+        context = _task_context(request, task, form, form_errors=_form_errors_json(exc))
+        return render(request, "flow/task_detail.html", context, status=400)
     except FlowInputError as exc:
         for field, message in exc.errors or [("", exc.message)]:
             form.add_error(field if field in form.fields else None, str(message))
@@ -554,7 +675,7 @@ def instance_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "instance": instance,
         "is_initiator": is_initiator,
         "history": _with_durations(selectors.instance_history(instance=instance)),
-        "variables": _visible_variables(instance),
+        "variables": _visible_variables(request, instance),
         "open_tasks": selectors.instance_active_tasks(instance=instance),
         "may_cancel": is_initiator and instance.status in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED),
         "cancel_form": CancelForm(),

@@ -16,6 +16,7 @@ from .parser import CAMUNDA_NAMESPACES, MedoaParser, camunda_attr, multi_instanc
 from .types import CountersignInfo, DefinitionInvalid, ParsedDefinition, Problem, UserTaskInfo
 from .validate import (
     B,
+    FormCheck,
     _XmlProblem,
     collect_problems,
     executable_processes,
@@ -38,14 +39,18 @@ def parse_definition(
     called: Mapping[str, bytes | str] | None = None,
     form_exists: Callable[[str], bool] = _always,
     functions: Collection[str] = (),
+    form_check: FormCheck | None = None,
 ) -> ParsedDefinition:
     """Check a BPMN document and parse it; raise :class:`DefinitionInvalid` with ALL problems.
 
     ``called`` maps the ids of processes this one may call (call activities) to their BPMN XML;
     ``form_exists(key)`` says whether a ``camunda:formKey`` names a form; ``functions`` are the
-    registered function names a script task may name.
+    registered function names a script task may name. ``form_check(key, properties, kind)``, when
+    given, replaces ``form_exists``: it returns the problems of a start event's or user task's form
+    key and its ``camunda:properties`` (the services check ``medoa:form:`` keys and field
+    permissions with it).
     """
-    return _build(xml, called or {}, form_exists=form_exists, functions=functions)
+    return _build(xml, called or {}, form_exists=form_exists, functions=functions, form_check=form_check)
 
 
 def _build(
@@ -55,6 +60,7 @@ def _build(
     form_exists: Callable[[str], bool] | None,
     functions: Collection[str] | None,
     trusted: bool = False,
+    form_check: FormCheck | None = None,
 ) -> ParsedDefinition:
     """``trusted``: a version that passed the deploy checks already (the cache reloading it)."""
     try:
@@ -81,7 +87,7 @@ def _build(
     if not trusted:
         problems += xsd_problems(root)
         problems += collect_problems(
-            root, called_ids=called_ids, form_exists=form_exists, functions=functions
+            root, called_ids=called_ids, form_exists=form_exists, functions=functions, form_check=form_check
         )
     if problems:
         raise DefinitionInvalid(problems)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import re
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from copy import deepcopy
 from typing import Any
 
@@ -20,12 +20,15 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 
 from medoa.engines.rules.expressions import ExpressionError, check
 
-from .parser import BPMN_NS, camunda_attr, multi_instance_parts, split_list
+from .parser import BPMN_NS, CAMUNDA_NAMESPACES, camunda_attr, multi_instance_parts, split_list
 from .specs import unwrap
 from .timers import TIMER_KINDS, TimerTextError, iso_literal, normalize_timer
 from .types import Msg, Problem, expression_msg, msg
 
 B = f"{{{BPMN_NS}}}"
+# ``form_check(form_key, camunda_properties, element_kind)``: the problems of a step's form
+# binding (the services pass the form engine's check; an empty list when it is fine)
+FormCheck = Callable[[str, Mapping[str, str], str], list[Msg]]
 MAX_XML_BYTES = 5 * 1024 * 1024
 
 CONTAINERS = frozenset({"process", "subProcess", "transaction", "adHocSubProcess"})
@@ -229,10 +232,12 @@ class Checker:
         called_ids: Collection[str],
         form_exists: Callable[[str], bool] | None,
         functions: Collection[str] | None,
+        form_check: FormCheck | None = None,
     ) -> None:
         self.root = root
         self.problems: list[Problem] = []
         self.form_exists = form_exists
+        self.form_check = form_check
         self.functions = None if functions is None else set(functions)
         self.ids: dict[str, Any] = {}
         for el in root.iter():
@@ -530,6 +535,10 @@ class Checker:
 
     def check_form_key(self, el: Any) -> None:
         key = (camunda_attr(el, "formKey") or "").strip()
+        if self.form_check is not None:
+            for text in self.form_check(key, camunda_properties(el), local(el)):
+                self.add(text.msgid, el, **text.params)
+            return
         if key and self.form_exists is not None and not self.form_exists(key):
             self.add(gettext_noop("form '%(key)s' does not exist"), el, key=key)
 
@@ -682,13 +691,26 @@ def service_function(el: Any) -> str:
     return (topic or "").strip()
 
 
+def camunda_properties(el: Any) -> dict[str, str]:
+    """The ``camunda:properties`` of an element (the first value of a name wins)."""
+    properties: dict[str, str] = {}
+    for ns in CAMUNDA_NAMESPACES:
+        for prop in el.findall(f"{B}extensionElements/{{{ns}}}properties/{{{ns}}}property"):
+            if prop.get("name"):
+                properties.setdefault(prop.get("name"), prop.get("value") or "")
+    return properties
+
+
 def collect_problems(
     root: Any,
     *,
     called_ids: Collection[str],
     form_exists: Callable[[str], bool] | None,
     functions: Collection[str] | None,
+    form_check: FormCheck | None = None,
 ) -> list[Problem]:
     """Every problem of the document, in document order (problems without a line last)."""
-    found = Checker(root, called_ids=called_ids, form_exists=form_exists, functions=functions).run()
+    found = Checker(
+        root, called_ids=called_ids, form_exists=form_exists, functions=functions, form_check=form_check
+    ).run()
     return sorted(found, key=lambda p: p.line if p.line is not None else 10**9)
