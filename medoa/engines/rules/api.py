@@ -1,6 +1,406 @@
-"""The rule engine's REST API: /api/v1/rules and /api/v1/decisions."""
+"""The rule engine's REST API: /api/v1/rules and /api/v1/decisions.
 
-from ninja import Router
+Decisions (DMN)
+    ``POST /decisions`` — deploy a DMN file: the XML as the raw request body
+    (``Content-Type: application/xml`` or ``text/xml``, as for BPMN at /api/v1/flow/definitions) or
+    as JSON ``{"xml": "<definitions …>"}``; needs ``rules.decision.design``. Answers 201 with
+    ``{"key", "version", …}``, or with a list of them when the file has several decisions (a DRD).
+    A file with a problem answers 400 with every problem under ``problems`` (``message``,
+    ``message_en``, ``element_type``, ``element_id``, ``line``) and deploys nothing.
+    ``GET /decisions``, ``GET /decisions/{key}`` — deployed decisions (inputs, outputs, versions).
+    ``POST /decisions/{key}/evaluate`` — ``{"inputs": {…}, "version"?: n}`` → ``outputs``: an
+    object for single-hit policies (UNIQUE, FIRST, PRIORITY, ANY) and literal expressions, a list
+    of objects for COLLECT, RULE ORDER and OUTPUT ORDER, an object with the aggregate for COLLECT
+    with SUM/MIN/MAX/COUNT; ``matched_rules`` and the required decisions' results come with it.
+    A decision without an answer (two rules of a UNIQUE table match …) answers 422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from ninja import Field, Router, Schema, Status
+from ninja.errors import HttpError
+from pydantic import ConfigDict
+from pydantic import ValidationError as PydanticValidationError
+
+from medoa.core.access.models import User
+from medoa.core.apierrors import MESSAGES, in_both, translate_error
+
+from . import selectors, services
+from .dmn import MAX_XML_BYTES, DmnEvaluationError, DmnInvalid, DmnProblem
+from .errors import RulesError, RulesInputError, RulesNotFound, RulesPermissionDenied
+from .models import DecisionDefinition, DecisionVersion
 
 rules_router = Router(tags=["rules"])
 decisions_router = Router(tags=["decisions"])
+
+T = TypeVar("T")
+MAX_EVALUATE_BYTES = 256 * 1024
+XML_TYPES = ("application/xml", "text/xml", "application/dmn+xml")
+
+
+# --- schemas --------------------------------------------------------------------------------------
+
+
+class ErrorOut(Schema):
+    detail: str
+    detail_en: str
+
+
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+    message_en: str
+    type: str
+
+
+class InvalidOut(ErrorOut):
+    errors: list[FieldErrorOut] = []
+
+
+class ProblemOut(Schema):
+    message: str = Field(..., description="The problem, in Chinese where a translation exists")
+    message_en: str
+    element_type: str
+    element_id: str
+    line: int | None
+
+
+class DeployInvalidOut(ErrorOut):
+    problems: list[ProblemOut]
+
+
+class DeployedOut(Schema):
+    key: str
+    version: int
+    id: int
+    name: str
+    hit_policy: str
+    requires: list[str]
+
+
+class DeployIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    xml: str = Field(..., max_length=MAX_XML_BYTES, description="The DMN XML")
+
+
+class EvaluateIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Input names and values (JSON)")
+    version: int | None = Field(None, ge=1, description="A deployed version (default: the latest)")
+
+
+class MatchedRuleOut(Schema):
+    id: str
+    number: int
+    outputs: dict[str, Any]
+
+
+class EvaluationOut(Schema):
+    key: str
+    version: int
+    decision: str
+    name: str
+    hit_policy: str
+    aggregation: str
+    outputs: Any = Field(..., description="An object (single hit), a list of objects (multiple hits) or null")
+    inputs: dict[str, Any]
+    matched_rules: list[MatchedRuleOut]
+    selected_rules: list[int]
+    default_used: bool
+    required: dict[str, Any]
+
+
+class ClauseOut(Schema):
+    id: str
+    label: str
+    type_ref: str
+    expression: str | None = None
+    name: str | None = None
+
+
+class VersionOut(Schema):
+    version: int
+    name: str
+    hit_policy: str
+    aggregation: str
+    checksum: str
+    deployed_at: Any
+    deployed_by: str | None
+
+
+class DecisionOut(Schema):
+    key: str
+    name: str
+    version: int | None
+    hit_policy: str
+    aggregation: str
+    kind: str
+    inputs: list[ClauseOut]
+    outputs: list[ClauseOut]
+    requires: list[str]
+    deployed_at: Any
+
+
+class DecisionDetailOut(DecisionOut):
+    versions: list[VersionOut]
+    deployed_with: list[str]
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def _http_error(status: int, message: Any, **extra: Any) -> HttpError:
+    error = HttpError(status, message)
+    if extra:
+        error.extra = extra  # type: ignore[attr-defined]
+    return error
+
+
+def _field_error(field: str, message: Any, *, kind: str = "invalid") -> dict[str, str]:
+    zh, en = in_both(message)
+    return {"field": field, "message": zh, "message_en": en, "type": kind}
+
+
+def _problems_error(problems: list[DmnProblem]) -> HttpError:
+    rows = []
+    for problem in problems:
+        zh, _en = in_both(problem.msgid, dict(problem.params))
+        rows.append(
+            {
+                "message": zh,
+                "message_en": problem.message_en,
+                "element_type": problem.element_type,
+                "element_id": problem.element_id,
+                "line": problem.line,
+            }
+        )
+    return _http_error(400, _("The DMN file cannot be deployed; nothing was changed."), problems=rows)
+
+
+def _evaluation_error(exc: DmnEvaluationError) -> HttpError:
+    zh, _en = in_both(exc.msgid, exc.params)
+    row = {"field": "inputs", "message": zh, "message_en": exc.message_en, "type": "decision"}
+    return _http_error(
+        422,
+        _("The decision has no answer for these inputs."),
+        errors=[row],
+        decision=exc.decision_id,
+        rule_ids=exc.rule_ids,
+    )
+
+
+def _call(fn: Callable[..., T], **kwargs: Any) -> T:
+    try:
+        return fn(**kwargs)
+    except RulesPermissionDenied as exc:
+        raise _http_error(403, exc.message) from None
+    except RulesNotFound as exc:
+        raise _http_error(404, exc.message) from None
+    except RulesInputError as exc:
+        raise _http_error(422, exc.message, errors=[_field_error(exc.field or "", exc.message)]) from None
+    except RulesError as exc:
+        raise _http_error(422, exc.message) from None
+    except DmnInvalid as exc:
+        raise _problems_error(exc.problems) from None
+    except DmnEvaluationError as exc:
+        raise _evaluation_error(exc) from None
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    if not isinstance(user, User):
+        raise _http_error(401, _("Authentication required: send a valid bearer token."))
+    return user
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _json_body(request: HttpRequest, schema: type[Schema], limit: int) -> Any:
+    if _content_length(request) > limit or len(request.body) > limit:
+        raise _http_error(413, _("The request is too large."))
+    raw = request.body
+    try:
+        return schema.model_validate_json(raw if raw.strip() else b"{}")
+    except PydanticValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors()):
+            errors = [translate_error({"type": "json_invalid", "loc": ("body",)})]
+            raise _http_error(400, MESSAGES["json_invalid"], errors=errors) from None
+        errors = [
+            translate_error(
+                {**err, "loc": ("body", "payload", *err["loc"])}, (err.get("ctx") or {}).get("error")
+            )
+            for err in exc.errors(include_url=False)
+        ]
+        raise _http_error(422, _("The request is not valid."), errors=errors) from None
+
+
+def _read_dmn(request: HttpRequest) -> bytes | str:
+    content_type = (request.content_type or "").lower()
+    if content_type in XML_TYPES:
+        if _content_length(request) > MAX_XML_BYTES or len(request.body) > MAX_XML_BYTES:
+            raise _http_error(413, _("The DMN file is too large (at most 2 MB)."))
+        return request.body
+    if content_type == "application/json":
+        body = _json_body(request, DeployIn, MAX_XML_BYTES * 2)
+        return str(body.xml)
+    message = _('Send the DMN XML as the request body (Content-Type: application/xml) or as JSON {"xml": …}.')
+    raise _http_error(415, message, errors=[_field_error("body", message, kind="content_type")])
+
+
+# --- shaping --------------------------------------------------------------------------------------
+
+
+def _clauses(rows: Any) -> list[dict[str, Any]]:
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def _decision_out(definition: DecisionDefinition) -> dict[str, Any]:
+    latest = definition.latest_version
+    meta = latest.metadata if latest is not None and isinstance(latest.metadata, dict) else {}
+    return {
+        "key": definition.key,
+        "name": definition.name,
+        "version": latest.version if latest else None,
+        "hit_policy": latest.hit_policy if latest else "",
+        "aggregation": latest.aggregation if latest else "",
+        "kind": meta.get("kind", ""),
+        "inputs": _clauses(meta.get("inputs")),
+        "outputs": _clauses(meta.get("outputs")),
+        "requires": list(meta.get("requires") or []),
+        "deployed_at": latest.deployed_at if latest else None,
+    }
+
+
+def _version_out(version: DecisionVersion) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "name": version.name,
+        "hit_policy": version.hit_policy,
+        "aggregation": version.aggregation,
+        "checksum": version.checksum,
+        "deployed_at": version.deployed_at,
+        "deployed_by": version.deployed_by.get_username() if version.deployed_by else None,
+    }
+
+
+def _deployed_out(version: DecisionVersion) -> dict[str, Any]:
+    meta = version.metadata if isinstance(version.metadata, dict) else {}
+    return {
+        "key": version.definition.key,
+        "version": version.version,
+        "id": version.pk,
+        "name": version.name,
+        "hit_policy": version.hit_policy,
+        "requires": list(meta.get("requires") or []),
+    }
+
+
+# --- decisions ------------------------------------------------------------------------------------
+
+DEPLOY_BODY = {
+    "requestBody": {
+        "content": {
+            "application/xml": {"schema": {"type": "string", "description": "DMN 1.1–1.5 XML"}},
+            "application/json": {
+                "schema": {"type": "object", "required": ["xml"], "properties": {"xml": {"type": "string"}}}
+            },
+        }
+    }
+}
+
+
+@decisions_router.post(
+    "",
+    response={
+        201: DeployedOut | list[DeployedOut],
+        400: DeployInvalidOut | InvalidOut,
+        401: ErrorOut,
+        403: ErrorOut,
+        413: ErrorOut,
+        415: InvalidOut,
+        422: InvalidOut,
+    },
+    summary="Deploy a DMN file (a new version of each decision in it)",
+    description="Send DMN 1.1–1.5 XML as the request body (`Content-Type: application/xml`) or as JSON "
+    '`{"xml": "…"}`. The key of a decision is its DMN id. One decision answers `{"key", "version", …}`; '
+    "a file with several decisions (a DRD) deploys them all and answers a list. A file with problems "
+    "answers 400 with every problem under `problems` (`message`, `element_type`, `element_id`, `line`).",
+    openapi_extra=DEPLOY_BODY,
+)
+def decisions_deploy(request: HttpRequest) -> Any:
+    user = _user(request)
+    if not selectors.may_design(user):
+        raise _http_error(403, _("You may not deploy decision tables."))
+    xml = _read_dmn(request)
+    versions = _call(services.decision_deploy, actor=user, xml=xml)
+    rows = [_deployed_out(v) for v in versions]
+    return Status(201, rows[0] if len(rows) == 1 else rows)
+
+
+@decisions_router.get(
+    "",
+    response={200: list[DecisionOut], 401: ErrorOut},
+    summary="Deployed decisions (empty without the permission to evaluate them)",
+)
+def decisions_list(request: HttpRequest) -> Any:
+    user = _user(request)
+    return [_decision_out(d) for d in selectors.decision_list(user=user)]
+
+
+@decisions_router.get(
+    "/{key}",
+    response={200: DecisionDetailOut, 401: ErrorOut, 404: ErrorOut},
+    summary="One decision: inputs, outputs, the decisions it requires, every version",
+)
+def decisions_get(request: HttpRequest, key: str) -> Any:
+    user = _user(request)
+    definition = _call(selectors.decision_get, user=user, key=key)
+    out = _decision_out(definition)
+    latest = definition.latest_version
+    meta = latest.metadata if latest is not None and isinstance(latest.metadata, dict) else {}
+    out["deployed_with"] = list(meta.get("deployed_with") or [])
+    out["versions"] = [_version_out(v) for v in selectors.decision_versions(definition=definition)]
+    return out
+
+
+@decisions_router.post(
+    "/{key}/evaluate",
+    response={
+        200: EvaluationOut,
+        400: InvalidOut,
+        401: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        413: ErrorOut,
+        422: InvalidOut,
+    },
+    summary="Evaluate a decision with inputs",
+    description='Send `{"inputs": {name: value, …}, "version": n?}`. `outputs` is an object for the '
+    "single-hit policies (UNIQUE, FIRST, PRIORITY, ANY) and literal expressions (null when no rule "
+    "matched and no output has a default), a list of objects for COLLECT, RULE ORDER and OUTPUT ORDER, "
+    "an object with the aggregate for COLLECT with SUM, MIN, MAX or COUNT. The decisions it requires are "
+    "evaluated first (their results under `required`). No answer (two rules of a UNIQUE table match, "
+    "ANY rules disagree …) is a 422 naming the decision and the rules.",
+)
+def decisions_evaluate(request: HttpRequest, key: str) -> Any:
+    user = _user(request)
+    if not selectors.may_evaluate(user):
+        raise _http_error(403, _("You may not evaluate decisions."))
+    body = _json_body(request, EvaluateIn, MAX_EVALUATE_BYTES)
+    version, result = _call(
+        services.decision_evaluate, actor=user, key=key, inputs=body.inputs, version=body.version
+    )
+    return {"key": version.definition.key, "version": version.version, **result.as_dict()}
+
+
+__all__ = ["decisions_router", "rules_router"]
