@@ -63,8 +63,10 @@ class OrgConfig(AppConfig):
     def ready(self) -> None:
         # Imported here because they need the app registry (models) to be ready.
         from .cards import delegations_card_context
+        from .events import register_event_types
         from .roles import ensure_builtin_roles
 
+        register_event_types()
         post_migrate.connect(ensure_builtin_roles, sender=self, dispatch_uid="org.ensure_builtin_roles")
         for permission in PERMISSIONS:
             register(permission)
