@@ -28,7 +28,8 @@ from typing import Any
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext_lazy as _
 
-from medoa.core.access.policy import has_perm, principal_of, scope_q
+from medoa.core.access.choices import DataScope
+from medoa.core.access.policy import has_perm, principal_memo, principal_of
 from medoa.core.org.models import Department
 
 from .apps import PERM_DESIGN, PERM_VIEW
@@ -150,11 +151,47 @@ def reporting_kinds(definition: FormDefinition) -> dict[str, str]:
 # --- records --------------------------------------------------------------------------------------
 
 
+def _department_ids(reaches: tuple[Any, ...]) -> frozenset[int]:
+    ids: set[int] = set()
+    for reach in reaches:
+        if reach.scope in (DataScope.ALL, DataScope.SELF) or reach.department_id is None:
+            continue
+        if reach.subtree:
+            ids.update(
+                Department.objects.filter(path__startswith=reach.department_path).values_list("pk", flat=True)
+            )
+        else:
+            ids.add(reach.department_id)
+    return frozenset(ids)
+
+
+def record_scope(viewer: Any) -> Q:
+    """The records ``forms.record.view`` lets the viewer see, as a filter on the record's own
+    columns: ``Q()`` for the whole hospital; otherwise the departments of their scope (the
+    department tree resolved to ids once per cached principal, so the filter uses the record
+    indexes instead of joining departments) and their own records."""
+    principal = principal_of(viewer)
+    reaches = principal.grants.get(PERM_VIEW) if principal is not None else None
+    if principal is None or not reaches:
+        return Q(pk__in=[])
+    if any(r.scope == DataScope.ALL for r in reaches):
+        return Q()
+    q = Q(pk__in=[])
+    if principal.staff is not None and any(r.scope == DataScope.SELF for r in reaches):
+        q |= Q(submitter_id=principal.staff.pk)
+    key = (
+        "forms.record_scope",
+        tuple((r.scope, r.department_id, r.department_path, r.subtree) for r in reaches),
+    )
+    departments = principal_memo(principal, key, lambda: _department_ids(tuple(reaches)))
+    if departments:
+        q |= Q(department_id__in=sorted(departments))
+    return q
+
+
 def record_visible(*, viewer: Any) -> QuerySet[FormRecord]:
     """Every record the viewer may see."""
-    return FormRecord.objects.filter(
-        scope_q(viewer, PERM_VIEW, department_field="department", owner_field="submitter")
-    )
+    return FormRecord.objects.filter(record_scope(viewer))
 
 
 def record_get(*, viewer: Any, record_id: Any) -> FormRecord:
@@ -337,6 +374,8 @@ class _Query:
     # True when only the field filters narrow the records (everything in scope, nothing else)
     side_table_only: bool
     many: frozenset[str]
+    # (field, column, descending) when sorted by a reporting field
+    sort_field: tuple[str, str, bool] | None = None
 
 
 def _query(*, viewer: Any, key: str, filters: Mapping[str, Any] | None, search: str, sort: str) -> _Query:
@@ -345,7 +384,7 @@ def _query(*, viewer: Any, key: str, filters: Mapping[str, Any] | None, search: 
         raise FormsNotFound(fmt(_("There is no form “%(key)s”."), {"key": str(key)[:64]}), field="key")
     reporting = reporting_fields_of(definition)
     kinds = {k: item["kind"] for k, item in reporting.items()}
-    scope = scope_q(viewer, PERM_VIEW, department_field="department", owner_field="submitter")
+    scope = record_scope(viewer)
     qs = FormRecord.objects.filter(scope).filter(definition=definition)
     side_table_only = scope == Q() and not search
     matches: list[tuple[str, QuerySet[FormRecordValue]]] = []
@@ -364,7 +403,13 @@ def _query(*, viewer: Any, key: str, filters: Mapping[str, Any] | None, search: 
     if search:
         qs = _search(qs, definition, search)
     many = frozenset(k for k, item in reporting.items() if item.get("many", True))
-    return _Query(definition, _sorted(qs, definition, kinds, sort), matches, side_table_only, many)
+    name = (sort or "-submitted_at").strip()
+    sort_field = None
+    if name.lstrip("-") in kinds and name.lstrip("-") not in RECORD_SORTS:
+        sort_field = (name.lstrip("-"), kinds[name.lstrip("-")], name.startswith("-"))
+    return _Query(
+        definition, _sorted(qs, definition, kinds, sort), matches, side_table_only, many, sort_field
+    )
 
 
 def record_queryset(
@@ -394,6 +439,29 @@ def _count(query: _Query) -> int:
     return query.records.order_by().count()
 
 
+def _page_ids(query: _Query, offset: int, limit: int) -> list[int]:
+    """The ids of one page. Sorted by a single-valued reporting field over a hospital-wide view,
+    the field's own index is walked in order (each record checked against the filters) instead
+    of looking the value up for every matching record; records without a value come last."""
+    plan = query.sort_field
+    if plan is None or not query.side_table_only or plan[0] in query.many:
+        return list(query.records.values_list("pk", flat=True)[offset : offset + limit])
+    field, column, descending = plan
+    valued = FormRecordValue.objects.filter(
+        definition_id=query.definition.pk, field=field, **{f"{column}__isnull": False}
+    )
+    for _name, rows in query.matches:
+        valued = valued.filter(record_id__in=rows.values("record_id"))
+    order = (f"-{column}", "-record_id") if descending else (column, "record_id")
+    ids = list(valued.order_by(*order).values_list("record_id", flat=True)[offset : offset + limit])
+    if len(ids) == limit:
+        return ids
+    with_value = offset + len(ids) if ids else valued.count()
+    rest = query.records.exclude(pk__in=valued.values("record_id")).order_by("-id" if descending else "id")
+    start = max(0, offset - with_value)
+    return ids + list(rest.values_list("pk", flat=True)[start : start + limit - len(ids)])
+
+
 def record_list(
     *,
     viewer: Any,
@@ -417,7 +485,7 @@ def record_list(
     offset = (page - 1) * page_size
     items: list[FormRecord] = []
     if offset < total:
-        ids = list(query.records.values_list("pk", flat=True)[offset : offset + page_size])
+        ids = _page_ids(query, offset, page_size)
         rows = FormRecord.objects.filter(pk__in=ids).select_related(
             "version", "submitter__user", "department"
         )

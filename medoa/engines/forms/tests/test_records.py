@@ -98,6 +98,24 @@ def test_search_sort_and_paging(people: SimpleNamespace, records: SimpleNamespac
     assert _ids(v, sort="-id") == [r.d.pk, r.c.pk, r.b.pk, r.a.pk]
     page = selectors.record_list(viewer=v, key="leave_form", sort="days", page=2, page_size=3)
     assert ([x.pk for x in page.items], page.total, page.pages) == ([r.d.pk], 4, 2)
+    # sorted by a field: records without a value last, in both directions, and across pages
+    assert _ids(v, sort="kind") == [r.a.pk, r.c.pk, r.b.pk, r.d.pk]
+    assert _ids(v, sort="-kind") == [r.b.pk, r.c.pk, r.a.pk, r.d.pk]
+    for sort in ("kind", "-kind", "days", "-start"):
+        pages = [
+            [
+                x.pk
+                for x in selectors.record_list(
+                    viewer=v, key="leave_form", sort=sort, page=n, page_size=3
+                ).items
+            ]
+            for n in (1, 2)
+        ]
+        assert pages[0] + pages[1] == _ids(v, sort=sort), sort
+        # the same order where the scope is narrower (the general path)
+        head = _ids(people.head.user, sort=sort)
+        assert head == [i for i in _ids(v, sort=sort) if i in (r.a.pk, r.b.pk)], sort
+    assert _ids(v, sort="-kind", filters={"days__gte": 3}) == [r.b.pk, r.a.pk, r.d.pk]
     empty = selectors.record_list(viewer=v, key="leave_form", page=9, page_size=3)
     assert (empty.items, empty.total) == ([], 4)
 
