@@ -330,6 +330,8 @@ def instance_start(request: HttpRequest, key: str) -> HttpResponse:
                 )
             except FlowInputError as exc:
                 _attach_start_error(form, exc)
+            except FlowConflict as exc:  # e.g. the start form was switched off meanwhile
+                form.add_error(None, str(exc))
             else:
                 messages.success(request, _("%(name)s started.") % {"name": definition.name})
                 return redirect("flow:instance_detail", pk=instance.pk)

@@ -92,7 +92,7 @@
     .importSchema(json('flow-form-schema', { components: [] }), json('flow-form-data', {}))
     .then(function () {
       root.classList.add('forms-ready');
-      const errors = json('flow-form-errors', []);
+      const errors = json('flow-form-server-errors', []);
       if (errors.length) {
         showServerErrors(errors);
         setStatus(data.msgFix, 'error');
@@ -257,10 +257,14 @@
     hidden.value = JSON.stringify((result && result.data) || {});
     ready = true;
     setStatus(data.msgSending);
-    if (event.submitter && decide.requestSubmit) {
-      decide.requestSubmit(event.submitter);
-    } else {
-      decide.submit();
-    }
+    // (a submission requested while the submit event is being dispatched is ignored: go next turn)
+    const submitter = event.submitter;
+    window.setTimeout(function () {
+      if (submitter && decide.requestSubmit) {
+        decide.requestSubmit(submitter);
+      } else {
+        decide.submit();
+      }
+    }, 0);
   });
 })();
