@@ -7,7 +7,7 @@ anything above itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -94,7 +94,38 @@ class DemoLoader:
     depends_on: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class MenuLink:
+    """A navigation entry a menu provider computes per user (a no-code app): like ``MenuEntry``
+    but with its URL already resolved and no permission (the provider decides who sees it)."""
+
+    key: str
+    label: Any
+    url: str
+    icon: str = ""
+    group: str = "main"
+    order: int = 100
+
+
+# A provider is called with the signed-in user and returns the links that user sees. The shell
+# calls every provider on every page: a provider must be cheap (one query at most, or cached).
+MenuProvider = Callable[[Any], Iterable[MenuLink]]
+
+
+@dataclass(frozen=True)
+class ProcessCatalog:
+    """What the process engine tells the layers that may not import it (the form engine's no-code
+    apps): ``processes()`` lists ``(key, name)`` of the deployed, active processes;
+    ``start_url(key)`` is the page that starts one."""
+
+    processes: Callable[[], list[tuple[str, str]]]
+    start_url: Callable[[str], str]
+
+
 menu: Registry[MenuEntry] = Registry("menu")
+menu_providers: Registry[MenuProvider] = Registry("menu providers")
+# One entry, "flow", registered by the process engine.
+process_catalog: Registry[ProcessCatalog] = Registry("process catalog")
 workbench_cards: Registry[WorkbenchCard] = Registry("workbench cards")
 demo_loaders: Registry[DemoLoader] = Registry("demo loaders")
 

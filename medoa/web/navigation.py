@@ -4,6 +4,10 @@ Apps register ``MenuEntry`` items in ``AppConfig.ready()``. The shell keeps the 
 may see (``permission`` held, URL resolvable), groups them by ``MenuEntry.group`` in the order of
 ``NAV_GROUPS`` (unknown groups follow, labelled with their key), sorts each group by
 ``(order, key)`` and marks the one entry that matches the current path best as active.
+
+Entries computed per user (the form engine's no-code apps) come from the providers registered in
+``medoa.core.registries.menu_providers``: each is called with the user and returns ``MenuLink``
+items whose URL is already resolved; they join the static entries above.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.policy import has_perm
-from medoa.core.registries import MenuEntry
+from medoa.core.registries import MenuEntry, MenuLink, MenuProvider, menu_providers
 
 # Group key → (position, label). Register entries with one of these keys as ``MenuEntry.group``.
 NAV_GROUPS: dict[str, tuple[int, Any]] = {
     "main": (0, _("General")),
+    "apps": (5, _("Apps")),
     "approvals": (10, _("Approvals")),
     "comms": (20, _("Collaboration")),
     "roster": (30, _("Rostering")),
@@ -94,29 +99,38 @@ def _matches(path: str, url: str) -> bool:
     return path == url or path.startswith(url if url.endswith("/") else url + "/")
 
 
-def build_nav(*, user: Any, path: str, entries: Iterable[MenuEntry]) -> list[NavGroup]:
-    """The groups of entries ``user`` may see, with the best match for ``path`` marked active."""
-    visible: list[tuple[MenuEntry, str]] = []
+def build_nav(
+    *,
+    user: Any,
+    path: str,
+    entries: Iterable[MenuEntry],
+    providers: Iterable[MenuProvider] | None = None,
+) -> list[NavGroup]:
+    """The groups of entries ``user`` may see, with the best match for ``path`` marked active.
+    ``providers`` default to the registered menu providers."""
+    visible: list[tuple[MenuEntry | MenuLink, str]] = []
     for entry in entries:
         if entry.permission and not has_perm(user, entry.permission):
             continue
         url = _url_of(entry)
         if url is not None:
             visible.append((entry, url))
+    for provider in menu_providers if providers is None else providers:
+        visible.extend((link, link.url) for link in provider(user))
 
     best: tuple[int, str] | None = None
-    for entry, url in visible:
+    for item, url in visible:
         if _matches(path, url) and (best is None or len(url) > best[0]):
-            best = (len(url), entry.key)
+            best = (len(url), item.key)
 
     groups: dict[str, NavGroup] = {}
-    for entry, url in sorted(visible, key=lambda pair: (pair[0].order, pair[0].key)):
-        group = groups.get(entry.group)
+    for item, url in sorted(visible, key=lambda pair: (pair[0].order, pair[0].key)):
+        group = groups.get(item.group)
         if group is None:
-            label = NAV_GROUPS.get(entry.group, (0, entry.group))[1]
-            group = groups[entry.group] = NavGroup(key=entry.group, label=label)
-        active = best is not None and best[1] == entry.key
-        group.items.append(NavItem(entry.key, entry.label, url, entry.icon, active))
+            label = NAV_GROUPS.get(item.group, (0, item.group))[1]
+            group = groups[item.group] = NavGroup(key=item.group, label=label)
+        active = best is not None and best[1] == item.key
+        group.items.append(NavItem(item.key, item.label, url, item.icon, active))
     return sorted(
         groups.values(),
         key=lambda g: (NAV_GROUPS.get(g.key, (UNKNOWN_GROUP_POSITION, ""))[0], g.key),
