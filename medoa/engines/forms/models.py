@@ -131,7 +131,10 @@ class FormRecord(models.Model):
 class FormRecordValue(models.Model):
     """One value of a reporting field of a record (the side table reports and filters query)."""
 
-    record = models.ForeignKey(FormRecord, on_delete=models.CASCADE, related_name="report_values")
+    # indexed with the field (below): the probe "does this record match the filter?"
+    record = models.ForeignKey(
+        FormRecord, on_delete=models.CASCADE, related_name="report_values", db_index=False
+    )
     # The record's definition, repeated so that the indexes lead with it.
     definition = models.ForeignKey(FormDefinition, on_delete=models.CASCADE, related_name="+", db_index=False)
     field = models.CharField(max_length=200)
@@ -144,6 +147,7 @@ class FormRecordValue(models.Model):
         verbose_name_plural = _("reporting values")
         # one partial index per column: each holds only the rows whose value is in that column
         indexes = [
+            models.Index(fields=["record", "field"], name="forms_value_record_idx"),
             models.Index(
                 fields=["definition", "field", "text", "record"],
                 name="forms_value_text_idx",
@@ -186,3 +190,53 @@ class FormAttachment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class App(models.Model):
+    """A no-code app: a published form, optionally a process (by key — the form engine never
+    imports the process engine), a list page showing ``list_columns`` (field keys), a menu entry for
+    the holders of ``roles`` (role codes; empty: everyone), and an optional conflict rule: no two
+    live records (neither rejected nor withdrawn) of the form may overlap in time
+    (``conflict_start``–``conflict_end``) on the same ``conflict_resource``."""
+
+    slug = models.SlugField(_("short name"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    icon = models.CharField(_("icon"), max_length=32, blank=True)
+    form = models.ForeignKey(
+        FormDefinition, on_delete=models.PROTECT, related_name="apps", verbose_name=_("form")
+    )
+    process_key = models.CharField(_("process"), max_length=64, blank=True)
+    list_columns = models.JSONField(_("list columns"), default=list, blank=True)
+    roles = models.JSONField(_("roles that see it"), default=list, blank=True)
+    menu_order = models.PositiveIntegerField(_("menu order"), default=100)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    conflict_resource = models.CharField(_("conflict resource field"), max_length=200, blank=True)
+    conflict_start = models.CharField(_("conflict start field"), max_length=200, blank=True)
+    conflict_end = models.CharField(_("conflict end field"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["menu_order", "slug"]
+        verbose_name = _("app")
+        verbose_name_plural = _("apps")
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(conflict_resource="", conflict_start="", conflict_end="")
+                    | (~Q(conflict_resource="") & ~Q(conflict_start="") & ~Q(conflict_end=""))
+                ),
+                name="forms_app_conflict_rule_whole",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+    @property
+    def has_conflict_rule(self) -> bool:
+        return bool(self.conflict_resource)

@@ -38,6 +38,7 @@ from medoa.core.org.models import Department, Staff
 from . import attachments as files
 from .apps import PERM_DESIGN, PERM_SUBMIT
 from .choices import RecordSource, RecordStatus, ValueKind
+from .conflicts import conflict_check
 from .errors import (
     FormsConflict,
     FormsInputError,
@@ -609,6 +610,7 @@ def record_submit(
     )
     extra = unknown_fields(parsed_schema(current), data, current.version)
     values = _accept(result, draft=status == RecordStatus.DRAFT, extra=extra)
+    conflict_check(definition=definition, values=values, schema=parsed_schema(current))
     now = timezone.now()
     record = FormRecord.objects.create(
         definition=definition,
@@ -710,6 +712,13 @@ def record_update(
     )
     extra = unknown_fields(parsed_schema(row.version), data, row.version.version)
     values = _accept(result, draft=row.status == RecordStatus.DRAFT, extra=extra)
+    conflict_check(
+        definition=row.definition,
+        values=values,
+        schema=parsed_schema(row.version),
+        record=row,
+        status=row.status,
+    )
     changed = sorted(k for k in set(values) | set(row.values) if values.get(k) != row.values.get(k))
     row.values = values
     row.updated_at = timezone.now()
@@ -753,6 +762,8 @@ def record_status_set(
     if status == RecordStatus.SUBMITTED:
         result = _validate(row.version, row.values, staff=staff, record=row, previous=row.values)
         _accept(result, draft=False)
+        if row.status in (RecordStatus.REJECTED, RecordStatus.WITHDRAWN):  # live again
+            conflict_check(definition=row.definition, values=row.values, record=row)
     old = row.status
     row.status = status
     row.updated_at = timezone.now()
