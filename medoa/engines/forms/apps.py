@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.choices import DataScope
 from medoa.core.access.permissions import Permission, register
-from medoa.core.registries import MenuEntry, menu
+from medoa.core.registries import MenuEntry, demo_loaders, menu, menu_providers
 
 ALL = DataScope.ALL
 TREE = DataScope.DEPARTMENT_TREE
@@ -54,6 +54,9 @@ MENU = (
         order=31,
         permission=PERM_VIEW,
     ),
+    MenuEntry(
+        "forms.apps", _("App builder"), "forms:app_list", group="design", order=35, permission=PERM_DESIGN
+    ),
 )
 
 
@@ -67,3 +70,9 @@ class FormsConfig(AppConfig):
             register(permission)
         for entry in MENU:
             menu.register(entry.key, entry)
+        # no-code apps: a menu entry per app for the roles that see it; the demo's three apps
+        from .app_selectors import app_menu_links
+        from .demo import DEMO_LOADER
+
+        menu_providers.register("forms.apps", app_menu_links)
+        demo_loaders.register(DEMO_LOADER.key, DEMO_LOADER)

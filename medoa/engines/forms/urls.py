@@ -2,13 +2,19 @@
 
 from django.urls import path
 
-from . import views
+from . import app_views, views
 
 app_name = "forms"
 
 urlpatterns = [
     path("", views.form_list, name="form_list"),
     path("new/", views.form_new, name="form_new"),
+    path("apps/", app_views.app_list, name="app_list"),
+    path("apps/new/", app_views.app_new, name="app_new"),
+    path("apps/fields/", app_views.app_fields, name="app_fields"),
+    path("apps/<slug:slug>/", app_views.app_home, name="app_home"),
+    path("apps/<slug:slug>/edit/", app_views.app_edit, name="app_edit"),
+    path("apps/<slug:slug>/enabled/", app_views.app_toggle, name="app_toggle"),
     path("records/", views.record_index, name="record_index"),
     path("records/<int:pk>/", views.record_detail, name="record_detail"),
     path("lookup/staff/", views.staff_lookup, name="staff_lookup"),
