@@ -9,6 +9,7 @@ from medoa.core.registries import (
     WorkbenchCard,
     menu,
     periodic_jobs,
+    process_catalog,
     workbench_cards,
 )
 
@@ -79,11 +80,15 @@ class FlowConfig(AppConfig):
         # Imported here because they need the app registry (models) to be ready.
         from medoa.core.registries import demo_loaders
 
+        from .catalog import PROCESS_CATALOG
         from .demo import DEMO_LOADER
+        from .demo_apps import DEMO_APPS_LOADER
         from .selectors import todo_card_context
         from .tasks import flow_tick_job
 
         demo_loaders.register(DEMO_LOADER.key, DEMO_LOADER)
+        demo_loaders.register(DEMO_APPS_LOADER.key, DEMO_APPS_LOADER)
+        process_catalog.register("flow", PROCESS_CATALOG)
 
         for permission in PERMISSIONS:
             register(permission)
