@@ -9,7 +9,7 @@ from django.utils import translation
 
 from medoa.core.notify.models import Notification
 from medoa.core.notify.services import notification_mark_read, notification_send
-from medoa.core.registries import MenuEntry
+from medoa.core.registries import MenuEntry, MenuLink
 from medoa.web.navigation import build_nav
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +72,28 @@ def test_no_entry_is_active_on_an_unrelated_page(make_staff: Any) -> None:
     staff = make_staff("doctor")
     groups = build_nav(user=staff.user, path="/notificationsX/", entries=ENTRIES[:2])
     assert _labels(groups) == [("main", [("wb", False), ("inbox", False)])]
+
+
+def test_a_menu_provider_adds_the_links_it_computes_for_the_user(make_staff: Any) -> None:
+    staff = make_staff("nurse")
+    seen: list[Any] = []
+
+    def provider(user: Any) -> list[MenuLink]:
+        seen.append(user)
+        return [
+            MenuLink("app.rooms", "会议室预约", "/forms/apps/rooms/", group="apps", order=1),
+            MenuLink("app.late", "Late", "/x/", group="main", order=500),
+        ]
+
+    groups = build_nav(user=staff.user, path="/forms/apps/rooms/", entries=ENTRIES[:2], providers=[provider])
+
+    assert seen == [staff.user]
+    assert _labels(groups) == [
+        ("main", [("wb", False), ("inbox", False), ("app.late", False)]),
+        ("apps", [("app.rooms", True)]),
+    ]
+    with translation.override("zh-hans"):
+        assert str(groups[1].label) == "应用"
 
 
 def test_shell_shows_name_department_badge_and_navigation(
