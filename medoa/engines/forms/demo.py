@@ -41,11 +41,11 @@ ROOMS = [
 ]
 
 
-def _date(key: str, label: str, **extra: Any) -> dict[str, Any]:
+def date_field(key: str, label: str, **extra: Any) -> dict[str, Any]:
     return {"type": "datetime", "key": key, "subtype": "date", "dateLabel": label, **extra}
 
 
-def _datetime(key: str, label: str, **extra: Any) -> dict[str, Any]:
+def datetime_field(key: str, label: str, **extra: Any) -> dict[str, Any]:
     return {
         "type": "datetime",
         "key": key,
@@ -85,8 +85,8 @@ FURTHER_STUDY_SCHEMA: dict[str, Any] = {
             "validate": {"required": True, "maxLength": 60},
             "properties": REPORT,
         },
-        _date("start_date", "开始日期", validate={"required": True}, properties=REPORT),
-        _date("end_date", "结束日期", validate={"required": True}),
+        date_field("start_date", "开始日期", validate={"required": True}, properties=REPORT),
+        date_field("end_date", "结束日期", validate={"required": True}),
         {
             "type": "textarea",
             "key": "reason",
@@ -117,8 +117,8 @@ MEETING_ROOM_SCHEMA: dict[str, Any] = {
             "validate": {"required": True, "maxLength": 100},
             "properties": REPORT,
         },
-        _datetime("start", "开始时间", validate={"required": True}, properties=REPORT),
-        _datetime("end", "结束时间", validate={"required": True}),
+        datetime_field("start", "开始时间", validate={"required": True}, properties=REPORT),
+        datetime_field("end", "结束时间", validate={"required": True}),
         {
             "type": "number",
             "key": "attendees",
