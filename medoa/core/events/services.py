@@ -98,7 +98,7 @@ def delivery_redeliver(*, actor: Any, delivery: Delivery) -> Delivery:
     if locked.status not in (DeliveryStatus.FAILED, DeliveryStatus.DEAD):
         raise DeliveryNotRedeliverable(
             _("Only a failed or dead delivery can be redelivered; this one is %(status)s."),
-            params={"status": locked.get_status_display()},
+            params={"status": DeliveryStatus(locked.status).label},
             field="status",
         )
     details = {

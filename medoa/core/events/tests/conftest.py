@@ -9,6 +9,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from medoa.core.access.grants import sync_role_grants
@@ -21,6 +23,7 @@ from medoa.core.org.choices import RoleScope
 from medoa.core.org.models import Role, RoleAssignment, Staff
 
 HANDLED = "events.test.handled"
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 class BedReleased(BaseModel):
@@ -96,6 +99,10 @@ def people(db: Any, staff_factory: Any, department_factory: Any) -> SimpleNamesp
             role = Role.objects.get(code=code)
             at = staff.department if role.scope == RoleScope.DEPARTMENT else root
             RoleAssignment.objects.create(staff=staff, role=role, department=at)
+        if set(codes) & set(settings.MEDOA_TOTP_REQUIRED_ROLES):  # administrators sign in with TOTP
+            staff.user.totp_secret = TOTP_SECRET
+            staff.user.totp_confirmed_at = timezone.now()
+            staff.user.save(update_fields=["totp_secret", "totp_confirmed_at"])
         forget_principal(staff.user)
         return staff
 
