@@ -16,7 +16,7 @@ from ninja.errors import HttpError
 
 from .models import Notification
 from .selectors import notification_get_for_user, notification_list_for_user, notification_unread_count
-from .services import notification_mark_read
+from .services import AckRefused, notification_ack, notification_mark_read
 
 router = Router(tags=["notifications"])
 
@@ -30,6 +30,11 @@ class NotificationOut(Schema):
     data: dict[str, Any]
     created_at: datetime
     read_at: datetime | None
+    urgent: bool
+    requires_ack: bool = Field(description="the recipient must acknowledge receipt (确认收到)")
+    ack_by: datetime | None = Field(description="acknowledge before this time, or it is escalated")
+    acked_at: datetime | None
+    escalated_at: datetime | None
 
     @staticmethod
     def resolve_link(obj: Notification) -> str:
@@ -76,3 +81,19 @@ def notification_read(request: HttpRequest, notification_id: int) -> Notificatio
 @router.post("/read-all", response=MarkedOut, summary="Mark all my notifications read")
 def notifications_read_all(request: HttpRequest) -> dict[str, int]:
     return {"marked": notification_mark_read(user=request.user)}
+
+
+@router.post(
+    "/{notification_id}/ack",
+    response=NotificationOut,
+    summary="Acknowledge receipt of a notification (确认收到)",
+    description="Only for notifications that ask for it; a second acknowledgement keeps the first time.",
+)
+def notification_acknowledge(request: HttpRequest, notification_id: int) -> Notification:
+    try:
+        notification = notification_get_for_user(user=request.user, notification_id=notification_id)
+        return notification_ack(user=request.user, notification=notification)
+    except Notification.DoesNotExist:
+        raise HttpError(404, _("Notification not found.")) from None
+    except AckRefused:
+        raise HttpError(400, _("This notification does not ask for an acknowledgement.")) from None

@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
-from medoa.core.registries import MenuEntry, WorkbenchCard, menu, workbench_cards
+from medoa.core.registries import MenuEntry, PeriodicJob, WorkbenchCard, menu, periodic_jobs, workbench_cards
 
 
 class NotifyConfig(AppConfig):
@@ -11,6 +11,8 @@ class NotifyConfig(AppConfig):
 
     def ready(self) -> None:
         from .cards import my_notifications_card
+        from .services import deliveries_send, notifications_dispatch, notifications_escalate
+        from .templating import MessageTemplateSpec, message_templates
 
         menu.register(
             "notify.inbox",
@@ -30,5 +32,23 @@ class NotifyConfig(AppConfig):
                 template="notify/card_notifications.html",
                 context=my_notifications_card,
                 order=10,
+            ),
+        )
+        # The worker hands new notifications to the outside channels, sends (and retries) them,
+        # and escalates acknowledgements that did not come in time.
+        periodic_jobs.register("notify.dispatch", PeriodicJob("notify.dispatch", notifications_dispatch, 1.0))
+        periodic_jobs.register("notify.send", PeriodicJob("notify.send", deliveries_send, 1.0))
+        periodic_jobs.register(
+            "notify.escalate", PeriodicJob("notify.escalate", notifications_escalate, 15.0)
+        )
+        message_templates.register(
+            "notify.escalation",
+            MessageTemplateSpec(
+                key="notify.escalation",
+                kind="alert",
+                title_zh="未确认：{title}",
+                body_zh="{recipient} 未在 {ack_by} 前确认收到该通知。",
+                title_en="Not acknowledged: {title}",
+                body_en="{recipient} did not acknowledge this notification by {ack_by}.",
             ),
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from medoa.core.notify import push
 from medoa.core.notify.models import Notification
 from medoa.core.notify.services import notification_send
 
@@ -19,3 +20,11 @@ def inbox(db: Any) -> Callable[..., list[Notification]]:
         return [notification_send(recipients=[user], title=f"{prefix}{i}")[0] for i in range(count)]
 
     return fill
+
+
+@pytest.fixture(autouse=True)
+def _stop_the_hub() -> Any:
+    """Each test starts with no push hub and ends its hub thread (and its LISTEN connection)."""
+    push.hub_stop()
+    yield
+    push.hub_stop()

@@ -113,7 +113,21 @@ def test_owner_lists_newest_first_with_counts(client: Any, owner: Any, bearer: A
         ("bad link", "", True),
         ("n2", "/x/", True),
     ]
-    assert set(body["items"][0]) == {"id", "kind", "title", "body", "link", "data", "created_at", "read_at"}
+    assert set(body["items"][0]) == {
+        "id",
+        "kind",
+        "title",
+        "body",
+        "link",
+        "data",
+        "created_at",
+        "read_at",
+        "urgent",
+        "requires_ack",
+        "ack_by",
+        "acked_at",
+        "escalated_at",
+    }
 
 
 def test_owner_filters_unread_and_pages(client: Any, owner: Any, bearer: Any) -> None:
