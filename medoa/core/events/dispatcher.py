@@ -3,11 +3,13 @@
 ``dispatch_batch`` is one round: it claims up to ``limit`` due deliveries in a short transaction
 (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers take disjoint rows; SQLite
 serialises writers) by writing a lease (``claimed_by``, ``claimed_until``) and counting the attempt.
-Then each delivery runs in a transaction of its own: the delivery row is locked again, the handler
-runs, and the row is marked ``delivered`` — all or nothing. A handler that raises rolls back its
-own writes; the delivery becomes ``failed`` with a retry time (``dead`` after the subscriber's
-``max_attempts``, or at once for ``EventRejected``). A worker killed mid-batch leaves its leases to
-run out; the deliveries it had not finished are then claimed again by whoever polls next.
+Then the claimed deliveries run in chunked transactions (``run_claimed``): the rows are locked
+again, each handler runs in a savepoint, and the successful ones are marked ``delivered`` in the
+same transaction — a handler's writes and its "delivered" commit together or not at all. A handler
+that raises rolls back its own writes (its savepoint); the delivery becomes ``failed`` with a
+retry time (``dead`` after the subscriber's ``max_attempts``, or at once for ``EventRejected``).
+A worker killed mid-batch leaves its leases to run out; the deliveries it had not finished are then
+claimed again by whoever polls next.
 
 ``DispatcherThread`` repeats rounds in a worker process: at once while there is work, otherwise it
 waits for a wake-up (PostgreSQL ``LISTEN``, or the in-process event) or its poll interval.
@@ -20,6 +22,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +48,7 @@ LEASE_SECONDS = 60.0
 POLL_SECONDS_LISTENING = 1.0  # PostgreSQL with LISTEN: only retries and missed wake-ups wait this long
 POLL_SECONDS = 0.25  # SQLite, or PostgreSQL without LISTEN
 MAX_ERROR = 4000
+CHUNK_SECONDS = 0.2  # at most this long in one delivery transaction (SQLite's write lock)
 
 
 def _claim(*, claimer: str, limit: int, lease: float) -> list[int]:
@@ -82,50 +86,76 @@ def _failed(delivery: Delivery, claimer: str, error: str, *, dead: bool, delay: 
     log("event #%s → %s: attempt %s %s", delivery.event_id, delivery.subscriber, delivery.attempts, status)
 
 
-def _run(delivery: Delivery, claimer: str) -> bool:
-    """Run one claimed delivery; True when it was delivered."""
+def _handle(delivery: Delivery) -> tuple[str, bool, float] | None:
+    """Run the delivery's handler in a savepoint: ``None`` when it succeeded, else
+    ``(error, dead, retry delay)`` (its writes are rolled back)."""
     subscriber = subscribers.get(delivery.subscriber)
     if subscriber is None:
         error = f"No subscriber is registered as {delivery.subscriber!r} in this worker."
-        dead = delivery.attempts >= DEFAULT_MAX_ATTEMPTS
-        _failed(delivery, claimer, error, dead=dead, delay=retry_delay(delivery.attempts))
-        return False
+        return error, delivery.attempts >= DEFAULT_MAX_ATTEMPTS, retry_delay(delivery.attempts)
     if delivery.attempts > subscriber.max_attempts:
         # Earlier attempts never reported back: the worker died while running them.
-        error = (
-            delivery.last_error or f"The worker stopped during each of {subscriber.max_attempts} attempts."
-        )
-        _failed(delivery, claimer, error, dead=True, delay=0)
-        return False
+        stopped = f"The worker stopped during each of {subscriber.max_attempts} attempts."
+        return delivery.last_error or stopped, True, 0.0
     try:
         with transaction.atomic():
-            qs = Delivery.objects.filter(pk=delivery.pk, claimed_by=claimer, status__in=DUE_STATUSES)
-            if connection.features.has_select_for_update:
-                qs = qs.select_for_update()
-            if not qs.values_list("id", flat=True).first():
-                return False  # the lease ran out and another worker took it over
             subscriber.handle(delivery.event)
-            Delivery.objects.filter(pk=delivery.pk).update(
-                status=DeliveryStatus.DELIVERED,
-                delivered_at=timezone.now(),
-                claimed_by="",
-                claimed_until=None,
-                last_error="",
-            )
     except EventRejected:
-        _failed(delivery, claimer, traceback.format_exc(), dead=True, delay=0)
-        return False
+        return traceback.format_exc(), True, 0.0
     except Exception:
         dead = delivery.attempts >= subscriber.max_attempts
-        _failed(
-            delivery,
-            claimer,
-            traceback.format_exc(),
-            dead=dead,
-            delay=subscriber.retry_delay(delivery.attempts),
-        )
-        return False
-    return True
+        return traceback.format_exc(), dead, subscriber.retry_delay(delivery.attempts)
+    return None
+
+
+def run_claimed(deliveries: list[Delivery], claimer: str, *, chunk_seconds: float = CHUNK_SECONDS) -> int:
+    """Run deliveries claimed by ``claimer``; returns how many were delivered.
+
+    They run in chunks: one transaction locks the rows this claim still owns (``FOR UPDATE`` on
+    PostgreSQL: a worker whose lease ran out cannot have them taken over while it runs them), runs
+    each handler in a savepoint, marks the successful ones delivered and records the failures, and
+    commits — the handlers' writes and "delivered" together. A chunk ends after ``chunk_seconds``
+    (SQLite holds its write lock for a chunk), the rest go in the next one. A delivery this claim no
+    longer owns (delivered, or claimed again by another worker) is skipped.
+    """
+    delivered = 0
+    rest = sorted(deliveries, key=lambda d: d.pk)
+    while rest:
+        deadline = time.monotonic() + chunk_seconds
+        with transaction.atomic():
+            owned_qs = Delivery.objects.filter(
+                pk__in=[d.pk for d in rest], claimed_by=claimer, status__in=DUE_STATUSES
+            ).order_by("id")
+            if connection.features.has_select_for_update:
+                owned_qs = owned_qs.select_for_update()
+            owned = set(owned_qs.values_list("id", flat=True))
+            done: list[int] = []
+            failures: list[tuple[Delivery, tuple[str, bool, float]]] = []
+            ran = 0
+            for delivery in rest:
+                ran += 1
+                if delivery.pk not in owned:
+                    continue
+                outcome = _handle(delivery)
+                if outcome is None:
+                    done.append(delivery.pk)
+                else:
+                    failures.append((delivery, outcome))
+                if time.monotonic() > deadline:
+                    break
+            if done:
+                Delivery.objects.filter(pk__in=done).update(
+                    status=DeliveryStatus.DELIVERED,
+                    delivered_at=timezone.now(),
+                    claimed_by="",
+                    claimed_until=None,
+                    last_error="",
+                )
+            for delivery, (error, dead, delay) in failures:
+                _failed(delivery, claimer, error, dead=dead, delay=delay)
+        delivered += len(done)
+        rest = rest[ran:]
+    return delivered
 
 
 def dispatch_batch(*, worker_id: str = "", limit: int = BATCH, lease: float = LEASE_SECONDS) -> int:
@@ -134,9 +164,8 @@ def dispatch_batch(*, worker_id: str = "", limit: int = BATCH, lease: float = LE
     ids = _claim(claimer=claimer, limit=limit, lease=lease)
     if not ids:
         return 0
-    claimed = Delivery.objects.filter(id__in=ids, claimed_by=claimer).select_related("event").order_by("id")
-    for delivery in claimed:
-        _run(delivery, claimer)
+    claimed = Delivery.objects.filter(id__in=ids, claimed_by=claimer).select_related("event")
+    run_claimed(list(claimed), claimer)
     return len(ids)
 
 
@@ -294,4 +323,11 @@ def running_dispatcher(**kwargs: Any) -> Iterator[DispatcherThread]:
         thread.stop()
 
 
-__all__ = ["DispatcherThread", "dispatch_batch", "dispatch_job", "dispatch_until_idle", "running_dispatcher"]
+__all__ = [
+    "DispatcherThread",
+    "dispatch_batch",
+    "dispatch_job",
+    "dispatch_until_idle",
+    "run_claimed",
+    "running_dispatcher",
+]

@@ -14,7 +14,13 @@ from django.db import connection
 from django.utils import timezone
 
 from medoa.core.events import dispatcher, publish
-from medoa.core.events.dispatcher import _claim, _run, dispatch_batch, dispatch_until_idle, running_dispatcher
+from medoa.core.events.dispatcher import (
+    _claim,
+    dispatch_batch,
+    dispatch_until_idle,
+    run_claimed,
+    running_dispatcher,
+)
 from medoa.core.events.errors import EventRejected
 from medoa.core.events.models import Delivery, Event
 from medoa.core.registries import periodic_jobs
@@ -149,7 +155,7 @@ def test_a_delivered_delivery_never_runs_again(subscribe: Callable[..., Any]) ->
 
     # Even a stale claim that still names this worker does not run it.
     Delivery.objects.update(claimed_by="w1/stale")
-    assert _run(delivery, "w1/stale") is False
+    assert run_claimed([delivery], "w1/stale") == 0
     Delivery.objects.update(claimed_by="", next_attempt_at=timezone.now() - timedelta(hours=1))
     assert dispatch_until_idle() == 0
 
@@ -170,7 +176,7 @@ def test_a_lease_that_runs_out_is_claimed_again_and_the_old_claim_does_nothing(
     Delivery.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
     stale = Delivery.objects.select_related("event").get()
     assert dispatch_batch(worker_id="w2") == 1
-    assert _run(stale, "w1/dead") is False  # w1 comes back late: its claim is gone
+    assert run_claimed([stale], "w1/dead") == 0  # w1 comes back late: its claim is gone
 
     assert _state() == ("delivered", 2, "", False)
     assert effects() == [event.pk]
@@ -220,13 +226,13 @@ def test_one_batch_claims_at_most_its_limit_oldest_first(subscribe: Callable[...
 
 @pytest.mark.django_db
 def test_dispatch_queries_per_delivery(subscribe: Callable[..., Any], django_assert_num_queries: Any) -> None:
-    """Claim (select + update) and load: 3 queries (+2 savepoint statements); each delivery: lock,
-    handler (here: none), mark done (+2 savepoint statements)."""
+    """Claim (select + update) and load: 3 queries (+2 savepoint statements); one chunk: lock the
+    rows, mark the done ones delivered (+2 savepoint statements); each delivery: its savepoint (2)."""
     subscribe("testres.housekeeping", ("testres.*",), handle=lambda event: None)
     for i in range(3):
         publish("testres.bed.released", {"bed": str(i), "ward": "W1"})
 
-    with django_assert_num_queries(5 + 3 * 4):
+    with django_assert_num_queries(5 + 4 + 3 * 2):
         assert dispatch_batch() == 3
 
 
