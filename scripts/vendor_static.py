@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Copy the distribution files of our npm packages into medoa/web/static/vendor/, and build the
-BPMN and form bundles.
+BPMN, DMN and form bundles.
 
 One line per file in VENDOR: (path under node_modules, name under static/vendor). Files are
 copied only when they changed, so the step is quick when nothing did.
@@ -9,8 +9,9 @@ BUNDLES are built with esbuild (installed from the lock file by ``npm ci``) from
 own sources: the BPMN designer/viewer (bpmn-js, the properties panel with the Camunda 7
 extensions, bpmn-auto-layout) becomes ONE script with one global (``MedoaBpmn``) plus one
 stylesheet; the form designer/viewer (the form-js editor and viewer with MedOA's field types)
-becomes ``MedoaForms``. A bundle is rebuilt only when its sources or package-lock.json changed (a stamp
-with their hash sits next to the output).
+becomes ``MedoaForms``; the DMN editor (the dmn-js modeler: DRD, decision tables, literal
+expressions, with Chinese labels) becomes ``MedoaDmn``. A bundle is rebuilt only when its sources
+or package-lock.json changed (a stamp with their hash sits next to the output).
 """
 
 from __future__ import annotations
@@ -78,6 +79,26 @@ STYLE_MOD_ADOPTED = (
 )
 
 
+# dmn-js writes the bpmn.io logo (and the lightbox it opens) as markup with style="" attributes,
+# which our CSP refuses. Drop the attributes; the DMN bundle's CSS entry gives the logo and the
+# lightbox the very same styles (the logo stays as the bpmn.io licence asks).
+POWERED_BY_STYLES = (
+    (r' style="vertical-align:middle"', "", "the bpmn.io logo's style"),
+    (
+        r'(class="bjs-powered-by" title="Powered by bpmn\.io") style="[^"]*"',
+        r"\1",
+        "the bpmn.io link's style",
+    ),
+    (r"(class=\"bjs-powered-by-lightbox\") style=\"'\+[\w$]+\+'\"", r"\1", "the lightbox's style"),
+    (r"(class=\"backdrop\") style=\"'\+[\w$]+\+'\"", r"\1", "the lightbox backdrop's style"),
+    (r"(class=\"notice\") style=\"'\+[\w$]+\+'\"", r"\1", "the lightbox notice's style"),
+    (
+        r'(rel="noopener") style="margin: 15px 20px 15px 10px; align-self: center;"',
+        r"\1",
+        "the notice link's style",
+    ),
+)
+
 BUNDLES = [
     Bundle(
         name="bpmn",
@@ -87,6 +108,15 @@ BUNDLES = [
         out_name="medoa-bpmn",
         global_name="MedoaBpmn",
         style_markup=PANEL_STYLES,
+    ),
+    Bundle(
+        name="dmn",
+        sources=ROOT / "medoa" / "engines" / "rules" / "frontend",
+        js_entry="medoa-dmn.js",
+        css_entry="medoa-dmn.css",
+        out_name="medoa-dmn",
+        global_name="MedoaDmn",
+        rewrites=(STYLE_MOD_ADOPTED, *POWERED_BY_STYLES),
     ),
     Bundle(
         name="forms",
