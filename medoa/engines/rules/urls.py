@@ -1,7 +1,15 @@
 """The rule engine's pages: rules and DMN decision tables (mounted at /rules/)."""
 
-from django.urls import URLPattern
+from django.urls import path
+
+from . import views
 
 app_name = "rules"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("decisions/", views.decision_list, name="decision_list"),
+    path("decisions/deploy/", views.decision_deploy, name="decision_deploy"),
+    path("decisions/<str:key>/", views.decision_editor, name="decision_editor"),
+    path("decisions/<str:key>/xml/", views.decision_xml, name="decision_xml"),
+    path("decisions/<str:key>/evaluate/", views.decision_evaluate, name="decision_evaluate"),
+]
