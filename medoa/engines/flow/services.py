@@ -212,6 +212,8 @@ class _Run:
     # step id → variables its next task must be completed with (see ``_reset_to``)
     carry: dict[str, dict[str, Any]] = field(default_factory=dict)
     migrated: bool = False  # the version changed: refresh every side table
+    # history rows of this change not written yet: ``_sync`` writes them with one insert, in order
+    events: list[ProcessEvent] = field(default_factory=list)
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -435,8 +437,10 @@ def _event(
     duration: int | None = None,
     step_id: str = "",
     step_name: str = "",
+    defer: list[ProcessEvent] | None = None,
 ) -> ProcessEvent:
-    return ProcessEvent.objects.create(
+    """One history row; with ``defer`` (a run's ``events``) it is written later, with the others."""
+    event = ProcessEvent(
         instance=instance,
         task=task,
         kind=kind,
@@ -448,6 +452,11 @@ def _event(
         data=data or {},
         duration_seconds=duration,
     )
+    if defer is not None:
+        defer.append(event)
+    else:
+        event.save(force_insert=True)
+    return event
 
 
 def _engine_failed(exc: EngineError, *, field: str | None = None) -> FlowInputError:
@@ -970,8 +979,11 @@ _message_depth: ContextVar[int] = ContextVar("flow_message_depth", default=0)
 _stored_files: ContextVar[list[str] | None] = ContextVar("flow_stored_files", default=None)
 
 
-def _insert_rows(instance: ProcessInstance, rows: list[HumanTask]) -> None:
-    """Save new rows with their candidates, history and notifications."""
+def _insert_rows(
+    instance: ProcessInstance, rows: list[HumanTask], *, events: list[ProcessEvent] | None = None
+) -> None:
+    """Save new rows with their candidates, history (into ``events`` when given, to be written
+    with the run's other history rows) and notifications."""
     if not rows:
         return
     for row in rows:
@@ -983,25 +995,27 @@ def _insert_rows(instance: ProcessInstance, rows: list[HumanTask]) -> None:
             for person in getattr(row, "_candidates", [])
         ]
     )
-    ProcessEvent.objects.bulk_create(
-        [
-            ProcessEvent(
-                instance=instance,
-                task=row,
-                kind=EventKind.TASK_CREATED,
-                on_behalf_of=row.on_behalf_of,
-                step_id=row.task_def_id,
-                step_name=row.name,
-                data={
-                    "assignee": row.assignee.name if row.assignee else None,
-                    "candidates": [p.name for p in getattr(row, "_candidates", [])][:20],
-                    "round": row.round,
-                    "due_at": row.due_at.isoformat() if row.due_at else None,
-                },
-            )
-            for row in rows
-        ]
-    )
+    created = [
+        ProcessEvent(
+            instance=instance,
+            task=row,
+            kind=EventKind.TASK_CREATED,
+            on_behalf_of=row.on_behalf_of,
+            step_id=row.task_def_id,
+            step_name=row.name,
+            data={
+                "assignee": row.assignee.name if row.assignee else None,
+                "candidates": [p.name for p in getattr(row, "_candidates", [])][:20],
+                "round": row.round,
+                "due_at": row.due_at.isoformat() if row.due_at else None,
+            },
+        )
+        for row in rows
+    ]
+    if events is not None:
+        events.extend(created)
+    else:
+        ProcessEvent.objects.bulk_create(created)
     for row in rows:
         people = [row.assignee] if row.assignee is not None else list(getattr(row, "_candidates", []))
         notification_send(
@@ -1021,20 +1035,17 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
     ready = [] if wf.completed else wf.ready_user_tasks()
     ready_ids = {r.spiff_id for r in ready}
     cancelled = _close_vanished(run, rows, ready_ids, TaskStatus.CANCELLED)
-    if cancelled:
-        ProcessEvent.objects.bulk_create(
-            [
-                ProcessEvent(
-                    instance=instance,
-                    task=row,
-                    kind=EventKind.CANCELLED,
-                    step_id=row.task_def_id,
-                    step_name=row.name,
-                    duration_seconds=_seconds_between(row.created_at, now),
-                )
-                for row in cancelled
-            ]
+    run.events.extend(
+        ProcessEvent(
+            instance=instance,
+            task=row,
+            kind=EventKind.CANCELLED,
+            step_id=row.task_def_id,
+            step_name=row.name,
+            duration_seconds=_seconds_between(row.created_at, now),
         )
+        for row in cancelled
+    )
     resubmit_open = any(r.signer_position == POSITION_RESUBMIT and r.status == TaskStatus.OPEN for r in rows)
     current = _current_rows(rows)
     new_rows: list[HumanTask] = []
@@ -1044,7 +1055,7 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
             if previous is not None and _is_present(previous):
                 continue
             new_rows.append(_resolve_row(run, item, previous))
-    _insert_rows(instance, new_rows)
+    _insert_rows(instance, new_rows, events=run.events)
 
     job_times = _sync_jobs(run) if run.parsed.service_tasks or run.migrated else []
     if run.parsed.message_catches or run.migrated:
@@ -1072,7 +1083,7 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
         )
         fields["ended_at"] = now
         _close_open_rows(run, TaskStatus.CANCELLED)
-        _event(instance, EventKind.ENDED, data={"outcome": fields["outcome"]})
+        _event(instance, EventKind.ENDED, data={"outcome": fields["outcome"]}, defer=run.events)
         status = InstanceStatus.COMPLETED
     if status == InstanceStatus.RUNNING:
         alarms = [
@@ -1085,6 +1096,9 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
         fields["next_due_at"] = min(candidates, default=None)
     else:
         fields["next_due_at"] = None
+    if run.events:
+        ProcessEvent.objects.bulk_create(run.events)
+        run.events.clear()
     _bump(instance, **fields)
     if thrown:
         _route_thrown(run, thrown)
@@ -1333,6 +1347,7 @@ def _start(
         state={},
         variables={},
     )
+    run = _Run(instance=instance, parsed=parsed, wf=wf, now=now)
     _event(
         instance,
         EventKind.STARTED,
@@ -1342,8 +1357,8 @@ def _start(
             **({"message": message} if message else {}),
             **({"from_instance": origin.pk} if origin is not None else {}),
         },
+        defer=run.events,
     )
-    run = _Run(instance=instance, parsed=parsed, wf=wf, now=now)
     _sync(run)
     return instance
 
@@ -1610,7 +1625,10 @@ def _action_event(
     data: dict[str, Any] | None = None,
     now: datetime.datetime,
     timed: bool = True,
+    defer: list[ProcessEvent] | None = None,
 ) -> ProcessEvent:
+    """The row of a person's action; ``defer`` as in ``_event`` (not when files are attached:
+    they need the row saved)."""
     on_behalf = acting_for(staff, row) if staff is not None else None
     event = _event(
         row.instance,
@@ -1621,6 +1639,7 @@ def _action_event(
         comment=comment,
         data=data,
         duration=_seconds_between(row.created_at, now) if timed else None,
+        defer=defer if not attachments else None,
     )
     _save_attachments(event, attachments, staff)
     return event
@@ -1655,10 +1674,17 @@ def _decide(
     row.data["variables"] = submitted
     row.data.pop("carry", None)
     _close(row, status, now, by=staff, outcome=outcome, comment=comment)
-    _action_event(row, kind, staff, comment=comment, attachments=attachments, now=now)
+    position = row.signer_position
+    plain = position == "" and not row.data.get("after_signers")
+    # the plain decision's row goes in with the rows the step creates (one insert); the rarer
+    # paths below write rows of their own first, so theirs is written now to keep the order
+    early: list[ProcessEvent] = []
+    _action_event(
+        row, kind, staff, comment=comment, attachments=attachments, now=now, defer=early if plain else None
+    )
 
     run = _open(instance, now)
-    position = row.signer_position
+    run.events.extend(early)
     if position == POSITION_BEFORE:
         pass  # an opinion: the task it was added before decides
     elif position == POSITION_RESUBMIT:

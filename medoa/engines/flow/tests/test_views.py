@@ -51,8 +51,8 @@ BROKEN = (BPMN / "view_broken.bpmn").read_text(encoding="utf-8")
 
 
 # session, user, live session; the principal (staff, roles, grants); the definitions for the filter;
-# the counts (one query); the page's count and rows; the shell's unread notifications
-QUERIES_INBOX = 11
+# the counts (one query); the page's count and rows; the shell's unread notifications and apps menu
+QUERIES_INBOX = 12
 
 # --- fixtures -------------------------------------------------------------------------------------
 
