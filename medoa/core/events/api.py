@@ -87,6 +87,8 @@ class EventOut(Schema):
     payload: dict[str, Any]
     actor: str
     created_at: datetime
+    cause: int | None = Field(..., description="the event whose handler published this one")
+    depth: int = Field(..., description="steps of reactions from an event nobody's reaction caused")
     deliveries: dict[str, int] = Field(..., description="deliveries per status")
 
 
@@ -174,6 +176,8 @@ def _event_out(event: Event, counts: dict[str, int]) -> dict[str, Any]:
         "payload": event.payload,
         "actor": event.actor_name,
         "created_at": event.created_at,
+        "cause": event.cause_id,
+        "depth": event.depth,
         "deliveries": counts,
     }
 

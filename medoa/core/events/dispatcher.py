@@ -35,6 +35,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .causation import handling
 from .choices import DUE_STATUSES, DeliveryStatus
 from .errors import EventRejected
 from .models import Delivery
@@ -98,7 +99,7 @@ def _handle(delivery: Delivery) -> tuple[str, bool, float] | None:
         stopped = f"The worker stopped during each of {subscriber.max_attempts} attempts."
         return delivery.last_error or stopped, True, 0.0
     try:
-        with transaction.atomic():
+        with transaction.atomic(), handling(delivery.event):
             subscriber.handle(delivery.event)
     except EventRejected:
         return traceback.format_exc(), True, 0.0

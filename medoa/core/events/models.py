@@ -30,6 +30,17 @@ class Event(models.Model):
     )
     actor_name = models.CharField(_("published by"), max_length=150, blank=True)
     created_at = models.DateTimeField(_("published at"), default=timezone.now)
+    # The event whose handler published this one (set by ``publish`` from the dispatcher's context),
+    # and how many such steps lead here from an event nobody's reaction caused (0).
+    cause = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("caused by"),
+    )
+    depth = models.PositiveSmallIntegerField(_("depth"), default=0)
 
     class Meta:
         ordering = ["-id"]

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from medoa.core.access.policy import has_perm
 from medoa.core.audit.services import audit_record
 
+from .causation import current_event
 from .choices import DeliveryStatus
 from .errors import DeliveryNotRedeliverable, EventError, EventKeyConflict
 from .models import Delivery, Event
@@ -58,6 +59,8 @@ def publish(
     event and its deliveries with it). With ``key``, a second publish gives back the first event
     and delivers nothing again; the same key with another type or payload is ``EventKeyConflict``.
     ``actor`` is the user who caused it (``None``: the system); ``actor_name`` names a system.
+    Published from inside a subscriber's handler, the event records the handled event as its
+    ``cause`` and lies one ``depth`` deeper.
     """
     event_type = event_types.get(type)
     data = event_type.validate(payload)
@@ -65,7 +68,15 @@ def publish(
         _check_key(key)
     if actor is not None and not actor_name:
         actor_name = actor.get_username()
-    fields = {"type": type, "payload": data, "actor": actor, "actor_name": actor_name[:150]}
+    cause = current_event()
+    fields = {
+        "type": type,
+        "payload": data,
+        "actor": actor,
+        "actor_name": actor_name[:150],
+        "cause": cause,
+        "depth": min(cause.depth + 1, 32767) if cause is not None else 0,
+    }
     with transaction.atomic():
         if key is None:
             event = Event.objects.create(**fields)

@@ -202,6 +202,8 @@ def test_list_filters_and_counts(
         "payload": {"bed": "12", "ward": "W1", "clean_minutes": 30},
         "actor": "it_zhou",
         "created_at": everything["items"][1]["created_at"],
+        "cause": None,
+        "depth": 0,
         "deliveries": {"pending": 1, "delivered": 0, "failed": 0, "dead": 0},
     }
     assert [e["id"] for e in by_type["items"]] == [released.pk]

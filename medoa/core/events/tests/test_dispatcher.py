@@ -236,6 +236,28 @@ def test_dispatch_queries_per_delivery(subscribe: Callable[..., Any], django_ass
         assert dispatch_batch() == 3
 
 
+@pytest.mark.django_db
+def test_an_event_published_by_a_handler_records_its_cause(subscribe: Callable[..., Any]) -> None:
+    def clean_after_release(event: Event) -> None:
+        if event.type == "testres.bed.released":
+            publish("testres.bed.cleaned", event.payload)
+
+    subscribe("testres.housekeeping", ("testres.*",), handle=clean_after_release)
+    released = publish("testres.bed.released", PAYLOAD)
+
+    dispatch_until_idle()
+
+    cleaned = Event.objects.get(type="testres.bed.cleaned")
+    assert (released.cause_id, released.depth) == (None, 0)
+    assert (cleaned.cause_id, cleaned.depth) == (released.pk, 1)
+    assert publish("testres.bed.cleaned", PAYLOAD).cause_id is None  # outside a handler again
+    assert list(Delivery.objects.order_by("id").values_list("event_id", "status")) == [
+        (released.pk, "delivered"),
+        (cleaned.pk, "delivered"),
+        (cleaned.pk + 1, "pending"),
+    ]
+
+
 # --- threads and workers ---------------------------------------------------------------------------
 
 
