@@ -249,7 +249,310 @@ def main(argv: list[str] | None = None) -> int:
         f"Goal (issue 4): ≥ {GOAL_PER_SECOND:,} validations/s on one core for the 40-field form: "
         f"{main_case['per_second']:,.0f}/s — {'met' if ok else 'NOT met'}"
     )
+    bench_record_list(records=100_000 if args.quick else 1_000_000)
     return 0
+
+
+# --- record list at 1M records on PostgreSQL (helper B) -------------------------------------------
+
+RECORD_LIST_DB = "medoa_bench_forms"
+RECORD_LIST_CHILD = (
+    "import sys; sys.path.insert(0, {root!r}); import bench.forms as b; b._record_list_child({n})"
+)
+
+
+def bench_record_list(records: int = 1_000_000, reps: int = 200) -> dict[str, Any]:
+    """The record list query (``selectors.record_list``: one page of 20 and the total) at
+    ``records`` form records on PostgreSQL, filtered on fields marked for reporting (the side table
+    ``forms_formrecordvalue``, four values per record), for a hospital-wide office and for a
+    department head (department-tree scope). Runs in a child process on a database of its own
+    (``medoa_bench_forms``, created and dropped; the server from ``MEDOA_BENCH_PG`` or
+    postgres@127.0.0.1:5432). Records and side-table rows are loaded with COPY. Goal (issue 4):
+    p95 < 50 ms at 1M records."""
+    import json as _json
+    import subprocess
+    import sys as _sys
+    from pathlib import Path as _Path
+
+    root = _Path(__file__).resolve().parent.parent
+    server = os.environ.get("MEDOA_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+    env = dict(os.environ, MEDOA_BENCH_RECORD_LIST_DB=f"{server.rstrip('/')}/{RECORD_LIST_DB}")
+    env["MEDOA_BENCH_RECORD_LIST_REPS"] = str(reps)
+    code = RECORD_LIST_CHILD.format(root=str(root), n=int(records))
+    done = subprocess.run([_sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(done.stdout[-4000:], done.stderr[-4000:], file=_sys.stderr)
+        raise SystemExit(f"the record list bench failed ({done.returncode})")
+    result: dict[str, Any] = _json.loads(done.stdout.strip().splitlines()[-1])
+    print(
+        f"\nRecord list on PostgreSQL: {result['records']:,} records, {result['values']:,} side-table rows "
+        f"(loaded in {result['load_seconds']:.0f} s; tables and indexes {result['size_mb']:.0f} MB)"
+    )
+    print(f"  {'query':<58} {'rows':>8} {'p50 ms':>8} {'p95 ms':>8}")
+    for q in result["queries"]:
+        print(f"  {q['name']:<58} {q['total']:>8,} {q['p50'] * 1000:>8.1f} {q['p95'] * 1000:>8.1f}")
+    worst = max(q["p95"] for q in result["queries"])
+    verdict = "met" if worst < 0.050 else "MISSED"
+    print(f"  goal: p95 < 50 ms at 1M records — worst p95 {worst * 1000:.1f} ms: {verdict}")
+    print("  plan of the first query:\n    " + "\n    ".join(result["explain"].splitlines()))
+    return result
+
+
+def _record_list_child(records: int) -> None:
+    """The child of ``bench_record_list``: set up Django on the bench database, load, measure,
+    print one JSON line."""
+    import json as _json
+    import random
+    import tempfile
+    import time as _time
+    from datetime import UTC, date, datetime, timedelta
+    from decimal import Decimal
+    from urllib.parse import urlsplit
+
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    url = os.environ["MEDOA_BENCH_RECORD_LIST_DB"]
+    reps = int(os.environ.get("MEDOA_BENCH_RECORD_LIST_REPS", "200"))
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    assert "bench" in name, name
+    admin: dict[str, Any] = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": parts.username or "postgres",
+        "password": parts.password,
+        "dbname": "postgres",
+        "autocommit": True,
+    }
+    with psycopg.connect(**admin) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ.update(
+        MEDOA_ENV="test",
+        DJANGO_SETTINGS_MODULE="medoa.config.settings",
+        DATABASE_URL=url,
+        MEDOA_DATA_DIR=tempfile.mkdtemp(prefix="medoa-bench-forms-"),
+    )
+    os.environ.pop("MEDOA_KEY_FILE", None)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    settings.MEDOA_ACCESS_CACHE_SECONDS = 5
+    try:
+        call_command("migrate", verbosity=0)
+        from django.contrib.auth import get_user_model
+
+        from medoa.core.access.grants import sync_role_grants
+        from medoa.core.org.models import Department, Role, RoleAssignment, Staff
+        from medoa.engines.forms import selectors
+        from medoa.engines.forms.models import FormDefinition, FormRecord, FormRecordValue, FormVersion
+
+        sync_role_grants()
+        rng = random.Random(4)
+        users = get_user_model()
+        root = Department.objects.create(code="H", name_zh="医院", kind="hospital", path="/", depth=0)
+        root.path = f"/{root.pk}/"
+        root.save(update_fields=["path"])
+        depts = []
+        for i in range(40):
+            d = Department.objects.create(
+                code=f"D{i:02d}", name_zh=f"科室{i}", kind="department", parent=root, path="", depth=1
+            )
+            d.path = f"{root.path}{d.pk}/"
+            d.save(update_fields=["path"])
+            depts.append(d)
+        user_rows = users.objects.bulk_create(
+            [users(username=f"fb{i:04d}", password="!") for i in range(400)]
+        )
+        staff = Staff.objects.bulk_create(
+            [
+                Staff(
+                    user=u,
+                    employee_no=f"FB{i:04d}",
+                    name=f"职工{i}",
+                    department=depts[i % 40],
+                    title="attending",
+                )
+                for i, u in enumerate(user_rows)
+            ]
+        )
+        office = staff[0]
+        RoleAssignment.objects.create(
+            staff=office, role=Role.objects.get(code="medical_affairs"), department=root
+        )
+        head = staff[1]
+        RoleAssignment.objects.create(
+            staff=head, role=Role.objects.get(code="dept_head"), department=head.department
+        )
+
+        definition = FormDefinition.objects.create(key="bench_visit", name="门诊随访")
+        reporting = [
+            {"key": "category", "kind": "text", "many": False},
+            {"key": "amount", "kind": "number", "many": False},
+            {"key": "visit_date", "kind": "date", "many": False},
+            {"key": "ward", "kind": "text", "many": False},
+        ]
+        version = FormVersion.objects.create(
+            definition=definition,
+            version=1,
+            schema={"components": []},
+            checksum="0" * 64,
+            reporting=reporting,
+        )
+        definition.latest_version = version
+        definition.save(update_fields=["latest_version"])
+
+        categories = [f"c{i}" for i in range(10)]
+        start = date(2024, 1, 1)
+        now = datetime.now(UTC)
+        record_cols = (
+            "definition_id",
+            "version_id",
+            "submitter_id",
+            "department_id",
+            "status",
+            "source",
+            "subject",
+            "values",
+            "submitted_at",
+            "updated_at",
+        )
+        value_cols = ("record_id", "definition_id", "field", "text", "number", "date")
+        loaded = _time.perf_counter()
+        connection.ensure_connection()
+        raw = connection.connection
+        batch = 50_000
+        with raw.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence('forms_formrecord', 'id'))")
+            first_id = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('forms_formrecord', 'id'), %s)", [first_id + records]
+            )
+        next_id = first_id
+        for offset in range(0, records, batch):
+            count = min(batch, records - offset)
+            rec_rows: list[tuple[Any, ...]] = []
+            val_rows: list[tuple[Any, ...]] = []
+            for _i in range(count):
+                who = staff[rng.randrange(len(staff))]
+                category = categories[rng.randrange(10)]
+                amount = Decimal(rng.randrange(100, 1_000_000)) / 100
+                visit = start + timedelta(days=rng.randrange(730))
+                ward = depts[rng.randrange(40)].code
+                at = now - timedelta(seconds=rng.randrange(2 * 365 * 86400))
+                values = {
+                    "category": category,
+                    "amount": float(amount),
+                    "visit_date": visit.isoformat(),
+                    "ward": ward,
+                    "note": "随访记录",
+                }
+                rec_rows.append(
+                    (
+                        next_id,
+                        definition.pk,
+                        version.pk,
+                        who.pk,
+                        who.department_id,
+                        "submitted",
+                        "web",
+                        "",
+                        Jsonb(values),
+                        at,
+                        at,
+                    )
+                )
+                val_rows += [
+                    (next_id, definition.pk, "category", category, None, None),
+                    (next_id, definition.pk, "amount", None, amount, None),
+                    (next_id, definition.pk, "visit_date", None, None, visit),
+                    (next_id, definition.pk, "ward", ward, None, None),
+                ]
+                next_id += 1
+            with raw.cursor() as cursor:
+                with cursor.copy(f"COPY forms_formrecord (id, {', '.join(record_cols)}) FROM STDIN") as copy:
+                    for row in rec_rows:
+                        copy.write_row(row)
+                with cursor.copy(f"COPY forms_formrecordvalue ({', '.join(value_cols)}) FROM STDIN") as copy:
+                    for row in val_rows:
+                        copy.write_row(row)
+            if not raw.autocommit:
+                raw.commit()
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE) forms_formrecord, forms_formrecordvalue")
+            cursor.execute(
+                "SELECT pg_total_relation_size('forms_formrecord') + "
+                "pg_total_relation_size('forms_formrecordvalue')"
+            )
+            size = cursor.fetchone()[0]
+        load_seconds = _time.perf_counter() - loaded
+
+        office_user = users.objects.get(pk=office.user_id)
+        head_user = users.objects.get(pk=head.user_id)
+        queries = [
+            ("office: category = c3 (10 %), newest first", office_user, {"category": "c3"}, "-submitted_at"),
+            (
+                "office: amount 5000–5100 (1 %)",
+                office_user,
+                {"amount__gte": "5000", "amount__lte": "5100"},
+                "-submitted_at",
+            ),
+            (
+                "office: visit date in March 2025 + category c7",
+                office_user,
+                {"visit_date__gte": "2025-03-01", "visit_date__lte": "2025-03-31", "category": "c7"},
+                "-submitted_at",
+            ),
+            ("office: ward = D05 (2.5 %), sorted by amount", office_user, {"ward": "D05"}, "-amount"),
+            ("dept head (own tree): category = c3", head_user, {"category": "c3"}, "-submitted_at"),
+        ]
+        out = []
+        explain = ""
+        for label, user, filters, sort in queries:
+            for _ in range(10):
+                page = selectors.record_list(viewer=user, key="bench_visit", filters=filters, sort=sort)
+            times = []
+            for _ in range(reps):
+                began = _time.perf_counter()
+                page = selectors.record_list(viewer=user, key="bench_visit", filters=filters, sort=sort)
+                times.append(_time.perf_counter() - began)
+            times.sort()
+            out.append(
+                {
+                    "name": label,
+                    "total": page.total,
+                    "items": len(page.items),
+                    "p50": times[len(times) // 2],
+                    "p95": times[int(len(times) * 0.95) - 1],
+                }
+            )
+            if not explain:
+                qs = selectors.record_queryset(viewer=user, key="bench_visit", filters=filters, sort=sort)
+                explain = (
+                    qs[:20].explain(analyze=True) + "\n-- count --\n" + qs.order_by().explain(analyze=True)
+                )
+        print(
+            _json.dumps(
+                {
+                    "records": FormRecord.objects.count(),
+                    "values": FormRecordValue.objects.count(),
+                    "load_seconds": load_seconds,
+                    "size_mb": size / 2**20,
+                    "queries": out,
+                    "explain": explain,
+                }
+            )
+        )
+    finally:
+        connection.close()
+        with psycopg.connect(**admin) as conn:
+            if not os.environ.get("MEDOA_BENCH_KEEP_DB"):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

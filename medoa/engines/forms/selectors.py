@@ -292,11 +292,8 @@ def _record_filter(qs: QuerySet[FormRecord], name: str, value: Any) -> QuerySet[
     raise AssertionError(name)
 
 
-def _field_filter(
-    qs: QuerySet[FormRecord], definition: FormDefinition, kinds: Mapping[str, str], name: str, value: Any
-) -> tuple[QuerySet[FormRecord], QuerySet[FormRecordValue] | None]:
-    """``qs`` narrowed by one reporting-field filter, and the side-table rows that match it
-    (``None`` for a negative filter)."""
+def _field_condition(kinds: Mapping[str, str], name: str, value: Any) -> tuple[str, str, Q]:
+    """``(field, op, condition on the side table's value columns)`` of one filter."""
     field, _sep, op = name.partition("__")
     op = op or "eq"
     if field not in kinds:
@@ -316,21 +313,39 @@ def _field_filter(
         )
     kind = kinds[field]
     column = kind  # text | number | date
-    values = FormRecordValue.objects.filter(definition_id=definition.pk, field=field)
     if op == "contains":
         if kind != ValueKind.TEXT:
             raise FormsInputError(_("“contains” applies to text fields only."), field=f"filters.{name}")
-        values = values.filter(text__icontains=_typed(kind, value, name))
-    elif op == "in":
-        values = values.filter(**{f"{column}__in": [_typed(kind, v, name) for v in _many(value, name)]})
-    elif op in ("eq", "ne"):
-        values = values.filter(**{column: _typed(kind, value, name)})
-    else:
-        values = values.filter(**{f"{column}{OPS[op]}": _typed(kind, value, name)})
-    matching = values.values("record_id")
-    if op == "ne":
-        return qs.exclude(pk__in=matching), None
-    return qs.filter(pk__in=matching), values
+        return field, op, Q(text__icontains=_typed(kind, value, name))
+    if op == "in":
+        return field, op, Q(**{f"{column}__in": [_typed(kind, v, name) for v in _many(value, name)]})
+    if op in ("eq", "ne"):
+        return field, op, Q(**{column: _typed(kind, value, name)})
+    return field, op, Q(**{f"{column}{OPS[op]}": _typed(kind, value, name)})
+
+
+def _field_filters(
+    qs: QuerySet[FormRecord], definition: FormDefinition, kinds: Mapping[str, str], filters: Mapping[str, Any]
+) -> tuple[QuerySet[FormRecord], list[tuple[str, QuerySet[FormRecordValue]]], bool]:
+    """``qs`` narrowed by the reporting-field filters; the side-table rows matching each field's
+    positive conditions (all of one field's conditions hold for the same value: ``amount__gte``
+    and ``amount__lte`` make one range); whether a negative (``ne``) filter was among them."""
+    positive: dict[str, Q] = {}
+    negative = False
+    for name, value in filters.items():
+        field, op, condition = _field_condition(kinds, name, value)
+        rows = FormRecordValue.objects.filter(definition_id=definition.pk, field=field)
+        if op == "ne":
+            qs = qs.exclude(pk__in=rows.filter(condition).values("record_id"))
+            negative = True
+        else:
+            positive[field] = positive[field] & condition if field in positive else condition
+    matches = []
+    for field, condition in positive.items():
+        rows = FormRecordValue.objects.filter(condition, definition_id=definition.pk, field=field)
+        qs = qs.filter(pk__in=rows.values("record_id"))
+        matches.append((field, rows))
+    return qs, matches, negative
 
 
 def _search(qs: QuerySet[FormRecord], definition: FormDefinition, search: str) -> QuerySet[FormRecord]:
@@ -387,7 +402,7 @@ def _query(*, viewer: Any, key: str, filters: Mapping[str, Any] | None, search: 
     scope = record_scope(viewer)
     qs = FormRecord.objects.filter(scope).filter(definition=definition)
     side_table_only = scope == Q() and not search
-    matches: list[tuple[str, QuerySet[FormRecordValue]]] = []
+    on_fields: dict[str, Any] = {}
     for name, value in (filters or {}).items():
         if value is None or value == "" or value == []:
             continue
@@ -395,11 +410,10 @@ def _query(*, viewer: Any, key: str, filters: Mapping[str, Any] | None, search: 
             qs = _record_filter(qs, name, value)
             side_table_only = False
         else:
-            qs, values = _field_filter(qs, definition, kinds, name, value)
-            if values is None:
-                side_table_only = False
-            else:
-                matches.append((name.partition("__")[0], values))
+            on_fields[name] = value
+    qs, matches, negative = _field_filters(qs, definition, kinds, on_fields)
+    if negative:
+        side_table_only = False
     if search:
         qs = _search(qs, definition, search)
     many = frozenset(k for k, item in reporting.items() if item.get("many", True))
