@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connection, connections
+from django.db import close_old_connections, connection, connections, transaction
 from django.db.models import Count
 
 from . import conf
@@ -54,16 +54,19 @@ IDLE_EXIT_SECONDS = 30.0  # a hub thread with no stream to serve ends after this
 
 
 def announce(first_id: int, last_id: int) -> None:
-    """Called after commit by ``notification_send``: make the new rows known to every web
-    process (PostgreSQL NOTIFY) and wake this process's hub."""
+    """Called by ``notification_send`` inside its transaction: make the new rows known to every
+    web process and, once they are committed, to this process's hub.
+
+    On PostgreSQL the NOTIFY is sent in the same transaction: PostgreSQL delivers it only when the
+    transaction commits (and drops it on rollback), so it costs no round trip and no transaction
+    of its own after the commit. A failure here (the notification queue full) fails the change,
+    like any other write of it."""
     if connection.vendor == "postgresql":
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_notify(%s, %s)", [PG_CHANNEL, f"{first_id}:{last_id}"])
-        except Exception:  # the inbox row is committed; a lost push only delays the badge
-            log.exception("pg_notify failed")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [PG_CHANNEL, f"{first_id}:{last_id}"])
     if _hub is not None:
-        _hub.wake(first_id, last_id)
+        hub = _hub
+        transaction.on_commit(lambda: hub.wake(first_id, last_id), robust=True)
 
 
 def event_of(n: Notification | dict[str, Any], unread: int | None) -> dict[str, Any]:

@@ -110,7 +110,7 @@ def notification_send(
     ids = [n.pk for n in created if n.pk is not None]
     if ids:
         first, last = min(ids), max(ids)
-        transaction.on_commit(lambda: push.announce(first, last), robust=True)
+        push.announce(first, last)
     return created
 
 
