@@ -15,7 +15,6 @@ This module holds the reads the pages, the API and the services share; the write
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +22,7 @@ from django.utils.translation import gettext_noop
 
 from medoa.engines.forms import process_link as forms_link
 from medoa.engines.forms.models import FormRecord, FormVersion
-from medoa.engines.forms.permissions import HIDDEN, READONLY
+from medoa.engines.forms.permissions import HIDDEN, READONLY, without_paths
 
 from .spiff import Msg, ParsedDefinition
 
@@ -200,35 +199,6 @@ def hidden_paths(parsed: ParsedDefinition, step_ids: Sequence[str] | None = None
             continue
         paths |= {k for k, level in step_permissions(info.properties).items() if level == HIDDEN}
     return paths
-
-
-def without_paths(values: Mapping[str, Any], paths: set[str]) -> dict[str, Any]:
-    """A copy of ``values`` (process variables, or a record's values) without the data at
-    ``paths`` (``salary``, ``address.city``, ``items[].cost``)."""
-    result = copy.deepcopy(dict(values))
-    for path in paths:
-        _strip(result, path.split("."))
-    return result
-
-
-def _strip(node: Any, parts: list[str]) -> None:
-    if not parts or not isinstance(node, dict):
-        return
-    head, rest = parts[0], parts[1:]
-    repeated = head.endswith("[]")
-    name = head[:-2] if repeated else head
-    if not rest and not repeated:
-        node.pop(name, None)
-        return
-    child = node.get(name)
-    if repeated and isinstance(child, list):
-        if not rest:
-            node.pop(name, None)
-            return
-        for row in child:
-            _strip(row, rest)
-    elif not repeated:
-        _strip(child, rest)
 
 
 def visible_variables(

@@ -1267,6 +1267,7 @@ def _task_form_store(actor: Any, instance: ProcessInstance, form: _TaskForm) -> 
             permissions=form.permissions,
             source=RecordSource.PROCESS,
             subject=form_link.instance_subject(instance.pk),
+            hidden_fields=form_link.hidden_paths(parsed_version(instance.version)),
         )
         return record
     updated: FormRecord = _form_call(
@@ -1442,6 +1443,7 @@ def instance_start(
             version=form_version,
             source=RecordSource.PROCESS,
             subject=form_link.instance_subject(instance.pk),
+            hidden_fields=form_link.hidden_paths(parsed_version(version)),
         )
     audit_record(
         actor=actor,

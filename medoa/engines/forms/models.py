@@ -110,6 +110,10 @@ class FormRecord(models.Model):
     )
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     values = models.JSONField(_("values"), default=dict)
+    # Field paths the record's process hides from people at some step (``medoa:hidden``): only the
+    # submitter and form designers see them on the form engine's pages and API, and they are not
+    # in the reporting index (a filter on them would tell what they hold).
+    hidden_fields = models.JSONField(default=list, blank=True)
     submitted_at = models.DateTimeField(_("submitted at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 

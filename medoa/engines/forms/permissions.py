@@ -129,3 +129,32 @@ def _remove(row: dict[str, Any], path: tuple[str, ...]) -> None:
     parent = _lookup(row, path[:-1]) if len(path) > 1 else row
     if isinstance(parent, dict):
         parent.pop(path[-1], None)
+
+
+def without_paths(values: Mapping[str, Any], paths: set[str]) -> dict[str, Any]:
+    """A copy of ``values`` (process variables, or a record's values) without the data at
+    ``paths`` (``salary``, ``address.city``, ``items[].cost``)."""
+    result = copy.deepcopy(dict(values))
+    for path in paths:
+        _strip_path(result, path.split("."))
+    return result
+
+
+def _strip_path(node: Any, parts: list[str]) -> None:
+    if not parts or not isinstance(node, dict):
+        return
+    head, rest = parts[0], parts[1:]
+    repeated = head.endswith("[]")
+    name = head[:-2] if repeated else head
+    if not rest and not repeated:
+        node.pop(name, None)
+        return
+    child = node.get(name)
+    if repeated and isinstance(child, list):
+        if not rest:
+            node.pop(name, None)
+            return
+        for row in child:
+            _strip_path(row, rest)
+    elif not repeated:
+        _strip_path(child, rest)

@@ -19,6 +19,7 @@ or a reporting field, ``-`` first for descending.
 from __future__ import annotations
 
 import datetime
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from .apps import PERM_DESIGN, PERM_VIEW
 from .choices import RecordSource, RecordStatus, ValueKind
 from .errors import FormsInputError, FormsNotFound, fmt
 from .models import FormAttachment, FormDefinition, FormRecord, FormRecordValue, FormVersion
+from .permissions import without_paths
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 200
@@ -194,13 +196,30 @@ def record_visible(*, viewer: Any) -> QuerySet[FormRecord]:
     return FormRecord.objects.filter(record_scope(viewer))
 
 
+def sees_hidden_fields(viewer: Any, record: FormRecord) -> bool:
+    """Whether ``viewer`` may see the fields the record's process hides: its submitter (who filled
+    them in) and form designers."""
+    submitter = record.submitter
+    if submitter is not None and submitter.user_id == getattr(viewer, "pk", None):
+        return True
+    return has_perm(viewer, PERM_DESIGN)
+
+
+def for_viewer(viewer: Any, record: FormRecord) -> FormRecord:
+    """``record`` as ``viewer`` may see it: without its hidden fields unless they may see them.
+    The values are replaced in memory only (services re-read a record before they change it)."""
+    if record.hidden_fields and not sees_hidden_fields(viewer, record):
+        record.values = without_paths(record.values, set(record.hidden_fields))
+    return record
+
+
 def record_get(*, viewer: Any, record_id: Any) -> FormRecord:
     if isinstance(record_id, bool) or not isinstance(record_id, int) or not 0 < record_id < 2**63:
         raise FormsNotFound(_("There is no such record."))
     record = record_visible(viewer=viewer).select_related(*RECORD_RELATED).filter(pk=record_id).first()
     if record is None:
         raise FormsNotFound(_("There is no such record."))
-    return record
+    return for_viewer(viewer, record)
 
 
 def _many(value: Any, field: str) -> list[Any]:
@@ -507,6 +526,7 @@ def record_list(
         items = [by_id[i] for i in ids if i in by_id]
         for item in items:
             item.definition = query.definition
+            for_viewer(viewer, item)
     return RecordPage(items=items, total=total, page=page, page_size=page_size)
 
 
@@ -531,8 +551,14 @@ def attachment_get(*, viewer: Any, attachment_id: Any) -> FormAttachment:
         if staff is None or staff.pk != row.uploaded_by_id:
             raise FormsNotFound(_("There is no such attachment."))
         return row
-    if not record_visible(viewer=viewer).filter(pk=row.record_id).exists():
+    record = record_visible(viewer=viewer).select_related("submitter").filter(pk=row.record_id).first()
+    if record is None:
         raise FormsNotFound(_("There is no such attachment."))
+    if record.hidden_fields and not sees_hidden_fields(viewer, record):
+        # a file in a field hidden from this viewer is not theirs to download either
+        shown = json.dumps(for_viewer(viewer, record).values, ensure_ascii=False)
+        if json.dumps(row.pk) not in shown:
+            raise FormsNotFound(_("There is no such attachment."))
     return row
 
 

@@ -286,7 +286,9 @@ def report_rows(
 def _write_report_values(record: FormRecord, version: FormVersion, *, replace: bool) -> None:
     if replace:
         FormRecordValue.objects.filter(record=record).delete()
-    rows = report_rows(record, version.reporting, record.values)
+    hidden = set(record.hidden_fields or ())
+    reporting = [item for item in version.reporting if item["key"] not in hidden]
+    rows = report_rows(record, reporting, record.values)
     if rows:
         FormRecordValue.objects.bulk_create(rows, batch_size=500)
 
@@ -585,12 +587,15 @@ def record_submit(
     source: str = RecordSource.WEB,
     status: str = RecordStatus.SUBMITTED,
     subject: str = "",
+    hidden_fields: Iterable[str] = (),
 ) -> FormRecord:
     """Validate ``data`` against the current version of ``key`` and keep it as a record.
 
     ``version`` (when given) is the version the client filled in: another than the current one is
     refused with ``FormsConflict`` (409) naming both. ``status`` is ``submitted`` or ``draft`` (a
-    draft may leave required fields empty). Raises ``ValidationFailed`` with every field error."""
+    draft may leave required fields empty). ``hidden_fields``: paths the caller (a process) hides
+    from some of its steps (see ``FormRecord.hidden_fields``). Raises ``ValidationFailed`` with
+    every field error."""
     staff = _submitter(actor)
     _require(actor, PERM_SUBMIT, _("You may not fill in forms."))
     if source not in RecordSource.values:
@@ -621,6 +626,7 @@ def record_submit(
         source=source,
         subject=subject,
         values=values,
+        hidden_fields=sorted({str(path) for path in hidden_fields}),
         submitted_at=now,
         updated_at=now,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from io import BytesIO
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
+from openpyxl import load_workbook
 
 from medoa.core.access.tokens import api_token_issue
 from medoa.core.audit.models import AuditEntry
@@ -25,8 +27,10 @@ from medoa.engines.flow.errors import FlowConflict, FlowInputError
 from medoa.engines.flow.models import HumanTask, ProcessDefinition, ProcessInstance, ProcessVersion
 from medoa.engines.flow.services import FormInvalid
 from medoa.engines.flow.spiff import DefinitionInvalid
+from medoa.engines.forms import selectors as forms_selectors
 from medoa.engines.forms import services as forms
 from medoa.engines.forms.models import FormRecord, FormRecordValue
+from medoa.engines.forms.xlsx import record_export_xlsx
 
 from .conftest import open_steps, open_task, snapshot
 
@@ -489,3 +493,41 @@ def test_the_api_starts_with_the_form_and_decides_with_its_data(
     assert done.status_code == 200, done.json()
     assert [t["task_definition_id"] for t in done.json()["instance"]["active_tasks"]] == ["vice"]
     assert record_of(instance).values["hours"] == 12
+
+
+# --- the form engine's own pages keep a process's hidden fields from other viewers ---------------
+
+
+def test_fields_hidden_by_the_process_stay_out_of_the_form_engines_reads(
+    people: SimpleNamespace, begin: Callable[..., ProcessInstance]
+) -> None:
+    """The head nurse's data scope covers the nurse's records, but the process hides 薪资 from her
+    step: the record page, the list, the API and the export leave it out for her; the nurse who
+    filled it in still sees it."""
+    record = record_of(begin())
+
+    as_head_nurse = forms_selectors.record_get(viewer=people.head_nurse.user, record_id=record.pk)
+    listed = forms_selectors.record_list(viewer=people.head_nurse.user, key="overtime").items
+    as_nurse = forms_selectors.record_get(viewer=people.nurse.user, record_id=record.pk)
+    sheet = load_workbook(BytesIO(record_export_xlsx(viewer=people.head_nurse.user, key="overtime"))).active
+
+    assert record.hidden_fields == ["salary"]
+    assert "salary" not in as_head_nurse.values and as_head_nurse.values["hours"] == 10
+    assert [r.pk for r in listed] == [record.pk] and "salary" not in listed[0].values
+    assert as_nurse.values["salary"] == 8000
+    assert 8000 not in [cell.value for row in sheet.iter_rows() for cell in row]
+    assert FormRecord.objects.get(pk=record.pk).values["salary"] == 8000  # nothing lost
+
+
+def test_a_hidden_reporting_field_is_not_indexed(
+    people: SimpleNamespace, begin: Callable[..., ProcessInstance]
+) -> None:
+    """A filter on a field the process hides would tell what it holds: it is not in the index."""
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["components"][2]["properties"] = {"medoa:report": "true"}
+    forms.form_schema_publish(actor=people.admin.user, schema=schema, key="overtime", name="加班申请")
+
+    record = record_of(begin())
+
+    indexed = set(FormRecordValue.objects.filter(record=record).values_list("field", flat=True))
+    assert indexed == {"hours"}
