@@ -112,3 +112,17 @@ def people(db: Any, staff_factory: Any, department_factory: Any) -> SimpleNamesp
         nurse=person("nurse_li", "nurse"),
         hr=person("hr_wu", "hr"),
     )
+
+
+@pytest.fixture(autouse=True)
+def _only_test_subscribers() -> Iterator[None]:
+    """The bus's tests count deliveries: the apps' own subscribers (the rule engine's
+    ``rules.evaluate`` hears every type) are set aside during them, then put back in their order."""
+    saved = list(subscribers)
+    for sub in saved:
+        subscribers.unregister(sub.name)
+    yield
+    for sub in list(subscribers):
+        subscribers.unregister(sub.name)
+    for sub in saved:
+        subscribers.register(sub)
