@@ -12,6 +12,7 @@ from medoa.core.registries import (
     process_catalog,
     workbench_cards,
 )
+from medoa.engines.rules.registry import rule_actions
 
 ALL = DataScope.ALL
 TREE = DataScope.DEPARTMENT_TREE
@@ -83,12 +84,14 @@ class FlowConfig(AppConfig):
         from .catalog import PROCESS_CATALOG
         from .demo import DEMO_LOADER
         from .demo_apps import DEMO_APPS_LOADER
+        from .rule_actions import START_PROCESS
         from .selectors import todo_card_context
         from .tasks import flow_tick_job
 
         demo_loaders.register(DEMO_LOADER.key, DEMO_LOADER)
         demo_loaders.register(DEMO_APPS_LOADER.key, DEMO_APPS_LOADER)
         process_catalog.register("flow", PROCESS_CATALOG)
+        rule_actions.register(START_PROCESS)
 
         for permission in PERMISSIONS:
             register(permission)

@@ -13,6 +13,15 @@ Decisions (DMN)
     of objects for COLLECT, RULE ORDER and OUTPUT ORDER, an object with the aggregate for COLLECT
     with SUM/MIN/MAX/COUNT; ``matched_rules`` and the required decisions' results come with it.
     A decision without an answer (two rules of a UNIQUE table match …) answers 422.
+
+Rules (event-condition-action)
+    ``GET /rules`` (``rules.rule.view``), ``POST /rules`` and ``PUT /rules/{id}`` (``rules.rule.design``)
+    with ``{"name", "trigger_kind", "event_type" | "schedule", "condition", "actions": [{"type",
+    "params"}], "priority", "enabled", "description"}`` — a refused rule answers 422 with every field
+    at fault (a condition's syntax error with ``position``, ``line``, ``column``) and writes nothing.
+    ``GET /rules/{id}`` (with its versions), ``POST /rules/{id}/dry-run`` with ``{"payload": {…}}`` or
+    ``{"event_id": n}``, ``GET /rules/executions`` (filters ``rule``, ``status``, ``event``,
+    ``event_type``), ``GET /rules/actions`` (the registered action types and their parameters).
 """
 
 from __future__ import annotations
@@ -32,8 +41,9 @@ from medoa.core.apierrors import MESSAGES, in_both, translate_error
 
 from . import selectors, services
 from .dmn import MAX_XML_BYTES, DmnEvaluationError, DmnInvalid, DmnProblem
-from .errors import RulesError, RulesInputError, RulesNotFound, RulesPermissionDenied
-from .models import DecisionDefinition, DecisionVersion
+from .errors import RuleInvalid, RulesError, RulesInputError, RulesNotFound, RulesPermissionDenied
+from .models import DecisionDefinition, DecisionVersion, Rule, RuleExecution
+from .registry import rule_actions
 
 rules_router = Router(tags=["rules"])
 decisions_router = Router(tags=["decisions"])
@@ -201,6 +211,8 @@ def _call(fn: Callable[..., T], **kwargs: Any) -> T:
         raise _http_error(403, exc.message) from None
     except RulesNotFound as exc:
         raise _http_error(404, exc.message) from None
+    except RuleInvalid as exc:
+        raise _http_error(422, exc.message, errors=exc.errors) from None
     except RulesInputError as exc:
         raise _http_error(422, exc.message, errors=[_field_error(exc.field or "", exc.message)]) from None
     except RulesError as exc:
@@ -401,6 +413,264 @@ def decisions_evaluate(request: HttpRequest, key: str) -> Any:
         services.decision_evaluate, actor=user, key=key, inputs=body.inputs, version=body.version
     )
     return {"key": version.definition.key, "version": version.version, **result.as_dict()}
+
+
+# --- rules ----------------------------------------------------------------------------------------
+
+MAX_RULE_BYTES = 256 * 1024
+
+
+class RuleActionIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(..., max_length=100, description="a registered action type (GET /rules/actions)")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RuleIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., max_length=200)
+    description: str = Field("", max_length=4000)
+    trigger_kind: str = Field("event", description="event or schedule")
+    event_type: str = Field("", max_length=100, description="the triggering event type (trigger_kind event)")
+    schedule: str = Field(
+        "", max_length=100, description="five-field cron, local time (trigger_kind schedule)"
+    )
+    condition: str = Field("", max_length=2000, description="a safe expression over event and payload")
+    actions: list[RuleActionIn] = Field(..., max_length=20)
+    priority: int = Field(100, description="lower runs first")
+    enabled: bool = False
+
+
+class RuleVersionOut(Schema):
+    version: int
+    data: dict[str, Any]
+    saved_at: Any
+    saved_by: str | None
+
+
+class RuleOut(Schema):
+    id: int
+    name: str
+    description: str
+    trigger_kind: str
+    event_type: str
+    schedule: str
+    condition: str
+    actions: list[dict[str, Any]]
+    priority: int
+    enabled: bool
+    version: int
+    next_run_at: Any
+    updated_at: Any
+    updated_by: str | None
+
+
+class RuleDetailOut(RuleOut):
+    versions: list[RuleVersionOut]
+
+
+class DryRunIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    payload: dict[str, Any] | None = Field(None, description="a pasted payload of the rule's event type")
+    event_id: int | None = Field(None, ge=1, description="a past event")
+
+
+class ExecutionOut(Schema):
+    id: int
+    rule: int
+    rule_name: str
+    rule_version: int
+    event: int | None
+    event_type: str
+    scheduled_for: Any
+    status: str
+    matched: bool
+    actions: list[dict[str, Any]]
+    error: str
+    duration_ms: float
+    created_at: Any
+
+
+class ActionTypeOut(Schema):
+    type: str
+    label: str
+    description: str
+    publishes: list[str]
+    params_schema: dict[str, Any]
+
+
+def _rule_out(rule: Rule) -> dict[str, Any]:
+    return {
+        "id": rule.pk,
+        **{name: getattr(rule, name) for name in services.RULE_FIELDS},
+        "version": rule.version,
+        "next_run_at": rule.next_run_at,
+        "updated_at": rule.updated_at,
+        "updated_by": rule.updated_by.get_username() if rule.updated_by else None,
+    }
+
+
+def _execution_out(row: RuleExecution) -> dict[str, Any]:
+    return {
+        "id": row.pk,
+        "rule": row.rule_id,
+        "rule_name": row.rule.name,
+        "rule_version": row.rule_version,
+        "event": row.event_id,
+        "event_type": row.event_type,
+        "scheduled_for": row.scheduled_for,
+        "status": row.status,
+        "matched": row.matched,
+        "actions": row.actions,
+        "error": row.error,
+        "duration_ms": row.duration_ms,
+        "created_at": row.created_at,
+    }
+
+
+def _may_view(user: User) -> None:
+    if not selectors.may_view_rules(user):
+        raise _http_error(403, _("You may not see rules."))
+
+
+def _may_design(user: User) -> None:
+    if not selectors.may_design_rules(user):
+        raise _http_error(403, _("You may not design rules."))
+
+
+@rules_router.get(
+    "",
+    response={200: list[RuleOut], 401: ErrorOut, 403: ErrorOut},
+    summary="Rules, by priority (filters: q, enabled, event_type)",
+)
+def rules_list(request: HttpRequest, q: str = "", enabled: bool | None = None, event_type: str = "") -> Any:
+    user = _user(request)
+    _may_view(user)
+    rules = selectors.rule_list(user=user, q=q, enabled=enabled, event_type=event_type)
+    return [_rule_out(r) for r in rules[:500]]
+
+
+@rules_router.post(
+    "",
+    response={201: RuleOut, 400: InvalidOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: InvalidOut},
+    summary="Create a rule",
+    description="A refused rule answers 422 with every field at fault under `errors` (`field` like "
+    "`condition` or `actions.0.params.title`; a condition's syntax error also has `position`, `line`, "
+    "`column`). Nothing is written then.",
+)
+def rules_create(request: HttpRequest) -> Any:
+    user = _user(request)
+    _may_design(user)
+    body = _json_body(request, RuleIn, MAX_RULE_BYTES)
+    rule = _call(services.rule_create, actor=user, data=body.model_dump())
+    return Status(201, _rule_out(rule))
+
+
+@rules_router.get(
+    "/actions",
+    response={200: list[ActionTypeOut], 401: ErrorOut, 403: ErrorOut},
+    summary="The registered action types and the JSON schema of their parameters",
+)
+def rules_action_types(request: HttpRequest) -> Any:
+    user = _user(request)
+    _may_view(user)
+    return [
+        {
+            "type": a.key,
+            "label": str(a.label),
+            "description": str(a.description),
+            "publishes": list(a.publishes),
+            "params_schema": a.params.model_json_schema(),
+        }
+        for a in rule_actions
+    ]
+
+
+@rules_router.get(
+    "/executions",
+    response={200: list[ExecutionOut], 401: ErrorOut, 403: ErrorOut},
+    summary="The execution log, newest first (filters: rule, status, event, event_type; at most 200)",
+)
+def rules_executions(
+    request: HttpRequest,
+    rule: int | None = None,
+    status: str = "",
+    event: int | None = None,
+    event_type: str = "",
+    before: int | None = None,
+) -> Any:
+    user = _user(request)
+    _may_view(user)
+    qs = selectors.execution_list(
+        user=user, rule_id=rule, status=status, event_id=event, event_type=event_type
+    )
+    if before is not None:
+        qs = qs.filter(pk__lt=before)
+    return [_execution_out(r) for r in qs[:200]]
+
+
+@rules_router.get(
+    "/{rule_id}",
+    response={200: RuleDetailOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+    summary="One rule with its version history",
+)
+def rules_get(request: HttpRequest, rule_id: int) -> Any:
+    user = _user(request)
+    _may_view(user)
+    rule = _call(selectors.rule_get, user=user, rule_id=rule_id)
+    out = _rule_out(rule)
+    out["versions"] = [
+        {
+            "version": v.version,
+            "data": v.data,
+            "saved_at": v.saved_at,
+            "saved_by": v.saved_by.get_username() if v.saved_by else None,
+        }
+        for v in selectors.rule_versions(rule=rule)
+    ]
+    return out
+
+
+@rules_router.put(
+    "/{rule_id}",
+    response={
+        200: RuleOut,
+        400: InvalidOut,
+        401: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        413: ErrorOut,
+        422: InvalidOut,
+    },
+    summary="Replace a rule's content (the next version)",
+)
+def rules_update(request: HttpRequest, rule_id: int) -> Any:
+    user = _user(request)
+    _may_design(user)
+    body = _json_body(request, RuleIn, MAX_RULE_BYTES)
+    rule = _call(services.rule_update, actor=user, rule_id=rule_id, data=body.model_dump())
+    return _rule_out(rule)
+
+
+@rules_router.post(
+    "/{rule_id}/dry-run",
+    response={
+        200: dict[str, Any],
+        400: InvalidOut,
+        401: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        422: InvalidOut,
+    },
+    summary="What the rule would do for a pasted payload or a past event (nothing is executed)",
+)
+def rules_dry_run(request: HttpRequest, rule_id: int) -> Any:
+    user = _user(request)
+    _may_design(user)
+    body = _json_body(request, DryRunIn, MAX_RULE_BYTES)
+    return _call(
+        services.rule_dry_run, actor=user, rule_id=rule_id, payload=body.payload, event_id=body.event_id
+    )
 
 
 __all__ = ["decisions_router", "rules_router"]

@@ -37,3 +37,16 @@ class RulesPermissionDenied(RulesError):
 
 class RulesNotFound(RulesError):
     default_message = _("Not found.")
+
+
+class RuleInvalid(RulesError):
+    """A rule that may not be saved: ``errors`` names every field at fault, each as
+    ``{"field", "message", "message_en", "type"}`` (``field`` like ``condition`` or
+    ``actions.1.params.title``; a condition's syntax error carries ``position``, ``line``,
+    ``column``)."""
+
+    default_message = _("The rule cannot be saved; nothing was changed.")
+
+    def __init__(self, errors: list[dict[str, Any]], message: Any = None) -> None:
+        self.errors = errors
+        super().__init__(message, field=errors[0]["field"] if errors else None)

@@ -59,3 +59,114 @@ class DecisionVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.definition.key} v{self.version}"
+
+
+class Rule(models.Model):
+    """An event-condition-action rule: when ``trigger`` happens (an event type, or a cron schedule)
+    and ``condition`` holds, run ``actions`` (a list of ``{"type", "params"}``) in order. Every save
+    writes a ``RuleVersion``; executions name the version they ran."""
+
+    class TriggerKind(models.TextChoices):
+        EVENT = "event", _("Event")
+        SCHEDULE = "schedule", _("Schedule")
+
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    trigger_kind = models.CharField(
+        _("trigger"), max_length=10, choices=TriggerKind.choices, default=TriggerKind.EVENT
+    )
+    event_type = models.CharField(_("event type"), max_length=100, blank=True, db_index=True)
+    schedule = models.CharField(_("schedule (cron)"), max_length=100, blank=True)
+    condition = models.TextField(_("condition"), blank=True)
+    actions = models.JSONField(_("actions"), default=list)
+    priority = models.IntegerField(_("priority"), default=100)
+    enabled = models.BooleanField(_("enabled"), default=False)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    # The next due time of a scheduled rule (the worker's job looks these up).
+    next_run_at = models.DateTimeField(_("next run"), null=True, blank=True, db_index=True)
+    template_key = models.CharField(max_length=100, blank=True)  # the demo template it came from
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["priority", "id"]
+        verbose_name = _("rule")
+        verbose_name_plural = _("rules")
+        indexes = [models.Index(fields=["enabled", "event_type", "priority"], name="rules_rule_enabled_type")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RuleVersion(models.Model):
+    """The rule as it was saved, once per save."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField(_("version"))
+    data = models.JSONField(_("content"))
+    saved_at = models.DateTimeField(_("saved at"), auto_now_add=True)
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["rule", "-version"]
+        verbose_name = _("rule version")
+        verbose_name_plural = _("rule versions")
+        constraints = [models.UniqueConstraint(fields=["rule", "version"], name="rules_rule_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} v{self.version}"
+
+
+class RuleExecution(models.Model):
+    """One rule for one event (or one due time of a schedule): whether it matched and what each
+    action did. Unique per (event, rule) and per (rule, scheduled time), so a retried delivery or a
+    second worker never runs a rule twice."""
+
+    class Status(models.TextChoices):
+        DONE = "done", _("Done")
+        NOT_MATCHED = "not_matched", _("Condition not met")
+        PARTIAL = "partial", _("Some actions failed")
+        FAILED = "failed", _("Failed")
+        STOPPED = "stopped", _("Stopped (loop)")
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="executions")
+    rule_version = models.PositiveIntegerField(_("version"))
+    event = models.ForeignKey(
+        "events.Event", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    event_type = models.CharField(_("event type"), max_length=100, blank=True)
+    scheduled_for = models.DateTimeField(_("scheduled for"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices)
+    matched = models.BooleanField(_("matched"), default=False)
+    # [{"type", "ok", "outcome" | "error"}] in the rule's order.
+    actions = models.JSONField(_("actions"), default=list)
+    error = models.TextField(_("error"), blank=True)
+    duration_ms = models.FloatField(_("duration (ms)"), default=0)
+    created_at = models.DateTimeField(_("run at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("rule execution")
+        verbose_name_plural = _("rule executions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "rule"], name="rules_execution_once", condition=models.Q(event__isnull=False)
+            ),
+            models.UniqueConstraint(
+                fields=["rule", "scheduled_for"],
+                name="rules_execution_once_scheduled",
+                condition=models.Q(scheduled_for__isnull=False),
+            ),
+        ]
+        indexes = [models.Index(fields=["rule", "-id"], name="rules_execution_rule")]
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} × event {self.event_id} ({self.status})"

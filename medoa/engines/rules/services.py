@@ -22,7 +22,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from medoa.core.audit.services import audit_record
+from medoa.core.events.errors import EventPayloadInvalid, UnknownEventType
+from medoa.core.events.models import Event
+from medoa.core.events.registry import event_types
 
+from . import engine
 from .dmn import (
     MAX_XML_BYTES,
     DecisionResult,
@@ -32,9 +36,9 @@ from .dmn import (
     evaluate_decision,
     parse_dmn,
 )
-from .errors import RulesInputError, RulesNotFound, RulesPermissionDenied
-from .models import DecisionDefinition, DecisionVersion
-from .selectors import may_design, may_evaluate
+from .errors import RuleInvalid, RulesInputError, RulesNotFound, RulesPermissionDenied
+from .models import DecisionDefinition, DecisionVersion, Rule, RuleVersion
+from .selectors import may_design, may_design_rules, may_evaluate
 
 __all__ = [
     "KEY_RE",
@@ -43,6 +47,9 @@ __all__ = [
     "decision_evaluate",
     "decision_model",
     "decision_run",
+    "rule_create",
+    "rule_dry_run",
+    "rule_update",
 ]
 
 KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")
@@ -224,3 +231,115 @@ def decision_evaluate(
     inputs = _check_inputs(inputs)
     found = _version_for(key, version)
     return found, evaluate_decision(decision_model(found), found.definition.key, inputs)
+
+
+# --- event-condition-action rules -----------------------------------------------------------------
+
+RULE_FIELDS = (
+    "name",
+    "description",
+    "trigger_kind",
+    "event_type",
+    "schedule",
+    "condition",
+    "actions",
+    "priority",
+    "enabled",
+)
+
+
+def _rule_snapshot(rule: Rule) -> dict[str, Any]:
+    return {name: getattr(rule, name) for name in RULE_FIELDS}
+
+
+def _save_version(rule: Rule, actor: Any) -> None:
+    RuleVersion.objects.create(rule=rule, version=rule.version, data=_rule_snapshot(rule), saved_by=actor)
+
+
+def _schedule_next(rule: Rule) -> None:
+    if rule.enabled and rule.trigger_kind == Rule.TriggerKind.SCHEDULE:
+        rule.next_run_at = engine.next_run(rule.schedule)
+    else:
+        rule.next_run_at = None
+
+
+@transaction.atomic
+def rule_create(*, actor: Any, data: Mapping[str, Any], template_key: str = "") -> Rule:
+    """A new rule (version 1) from ``data``; ``RuleInvalid`` names every field at fault and nothing
+    is written. Needs ``rules.rule.design``."""
+    if not may_design_rules(actor):
+        raise RulesPermissionDenied(_("You may not design rules."))
+    clean = engine.rule_check(data)
+    rule = Rule(**clean, version=1, created_by=actor, updated_by=actor, template_key=template_key)
+    _schedule_next(rule)
+    rule.save()
+    _save_version(rule, actor)
+    audit_record(actor=actor, action="rules.rule.created", target=rule, details=_rule_snapshot(rule))
+    return rule
+
+
+@transaction.atomic
+def rule_update(*, actor: Any, rule_id: int, data: Mapping[str, Any]) -> Rule:
+    """Replace the rule's content with ``data`` (all fields; the same checks as ``rule_create``):
+    the next version, kept in its history. Saving unchanged content writes no version."""
+    if not may_design_rules(actor):
+        raise RulesPermissionDenied(_("You may not design rules."))
+    rule = Rule.objects.select_for_update().filter(pk=rule_id).first()
+    if rule is None:
+        raise RulesNotFound(_("There is no such rule."))
+    clean = engine.rule_check(data)
+    before = _rule_snapshot(rule)
+    if clean == before:
+        return rule
+    for name, value in clean.items():
+        setattr(rule, name, value)
+    rule.version += 1
+    rule.updated_by = actor
+    _schedule_next(rule)
+    rule.save()
+    _save_version(rule, actor)
+    changed = {k: clean[k] for k in RULE_FIELDS if clean[k] != before[k]}
+    audit_record(
+        actor=actor,
+        action="rules.rule.updated",
+        target=rule,
+        details={"version": rule.version, "changed": changed},
+    )
+    return rule
+
+
+def rule_dry_run(
+    *, actor: Any, rule_id: int, payload: Any = None, event_id: int | None = None
+) -> dict[str, Any]:
+    """What the rule would do for a past event or a pasted payload (validated against the rule's
+    event type). Writes nothing, sends nothing. Needs ``rules.rule.design``."""
+    if not may_design_rules(actor):
+        raise RulesPermissionDenied(_("You may not dry-run rules."))
+    rule = Rule.objects.filter(pk=rule_id).first()
+    if rule is None:
+        raise RulesNotFound(_("There is no such rule."))
+    if event_id is not None:
+        event = Event.objects.filter(pk=event_id).select_related("actor").first()
+        if event is None:
+            raise RulesInputError(_("There is no event with this id."), field="event_id")
+        with transaction.atomic():
+            result = engine.dry_run(rule, event=event)
+            transaction.set_rollback(True)  # nothing an action's preview may have touched survives
+        return result
+    if not isinstance(payload, Mapping):
+        raise RulesInputError(
+            _("Paste a payload (a JSON object) or give a past event's id."), field="payload"
+        )
+    if rule.trigger_kind == Rule.TriggerKind.EVENT:
+        try:
+            payload = event_types.get(rule.event_type).validate(payload)
+        except EventPayloadInvalid as exc:
+            raise RuleInvalid(exc.errors, _("The payload does not match the rule's event type.")) from None
+        except UnknownEventType:
+            raise RulesInputError(
+                _("The rule's event type is no longer registered."), field="payload"
+            ) from None
+    with transaction.atomic():
+        result = engine.dry_run(rule, payload=dict(payload))
+        transaction.set_rollback(True)  # nothing an action's preview may have touched survives
+    return result

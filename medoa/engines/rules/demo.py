@@ -1,0 +1,137 @@
+"""The demo rules (the brief's examples), loaded by the ``rules`` demo loader:
+
+1. 证书到期提醒 — ``hr.certificate.expiring`` (published by HR systems through the API and by a daily
+   check): when the certificate expires within 30 days, notify the person named in the payload and
+   人事处 (the holders of the role ``hr``) with the message template ``rules.certificate_expiring``.
+   ENABLED.
+2. 危急值告警 — ``clinical.critical_value.received`` and
+3. 手术室超时协调 — ``resources.operating_room.overrun``: templates, DISABLED. Their event types
+   belong to the clinical-resources and resources issues, which register them (and decide their
+   payloads); a disabled rule may name a type nobody registers yet, and its references (the event
+   type, the process to start) are checked when someone enables it. The payload fields used here
+   are the expected ones; adjust the rule when the event type lands.
+
+Loading is idempotent: a rule is created once per ``template_key``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+from medoa.core.notify.templating import MessageTemplateSpec
+from medoa.core.registries import DemoLoader
+
+from .models import Rule
+from .services import rule_create
+
+DEMO_DESIGNER = "admin"
+
+CERTIFICATE_TEMPLATE = MessageTemplateSpec(
+    key="rules.certificate_expiring",
+    kind="reminder",
+    title_zh="证书即将到期：{certificate}",
+    body_zh="{staff} 的{certificate}将于 {expires_on} 到期，请及时办理延续。",
+    title_en="Certificate expiring: {certificate}",
+    body_en="{staff}'s {certificate} expires on {expires_on}; please arrange its renewal.",
+)
+
+DEMO_RULES: tuple[dict[str, Any], ...] = (
+    {
+        "template_key": "demo.certificate_expiring",
+        "name": "证书 30 天内到期提醒本人和人事处",
+        "description": (
+            "员工证书在 30 天内到期时，通知本人和人事处。事件 hr.certificate.expiring 由人事系统"
+            "（通过 API）和每日检查发布。"
+        ),
+        "trigger_kind": "event",
+        "event_type": "hr.certificate.expiring",
+        "condition": "date(payload.expires_on) <= today() + days(30)",
+        "actions": [
+            {
+                "type": "rules.notify",
+                "params": {
+                    "payload_fields": ["staff"],
+                    "roles": ["hr"],
+                    "template": "rules.certificate_expiring",
+                },
+            }
+        ],
+        "priority": 100,
+        "enabled": True,
+    },
+    {
+        "template_key": "demo.critical_value",
+        "name": "危急值告警：通知主管医生确认，超时升级科主任（模板）",
+        "description": (
+            "模板，未启用：事件类型 clinical.critical_value.received 由临床资源模块注册；启用前请核对"
+            "事件字段（attending、patient、item、value）。"
+        ),
+        "trigger_kind": "event",
+        "event_type": "clinical.critical_value.received",
+        "condition": "",
+        "actions": [
+            {
+                "type": "rules.supervise",
+                "params": {
+                    "payload_fields": ["attending"],
+                    "title": "危急值：{patient} {item} {value}",
+                    "body": "请立即处理并确认收到。",
+                    "kind": "alert",
+                    "urgent": True,
+                    "ack_within_minutes": 10,
+                    "escalate_roles": ["dept_head"],
+                },
+            }
+        ],
+        "priority": 10,
+        "enabled": False,
+    },
+    {
+        "template_key": "demo.or_overrun",
+        "name": "手术室超出计划结束 30 分钟启动协调流程（模板）",
+        "description": (
+            "模板，未启用：事件类型 resources.operating_room.overrun 和流程 or_coordination 由医疗资源"
+            "模块提供；启用前请核对事件字段（room、minutes_over、coordinator）。"
+        ),
+        "trigger_kind": "event",
+        "event_type": "resources.operating_room.overrun",
+        "condition": "payload.minutes_over >= 30",
+        "actions": [
+            {
+                "type": "flow.start",
+                "params": {
+                    "process": "or_coordination",
+                    "initiator_field": "coordinator",
+                    "variables": {"room": "payload.room", "minutes_over": "payload.minutes_over"},
+                    "business_key": "or-overrun-{event_id}",
+                    "title": "手术室 {room} 超时 {minutes_over} 分钟",
+                },
+            }
+        ],
+        "priority": 50,
+        "enabled": False,
+    },
+)
+
+
+@transaction.atomic
+def demo_load(*, password: str) -> None:
+    """Create the demo rules that are not there yet. ``password`` is the loaders' common argument."""
+    admin = get_user_model().objects.filter(username=DEMO_DESIGNER).first()
+    if admin is None:
+        raise ImproperlyConfigured(
+            f"the rules demo needs the demo hospital's {DEMO_DESIGNER!r} (the 'org' loader)"
+        )
+    existing = set(Rule.objects.exclude(template_key="").values_list("template_key", flat=True))
+    for spec in DEMO_RULES:
+        if spec["template_key"] in existing:
+            continue
+        data = {k: v for k, v in spec.items() if k != "template_key"}
+        rule_create(actor=admin, data=data, template_key=spec["template_key"])
+
+
+DEMO_LOADER = DemoLoader("rules", demo_load, order=30, depends_on=("org", "flow"))
