@@ -24,9 +24,9 @@ from medoa.core.notify.models import Notification, NotificationPreference
 from medoa.core.org.models import Staff
 from medoa.engines.rules import engine, services
 from medoa.engines.rules.cron import CronError, parse_cron
-from medoa.engines.rules.demo import DEMO_RULES
+from medoa.engines.rules.demo import DEMO_RULES, demo_load
 from medoa.engines.rules.errors import RuleInvalid
-from medoa.engines.rules.models import RuleExecution
+from medoa.engines.rules.models import Rule, RuleExecution
 
 from .conftest import PING
 
@@ -90,8 +90,6 @@ def test_demo_certificate_rule_end_to_end(designer: Staff, person: Callable[...,
 def test_demo_loader_is_idempotent_and_enables_only_the_certificate_rule(
     person: Callable[..., Staff],
 ) -> None:
-    from medoa.engines.rules.demo import demo_load
-    from medoa.engines.rules.models import Rule
 
     person("sys_admin", username="admin")
     demo_load(password="x")
@@ -220,9 +218,11 @@ TRIAGE = """<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="d" name="D" namespace="urn:t">
   <decision id="ping_level" name="级别">
     <decisionTable id="t" hitPolicy="FIRST">
-      <input id="i1" label="n"><inputExpression id="e1" typeRef="number"><text>n</text></inputExpression></input>
+      <input id="i1" label="n">
+        <inputExpression id="e1" typeRef="number"><text>n</text></inputExpression></input>
       <output id="o1" name="level" typeRef="string"/>
-      <rule id="r1"><inputEntry><text>&gt; 5</text></inputEntry><outputEntry><text>"高"</text></outputEntry></rule>
+      <rule id="r1"><inputEntry><text>&gt; 5</text></inputEntry>
+        <outputEntry><text>"高"</text></outputEntry></rule>
       <rule id="r2"><inputEntry><text>-</text></inputEntry><outputEntry><text>"低"</text></outputEntry></rule>
     </decisionTable>
   </decision>
