@@ -1513,40 +1513,29 @@ class _Parser:
         return f
 
     def disjunction(self) -> Fn:
-        left = self.conjunction()
-        while self.is_kw("or"):
-            self.advance()
-            right = self.conjunction()
-
-            def f(s: _Scope, a: Fn = left, b: Fn = right) -> Any:
-                x = a(s)
-                if x is True:
-                    return True
-                y = b(s)
-                if y is True:
-                    return True
-                if x is False and y is False:
-                    return False
-                return None
-
-            left = f
-        return left
+        return self._logical("or", self.conjunction, decisive=True)
 
     def conjunction(self) -> Fn:
-        left = self.comparison()
-        while self.is_kw("and"):
+        return self._logical("and", self.comparison, decisive=False)
+
+    def _logical(self, keyword: str, operand: Callable[[], Fn], *, decisive: bool) -> Fn:
+        """FEEL's three-valued ``or`` (``decisive`` true: one true operand decides) and ``and``
+        (``decisive`` false: one false operand decides); both operands the other boolean give that
+        boolean, anything else null."""
+        left = operand()
+        while self.is_kw(keyword):
             self.advance()
-            right = self.comparison()
+            right = operand()
 
             def f(s: _Scope, a: Fn = left, b: Fn = right) -> Any:
                 x = a(s)
-                if x is False:
-                    return False
+                if x is decisive:
+                    return decisive
                 y = b(s)
-                if y is False:
-                    return False
-                if x is True and y is True:
-                    return True
+                if y is decisive:
+                    return decisive
+                if x is (not decisive) and y is (not decisive):
+                    return not decisive
                 return None
 
             left = f
