@@ -75,16 +75,13 @@ def _condition_errors(source: str) -> list[dict[str, Any]]:
     rows = []
     for problem in problems:
         where = {"position": problem.position, "line": problem.line, "column": problem.column}
+        zh, en = in_both(problem.msgid, problem.params)  # the expression module's msgid, translated
         if problem.line is not None:
-            message: Any = _("Line %(line)s, column %(column)s: %(problem)s")
-            params = {"line": problem.line, "column": problem.column}
-        else:
-            message, params = _("%(problem)s"), {}
-        # The problem itself in each language: the expression module's msgid through the catalogs.
-        zh, en = in_both(problem.msgid, problem.params)
-        row = _err("condition", message, {**params, "problem": en}, **where)
-        row["message"] = str(in_both(message, {**params, "problem": zh})[0])
-        rows.append(row)
+            message = _("Line %(line)s, column %(column)s: %(problem)s")
+            at = {"line": problem.line, "column": problem.column}
+            zh = in_both(message, {**at, "problem": zh})[0]
+            en = in_both(message, {**at, "problem": en})[1]
+        rows.append({"field": "condition", "message": zh, "message_en": en, "type": "invalid", **where})
     return rows
 
 

@@ -7,6 +7,12 @@ from . import views
 app_name = "rules"
 
 urlpatterns = [
+    path("", views.rule_list, name="rule_list"),
+    path("new/", views.rule_editor, name="rule_new"),
+    path("<int:rule_id>/", views.rule_editor, name="rule_editor"),
+    path("<int:rule_id>/versions/", views.rule_versions, name="rule_versions"),
+    path("<int:rule_id>/dry-run/", views.rule_dry_run, name="rule_dry_run"),
+    path("executions/", views.execution_list, name="execution_list"),
     path("decisions/", views.decision_list, name="decision_list"),
     path("decisions/deploy/", views.decision_deploy, name="decision_deploy"),
     path("decisions/<str:key>/", views.decision_editor, name="decision_editor"),

@@ -1,4 +1,6 @@
-"""The rule engine's pages: the decision list, the dmn-js editor with deploy, and its test panel.
+"""The rule engine's pages: the decision list, the dmn-js editor with deploy, and its test panel;
+the rule list, the rule editor (no script: action parameters re-render on "apply the type"), its
+version history and dry-run panel, and the execution log.
 
 Each view parses its input, checks permission, calls one service or selector and renders. The
 editor talks JSON with its page (``deploy``, ``evaluate``); problems come back with their element
@@ -10,18 +12,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from medoa.core.events.registry import event_types
+
+from . import forms as rule_forms
 from . import selectors, services
 from .dmn import MAX_XML_BYTES, DmnEvaluationError, DmnInvalid
-from .errors import RulesError, RulesNotFound, RulesPermissionDenied
+from .errors import RuleInvalid, RulesError, RulesInputError, RulesNotFound, RulesPermissionDenied
+from .models import Rule, RuleExecution
+from .registry import rule_actions
 
 NEW_KEY = "new"
 
@@ -188,3 +197,181 @@ def decision_evaluate(request: HttpRequest, key: str) -> JsonResponse:
     return JsonResponse(
         {"ok": True, "key": version.definition.key, "version": version.version, **result.as_dict()}
     )
+
+
+# --- event-condition-action rules -----------------------------------------------------------------
+
+EXECUTIONS_PER_PAGE = 50
+
+
+def _require_rule_view(request: HttpRequest) -> None:
+    if not selectors.may_view_rules(request.user):
+        raise PermissionDenied
+
+
+def _require_rule_design(request: HttpRequest) -> None:
+    if not selectors.may_design_rules(request.user):
+        raise PermissionDenied
+
+
+@login_required
+@require_GET
+def rule_list(request: HttpRequest) -> HttpResponse:
+    _require_rule_view(request)
+    q = request.GET.get("q", "").strip()[:100]
+    rules = list(selectors.rule_list(user=request.user, q=q))
+    context = {
+        "rules": rules,
+        "q": q,
+        "may_design": selectors.may_design_rules(request.user),
+        "registered_types": {t.name for t in event_types},
+    }
+    return render(request, "rules/rule_list.html", context)
+
+
+def _editor_context(
+    request: HttpRequest, rule: Rule | None, data: dict[str, Any], errors: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "rule": rule,
+        "data": data,
+        "errors": errors,
+        "condition_error": errors.get("condition", ""),
+        "blocks": rule_forms.action_blocks(list(data.get("actions") or []), errors),
+        "action_types": list(rule_actions),
+        "event_type_choices": [(t.name, str(t.label)) for t in event_types],
+        "trigger_kinds": Rule.TriggerKind.choices,
+        "may_design": selectors.may_design_rules(request.user),
+        "dry_run": None,
+    }
+
+
+def _rule_data(rule: Rule) -> dict[str, Any]:
+    return {name: getattr(rule, name) for name in services.RULE_FIELDS}
+
+
+def _errors_by_field(exc: RuleInvalid) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for error in exc.errors:
+        field = str(error.get("field", ""))
+        out[field] = f"{out[field]} {error['message']}" if field in out else str(error["message"])
+    return out
+
+
+@login_required
+def rule_editor(request: HttpRequest, rule_id: int | None = None) -> HttpResponse:
+    """The editor: GET shows the rule (or an empty one), POST saves it (or, with ``_refresh``,
+    re-renders with the chosen action types' parameters). Errors beside their fields."""
+    _require_rule_view(request)
+    rule = None
+    if rule_id is not None:
+        try:
+            rule = selectors.rule_get(user=request.user, rule_id=rule_id)
+        except RulesNotFound:
+            raise Http404 from None
+    if request.method == "POST":
+        _require_rule_design(request)
+        data = rule_forms.parse_rule(request.POST)
+        if "_refresh" not in request.POST:
+            try:
+                if rule is None:
+                    rule = services.rule_create(actor=request.user, data=data)
+                else:
+                    rule = services.rule_update(actor=request.user, rule_id=rule.pk, data=data)
+            except RuleInvalid as exc:
+                context = _editor_context(request, rule, data, _errors_by_field(exc))
+                return render(request, "rules/rule_editor.html", context, status=422)
+            except RulesPermissionDenied:
+                raise PermissionDenied from None
+            messages.success(request, _("Saved: version %(version)s.") % {"version": rule.version})
+            return redirect("rules:rule_editor", rule_id=rule.pk)
+        return render(request, "rules/rule_editor.html", _editor_context(request, rule, data, {}))
+    if request.method != "GET":
+        return HttpResponse(status=405)
+    data = _rule_data(rule) if rule else {"trigger_kind": "event", "priority": 100, "actions": []}
+    return render(request, "rules/rule_editor.html", _editor_context(request, rule, data, {}))
+
+
+@login_required
+@require_POST
+def rule_dry_run(request: HttpRequest, rule_id: int) -> HttpResponse:
+    """The dry-run panel: a pasted payload (JSON) or a past event's id; the editor with the result."""
+    _require_rule_design(request)
+    try:
+        rule = selectors.rule_get(user=request.user, rule_id=rule_id)
+    except RulesNotFound:
+        raise Http404 from None
+    context = _editor_context(request, rule, _rule_data(rule), {})
+    raw_event = request.POST.get("event_id", "").strip()
+    raw_payload = request.POST.get("payload", "").strip()
+    context.update(dry_payload=raw_payload, dry_event=raw_event)
+    status = 200
+    try:
+        if raw_event:
+            if not raw_event.isdigit():
+                raise RulesInputError(_("Give a past event's number."), field="event_id")
+            result = services.rule_dry_run(actor=request.user, rule_id=rule.pk, event_id=int(raw_event))
+        else:
+            try:
+                payload = json.loads(raw_payload or "null")
+            except ValueError:
+                raise RulesInputError(_("The payload is not valid JSON."), field="payload") from None
+            result = services.rule_dry_run(actor=request.user, rule_id=rule.pk, payload=payload)
+        context["dry_run"] = result
+        context["dry_run_json"] = json.dumps(result, ensure_ascii=False, indent=2, default=str)
+    except RuleInvalid as exc:
+        context["dry_error"] = "；".join(f"{e['field']}: {e['message']}" for e in exc.errors)
+        status = 422
+    except RulesInputError as exc:
+        context["dry_error"] = str(exc.message)
+        status = 422
+    return render(request, "rules/rule_editor.html", context, status=status)
+
+
+@login_required
+@require_GET
+def rule_versions(request: HttpRequest, rule_id: int) -> HttpResponse:
+    _require_rule_view(request)
+    try:
+        rule = selectors.rule_get(user=request.user, rule_id=rule_id)
+    except RulesNotFound:
+        raise Http404 from None
+    versions = [
+        (v, json.dumps(v.data, ensure_ascii=False, indent=2)) for v in selectors.rule_versions(rule=rule)
+    ]
+    return render(request, "rules/rule_versions.html", {"rule": rule, "versions": versions})
+
+
+@login_required
+@require_GET
+def execution_list(request: HttpRequest) -> HttpResponse:
+    _require_rule_view(request)
+    get = request.GET
+
+    def number(name: str) -> int | None:
+        value = get.get(name, "").strip()
+        return int(value) if value.isdigit() else None
+
+    status = get.get("status", "")
+    if status not in RuleExecution.Status.values:
+        status = ""
+    rows = selectors.execution_list(
+        user=request.user,
+        rule_id=number("rule"),
+        status=status,
+        event_id=number("event"),
+        event_type=get.get("event_type", "").strip(),
+    )
+    page = Paginator(rows, EXECUTIONS_PER_PAGE).get_page(get.get("page"))
+    context = {
+        "page": page,
+        "statuses": RuleExecution.Status.choices,
+        "rules": selectors.rule_list(user=request.user).select_related(None).only("pk", "name"),
+        "filters": {
+            "rule": number("rule"),
+            "status": status,
+            "event": get.get("event", ""),
+            "event_type": get.get("event_type", ""),
+        },
+    }
+    return render(request, "rules/execution_list.html", context)
