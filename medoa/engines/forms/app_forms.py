@@ -60,6 +60,14 @@ class AppForm(forms.Form):
     )
     menu_order = forms.IntegerField(label=_("Menu order"), min_value=0, max_value=10000, initial=100)
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+    shared_records = forms.BooleanField(
+        label=_("Everyone who sees the app sees all its records"),
+        required=False,
+        help_text=_(
+            "For bookings or a shared register, so people see what is taken. "
+            "Off: each person sees only the records their data scope reaches."
+        ),
+    )
     conflict_resource = forms.ChoiceField(label=_("Conflict check: resource"), required=False)
     conflict_start = forms.ChoiceField(label=_("Conflict check: start"), required=False)
     conflict_end = forms.ChoiceField(label=_("Conflict check: end"), required=False)
@@ -80,6 +88,7 @@ class AppForm(forms.Form):
                 "roles": app.roles,
                 "menu_order": app.menu_order,
                 "enabled": app.enabled,
+                "shared_records": app.shared_records,
                 "conflict_resource": app.conflict_resource,
                 "conflict_start": app.conflict_start,
                 "conflict_end": app.conflict_end,
@@ -134,6 +143,7 @@ class AppForm(forms.Form):
             roles=list(data["roles"]),
             menu_order=data["menu_order"],
             enabled=data["enabled"],
+            shared_records=data["shared_records"],
             conflict_resource=data["conflict_resource"] or "",
             conflict_start=data["conflict_start"] or "",
             conflict_end=data["conflict_end"] or "",

@@ -56,6 +56,8 @@ class AppSpec:
     conflict_resource: str = ""
     conflict_start: str = ""
     conflict_end: str = ""
+    # everyone who sees the app sees all its records on its page (a booking calendar)
+    shared_records: bool = False
 
 
 # --- what a form offers --------------------------------------------------------------------------
@@ -169,6 +171,7 @@ def _clean(spec: AppSpec) -> tuple[dict[str, Any], FormDefinition | None, list[t
         errors.append(("menu_order", fmt(_("Must be between 0 and %(max)s."), {"max": MAX_MENU_ORDER})))
     out["menu_order"] = spec.menu_order
     out["enabled"] = bool(spec.enabled)
+    out["shared_records"] = bool(spec.shared_records)
 
     columns = _keys(spec.list_columns, name="list_columns", errors=errors)
     if len(columns) > MAX_COLUMNS:
@@ -272,7 +275,11 @@ def app_create(*, actor: Any, slug: str, spec: AppSpec) -> App:
         actor=actor,
         action="forms.app.created",
         target=app,
-        details={"slug": slug, "form": definition.key, **{k: values[k] for k in ("process_key", "roles")}},
+        details={
+            "slug": slug,
+            "form": definition.key,
+            **{k: values[k] for k in ("process_key", "roles", "shared_records")},
+        },
     )
     access_cache_forget_org_facts()
     return app

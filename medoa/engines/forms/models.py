@@ -201,7 +201,11 @@ class App(models.Model):
     imports the process engine), a list page showing ``list_columns`` (field keys), a menu entry for
     the holders of ``roles`` (role codes; empty: everyone), and an optional conflict rule: no two
     live records (neither rejected nor withdrawn) of the form may overlap in time
-    (``conflict_start``–``conflict_end``) on the same ``conflict_resource``."""
+    (``conflict_start``–``conflict_end``) on the same ``conflict_resource``.
+
+    ``shared_records`` (a booking calendar, a shared register): the app's page lists every record
+    of its form to everyone who sees the app, instead of only those their ``forms.record.view``
+    data scope reaches; only that list, and fields a process hides stay hidden."""
 
     slug = models.SlugField(_("short name"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=100)
@@ -218,6 +222,7 @@ class App(models.Model):
     conflict_resource = models.CharField(_("conflict resource field"), max_length=200, blank=True)
     conflict_start = models.CharField(_("conflict start field"), max_length=200, blank=True)
     conflict_end = models.CharField(_("conflict end field"), max_length=200, blank=True)
+    shared_records = models.BooleanField(_("records shared with everyone who sees it"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -129,6 +129,7 @@ def test_a_designer_creates_an_app_and_it_is_audited(people: SimpleNamespace, ro
         "form": "room_booking",
         "process_key": "",
         "roles": ["head_nurse", "nurse"],
+        "shared_records": False,
     }
 
 
@@ -215,7 +216,13 @@ def test_update_and_switching_off_are_audited(people: SimpleNamespace, room_app:
     assert actions == [
         (
             "forms.app.created",
-            {"slug": "rooms", "form": "room_booking", "process_key": "", "roles": ["head_nurse", "nurse"]},
+            {
+                "slug": "rooms",
+                "form": "room_booking",
+                "process_key": "",
+                "roles": ["head_nurse", "nurse"],
+                "shared_records": False,
+            },
         ),
         ("forms.app.updated", {"slug": "rooms", "fields": ["name", "roles"], "form": "room_booking"}),
         ("forms.app.disabled", {"slug": "rooms"}),
