@@ -4,6 +4,12 @@ An app is seen by the holders of any of its ``roles`` (everyone when it names no
 enabled; the designers (``forms.definition.design``) see every app, to try out what they build.
 An app one may not see answers "not found", as a record outside one's scope does.
 
+An app's page lists the records of its form that the viewer's ``forms.record.view`` scope reaches
+— or, when the app has ``shared_records`` (a booking calendar: who booked which room when), every
+record of its form to everyone who sees the app. That allowance is for the list only: a record
+opens (``selectors.record_get``) within the scope as ever, so the page links only those, and the
+fields a process hides stay hidden in the list too (``selectors.for_viewer``).
+
 The side navigation asks for a user's apps on every page: the enabled apps are read once per
 process and cached for the access-cache TTL (``medoa.core.access.cache.org_fact``; the app services
 drop the cache when they change an app), and each user's roles come from the principal the request
@@ -12,6 +18,7 @@ has loaded anyway — so the menu costs no query on most pages and one at most.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +30,7 @@ from medoa.core.access.cache import org_fact
 from medoa.core.access.policy import has_perm, principal_of
 from medoa.core.registries import MenuLink, process_catalog
 
+from . import selectors
 from .apps import PERM_DESIGN
 from .errors import FormsNotFound, fmt
 from .models import App
@@ -99,3 +107,47 @@ def app_new_url(app: App) -> str:
     if app.process_key and "flow" in process_catalog:
         return process_catalog.get("flow").start_url(app.process_key)
     return reverse("forms:form_fill", args=[app.form.key])
+
+
+def sees_all_records(viewer: Any, app: App) -> bool:
+    """Whether the app's page lists every record of its form to ``viewer``: the app shares its
+    records and the viewer sees the app."""
+    return app.shared_records and (has_perm(viewer, PERM_DESIGN) or (app.enabled and sees(viewer, app)))
+
+
+@dataclass
+class AppRecords:
+    page: selectors.RecordPage
+    # ids of the page's records the viewer may open (all of them unless the app shares them)
+    openable: frozenset[int]
+
+
+def app_record_list(
+    *,
+    viewer: Any,
+    app: App,
+    filters: Mapping[str, Any] | None = None,
+    search: str = "",
+    page: int = 1,
+    page_size: int = selectors.DEFAULT_PAGE_SIZE,
+) -> AppRecords:
+    """One page of the app's records as its page lists them (see the module's docstring), and
+    which of them the viewer may open."""
+    shared = sees_all_records(viewer, app)
+    found = selectors.record_list(
+        viewer=viewer,
+        key=app.form.key,
+        filters=filters,
+        search=search,
+        page=page,
+        page_size=page_size,
+        whole_form=shared,
+    )
+    ids = [record.pk for record in found.items]
+    if shared and ids:
+        openable = frozenset(
+            selectors.record_visible(viewer=viewer).filter(pk__in=ids).values_list("pk", flat=True)
+        )
+    else:
+        openable = frozenset(ids)
+    return AppRecords(page=found, openable=openable)

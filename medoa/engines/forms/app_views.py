@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from medoa.core.access.policy import has_perm
 from medoa.core.org.models import Department, Staff
 
-from . import app_selectors, app_services, selectors, services
+from . import app_selectors, app_services, services
 from .app_forms import AppForm, AppRecordQuery
 from .apps import PERM_DESIGN, PERM_SUBMIT
 from .conflicts import moment_of
@@ -209,28 +209,31 @@ def app_home(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404 from None
     query = AppRecordQuery(request.GET)
     page = None
+    openable: frozenset[int] = frozenset()
     status = 200
     if query.is_valid():
         filters = {"status": query.cleaned_data["status"]} if query.cleaned_data["status"] else {}
         try:
-            page = selectors.record_list(
+            found = app_selectors.app_record_list(
                 viewer=request.user,
-                key=app.form.key,
+                app=app,
                 filters=filters,
                 search=query.cleaned_data["q"],
                 page=query.cleaned_data["page"] or 1,
                 page_size=PAGE_SIZE,
             )
+            page, openable = found.page, found.openable
         except FormsInputError as exc:
             query.add_error(None, str(exc))
             status = 400
     else:
         status = 400
     columns = _column_fields(app)
-    rows: list[tuple[FormRecord, list[str]]] = []
+    # (record, its cells, whether the viewer may open it)
+    rows: list[tuple[FormRecord, list[str], bool]] = []
     if page is not None:
         names = _names(page.items, columns)
-        rows = [(record, _cells(record, columns, names)) for record in page.items]
+        rows = [(record, _cells(record, columns, names), record.pk in openable) for record in page.items]
     published = app.form.latest_version is not None and app.form.is_active
     context = {
         "app": app,

@@ -5,7 +5,8 @@ build them — a form published through the services and an app on top of it.
   of the same key (科主任 → 科教处) is deployed and linked by the process engine's demo
   (``medoa.engines.flow.demo_apps``), which runs after this loader;
 * ``meeting_room`` 院内会议室预约 — anyone books a meeting room; no process, and a conflict rule: two
-  bookings of one room may not overlap. Two bookings for tomorrow are already there;
+  bookings of one room may not overlap. Its records are shared (``shared_records``): everyone sees
+  every booking, so they can pick a free slot. Two bookings for tomorrow are already there;
 * ``new_technique`` 新技术新项目申报 — a clinical department applies for a new technique or project;
   its process (科主任 → 医务处 and 质控办 countersign in parallel → 医务处 final) is linked by the
   process engine's demo too.
@@ -198,6 +199,7 @@ DEMO_APPS: dict[str, app_services.AppSpec] = {
         conflict_resource="room",
         conflict_start="start",
         conflict_end="end",
+        shared_records=True,
     ),
     "new_technique": app_services.AppSpec(
         name="新技术新项目申报",

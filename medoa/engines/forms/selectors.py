@@ -4,7 +4,9 @@
   never published are for designers (``forms.definition.design``).
 * Records: ``forms.record.view`` with its data scope over the record's department (the
   submitter's at the time) — everyone their own records, heads their department tree, the
-  offices all. A record outside the scope answers "not found", never "forbidden".
+  offices all. A record outside the scope answers "not found", never "forbidden". One exception:
+  the page of a no-code app with ``shared_records`` lists all its form's records to everyone who
+  sees the app (``app_selectors.app_record_list``); opening one still takes the scope.
 
 ``record_list`` filters on the fields a form marks for reporting through the side table
 (``FormRecordValue``): ``filters`` maps ``"<field>"`` (equals) or ``"<field>__<op>"`` (``ne``,
@@ -412,13 +414,21 @@ class _Query:
     sort_field: tuple[str, str, bool] | None = None
 
 
-def _query(*, viewer: Any, key: str, filters: Mapping[str, Any] | None, search: str, sort: str) -> _Query:
+def _query(
+    *,
+    viewer: Any,
+    key: str,
+    filters: Mapping[str, Any] | None,
+    search: str,
+    sort: str,
+    whole_form: bool = False,
+) -> _Query:
     definition = FormDefinition.objects.filter(key=key).first() if isinstance(key, str) else None
     if definition is None:
         raise FormsNotFound(fmt(_("There is no form “%(key)s”."), {"key": str(key)[:64]}), field="key")
     reporting = reporting_fields_of(definition)
     kinds = {k: item["kind"] for k, item in reporting.items()}
-    scope = record_scope(viewer)
+    scope = Q() if whole_form else record_scope(viewer)
     qs = FormRecord.objects.filter(scope).filter(definition=definition)
     side_table_only = scope == Q() and not search
     on_fields: dict[str, Any] = {}
@@ -504,16 +514,21 @@ def record_list(
     sort: str = "-submitted_at",
     page: int = 1,
     page_size: int = DEFAULT_PAGE_SIZE,
+    whole_form: bool = False,
 ) -> RecordPage:
     """One page of ``record_queryset`` and the total count: the page's ids first (one narrow
-    query), then its records with their submitter, department and version."""
+    query), then its records with their submitter, department and version.
+
+    ``whole_form=True`` lists every record of the form, whatever the viewer's data scope: only for
+    a caller that has decided the viewer may see them all (``app_selectors.app_record_list``, for
+    an app with ``shared_records``). The fields a process hides are left out all the same."""
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise FormsInputError(_("Must be a whole number of at least 1."), field="page")
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise FormsInputError(
             fmt(_("Must be between 1 and %(max)s."), {"max": MAX_PAGE_SIZE}), field="page_size"
         )
-    query = _query(viewer=viewer, key=key, filters=filters, search=search, sort=sort)
+    query = _query(viewer=viewer, key=key, filters=filters, search=search, sort=sort, whole_form=whole_form)
     total = _count(query)
     offset = (page - 1) * page_size
     items: list[FormRecord] = []
