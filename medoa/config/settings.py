@@ -197,6 +197,8 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 if IS_TEST:
     TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 MEDOA_WORKER_STALE_SECONDS = int(os.environ.get("MEDOA_WORKER_STALE_SECONDS", "60"))
+# Form attachments: the largest file accepted, in MiB.
+MEDOA_FORMS_MAX_UPLOAD_MB = int(os.environ.get("MEDOA_FORMS_MAX_UPLOAD_MB", "20"))
 
 # --- authentication and sessions ---------------------------------------------------------------
 AUTH_USER_MODEL = "access.User"

@@ -1,11 +1,12 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class RecordStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")  # 草稿
     SUBMITTED = "submitted", _("Submitted")  # 已提交
-    APPROVED = "approved", _("Approved")  # 已通过
+    APPROVED = "approved", pgettext_lazy("record", "Approved")  # 已通过 (a process's step says 已同意)
     REJECTED = "rejected", _("Rejected")  # 已驳回
     WITHDRAWN = "withdrawn", _("Withdrawn")  # 已撤回
 

@@ -17,7 +17,7 @@ business). Values without a time zone are local time (``TIME_ZONE``).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db.models import Q, TextField
@@ -159,3 +159,48 @@ def conflict_check(
     ]
     if errors:
         raise ValidationFailed(errors)
+
+
+def import_clashes(
+    *, definition: FormDefinition, rows: Sequence[tuple[int, Mapping[str, Any]]], schema: FormSchema | None
+) -> list[tuple[int, FieldError]]:
+    """The conflict errors of rows imported together (``(row number, values)``): each row against
+    the stored records and against the rows above it in the file, which win."""
+    found: list[tuple[int, FieldError]] = []
+    for app in rules_for(definition.pk, lock=True):
+        kept: list[tuple[int, Mapping[str, Any]]] = []
+        for number, values in rows:
+            error = clash(app, values, schema=schema) or _clash_in_file(app, values, kept, schema)
+            if error is None:
+                kept.append((number, values))
+            else:
+                found.append((number, error))
+    return found
+
+
+def _clash_in_file(
+    app: App,
+    values: Mapping[str, Any],
+    kept: Sequence[tuple[int, Mapping[str, Any]]],
+    schema: FormSchema | None,
+) -> FieldError | None:
+    resource = values.get(app.conflict_resource)
+    start = moment_of(values.get(app.conflict_start), end=False)
+    end = moment_of(values.get(app.conflict_end), end=True)
+    if resource is None or resource == "" or start is None or end is None:
+        return None
+    for number, other in kept:
+        if other.get(app.conflict_resource) != resource:
+            continue
+        other_start = moment_of(other.get(app.conflict_start), end=False)
+        other_end = moment_of(other.get(app.conflict_end), end=True)
+        if other_start is not None and other_end is not None and other_start < end and start < other_end:
+            return FieldError(
+                app.conflict_start,
+                "conflict",
+                fmt(
+                    _("“%(resource)s” is booked at an overlapping time in row %(row)s of this file."),
+                    {"resource": _resource_label(schema, app.conflict_resource, resource), "row": number},
+                ),
+            )
+    return None

@@ -35,7 +35,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from medoa.core.access.policy import has_perm
 from medoa.core.audit.services import audit_record
 
-from . import selectors, services
+from . import conflicts, selectors, services
 from .apps import PERM_SUBMIT
 from .choices import RecordSource, RecordStatus
 from .errors import FormsInputError, FormsNotFound, FormsPermissionDenied, fmt
@@ -387,7 +387,7 @@ def record_import_xlsx(*, actor: Any, key: str, file: UploadedFile) -> ImportRes
     if errors:
         return ImportResult(errors=errors)
     references = DatabaseReferences(staff=staff)
-    cleaned: list[dict[str, Any]] = []
+    cleaned: list[tuple[int, dict[str, Any]]] = []
     for number, cells in rows[1:]:
         data: dict[str, Any] = {}
         for index, f in mapping.items():
@@ -403,12 +403,16 @@ def record_import_xlsx(*, actor: Any, key: str, file: UploadedFile) -> ImportRes
         if result.errors:
             errors.extend(RowError(number, e.field, e.code, e.message) for e in result.errors)
         else:
-            cleaned.append(dict(result.data))
+            cleaned.append((number, dict(result.data)))
     if not cleaned and not errors:
         errors.append(RowError(2, "", "no_rows", _("The workbook has no rows to import.")))
-    if errors:
-        return ImportResult(errors=errors)
-    return ImportResult(records=_store(actor, staff, definition, version, cleaned))
+    with transaction.atomic():  # the conflict rules are locked until the records are stored
+        # the apps' conflict rules hold for imported records too (against each other as well)
+        clashes = conflicts.import_clashes(definition=definition, rows=cleaned, schema=schema)
+        errors.extend(RowError(number, e.field, e.code, e.message) for number, e in clashes)
+        if errors:
+            return ImportResult(errors=sorted(errors, key=lambda e: e.row))
+        return ImportResult(records=_store(actor, staff, definition, version, [v for _n, v in cleaned]))
 
 
 @transaction.atomic

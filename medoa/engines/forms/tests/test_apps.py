@@ -9,14 +9,17 @@ withdrawn bookings allowed)."""
 
 from __future__ import annotations
 
+import io
 import json
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
+from openpyxl import Workbook
 
 from medoa.core.audit.models import AuditEntry
 from medoa.core.org.models import Staff
@@ -26,6 +29,7 @@ from medoa.engines.forms.app_services import AppSpec
 from medoa.engines.forms.choices import RecordStatus
 from medoa.engines.forms.errors import FormsInputError, FormsPermissionDenied, ValidationFailed
 from medoa.engines.forms.models import App, FormRecord, FormVersion
+from medoa.engines.forms.xlsx import XLSX_TYPE, record_import_xlsx
 
 from .factories import counts, grants, hospital, people, person  # noqa: F401  (fixtures)
 
@@ -488,3 +492,59 @@ def test_the_fill_page_returns_the_conflict_beside_the_start_field(
             "message": f"“第一会议室”在 2026-03-02 09:00 至 2026-03-02 10:00 已被预约（记录 {first.pk}）。",
         }
     ]
+
+
+def _workbook(rows: list[list[Any]]) -> Any:
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return SimpleUploadedFile("rooms.xlsx", out.getvalue(), content_type=XLSX_TYPE)
+
+
+def test_an_import_keeps_the_conflict_rule_against_stored_records_and_its_own_rows(
+    people: SimpleNamespace, room_app: App
+) -> None:
+    """A spreadsheet is no way round the rule: a row clashing with a stored booking, and a row
+    clashing with a row above it, are row errors, and nothing is imported."""
+    book(people.nurse, "r1", "2026-03-02T09:00", "2026-03-02T10:00")
+    before = FormRecord.objects.count()
+    header = ["room", "subject", "start", "end"]
+
+    result = record_import_xlsx(
+        actor=people.nurse.user,
+        key="room_booking",
+        file=_workbook(
+            [
+                header,
+                ["r1", "晨会", "2026-03-02T09:30", "2026-03-02T10:30"],  # clashes with the stored one
+                ["r2", "科务会", "2026-03-02T09:00", "2026-03-02T10:00"],
+                ["r2", "读书会", "2026-03-02T09:45", "2026-03-02T11:00"],  # clashes with row 3
+                ["r2", "交班", "2026-03-02T10:00", "2026-03-02T10:30"],  # touches row 3: allowed
+            ]
+        ),
+    )
+
+    assert [(e.row, e.field, e.code) for e in result.errors] == [
+        (2, "start", "conflict"),
+        (4, "start", "conflict"),
+    ]
+    assert "row 3" in str(result.errors[1].message)
+    assert FormRecord.objects.count() == before
+
+
+def test_an_import_without_clashes_stores_every_row(people: SimpleNamespace, room_app: App) -> None:
+    result = record_import_xlsx(
+        actor=people.nurse.user,
+        key="room_booking",
+        file=_workbook(
+            [
+                ["room", "subject", "start", "end"],
+                ["r1", "晨会", "2026-03-02T08:00", "2026-03-02T08:30"],
+                ["r1", "科务会", "2026-03-02T08:30", "2026-03-02T09:00"],
+            ]
+        ),
+    )
+
+    assert result.errors == [] and len(result.records) == 2
