@@ -449,7 +449,7 @@ def rules_for(event_type: str) -> list[Rule]:
 
 
 def insert_executions(rows: list[ExecutionRow]) -> None:
-    """One multi-row INSERT without the ORM's per-field work (an event with a hundred rules writes a
+    """The rows inserted without the ORM's per-field work (an event with a hundred rules writes a
     hundred rows); the unique (event, rule) constraint still guards against a second run."""
     if not rows:
         return
@@ -487,12 +487,11 @@ def insert_executions(rows: list[ExecutionRow]) -> None:
         for r in rows
     ]
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    # Table and column names are our own constants; every value is a parameter.
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608
+    # Table and column names are our own constants; every value is a parameter. ``executemany``
+    # sends the rows in one pipeline on PostgreSQL (psycopg 3) and one prepared loop on SQLite.
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders}"  # noqa: S608
     with connection.cursor() as cursor:
-        for start in range(0, len(values), 200):
-            chunk = values[start : start + 200]
-            cursor.execute(sql + ", ".join([placeholders] * len(chunk)), [v for row in chunk for v in row])
+        cursor.executemany(sql, values)
 
 
 # --- schedules ------------------------------------------------------------------------------------
