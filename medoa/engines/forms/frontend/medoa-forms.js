@@ -10,6 +10,7 @@ import { h } from 'preact';
 
 import { MEDOA_FIELDS, downloadUrl, settings } from './fields.js';
 import { editorTexts, typeNames, typeNamesEn, validationTexts } from './i18n-zh.js';
+import { pageSettings } from './page.js';
 
 function isChinese(language) {
   return !(language || settings.language || '').toLowerCase().startsWith('en');
@@ -25,6 +26,13 @@ export function configure(options) {
     }
   }
 }
+
+/** configure() from the page: the form root's data-* attributes and the names' JSON block. */
+export function configurePage(dataset, namesId) {
+  configure(pageSettings(dataset, namesId));
+}
+
+export { csrfToken, errorLister, focusFirstError, postJson, readJson, statusWriter } from './page.js';
 
 // --- modules ------------------------------------------------------------------------------------
 

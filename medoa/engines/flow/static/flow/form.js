@@ -19,62 +19,15 @@
   const M = window.MedoaForms;
   const data = root.dataset;
   const mode = data.mode;
-  const statusLine = document.getElementById('flow-form-status');
-  const errorList = document.getElementById('flow-form-errors');
-  const tokenInput = document.querySelector('input[name="csrfmiddlewaretoken"]');
+  const setStatus = M.statusWriter(document.getElementById('flow-form-status'));
+  M.configurePage(data, 'flow-form-names');
 
-  function json(id, fallback) {
-    const element = document.getElementById(id);
-    if (!element) {
-      return fallback;
-    }
-    try {
-      const value = JSON.parse(element.textContent);
-      return value === null ? fallback : value;
-    } catch (err) {
-      return fallback;
-    }
-  }
-
-  const names = json('flow-form-names', {});
-  M.configure({
-    language: data.language,
-    csrfToken: tokenInput ? tokenInput.value : '',
-    staffSearchUrl: data.staffSearchUrl,
-    departmentSearchUrl: data.departmentSearchUrl,
-    uploadUrl: data.uploadUrl,
-    downloadUrl: data.downloadUrl,
-    staff: names.staff || {},
-    departments: names.departments || {},
-    attachments: names.attachments || {},
+  const listErrors = M.errorLister(document.getElementById('flow-form-errors'), function (field) {
+    return M.labelFor(viewer, field);
   });
 
-  function setStatus(text, kind) {
-    statusLine.textContent = text || '';
-    statusLine.className = 'forms-status' + (kind ? ' forms-status-' + kind : '');
-  }
-
-  function listErrors(errors) {
-    errorList.replaceChildren();
-    errors.forEach(function (error) {
-      const item = document.createElement('li');
-      item.dataset.field = error.field || '';
-      const label = error.field ? M.labelFor(viewer, error.field) : '';
-      item.textContent = label ? label + '：' + error.message : error.message;
-      errorList.append(item);
-    });
-    errorList.hidden = errors.length === 0;
-  }
-
   function firstError() {
-    const element = document.querySelector('.fjs-has-errors, #flow-form-errors:not([hidden]), .has-error');
-    if (element) {
-      element.scrollIntoView({ block: 'center' });
-      const input = element.querySelector('input, textarea, select, button');
-      if (input) {
-        input.focus({ preventScroll: true });
-      }
-    }
+    M.focusFirstError(document, '.fjs-has-errors, #flow-form-errors:not([hidden]), .has-error');
   }
 
   function showServerErrors(errors) {
@@ -89,10 +42,10 @@
     readOnly: mode === 'read',
   });
   viewer
-    .importSchema(json('flow-form-schema', { components: [] }), json('flow-form-data', {}))
+    .importSchema(M.readJson('flow-form-schema', { components: [] }), M.readJson('flow-form-data', {}))
     .then(function () {
       root.classList.add('forms-ready');
-      const errors = json('flow-form-server-errors', []);
+      const errors = M.readJson('flow-form-server-errors', []);
       if (errors.length) {
         showServerErrors(errors);
         setStatus(data.msgFix, 'error');
@@ -157,30 +110,16 @@
     try {
       const title = fieldInput('title');
       const businessKey = fieldInput('business_key');
-      const response = await fetch(data.postUrl, {
-        method: 'POST',
-        body: JSON.stringify({
+      const answer = await M.postJson(
+        data.postUrl,
+        {
           title: title ? title.value : '',
           business_key: businessKey ? businessKey.value : '',
           data: result.data,
           version: Number(data.version),
-        }),
-        credentials: 'same-origin',
-        headers: {
-          'X-CSRFToken': tokenInput.value,
-          'Content-Type': 'application/json',
-          Accept: 'application/json',
         },
-      });
-      let answer = null;
-      try {
-        answer = await response.json();
-      } catch (err) {
-        answer = null;
-      }
-      if (!answer) {
-        throw new Error(data.msgFailed + ' (' + response.status + ')');
-      }
+        data.msgFailed,
+      );
       if (answer.ok) {
         window.location.assign(answer.url);
         return;

@@ -12,43 +12,12 @@
   const M = window.MedoaForms;
   const data = root.dataset;
   const readOnly = data.mode === 'read';
-  const statusLine = document.getElementById('fill-status');
-  const errorList = document.getElementById('fill-errors');
-  const tokenInput = document.querySelector('input[name="csrfmiddlewaretoken"]');
-
-  function json(id, fallback) {
-    const element = document.getElementById(id);
-    if (!element) {
-      return fallback;
-    }
-    try {
-      return JSON.parse(element.textContent);
-    } catch (err) {
-      return fallback;
-    }
-  }
-
-  const names = json('form-names', {});
-  M.configure({
-    language: data.language,
-    csrfToken: tokenInput ? tokenInput.value : '',
-    staffSearchUrl: data.staffSearchUrl,
-    departmentSearchUrl: data.departmentSearchUrl,
-    uploadUrl: data.uploadUrl,
-    downloadUrl: data.downloadUrl,
-    staff: names.staff || {},
-    departments: names.departments || {},
-    attachments: names.attachments || {},
-  });
-
-  function setStatus(text, kind) {
-    statusLine.textContent = text || '';
-    statusLine.className = 'forms-status' + (kind ? ' forms-status-' + kind : '');
-  }
+  const setStatus = M.statusWriter(document.getElementById('fill-status'));
+  M.configurePage(data, 'form-names');
 
   const viewer = M.createViewer({ container: '#fill-viewer', language: data.language, readOnly: readOnly });
   viewer
-    .importSchema(json('form-schema', { components: [] }), json('form-data', {}))
+    .importSchema(M.readJson('form-schema', { components: [] }), M.readJson('form-data', {}))
     .then(function () {
       root.classList.add('forms-ready');
     })
@@ -63,27 +32,12 @@
   const submitButton = document.getElementById('fill-submit');
   let busy = false;
 
-  function listErrors(errors) {
-    errorList.replaceChildren();
-    errors.forEach(function (error) {
-      const item = document.createElement('li');
-      item.dataset.field = error.field || '';
-      const label = error.field ? M.labelFor(viewer, error.field) : '';
-      item.textContent = label ? label + '：' + error.message : error.message;
-      errorList.append(item);
-    });
-    errorList.hidden = errors.length === 0;
-  }
+  const listErrors = M.errorLister(document.getElementById('fill-errors'), function (field) {
+    return M.labelFor(viewer, field);
+  });
 
   function firstError() {
-    const element = root.querySelector('.fjs-has-errors, #fill-errors:not([hidden])');
-    if (element) {
-      element.scrollIntoView({ block: 'center' });
-      const input = element.querySelector('input, textarea, select, button');
-      if (input) {
-        input.focus({ preventScroll: true });
-      }
-    }
+    M.focusFirstError(root, '.fjs-has-errors, #fill-errors:not([hidden])');
   }
 
   // every submit goes through the viewer (our button, or a submit button inside the schema): the
@@ -99,25 +53,11 @@
     submitButton.disabled = true;
     setStatus(data.msgSending);
     try {
-      const response = await fetch(data.postUrl, {
-        method: 'POST',
-        body: JSON.stringify({ data: result.data, version: Number(data.version) }),
-        credentials: 'same-origin',
-        headers: {
-          'X-CSRFToken': tokenInput.value,
-          'Content-Type': 'application/json',
-          Accept: 'application/json',
-        },
-      });
-      let answer = null;
-      try {
-        answer = await response.json();
-      } catch (err) {
-        answer = null;
-      }
-      if (!answer) {
-        throw new Error(data.msgFailed + ' (' + response.status + ')');
-      }
+      const answer = await M.postJson(
+        data.postUrl,
+        { data: result.data, version: Number(data.version) },
+        data.msgFailed,
+      );
       if (answer.ok) {
         window.location.assign(answer.record_url);
         return;
