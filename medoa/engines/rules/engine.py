@@ -26,6 +26,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -33,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
@@ -421,7 +423,26 @@ def evaluate_event(event: Event) -> None:
                 loop_check=loop_check,
             )
         )
+    if not log_not_matched():
+        rows = [r for r in rows if r.status != RuleExecution.Status.NOT_MATCHED]
     insert_executions(rows)
+
+
+def log_not_matched() -> bool:
+    """``MEDOA_RULES_LOG_NOT_MATCHED`` (setting or environment; default on): whether an evaluation
+    whose condition did not hold is logged too. With many rules on busy event types this is most
+    of the log (a hundred rows per event for a hundred rules); turned off, the log keeps the rules
+    that matched, failed or were stopped, and a redelivered event evaluates the non-matching
+    conditions again (they have no effects)."""
+    value = getattr(settings, "MEDOA_RULES_LOG_NOT_MATCHED", None)
+    if value is None:
+        value = os.environ.get("MEDOA_RULES_LOG_NOT_MATCHED", "1").strip().lower() not in (
+            "0",
+            "false",
+            "no",
+            "off",
+        )
+    return bool(value)
 
 
 # The enabled rules of an event type, cached in this process while the database says they have not

@@ -338,3 +338,15 @@ def test_dry_run_refuses_a_payload_that_does_not_match(designer: Staff) -> None:
     with pytest.raises(RuleInvalid) as info:
         services.rule_dry_run(actor=designer.user, rule_id=rule.pk, payload={"n": "many"})
     assert [e["field"] for e in info.value.errors] == ["payload.n"]
+
+
+@pytest.mark.django_db
+def test_not_matched_evaluations_can_be_left_out_of_the_log(designer: Staff, settings: Any) -> None:
+    settings.MEDOA_RULES_LOG_NOT_MATCHED = False
+    hit = services.rule_create(actor=designer.user, data=rule_data(name="hit", condition="payload.n == 1"))
+    services.rule_create(actor=designer.user, data=rule_data(name="miss", condition="payload.n == 2"))
+    event = publish(PING.name, {"n": 1})
+    engine.evaluate_event(event)
+    assert list(RuleExecution.objects.values_list("rule_id", "status")) == [(hit.pk, "done")]
+    engine.evaluate_event(event)  # again: the matched rule is not repeated
+    assert CALLS == [(event.pk, hit.pk)]
