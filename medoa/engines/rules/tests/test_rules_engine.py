@@ -349,4 +349,4 @@ def test_not_matched_evaluations_can_be_left_out_of_the_log(designer: Staff, set
     engine.evaluate_event(event)
     assert list(RuleExecution.objects.values_list("rule_id", "status")) == [(hit.pk, "done")]
     engine.evaluate_event(event)  # again: the matched rule is not repeated
-    assert CALLS == [(event.pk, hit.pk)]
+    assert [(event.pk, hit.pk)] == CALLS
