@@ -14,28 +14,27 @@ rejected file, for instance).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.utils.functional import Promise, lazy
+from django.utils.functional import lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from medoa.core.errors import ServiceError, fmt
 
-class FlowError(Exception):
+__all__ = [
+    "FlowConflict",
+    "FlowError",
+    "FlowInputError",
+    "FlowNotFound",
+    "FlowPermissionDenied",
+    "fmt",
+    "localized",
+]
+
+
+class FlowError(ServiceError):
     default_message: Any = _("The process engine refused this request.")
-
-    def __init__(
-        self, message: Any = None, *, field: str | None = None, errors: Sequence[tuple[str, Any]] = ()
-    ) -> None:
-        self.message = message if message is not None else self.default_message
-        self.field = field
-        # (field, message) for each input at fault when there are several (e.g. one per file)
-        self.errors = list(errors) or ([(field, self.message)] if field else [])
-        super().__init__(str(self.message))
-
-    def __str__(self) -> str:
-        return str(self.message)
 
 
 class FlowInputError(FlowError):
@@ -52,19 +51,6 @@ class FlowNotFound(FlowError):
 
 class FlowConflict(FlowError):
     default_message = _("This task was already handled by someone else.")
-
-
-def _interpolate(message: Any, params: Mapping[str, Any]) -> str:
-    return str(message) % {k: str(v) if isinstance(v, Promise) else v for k, v in params.items()}
-
-
-_interpolate_lazy = lazy(_interpolate, str)
-
-
-def fmt(message: Any, params: Mapping[str, Any]) -> Any:
-    """``message % params``, rendered in the language active whenever it is shown (so the API can
-    answer in Chinese and English); lazy values among ``params`` are rendered likewise."""
-    return _interpolate_lazy(message, dict(params))
 
 
 def localized(zh: str, en: str) -> Any:

@@ -13,26 +13,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext_lazy as _
 
+from medoa.core.errors import ServiceError, fmt
 
-class FormsError(Exception):
+__all__ = [
+    "FormsConflict",
+    "FormsError",
+    "FormsInputError",
+    "FormsNotFound",
+    "FormsPermissionDenied",
+    "SchemaInvalid",
+    "ValidationFailed",
+    "fmt",
+]
+
+
+class FormsError(ServiceError):
     default_message: Any = _("The form engine refused this request.")
-
-    def __init__(
-        self, message: Any = None, *, field: str | None = None, errors: Sequence[tuple[str, Any]] = ()
-    ) -> None:
-        self.message = message if message is not None else self.default_message
-        self.field = field
-        self.errors = list(errors) or ([(field, self.message)] if field else [])
-        super().__init__(str(self.message))
-
-    def __str__(self) -> str:
-        return str(self.message)
 
 
 class FormsInputError(FormsError):
@@ -69,15 +70,3 @@ class SchemaInvalid(FormsInputError):
     def __init__(self, problems: Sequence[Any], message: Any = None) -> None:
         self.problems = list(problems)
         super().__init__(message, errors=[(p.path, p.message) for p in self.problems])
-
-
-def _interpolate(message: Any, params: Mapping[str, Any]) -> str:
-    return str(message) % {k: str(v) if isinstance(v, Promise) else v for k, v in params.items()}
-
-
-_interpolate_lazy = lazy(_interpolate, str)
-
-
-def fmt(message: Any, params: Mapping[str, Any]) -> Any:
-    """``message % params``, rendered in the language active whenever it is shown."""
-    return _interpolate_lazy(message, dict(params))
