@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.http import HttpRequest
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, override
+from ninja.errors import HttpError
+
+if TYPE_CHECKING:
+    from medoa.core.access.models import User
 
 ZH = "zh-hans"
 EN = "en"
@@ -173,3 +178,22 @@ def error_body(message: Any, *, errors: list[dict[str, str]] | None = None) -> d
     if errors is not None:
         body["errors"] = errors
     return body
+
+
+def http_error(status: int, message: Any, **extra: Any) -> HttpError:
+    """An HttpError with a lazy English message: the API's handler answers it in Chinese and
+    English (``error_body``); ``extra`` keys (``errors``, ``problems`` …) are added to the body."""
+    error = HttpError(status, message)
+    if extra:
+        error.extra = extra  # type: ignore[attr-defined]
+    return error
+
+
+def api_user(request: HttpRequest) -> User:
+    """The user the request authenticated as; 401 (answered with WWW-Authenticate) if none."""
+    from medoa.core.access.models import User  # (models load after this module)
+
+    user = request.user
+    if not isinstance(user, User):
+        raise http_error(401, gettext_lazy("Authentication required: send a valid bearer token."))
+    return user

@@ -40,7 +40,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from medoa.core.access.models import User
 from medoa.core.access.policy import has_perm
-from medoa.core.apierrors import MESSAGES, ZH, in_both, translate_error
+from medoa.core.apierrors import MESSAGES, ZH, api_user, http_error, in_both, translate_error
 from medoa.core.org.models import Staff
 
 from . import form_link, selectors, services
@@ -105,15 +105,6 @@ def _responses(ok: dict[int, Any], *codes: int) -> dict[int, Any]:
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def _http_error(status: int, message: Any, **extra: Any) -> HttpError:
-    """An error with a lazy English message: the API's handler answers it in Chinese and English;
-    ``extra`` keys are added to the body."""
-    error = HttpError(status, message)
-    if extra:
-        error.extra = extra  # type: ignore[attr-defined]
-    return error
-
-
 def _field_error(field: str, message: Any, *, kind: str = "invalid") -> dict[str, str]:
     zh, en = in_both(message)
     return {"field": field, "message": zh, "message_en": en, "type": kind}
@@ -121,19 +112,19 @@ def _field_error(field: str, message: Any, *, kind: str = "invalid") -> dict[str
 
 def _invalid(field: str, message: Any) -> HttpError:
     """422 naming ``field``; the message leads so that a client can show it as it is."""
-    return _http_error(422, message, errors=[_field_error(field, message)])
+    return http_error(422, message, errors=[_field_error(field, message)])
 
 
 def _from_flow_error(exc: FlowError) -> HttpError:
     message: Any = exc.message
     if isinstance(exc, FlowPermissionDenied):
-        return _http_error(403, message)
+        return http_error(403, message)
     if isinstance(exc, FlowNotFound):
-        return _http_error(404, message)
+        return http_error(404, message)
     if isinstance(exc, FlowConflict):
-        return _http_error(409, message)
+        return http_error(409, message)
     if isinstance(exc, services.FormInvalid):
-        return _http_error(
+        return http_error(
             422,
             message,
             errors=[
@@ -142,7 +133,7 @@ def _from_flow_error(exc: FlowError) -> HttpError:
             ],
         )
     errors = exc.errors or [(exc.field or "", message)]
-    return _http_error(422, message, errors=[_field_error(field or "", text) for field, text in errors])
+    return http_error(422, message, errors=[_field_error(field or "", text) for field, text in errors])
 
 
 def _call(fn: Callable[..., T], **kwargs: Any) -> T:
@@ -168,7 +159,7 @@ def _problems_error(problems: Iterable[Problem]) -> HttpError:
                 "line": problem.line,
             }
         )
-    return _http_error(400, _("The process model cannot be deployed; nothing was changed."), problems=rows)
+    return http_error(400, _("The process model cannot be deployed; nothing was changed."), problems=rows)
 
 
 def _validation_error(exc: PydanticValidationError, source: str) -> HttpError:
@@ -177,7 +168,7 @@ def _validation_error(exc: PydanticValidationError, source: str) -> HttpError:
         translate_error({**err, "loc": (source, "payload", *err["loc"])}, (err.get("ctx") or {}).get("error"))
         for err in exc.errors(include_url=False)
     ]
-    return _http_error(422, _("The request is not valid."), errors=errors)
+    return http_error(422, _("The request is not valid."), errors=errors)
 
 
 def _optional_body(request: HttpRequest, schema: type[S]) -> S:
@@ -196,20 +187,13 @@ def _optional_body(request: HttpRequest, schema: type[S]) -> S:
     except PydanticValidationError as exc:
         if any(err["type"] == "json_invalid" for err in exc.errors()):
             errors = [translate_error({"type": "json_invalid", "loc": ("body",)})]
-            raise _http_error(400, MESSAGES["json_invalid"], errors=errors) from None
+            raise http_error(400, MESSAGES["json_invalid"], errors=errors) from None
         raise _validation_error(exc, "body") from None
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    if not isinstance(user, User):
-        raise _http_error(401, _("Authentication required: send a valid bearer token."))
-    return user
 
 
 def _require(user: User, permission: str) -> None:
     if not has_perm(user, permission):
-        raise _http_error(403, _("You do not have permission to do this."))
+        raise http_error(403, _("You do not have permission to do this."))
 
 
 # --- shaping --------------------------------------------------------------------------------------
@@ -441,7 +425,7 @@ def _deploy_params(request: HttpRequest, query: DeployParams) -> DeployParams:
 
 
 def _too_large() -> HttpError:
-    return _http_error(413, _("The BPMN file is too large (at most 5 MB)."))
+    return http_error(413, _("The BPMN file is too large (at most 5 MB)."))
 
 
 def _content_length(request: HttpRequest) -> int:
@@ -472,7 +456,7 @@ def _read_bpmn(request: HttpRequest) -> bytes:
         message = _("This is not BPMN XML: the content must be an XML document.")
         zh, en = in_both(message)
         problem = {"message": zh, "message_en": en, "element_id": "", "element_type": "", "line": 1}
-        raise _http_error(400, message, problems=[problem])
+        raise http_error(400, message, problems=[problem])
     return data
 
 
@@ -487,7 +471,7 @@ def _read_bpmn(request: HttpRequest) -> bytes:
     openapi_extra=DEPLOY_BODY,
 )
 def definitions_deploy(request: HttpRequest, params: Query[DeployParams]) -> Any:
-    user = _user(request)
+    user = api_user(request)
     _require(user, PERM_DESIGN)
     xml = _read_bpmn(request)
     options = _deploy_params(request, params)
@@ -519,7 +503,7 @@ def definitions_deploy(request: HttpRequest, params: Query[DeployParams]) -> Any
     summary="Process definitions: those the caller may start (designers: all)",
 )
 def definitions_list(request: HttpRequest) -> Any:
-    user = _user(request)
+    user = api_user(request)
     return [_definition_out(d) for d in _call(selectors.definition_list, user=user)]
 
 
@@ -529,12 +513,12 @@ def definitions_list(request: HttpRequest) -> Any:
     summary="One definition: its latest version and every version",
 )
 def definitions_get(request: HttpRequest, key: str) -> Any:
-    user = _user(request)
+    user = api_user(request)
     definition = None
     if KEY_RE.fullmatch(key):
         definition = _call(selectors.definition_list, user=user).filter(key=key).first()
     if definition is None:
-        raise _http_error(404, _("There is no such process definition."))
+        raise http_error(404, _("There is no such process definition."))
     versions = list(definition.versions.select_related("deployed_by").order_by("-version"))
     latest = next((v for v in versions if v.pk == definition.latest_version_id), None)
     out = _definition_out(definition)
@@ -563,7 +547,7 @@ def definitions_get(request: HttpRequest, key: str) -> Any:
     "answers 404; a step that cannot be assigned (no one holds the role …) answers 422.",
 )
 def instances_start(request: HttpRequest, payload: InstanceStartIn) -> Any:
-    user = _user(request)
+    user = api_user(request)
     instance = _call(
         services.instance_start,
         actor=user,
@@ -593,7 +577,7 @@ def instances_start(request: HttpRequest, payload: InstanceStartIn) -> Any:
     "viewers within their scope and administrators see an instance; anyone else gets 404.",
 )
 def instances_get(request: HttpRequest, instance_id: int) -> Any:
-    user = _user(request)
+    user = api_user(request)
     instance = _call(selectors.instance_get_for_user, user=user, instance_id=instance_id)
     history = _call(selectors.instance_history, instance=instance)
     active = []
@@ -694,7 +678,7 @@ def _change_state(
 ) -> dict[str, Any]:
     """cancel / suspend / resume: find the instance (an administrator's, when ``admin_only``; else
     the service decides who may), read the optional ``reason``, call ``service``, answer the state."""
-    user = _user(request)
+    user = api_user(request)
     if admin_only:
         instance = _instance_for_admin(user, instance_id)
     else:
@@ -741,7 +725,7 @@ def instances_resume(request: HttpRequest, instance_id: int) -> Any:
     summary="Move a running instance to another version of its definition (instance administrators)",
 )
 def instances_migrate(request: HttpRequest, instance_id: int, payload: MigrateIn) -> Any:
-    user = _user(request)
+    user = api_user(request)
     instance = _instance_for_admin(user, instance_id)
     try:
         version = selectors.definition_version_get(definition=instance.definition, number=payload.version)
@@ -761,7 +745,7 @@ def instances_migrate(request: HttpRequest, instance_id: int, payload: MigrateIn
     summary="Retry what stopped an instance (instance administrators)",
 )
 def incidents_retry(request: HttpRequest, incident_id: int) -> Any:
-    user = _user(request)
+    user = api_user(request)
     _require(user, PERM_ADMIN)
     incident = _call(selectors.incident_get, incident_id=incident_id)
     _call(services.incident_retry, actor=user, incident=incident)
@@ -786,7 +770,7 @@ def incidents_retry(request: HttpRequest, incident_id: int) -> Any:
     "`copied_at` and `copied_by`. `limit` ≤ 100.",
 )
 def tasks_list(request: HttpRequest, query: Query[InboxQuery]) -> Any:
-    user = _user(request)
+    user = api_user(request)
     qs = _call(
         selectors.task_inbox,
         user=user,
@@ -803,7 +787,7 @@ def tasks_list(request: HttpRequest, query: Query[InboxQuery]) -> Any:
     summary="Approve many to-do tasks at once; each succeeds or fails on its own",
 )
 def tasks_batch_approve(request: HttpRequest, payload: BatchApproveIn) -> Any:
-    user = _user(request)
+    user = api_user(request)
     task_ids = list(dict.fromkeys(payload.task_ids))
     results = _call(services.tasks_batch_approve, actor=user, task_ids=task_ids, comment=payload.comment)
     rows = []
@@ -820,7 +804,7 @@ def tasks_batch_approve(request: HttpRequest, payload: BatchApproveIn) -> Any:
     summary="One task with what the caller may do and the steps it may be returned to",
 )
 def tasks_get(request: HttpRequest, task_id: int) -> Any:
-    user = _user(request)
+    user = api_user(request)
     task = _call(selectors.task_get_for_user, user=user, task_id=task_id)
     out = _task_out(task)
     out["allowed_actions"] = _call(selectors.task_allowed_actions, user=user, task=task)
@@ -845,10 +829,10 @@ def _action_input(request: HttpRequest) -> tuple[TaskActionIn, list[UploadedFile
         except PydanticValidationError as exc:
             if any(err["type"] == "json_invalid" for err in exc.errors()):
                 errors = [translate_error({"type": "json_invalid", "loc": ("body",)})]
-                raise _http_error(400, MESSAGES["json_invalid"], errors=errors) from None
+                raise http_error(400, MESSAGES["json_invalid"], errors=errors) from None
             raise _validation_error(exc, "body") from None
     if _content_length(request) > MAX_ACTION_UPLOAD:
-        raise _http_error(
+        raise http_error(
             413,
             fmt(
                 _("The attachments are too large (at most %(max)s MB in one request)."),
@@ -920,7 +904,7 @@ ACTION_BODY = {
     openapi_extra=ACTION_BODY,
 )
 def tasks_act(request: HttpRequest, task_id: int) -> Any:
-    user = _user(request)
+    user = api_user(request)
     payload, attachments = _action_input(request)
     if payload.action in {"transfer", "add_signer"} and not payload.to_user:
         raise _invalid("to_user", _("Say who should take the task (to_user)."))
@@ -953,12 +937,12 @@ def tasks_act(request: HttpRequest, task_id: int) -> Any:
     summary="Download a file attached to a comment (for those who may see its instance)",
 )
 def attachments_download(request: HttpRequest, attachment_id: int) -> Any:
-    user = _user(request)
+    user = api_user(request)
     attachment = _call(selectors.attachment_get_for_user, user=user, attachment_id=attachment_id)
     try:
         handle = attachment.file.open("rb")
     except FileNotFoundError:
-        raise _http_error(404, _("Not found.")) from None
+        raise http_error(404, _("Not found.")) from None
     return attachment_response(handle, attachment)
 
 
@@ -971,7 +955,7 @@ def attachments_download(request: HttpRequest, attachment_id: int) -> Any:
     summary="Send a message: wakes the instances waiting for it (by business key) or starts new ones",
 )
 def messages_send(request: HttpRequest, payload: MessageIn) -> Any:
-    user = _user(request)
+    user = api_user(request)
     _require(user, PERM_MESSAGE)
     result = _call(
         services.message_correlate,

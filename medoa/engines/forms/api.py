@@ -45,9 +45,8 @@ from ninja import File, Query, Router, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
-from medoa.core.access.models import User
 from medoa.core.access.policy import has_perm
-from medoa.core.apierrors import MESSAGES, in_both, translate_error
+from medoa.core.apierrors import MESSAGES, api_user, http_error, in_both, translate_error
 
 from . import selectors, services, xlsx
 from .apps import PERM_SUBMIT
@@ -107,13 +106,6 @@ def _responses(ok: dict[int, Any], *codes: int) -> dict[int, Any]:
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def _http_error(status: int, message: Any, **extra: Any) -> HttpError:
-    error = HttpError(status, message)
-    if extra:
-        error.extra = extra  # type: ignore[attr-defined]
-    return error
-
-
 def _error_row(field: str, message: Any, code: str) -> dict[str, str]:
     zh, en = in_both(message)
     return {"field": field, "code": code, "type": code, "message": zh, "message_en": en}
@@ -125,23 +117,23 @@ def _field_errors(errors: list[Any]) -> list[dict[str, str]]:
 
 def _from_forms_error(exc: FormsError) -> HttpError:
     if isinstance(exc, ValidationFailed):
-        return _http_error(422, exc.message, errors=_field_errors(exc.field_errors))
+        return http_error(422, exc.message, errors=_field_errors(exc.field_errors))
     if isinstance(exc, SchemaInvalid):
         problems = []
         for problem in exc.problems:
             zh, en = in_both(problem.message)
             problems.append({"path": problem.path, "code": problem.code, "message": zh, "message_en": en})
-        return _http_error(400, exc.message, problems=problems)
+        return http_error(400, exc.message, problems=problems)
     if isinstance(exc, FormsPermissionDenied):
-        return _http_error(403, exc.message)
+        return http_error(403, exc.message)
     if isinstance(exc, FormsNotFound):
-        return _http_error(404, exc.message)
+        return http_error(404, exc.message)
     rows = [_error_row(field or "", text, "invalid") for field, text in exc.errors]
     if isinstance(exc, FormsConflict):
-        return _http_error(
+        return http_error(
             409, exc.message, errors=[{**r, "code": "conflict", "type": "conflict"} for r in rows]
         )
-    return _http_error(422, exc.message, errors=rows)
+    return http_error(422, exc.message, errors=rows)
 
 
 def _call(fn: Callable[..., T], **kwargs: Any) -> T:
@@ -149,13 +141,6 @@ def _call(fn: Callable[..., T], **kwargs: Any) -> T:
         return fn(**kwargs)
     except FormsError as exc:
         raise _from_forms_error(exc) from None
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    if not isinstance(user, User):
-        raise _http_error(401, _("Authentication required: send a valid bearer token."))
-    return user
 
 
 def _content_length(request: HttpRequest) -> int:
@@ -212,10 +197,10 @@ def _attachment_out(row: FormAttachment) -> dict[str, Any]:
     "UTF-8 TXT/CSV) and must agree with the extension. The answer's `id` goes into the form's data.",
 )
 def attachments_upload(request: HttpRequest, file: File[UploadedFile]) -> Any:
-    user = _user(request)
+    user = api_user(request)
     limit = max_upload_bytes()
     if _content_length(request) > limit + MULTIPART_SLACK or (file.size or 0) > limit:
-        raise _http_error(
+        raise http_error(
             413,
             fmt(_("The file is too large (at most %(max)s MB)."), {"max": round(limit / (1024 * 1024), 2)}),
         )
@@ -230,12 +215,12 @@ def attachments_upload(request: HttpRequest, file: File[UploadedFile]) -> Any:
     summary="Download an attachment (its uploader, or those who may see its record)",
 )
 def attachments_download(request: HttpRequest, attachment_id: str) -> Any:
-    user = _user(request)
+    user = api_user(request)
     row = _call(selectors.attachment_get, viewer=user, attachment_id=attachment_id)
     try:
         handle = row.file.open("rb")
     except FileNotFoundError:
-        raise _http_error(404, _("Not found.")) from None
+        raise http_error(404, _("Not found.")) from None
     return download_response(handle, name=row.name, content_type=row.content_type)
 
 
@@ -248,7 +233,7 @@ def attachments_download(request: HttpRequest, attachment_id: str) -> Any:
     summary="One record (for those who may see it)",
 )
 def records_get(request: HttpRequest, record_id: int) -> Any:
-    user = _user(request)
+    user = api_user(request)
     return _record_out(_call(selectors.record_get, viewer=user, record_id=record_id))
 
 
@@ -258,7 +243,7 @@ def records_get(request: HttpRequest, record_id: int) -> Any:
     summary="Change a record's data (its submitter, while it is a draft or not tied to a process)",
 )
 def records_update(request: HttpRequest, record_id: int, payload: RecordUpdateIn) -> Any:
-    user = _user(request)
+    user = api_user(request)
     record = _call(selectors.record_get, viewer=user, record_id=record_id)
     updated = _call(services.record_update, actor=user, record=record, data=payload.data)
     return _record_out(selectors.record_get(viewer=user, record_id=updated.pk))
@@ -283,14 +268,14 @@ PUBLISH_BODY = {
 
 def _json_object_body(request: HttpRequest) -> dict[str, Any]:
     if _content_length(request) > services.MAX_SCHEMA_BYTES:
-        raise _http_error(413, _("The schema is too large (at most 1 MB)."))
+        raise http_error(413, _("The schema is too large (at most 1 MB)."))
     try:
         body = json.loads(request.body or b"")
     except (ValueError, UnicodeDecodeError):
         errors = [translate_error({"type": "json_invalid", "loc": ("body",)})]
-        raise _http_error(400, MESSAGES["json_invalid"], errors=errors) from None
+        raise http_error(400, MESSAGES["json_invalid"], errors=errors) from None
     if not isinstance(body, dict):
-        raise _http_error(
+        raise http_error(
             400,
             _("The body must be a form-js schema (a JSON object)."),
             errors=[_error_row("body", _("Must be an object."), "dict_type")],
@@ -305,9 +290,9 @@ def _json_object_body(request: HttpRequest) -> dict[str, Any]:
     openapi_extra=PUBLISH_BODY,
 )
 def forms_publish(request: HttpRequest, params: Query[PublishParams]) -> Any:
-    user = _user(request)
+    user = api_user(request)
     if not has_perm(user, "forms.definition.design"):
-        raise _http_error(403, _("You do not have permission to do this."))
+        raise http_error(403, _("You do not have permission to do this."))
     schema = _json_object_body(request)
     version = _call(
         services.form_schema_publish,
@@ -333,7 +318,7 @@ def _form_out(definition: Any) -> dict[str, Any]:
 
 @router.get("", response=_responses({200: list[FormOut]}), summary="The forms the caller may fill in")
 def forms_list(request: HttpRequest) -> Any:
-    user = _user(request)
+    user = api_user(request)
     return [_form_out(d) for d in selectors.form_list(viewer=user)]
 
 
@@ -344,7 +329,7 @@ def forms_list(request: HttpRequest) -> Any:
     summary="A form's published schema (the current version, or ?version=n)",
 )
 def forms_get(request: HttpRequest, key: str, params: Query[VersionParams]) -> Any:
-    user = _user(request)
+    user = api_user(request)
     version = _call(selectors.form_version_get, viewer=user, key=key, version=params.version)
     definition = version.definition
     return {
@@ -365,9 +350,9 @@ def forms_get(request: HttpRequest, key: str, params: Query[VersionParams]) -> A
     summary="Check data against a form without storing anything",
 )
 def forms_validate(request: HttpRequest, key: str, payload: ValidateIn) -> Any:
-    user = _user(request)
+    user = api_user(request)
     if not has_perm(user, PERM_SUBMIT):
-        raise _http_error(403, _("You do not have permission to do this."))
+        raise http_error(403, _("You do not have permission to do this."))
     result = _call(services.record_validate, actor=user, key=key, data=payload.data, version=payload.version)
     return {
         "valid": result.valid,
@@ -387,7 +372,7 @@ def forms_validate(request: HttpRequest, key: str, payload: ValidateIn) -> Any:
     summary="Submit data as a record of the form (validated against its current version)",
 )
 def records_submit(request: HttpRequest, key: str, payload: RecordIn) -> Any:
-    user = _user(request)
+    user = api_user(request)
     record = _call(
         services.record_submit,
         actor=user,
@@ -412,7 +397,7 @@ def _list_args(request: HttpRequest) -> dict[str, Any]:
                 try:
                     args[name] = int(value)
                 except ValueError:
-                    raise _http_error(
+                    raise http_error(
                         422,
                         MESSAGES["int_parsing"],
                         errors=[_error_row(name, MESSAGES["int_parsing"], "int_parsing")],
@@ -430,7 +415,7 @@ def _list_args(request: HttpRequest) -> dict[str, Any]:
     summary="The form's records the caller may see: filters, search, sort and paging",
 )
 def records_list(request: HttpRequest, key: str) -> Any:
-    user = _user(request)
+    user = api_user(request)
     _call(selectors.form_get, viewer=user, key=key)
     page = _call(selectors.record_list, viewer=user, key=key, **_list_args(request))
     return {
@@ -448,7 +433,7 @@ def records_list(request: HttpRequest, key: str) -> Any:
     summary="The records (filtered as the list) as an .xlsx workbook",
 )
 def records_export(request: HttpRequest, key: str) -> Any:
-    user = _user(request)
+    user = api_user(request)
     _call(selectors.form_get, viewer=user, key=key)
     args = _list_args(request)
     args.pop("page", None)
@@ -467,7 +452,7 @@ def records_export(request: HttpRequest, key: str) -> Any:
     summary="Import records from an .xlsx workbook: every row valid, or nothing is imported",
 )
 def records_import(request: HttpRequest, key: str, file: File[UploadedFile]) -> Any:
-    user = _user(request)
+    user = api_user(request)
     result = _call(xlsx.record_import_xlsx, actor=user, key=key, file=file)
     if result.errors:
         rows = []
@@ -476,5 +461,5 @@ def records_import(request: HttpRequest, key: str, file: File[UploadedFile]) -> 
             rows.append(
                 {"row": error.row, "field": error.field, "code": error.code, "message": zh, "message_en": en}
             )
-        raise _http_error(422, _("The workbook has errors; nothing was imported."), errors=rows)
+        raise http_error(422, _("The workbook has errors; nothing was imported."), errors=rows)
     return Status(201, {"created": len(result.records), "ids": [r.pk for r in result.records]})
