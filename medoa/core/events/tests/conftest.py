@@ -9,18 +9,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from medoa.core.access.grants import sync_role_grants
-from medoa.core.access.policy import forget_principal
 from medoa.core.audit.models import AuditEntry
 from medoa.core.audit.services import audit_record
 from medoa.core.events.models import Event
 from medoa.core.events.registry import EventType, Subscriber, event_types, subscribers
-from medoa.core.org.choices import RoleScope
-from medoa.core.org.models import Role, RoleAssignment, Staff
+from medoa.core.org.models import Staff
+from medoa.core.org.tests.factories import staff_with_roles
 
 HANDLED = "events.test.handled"
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -94,17 +91,10 @@ def people(db: Any, staff_factory: Any, department_factory: Any) -> SimpleNamesp
     ward = department_factory(code="W1", name_zh="心内一病区", name_en="Ward 1", parent=root)
 
     def person(username: str, *codes: str) -> Staff:
-        staff: Staff = staff_factory(user__username=username, department=ward)
-        for code in codes:
-            role = Role.objects.get(code=code)
-            at = staff.department if role.scope == RoleScope.DEPARTMENT else root
-            RoleAssignment.objects.create(staff=staff, role=role, department=at)
-        if set(codes) & set(settings.MEDOA_TOTP_REQUIRED_ROLES):  # administrators sign in with TOTP
-            staff.user.totp_secret = TOTP_SECRET
-            staff.user.totp_confirmed_at = timezone.now()
-            staff.user.save(update_fields=["totp_secret", "totp_confirmed_at"])
-        forget_principal(staff.user)
-        return staff
+        # administrators sign in with TOTP
+        return staff_with_roles(
+            *codes, department=ward, root=root, totp_secret=TOTP_SECRET, user__username=username
+        )
 
     return SimpleNamespace(
         admin=person("admin_sun", "sys_admin"),

@@ -9,16 +9,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.test import Client
-from django.utils import timezone
 
 from medoa.core.access.models import RoleGrant
-from medoa.core.access.policy import forget_principal
 from medoa.core.access.tokens import api_token_issue
 from medoa.core.org.apps import PERMISSIONS
-from medoa.core.org.choices import RoleScope
-from medoa.core.org.models import Department, Role, RoleAssignment, Staff
+from medoa.core.org.models import Department, Role, Staff
+from medoa.core.org.tests.factories import staff_with_roles
 
 TOTP_SECRET = "JBSWY3DPEHPK3PXP"
 
@@ -70,28 +67,19 @@ def tree(department_factory: Any) -> SimpleNamespace:
 
 
 @pytest.fixture
-def person(staff_factory: Any, tree: SimpleNamespace) -> Callable[..., Staff]:
+def person(tree: SimpleNamespace) -> Callable[..., Staff]:
     """``person("head_nurse", department=tree.cardio, username="hn")``: a staff member holding
     roles — department roles at their own department, hospital-wide roles at the root."""
 
     def make(
         *role_codes: str, department: Department | None = None, username: str | None = None, **kw: Any
     ) -> Staff:
-        kw["department"] = department or tree.cardio
         if username is not None:
             kw["user__username"] = username
-        staff: Staff = staff_factory(**kw)
-        for code in role_codes:
-            role = Role.objects.get(code=code)
-            at = staff.department if role.scope == RoleScope.DEPARTMENT else tree.root
-            RoleAssignment.objects.create(staff=staff, role=role, department=at)
-        if set(role_codes) & set(settings.MEDOA_TOTP_REQUIRED_ROLES):
-            # administrators must have a second factor before any page opens
-            staff.user.totp_secret = TOTP_SECRET
-            staff.user.totp_confirmed_at = timezone.now()
-            staff.user.save(update_fields=["totp_secret", "totp_confirmed_at"])
-        forget_principal(staff.user)
-        return staff
+        # administrators must have a second factor before any page opens
+        return staff_with_roles(
+            *role_codes, department=department or tree.cardio, root=tree.root, totp_secret=TOTP_SECRET, **kw
+        )
 
     return make
 

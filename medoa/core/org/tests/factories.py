@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import factory
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from medoa.core.access.policy import forget_principal
 from medoa.core.org.choices import DepartmentKind, RoleScope, Title
 from medoa.core.org.models import Delegation, Department, Role, RoleAssignment, Staff
 
@@ -91,3 +94,23 @@ class DelegationFactory(factory.django.DjangoModelFactory):
     ends_at = factory.LazyAttribute(lambda o: o.starts_at + datetime.timedelta(days=1))
     process_keys = factory.LazyFunction(list)
     created_by = factory.LazyAttribute(lambda o: o.delegator)
+
+
+def staff_with_roles(
+    *role_codes: str, department: Department, root: Department, totp_secret: str | None = None, **fields: Any
+) -> Staff:
+    """A staff member of ``department`` holding the built-in roles ``role_codes``: department roles
+    at their own department, hospital-wide roles at ``root``. With ``totp_secret``, a person holding
+    a role that must sign in with a second factor (administrators) has it confirmed, so their pages
+    open. ``fields`` go to StaffFactory (``user__username``, ``name`` …)."""
+    staff: Staff = StaffFactory(department=department, **fields)
+    for code in role_codes:
+        role = Role.objects.get(code=code)
+        at = staff.department if role.scope == RoleScope.DEPARTMENT else root
+        RoleAssignment.objects.create(staff=staff, role=role, department=at)
+    if totp_secret is not None and set(role_codes) & set(settings.MEDOA_TOTP_REQUIRED_ROLES):
+        staff.user.totp_secret = totp_secret
+        staff.user.totp_confirmed_at = timezone.now()
+        staff.user.save(update_fields=["totp_secret", "totp_confirmed_at"])
+    forget_principal(staff.user)
+    return staff

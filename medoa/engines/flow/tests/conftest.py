@@ -16,10 +16,9 @@ import pytest
 from django.utils import translation
 
 from medoa.core.access.grants import sync_role_grants
-from medoa.core.access.policy import forget_principal
 from medoa.core.notify.models import Notification
-from medoa.core.org.choices import RoleScope
-from medoa.core.org.models import Department, Role, RoleAssignment, Staff
+from medoa.core.org.models import Department, Staff
+from medoa.core.org.tests.factories import staff_with_roles
 from medoa.engines.flow import services
 from medoa.engines.flow.choices import TaskStatus
 from medoa.engines.flow.models import HumanTask, ProcessEvent, ProcessInstance, ProcessVersion
@@ -67,23 +66,16 @@ def hospital(department_factory: Any, flow_grants: None) -> SimpleNamespace:
 
 
 @pytest.fixture
-def person(staff_factory: Any, hospital: SimpleNamespace) -> Callable[..., Staff]:
+def person(hospital: SimpleNamespace) -> Callable[..., Staff]:
     """``person("dept_head", department=hospital.cardio, username="head")``: department roles are
     held at the person's department, hospital-wide roles at the root."""
 
     def make(
         *role_codes: str, department: Department | None = None, username: str | None = None, **kw: Any
     ) -> Staff:
-        kw["department"] = department or hospital.ward
         if username is not None:
             kw["user__username"] = username
-        staff: Staff = staff_factory(**kw)
-        for code in role_codes:
-            role = Role.objects.get(code=code)
-            at = staff.department if role.scope == RoleScope.DEPARTMENT else hospital.root
-            RoleAssignment.objects.create(staff=staff, role=role, department=at)
-        forget_principal(staff.user)
-        return staff
+        return staff_with_roles(*role_codes, department=department or hospital.ward, root=hospital.root, **kw)
 
     return make
 

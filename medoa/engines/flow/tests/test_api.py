@@ -13,7 +13,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
@@ -23,11 +22,9 @@ from django.utils import timezone
 from django.utils.translation import gettext, override
 
 from medoa.core.access.grants import sync_role_grants
-from medoa.core.access.policy import forget_principal
 from medoa.core.access.tokens import api_token_issue
-from medoa.core.org.choices import RoleScope
-from medoa.core.org.models import Department, Role, RoleAssignment, Staff
-from medoa.core.org.tests.factories import DelegationFactory
+from medoa.core.org.models import Department, Staff
+from medoa.core.org.tests.factories import DelegationFactory, staff_with_roles
 from medoa.engines.flow import services
 from medoa.engines.flow.models import (
     HumanTask,
@@ -128,25 +125,21 @@ def hospital(department_factory: Any) -> SimpleNamespace:
 
 
 @pytest.fixture
-def person(staff_factory: Any, hospital: SimpleNamespace) -> Callable[..., Staff]:
+def person(hospital: SimpleNamespace) -> Callable[..., Staff]:
     """``person("head_nurse", department=..., username="hn")``: department roles at their own
     department, hospital-wide roles at the root; administrators get a confirmed second factor."""
 
     def make(*role_codes: str, department: Department | None = None, username: str, name: str = "") -> Staff:
-        kw: dict[str, Any] = {"department": department or hospital.cardio_ward, "user__username": username}
+        kw: dict[str, Any] = {"user__username": username}
         if name:
             kw["name"] = name
-        staff: Staff = staff_factory(**kw)
-        for code in role_codes:
-            role = Role.objects.get(code=code)
-            at = staff.department if role.scope == RoleScope.DEPARTMENT else hospital.root
-            RoleAssignment.objects.create(staff=staff, role=role, department=at)
-        if set(role_codes) & set(settings.MEDOA_TOTP_REQUIRED_ROLES):
-            staff.user.totp_secret = TOTP_SECRET
-            staff.user.totp_confirmed_at = timezone.now()
-            staff.user.save(update_fields=["totp_secret", "totp_confirmed_at"])
-        forget_principal(staff.user)
-        return staff
+        return staff_with_roles(
+            *role_codes,
+            department=department or hospital.cardio_ward,
+            root=hospital.root,
+            totp_secret=TOTP_SECRET,
+            **kw,
+        )
 
     return make
 

@@ -12,17 +12,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from django.utils import timezone
 
 from medoa.core.access.grants import sync_role_grants
-from medoa.core.access.policy import forget_principal
 from medoa.core.access.tokens import api_token_issue
 from medoa.core.audit.models import AuditEntry
-from medoa.core.org.choices import RoleScope
-from medoa.core.org.models import Department, Role, RoleAssignment, Staff
+from medoa.core.org.models import Department, Staff
+from medoa.core.org.tests.factories import staff_with_roles
 from medoa.engines.forms import services
 from medoa.engines.forms.models import (
     FormAttachment,
@@ -139,22 +136,18 @@ def hospital(department_factory: Any, grants: None) -> SimpleNamespace:
 
 
 @pytest.fixture
-def person(staff_factory: Any, hospital: SimpleNamespace) -> Callable[..., Staff]:
+def person(hospital: SimpleNamespace) -> Callable[..., Staff]:
     def make(*role_codes: str, department: Department | None = None, username: str, name: str = "") -> Staff:
-        kw: dict[str, Any] = {"department": department or hospital.ward, "user__username": username}
+        kw: dict[str, Any] = {"user__username": username}
         if name:
             kw["name"] = name
-        staff: Staff = staff_factory(**kw)
-        for code in role_codes:
-            role = Role.objects.get(code=code)
-            at = staff.department if role.scope == RoleScope.DEPARTMENT else hospital.root
-            RoleAssignment.objects.create(staff=staff, role=role, department=at)
-        if set(role_codes) & set(settings.MEDOA_TOTP_REQUIRED_ROLES):
-            staff.user.totp_secret = TOTP_SECRET
-            staff.user.totp_confirmed_at = timezone.now()
-            staff.user.save(update_fields=["totp_secret", "totp_confirmed_at"])
-        forget_principal(staff.user)
-        return staff
+        return staff_with_roles(
+            *role_codes,
+            department=department or hospital.ward,
+            root=hospital.root,
+            totp_secret=TOTP_SECRET,
+            **kw,
+        )
 
     return make
 
