@@ -19,77 +19,23 @@ from typing import Any
 import pyotp
 import pytest
 
+from medoa.core.access.tests.browser import BrowserSession, sessions
 from medoa.engines.flow.models import HumanTask, Incident, ProcessDefinition, ProcessInstance
 from medoa.engines.flow.tests.test_views import TOTP_SECRET, grants, hospital, people, person  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 BPMN = Path(__file__).resolve().parent / "bpmn"
-ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts"
 SHAPES = '.djs-shape:not([data-element-id$="_label"])'
 
 
-class Session:
-    """One person's browser context, recording every console error and page error."""
-
-    def __init__(self, browser: Any, live_server: Any, *, width: int = 1280, height: int = 860) -> None:
-        self.context = browser.new_context(locale="zh-CN", viewport={"width": width, "height": height})
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(15_000)
-        self.url = live_server.url
-        self.errors: list[str] = []
-        # 4xx answers the test provokes on purpose (a refused deploy, a form with errors): Chrome
-        # logs each as "Failed to load resource"; those, and only those, are expected
-        self.expected_refusals: list[str] = []
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-
-    def _console(self, message: Any) -> None:
-        if message.type != "error":
-            return
-        where = (message.location or {}).get("url", "")
-        text = f"console error: {message.text} ({where})"
-        path = where.removeprefix(self.url).split("?")[0]
-        if "status of 400" in message.text and path in self.expected_refusals:
-            self.expected_refusals.remove(path)
-            return
-        self.errors.append(text)
-
-    def expect_refusal(self, path: str) -> None:
-        """The next 400 answer from ``path`` is intended (and logged by Chrome as an error)."""
-        self.expected_refusals.append(path)
-
-    def sign_in(self, username: str, password: str) -> None:
-        self.page.goto(f"{self.url}/accounts/login/")
-        self.page.fill('input[name="username"]', username)
-        self.page.fill('input[name="password"]', password)
-        self.page.click("form button[type=submit]")
-        self.page.wait_for_load_state()
-
-    def go(self, path: str) -> None:
-        self.page.goto(f"{self.url}{path}")
-        self.page.wait_for_load_state()
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"flow-{name}.png"), full_page=True)
+class Session(BrowserSession):
+    prefix = "flow"
 
 
 @pytest.fixture
 def session(browser: Any, live_server: Any) -> Iterator[Callable[..., Session]]:
-    opened: list[Session] = []
-
-    def open_session(**kw: Any) -> Session:
-        s = Session(browser, live_server, **kw)
-        opened.append(s)
-        return s
-
-    yield open_session
-    errors = [e for s in opened for e in s.errors]
-    errors += [f"expected a 400 from {p}" for s in opened for p in s.expected_refusals]
-    for s in opened:
-        s.context.close()
-    assert errors == []
+    yield from sessions(Session, browser, live_server)
 
 
 def _selected_id(page: Any) -> str:
