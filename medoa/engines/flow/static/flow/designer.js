@@ -6,7 +6,7 @@
 
   const MAX_BYTES = 5 * 1024 * 1024;
   const root = document.getElementById('designer');
-  if (!root || !window.MedoaBpmn) {
+  if (!root || !window.MedoaBpmn || !window.MedoaDesigner) {
     return;
   }
   const data = root.dataset;
@@ -199,17 +199,9 @@
   });
 
   document.getElementById('designer-download').addEventListener('click', async function (event) {
+    const filename = event.currentTarget.dataset.filename || 'process.bpmn';
     const saved = await modeler.saveXML({ format: true });
-    const blob = new Blob([saved.xml], { type: 'application/xml' });
-    const link = document.createElement('a');
-    link.href = URL.createObjectURL(blob);
-    link.download = event.currentTarget.dataset.filename || 'process.bpmn';
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(function () {
-      URL.revokeObjectURL(link.href);
-    }, 1000);
+    window.MedoaDesigner.download(saved.xml, 'application/xml', filename);
   });
 
   modeler.on('commandStack.changed', function () {
@@ -221,12 +213,9 @@
   form.addEventListener('submit', function (event) {
     event.preventDefault();
   });
-  window.addEventListener('beforeunload', function (event) {
-    if (dirty) {
-      event.preventDefault();
-      event.returnValue = data.msgUnsaved;
-    }
-  });
+  window.MedoaDesigner.guardUnsaved(function () {
+    return dirty;
+  }, data.msgUnsaved);
 
   fetch(data.xmlUrl, { credentials: 'same-origin' })
     .then(function (response) {

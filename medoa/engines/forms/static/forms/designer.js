@@ -6,14 +6,13 @@
 
   const MAX_BYTES = 1024 * 1024;
   const root = document.getElementById('designer');
-  if (!root || !window.MedoaForms) {
+  if (!root || !window.MedoaForms || !window.MedoaDesigner) {
     return;
   }
   const M = window.MedoaForms;
   const data = root.dataset;
   const form = document.getElementById('designer-form');
-  const csrfToken = form.querySelector('input[name="csrfmiddlewaretoken"]').value;
-  const statusLine = document.getElementById('designer-status');
+  const setStatus = M.statusWriter(document.getElementById('designer-status'));
   const problemsBox = document.getElementById('designer-problems');
   const problemList = document.getElementById('designer-problem-list');
   const upload = document.getElementById('designer-upload');
@@ -24,7 +23,7 @@
 
   M.configure({
     language: data.language,
-    csrfToken: csrfToken,
+    csrfToken: M.csrfToken(),
     staffSearchUrl: data.staffSearchUrl,
     departmentSearchUrl: data.departmentSearchUrl,
     uploadUrl: data.uploadUrl,
@@ -35,11 +34,6 @@
   let preview = null;
   let dirty = false;
   let busy = false;
-
-  function setStatus(text, kind) {
-    statusLine.textContent = text || '';
-    statusLine.className = 'forms-status' + (kind ? ' forms-status-' + kind : '');
-  }
 
   function clearProblems() {
     problemList.replaceChildren();
@@ -107,23 +101,8 @@
     problemsBox.hidden = false;
   }
 
-  async function postJson(url, body) {
-    const response = await fetch(url, {
-      method: 'POST',
-      body: JSON.stringify(body),
-      credentials: 'same-origin',
-      headers: { 'X-CSRFToken': csrfToken, 'Content-Type': 'application/json', Accept: 'application/json' },
-    });
-    let answer = null;
-    try {
-      answer = await response.json();
-    } catch (err) {
-      answer = null;
-    }
-    if (!answer) {
-      throw new Error(data.msgFailed + ' (' + response.status + ')');
-    }
-    return answer;
+  function postJson(url, body) {
+    return M.postJson(url, body, data.msgFailed);
   }
 
   function saveBody() {
@@ -238,16 +217,7 @@
 
   document.getElementById('designer-download').addEventListener('click', function (event) {
     const text = JSON.stringify(editor.saveSchema(), null, 2);
-    const blob = new Blob([text], { type: 'application/json' });
-    const link = document.createElement('a');
-    link.href = URL.createObjectURL(blob);
-    link.download = event.currentTarget.dataset.filename || 'form.form';
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(function () {
-      URL.revokeObjectURL(link.href);
-    }, 1000);
+    window.MedoaDesigner.download(text, 'application/json', event.currentTarget.dataset.filename || 'form.form');
   });
 
   // --- preview ---------------------------------------------------------------------------------
@@ -302,12 +272,9 @@
   form.addEventListener('submit', function (event) {
     event.preventDefault();
   });
-  window.addEventListener('beforeunload', function (event) {
-    if (dirty) {
-      event.preventDefault();
-      event.returnValue = data.msgUnsaved;
-    }
-  });
+  window.MedoaDesigner.guardUnsaved(function () {
+    return dirty;
+  }, data.msgUnsaved);
 
   fetch(data.schemaUrl, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
     .then(function (response) {
