@@ -14,8 +14,8 @@ from django.test import Client
 from medoa.core.access.models import RoleGrant
 from medoa.core.access.tokens import api_token_issue
 from medoa.core.org.apps import PERMISSIONS
-from medoa.core.org.models import Department, Role, Staff
-from medoa.core.org.tests.factories import staff_with_roles
+from medoa.core.org.models import Role, Staff
+from medoa.core.org.tests.factories import person_maker
 
 TOTP_SECRET = "JBSWY3DPEHPK3PXP"
 
@@ -69,19 +69,9 @@ def tree(department_factory: Any) -> SimpleNamespace:
 @pytest.fixture
 def person(tree: SimpleNamespace) -> Callable[..., Staff]:
     """``person("head_nurse", department=tree.cardio, username="hn")``: a staff member holding
-    roles — department roles at their own department, hospital-wide roles at the root."""
-
-    def make(
-        *role_codes: str, department: Department | None = None, username: str | None = None, **kw: Any
-    ) -> Staff:
-        if username is not None:
-            kw["user__username"] = username
-        # administrators must have a second factor before any page opens
-        return staff_with_roles(
-            *role_codes, department=department or tree.cardio, root=tree.root, totp_secret=TOTP_SECRET, **kw
-        )
-
-    return make
+    roles — department roles at their own department, hospital-wide roles at the root;
+    administrators with a confirmed second factor, so that their pages open."""
+    return person_maker(default=tree.cardio, root=tree.root, totp_secret=TOTP_SECRET)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 import factory
@@ -114,3 +115,21 @@ def staff_with_roles(
         staff.user.save(update_fields=["totp_secret", "totp_confirmed_at"])
     forget_principal(staff.user)
     return staff
+
+
+def person_maker(
+    *, default: Department, root: Department, totp_secret: str | None = None
+) -> Callable[..., Staff]:
+    """The ``person`` fixtures' function: ``person("dept_head", department=d, username="head",
+    name="王主任")`` — ``staff_with_roles`` in ``default`` unless another department is given."""
+
+    def make(
+        *role_codes: str, department: Department | None = None, username: str | None = None, **fields: Any
+    ) -> Staff:
+        if username is not None:
+            fields["user__username"] = username
+        return staff_with_roles(
+            *role_codes, department=department or default, root=root, totp_secret=totp_secret, **fields
+        )
+
+    return make

@@ -17,8 +17,8 @@ from django.utils import translation
 
 from medoa.core.access.grants import sync_role_grants
 from medoa.core.notify.models import Notification
-from medoa.core.org.models import Department, Staff
-from medoa.core.org.tests.factories import staff_with_roles
+from medoa.core.org.models import Staff
+from medoa.core.org.tests.factories import person_maker
 from medoa.engines.flow import services
 from medoa.engines.flow.choices import TaskStatus
 from medoa.engines.flow.models import HumanTask, ProcessEvent, ProcessInstance, ProcessVersion
@@ -69,15 +69,7 @@ def hospital(department_factory: Any, flow_grants: None) -> SimpleNamespace:
 def person(hospital: SimpleNamespace) -> Callable[..., Staff]:
     """``person("dept_head", department=hospital.cardio, username="head")``: department roles are
     held at the person's department, hospital-wide roles at the root."""
-
-    def make(
-        *role_codes: str, department: Department | None = None, username: str | None = None, **kw: Any
-    ) -> Staff:
-        if username is not None:
-            kw["user__username"] = username
-        return staff_with_roles(*role_codes, department=department or hospital.ward, root=hospital.root, **kw)
-
-    return make
+    return person_maker(default=hospital.ward, root=hospital.root)
 
 
 @pytest.fixture

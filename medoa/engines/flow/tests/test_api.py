@@ -23,8 +23,8 @@ from django.utils.translation import gettext, override
 
 from medoa.core.access.grants import sync_role_grants
 from medoa.core.access.tokens import api_token_issue
-from medoa.core.org.models import Department, Staff
-from medoa.core.org.tests.factories import DelegationFactory, staff_with_roles
+from medoa.core.org.models import Staff
+from medoa.core.org.tests.factories import DelegationFactory, person_maker
 from medoa.engines.flow import services
 from medoa.engines.flow.models import (
     HumanTask,
@@ -128,20 +128,7 @@ def hospital(department_factory: Any) -> SimpleNamespace:
 def person(hospital: SimpleNamespace) -> Callable[..., Staff]:
     """``person("head_nurse", department=..., username="hn")``: department roles at their own
     department, hospital-wide roles at the root; administrators get a confirmed second factor."""
-
-    def make(*role_codes: str, department: Department | None = None, username: str, name: str = "") -> Staff:
-        kw: dict[str, Any] = {"user__username": username}
-        if name:
-            kw["name"] = name
-        return staff_with_roles(
-            *role_codes,
-            department=department or hospital.cardio_ward,
-            root=hospital.root,
-            totp_secret=TOTP_SECRET,
-            **kw,
-        )
-
-    return make
+    return person_maker(default=hospital.cardio_ward, root=hospital.root, totp_secret=TOTP_SECRET)
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from django.urls import reverse
 from django.utils.translation import gettext, override
 
 from medoa.core.access.grants import sync_role_grants
-from medoa.core.org.models import Department, Staff
-from medoa.core.org.tests.factories import staff_with_roles
+from medoa.core.org.models import Staff
+from medoa.core.org.tests.factories import person_maker
 from medoa.engines.flow import services
 from medoa.engines.flow.models import (
     HumanTask,
@@ -70,19 +70,7 @@ def hospital(department_factory: Any) -> SimpleNamespace:
 
 @pytest.fixture
 def person(hospital: SimpleNamespace) -> Callable[..., Staff]:
-    def make(*role_codes: str, department: Department | None = None, username: str, name: str = "") -> Staff:
-        kw: dict[str, Any] = {"user__username": username}
-        if name:
-            kw["name"] = name
-        return staff_with_roles(
-            *role_codes,
-            department=department or hospital.cardio,
-            root=hospital.root,
-            totp_secret=TOTP_SECRET,
-            **kw,
-        )
-
-    return make
+    return person_maker(default=hospital.cardio, root=hospital.root, totp_secret=TOTP_SECRET)
 
 
 @pytest.fixture

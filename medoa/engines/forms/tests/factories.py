@@ -18,8 +18,8 @@ from django.test import Client
 from medoa.core.access.grants import sync_role_grants
 from medoa.core.access.tokens import api_token_issue
 from medoa.core.audit.models import AuditEntry
-from medoa.core.org.models import Department, Staff
-from medoa.core.org.tests.factories import staff_with_roles
+from medoa.core.org.models import Staff
+from medoa.core.org.tests.factories import person_maker
 from medoa.engines.forms import services
 from medoa.engines.forms.models import (
     FormAttachment,
@@ -137,19 +137,7 @@ def hospital(department_factory: Any, grants: None) -> SimpleNamespace:
 
 @pytest.fixture
 def person(hospital: SimpleNamespace) -> Callable[..., Staff]:
-    def make(*role_codes: str, department: Department | None = None, username: str, name: str = "") -> Staff:
-        kw: dict[str, Any] = {"user__username": username}
-        if name:
-            kw["name"] = name
-        return staff_with_roles(
-            *role_codes,
-            department=department or hospital.ward,
-            root=hospital.root,
-            totp_secret=TOTP_SECRET,
-            **kw,
-        )
-
-    return make
+    return person_maker(default=hospital.ward, root=hospital.root, totp_secret=TOTP_SECRET)
 
 
 @pytest.fixture
