@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.choices import DataScope
 from medoa.core.access.permissions import Permission, register
-from medoa.core.registries import MenuEntry, WorkbenchCard, menu, workbench_cards
+from medoa.core.registries import MenuEntry, PeriodicJob, WorkbenchCard, menu, periodic_jobs, workbench_cards
 
 ALL = DataScope.ALL
 TREE = DataScope.DEPARTMENT_TREE
@@ -47,6 +47,12 @@ PERMISSIONS = (
         group="org",
     ),
     Permission(
+        "org.certificate.manage",
+        _("Add, edit and remove staff certificates"),
+        defaults={"hr": ALL},
+        group="org",
+    ),
+    Permission(
         "org.delegation.manage",
         _("Manage other people's delegations"),
         defaults={"hr": ALL, "dept_head": TREE},
@@ -62,9 +68,10 @@ class OrgConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here because they need the app registry (models) to be ready.
-        from .cards import delegations_card_context
+        from .cards import certificates_card_context, delegations_card_context
         from .events import register_event_types
         from .roles import ensure_builtin_roles
+        from .services import CERTIFICATE_CHECK_SECONDS, certificates_check_expiring
 
         register_event_types()
         post_migrate.connect(ensure_builtin_roles, sender=self, dispatch_uid="org.ensure_builtin_roles")
@@ -117,5 +124,23 @@ class OrgConfig(AppConfig):
                 template="org/cards/delegations.html",
                 context=delegations_card_context,
                 order=120,
+            ),
+        )
+        workbench_cards.register(
+            "org.certificates",
+            WorkbenchCard(
+                key="org.certificates",
+                title=_("My certificates"),
+                template="org/cards/certificates.html",
+                context=certificates_card_context,
+                order=125,
+            ),
+        )
+        periodic_jobs.register(
+            "org.certificates_check",
+            PeriodicJob(
+                key="org.certificates_check",
+                run=certificates_check_expiring,
+                every_seconds=CERTIFICATE_CHECK_SECONDS,
             ),
         )

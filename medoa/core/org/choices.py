@@ -71,3 +71,14 @@ class RoleScope(models.TextChoices):
 
     DEPARTMENT = "department", _("Department role")
     HOSPITAL = "hospital", _("Hospital-wide role")
+
+
+class CertificateKind(models.TextChoices):
+    """The qualifications a hospital keeps on file (执业证书, 资格证书, 上岗证 …)."""
+
+    PHYSICIAN_PRACTICE = "physician_practice", _("Physician practising certificate")  # 医师执业证书
+    NURSE_PRACTICE = "nurse_practice", _("Nurse practising certificate")  # 护士执业证书
+    PHYSICIAN_QUALIFICATION = "physician_qualification", _("Physician qualification certificate")
+    PROFESSIONAL_TITLE = "professional_title", _("Professional and technical qualification")
+    LARGE_EQUIPMENT = "large_equipment", _("Large medical equipment operator licence")  # 大型设备上岗证
+    OTHER = "other", _("Other certificate")

@@ -23,8 +23,8 @@ from medoa.core.audit.services import audit_record
 from medoa.core.crypto import blind_index
 
 from . import demo_data as data
-from .choices import NursingLevel, StaffStatus, Title
-from .models import Department, Role, RoleAssignment, Staff
+from .choices import CertificateKind, NursingLevel, StaffStatus, Title
+from .models import Department, Role, RoleAssignment, Staff, StaffCertificate
 from .roles import DEPARTMENT_ROLE_CODES, ensure_builtin_roles
 
 TOTP_ISSUER = "MedOA"
@@ -366,6 +366,7 @@ def demo_load(*, password: str) -> None:
         for code in p.heads:
             depts[code].head = staff
     Department.objects.bulk_update(depts.values(), ["head"])
+    _demo_certificates({s.user.username: s for s in staff_rows}, timezone.localdate())
     audit_record(
         actor=None,
         actor_name="medoa demo",
@@ -373,6 +374,35 @@ def demo_load(*, password: str) -> None:
         target=depts[data.HOSPITAL],
         details={"departments": len(depts), "staff": len(staff_rows)},
     )
+
+
+# (username, kind, number, issued days before the load, expires days after it or None)
+# card_n01's 护士执业证书 runs out in 20 days: the demo rule "证书 30 天内到期提醒本人和人事处" fires on
+# the worker's first certificate check after ``medoa demo`` starts.
+DEMO_CERTIFICATES: tuple[tuple[str, str, str, int, int | None], ...] = (
+    ("card_n01", CertificateKind.NURSE_PRACTICE, "201944001234", 1805, 20),
+    ("card_n02", CertificateKind.NURSE_PRACTICE, "202144005678", 1440, 400),
+    ("card_hn", CertificateKind.NURSE_PRACTICE, "201044009012", 1200, 625),
+    ("card_doc1", CertificateKind.PHYSICIAN_QUALIFICATION, "200944110000123", 5400, None),
+    ("card_doc1", CertificateKind.PHYSICIAN_PRACTICE, "110440000012345", 5200, None),
+    ("card_head", CertificateKind.PROFESSIONAL_TITLE, "主任医师-2016-0087", 3600, None),
+)
+
+
+def _demo_certificates(staff: dict[str, Staff], today: datetime.date) -> int:
+    rows = [
+        StaffCertificate(
+            staff=staff[username],
+            kind=kind,
+            number=number,
+            issued_on=today - datetime.timedelta(days=issued),
+            expires_on=today + datetime.timedelta(days=expires) if expires is not None else None,
+        )
+        for username, kind, number, issued, expires in DEMO_CERTIFICATES
+        if username in staff
+    ]
+    StaffCertificate.objects.bulk_create(rows)
+    return len(rows)
 
 
 @dataclass(frozen=True)

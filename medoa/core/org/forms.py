@@ -10,7 +10,15 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from .choices import DepartmentCategory, DepartmentKind, Gender, NursingLevel, StaffStatus, Title
+from .choices import (
+    CertificateKind,
+    DepartmentCategory,
+    DepartmentKind,
+    Gender,
+    NursingLevel,
+    StaffStatus,
+    Title,
+)
 from .models import Department, Role, Staff
 
 FIELD_ALIASES = {"delegator": "delegator", "parent": "parent"}
@@ -208,3 +216,26 @@ class StaffImportForm(forms.Form):
         label=_("Staff file (.xlsx or .csv)"),
         widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.csv"}),
     )
+
+
+def _date_input() -> forms.DateInput:
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class CertificateForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind"), choices=CertificateKind.choices)
+    name = forms.CharField(
+        label=_("Certificate name"),
+        max_length=100,
+        required=False,
+        help_text=_("Leave empty to use the kind's name."),
+    )
+    number = forms.CharField(label=_("Certificate number"), max_length=64, required=False)
+    issued_on = forms.DateField(label=_("Issued on"), required=False, widget=_date_input())
+    expires_on = forms.DateField(
+        label=_("Expires on"),
+        required=False,
+        widget=_date_input(),
+        help_text=_("Leave empty if it does not expire."),
+    )
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)

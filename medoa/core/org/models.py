@@ -12,6 +12,7 @@ from medoa.core.crypto import EncryptedTextField
 
 from .choices import (
     ActiveStatus,
+    CertificateKind,
     DepartmentCategory,
     DepartmentKind,
     Gender,
@@ -201,3 +202,46 @@ class Delegation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delegator} → {self.delegate}"
+
+
+class StaffCertificate(models.Model):
+    """A qualification of a staff member (医师执业证书, 护士执业证书 …) and when it runs out.
+
+    ``expires_on`` empty: it does not expire. ``number`` is stored in clear: licence numbers are
+    looked up in the public registers of the health authorities (unlike a national ID); the
+    record is shown only to HR, to those who see the staff record, and to the person.
+    """
+
+    staff = models.ForeignKey(
+        Staff, verbose_name=_("staff member"), on_delete=models.CASCADE, related_name="certificates"
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=CertificateKind.choices)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    number = models.CharField(_("certificate number"), max_length=64, blank=True)
+    issued_on = models.DateField(_("issued on"), null=True, blank=True)
+    expires_on = models.DateField(_("expires on"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["staff", "expires_on", "pk"]
+        verbose_name = _("staff certificate")
+        verbose_name_plural = _("staff certificates")
+        indexes = [models.Index(fields=["expires_on"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(issued_on__isnull=True)
+                | Q(expires_on__isnull=True)
+                | Q(expires_on__gt=models.F("issued_on")),
+                name="org_certificate_expires_after_issue",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.staff} · {self.title}"
+
+    @property
+    def title(self) -> str:
+        """The name given, else the kind's label (in the active language)."""
+        return self.name or str(self.get_kind_display())

@@ -20,7 +20,7 @@ from medoa.core.access.policy import has_perm, principal_of, scope_q
 from medoa.core.crypto import blind_index
 
 from .choices import ActiveStatus, StaffStatus
-from .models import Delegation, Department, RoleAssignment, Staff
+from .models import Delegation, Department, RoleAssignment, Staff, StaffCertificate
 from .validators import NATIONAL_ID_INDEX, PHONE_INDEX
 
 DIRECTORY_FIELDS = (
@@ -497,3 +497,42 @@ def delegators_for_user(*, user: Any) -> QuerySet[Staff]:
         .select_related("department")
         .order_by("department__path", "employee_no")
     )
+
+
+# --- staff certificates ---------------------------------------------------------------------------
+
+
+def can_view_certificates(user: Any, staff: Staff) -> bool:
+    """A person's certificates: the person themself, whoever sees their staff record
+    (``org.staff.view`` over their department) and 人事处 (``org.certificate.manage``)."""
+    if getattr(user, "pk", None) is not None and staff.user_id == user.pk:
+        return True
+    return has_perm(user, "org.staff.view", department=staff.department) or has_perm(
+        user, "org.certificate.manage", department=staff.department
+    )
+
+
+def can_manage_certificates(user: Any, staff: Staff) -> bool:
+    return has_perm(user, "org.certificate.manage", department=staff.department)
+
+
+def certificate_list_for_staff(*, user: Any, staff: Staff) -> list[StaffCertificate]:
+    """``staff``'s certificates, soonest to expire first (no expiry last), if ``user`` may see
+    them; one query."""
+    if not can_view_certificates(user, staff):
+        return []
+    return sorted(
+        StaffCertificate.objects.filter(staff=staff),
+        key=lambda c: (c.expires_on is None, c.expires_on or datetime.date.min, c.pk),
+    )
+
+
+def certificate_get_for_manage(*, user: Any, pk: int) -> StaffCertificate | None:
+    """Certificate ``pk`` if ``user`` may change it (``org.certificate.manage`` over its holder's
+    department); ``None`` otherwise, so ids of other departments reveal nothing."""
+    certificate = (
+        StaffCertificate.objects.filter(pk=pk).select_related("staff__department", "staff__user").first()
+    )
+    if certificate is None or not can_manage_certificates(user, certificate.staff):
+        return None
+    return certificate

@@ -1,4 +1,5 @@
-"""Write use cases of the organisation: departments, staff, role assignments and delegations.
+"""Write use cases of the organisation: departments, staff, role assignments, delegations and
+staff certificates (with the daily check of those about to expire).
 
 Every function owns its transaction, takes keyword-only arguments, raises
 ``django.core.exceptions.ValidationError`` (with per-field messages where a field is to blame) for
@@ -12,6 +13,7 @@ personal phone.
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +25,7 @@ from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Concat, Substr
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, override
 from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.cache import access_cache_clear
@@ -32,11 +34,15 @@ from medoa.core.access.policy import forget_principal, has_perm, principal_of
 from medoa.core.access.services import user_sessions_end
 from medoa.core.audit.services import audit_record
 from medoa.core.crypto import blind_index
+from medoa.core.events import publish
+from medoa.core.events.errors import EventKeyConflict, EventPayloadInvalid
+from medoa.core.events.models import Event
 from medoa.core.notify.services import notification_send
 
-from .cards import delegations_card_forget
+from .cards import certificates_card_forget, delegations_card_forget
 from .choices import (
     ActiveStatus,
+    CertificateKind,
     DepartmentCategory,
     DepartmentKind,
     Gender,
@@ -45,7 +51,8 @@ from .choices import (
     StaffStatus,
     Title,
 )
-from .models import Delegation, Department, Role, RoleAssignment, Staff
+from .events import CERTIFICATE_EXPIRING
+from .models import Delegation, Department, Role, RoleAssignment, Staff, StaffCertificate
 from .selectors import department_root
 from .validators import (
     NATIONAL_ID_INDEX,
@@ -60,6 +67,8 @@ from .validators import (
     normalise_process_keys,
     normalise_username,
 )
+
+logger = logging.getLogger(__name__)
 
 PATH_MAX = 255
 # 三员分立: one person holds at most one of the three administrator duties.
@@ -945,3 +954,234 @@ def staff_import(*, actor: User, rows: Sequence[StaffImportRow]) -> list[Importe
         details={"count": len(created), "employee_nos": [c.staff.employee_no for c in created]},
     )
     return created
+
+
+# --- staff certificates ---------------------------------------------------------------------------
+
+CERTIFICATE_FIELDS = ("kind", "name", "number", "issued_on", "expires_on", "note")
+CERTIFICATE_PERMISSION = "org.certificate.manage"
+
+
+def _certificate_clean(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a certificate's fields (all of them, as they will be stored)."""
+    errors: Errors = {}
+    kind = str(values.get("kind") or "").strip()
+    if kind not in CertificateKind.values:
+        _add(errors, "kind", _("Choose a kind of certificate."))
+    name = str(values.get("name") or "").strip()
+    if len(name) > 100:
+        _add(errors, "name", _("The name has at most 100 characters."))
+    if kind == CertificateKind.OTHER and not name:
+        _add(errors, "name", _("Name the certificate."))
+    number = str(values.get("number") or "").strip()
+    if len(number) > 64:
+        _add(errors, "number", _("The certificate number has at most 64 characters."))
+    note = str(values.get("note") or "").strip()
+    if len(note) > 200:
+        _add(errors, "note", _("The note has at most 200 characters."))
+    issued_on = values.get("issued_on")
+    expires_on = values.get("expires_on")
+    for field_name, value in (("issued_on", issued_on), ("expires_on", expires_on)):
+        if value is not None and not isinstance(value, datetime.date):
+            _add(errors, field_name, _("Enter a date."))
+    if isinstance(issued_on, datetime.date) and issued_on > timezone.localdate():
+        _add(errors, "issued_on", _("The issue date is in the future."))
+    if (
+        isinstance(issued_on, datetime.date)
+        and isinstance(expires_on, datetime.date)
+        and expires_on <= issued_on
+    ):
+        _add(errors, "expires_on", _("The certificate must expire after it was issued."))
+    _raise_if(errors)
+    return {
+        "kind": kind,
+        "name": name,
+        "number": number,
+        "issued_on": issued_on,
+        "expires_on": expires_on,
+        "note": note,
+    }
+
+
+def _require_certificate_manager(actor: User, staff: Staff) -> None:
+    if not has_perm(actor, CERTIFICATE_PERMISSION, department=staff.department):
+        raise PermissionDenied
+
+
+def _certificate_details(certificate: StaffCertificate) -> dict[str, Any]:
+    return {
+        "kind": certificate.kind,
+        "name": certificate.name,
+        "expires_on": certificate.expires_on.isoformat() if certificate.expires_on else None,
+    }
+
+
+@transaction.atomic
+def certificate_add(
+    *,
+    actor: User,
+    staff: Staff,
+    kind: str,
+    name: str = "",
+    number: str = "",
+    issued_on: datetime.date | None = None,
+    expires_on: datetime.date | None = None,
+    note: str = "",
+) -> StaffCertificate:
+    """Record a certificate of ``staff`` (人事处: ``org.certificate.manage`` over their department)."""
+    staff = Staff.objects.select_for_update().select_related("department", "user").get(pk=staff.pk)
+    _require_certificate_manager(actor, staff)
+    cleaned = _certificate_clean(
+        {
+            "kind": kind,
+            "name": name,
+            "number": number,
+            "issued_on": issued_on,
+            "expires_on": expires_on,
+            "note": note,
+        }
+    )
+    if staff.status != StaffStatus.ACTIVE:
+        raise ValidationError(_("This staff member is not employed any more."))
+    certificate = StaffCertificate.objects.create(staff=staff, **cleaned)
+    certificates_card_forget(staff)
+    audit_record(
+        actor=actor,
+        action="org.certificate.added",
+        target=certificate,
+        details=_certificate_details(certificate),
+    )
+    return certificate
+
+
+@transaction.atomic
+def certificate_update(*, actor: User, certificate: StaffCertificate, **changes: Any) -> StaffCertificate:
+    """Change any of ``CERTIFICATE_FIELDS`` (a renewal is a new ``expires_on``: its reminders
+    start again); the audit entry names the fields that changed."""
+    unknown = set(changes) - set(CERTIFICATE_FIELDS)
+    if unknown:
+        raise TypeError(f"certificate_update does not change {sorted(unknown)}")
+    certificate = (
+        StaffCertificate.objects.select_for_update()
+        .select_related("staff__department", "staff__user")
+        .get(pk=certificate.pk)
+    )
+    _require_certificate_manager(actor, certificate.staff)
+    values = {name: getattr(certificate, name) for name in CERTIFICATE_FIELDS}
+    values.update(changes)
+    cleaned = _certificate_clean(values)
+    changed = sorted(name for name, value in cleaned.items() if getattr(certificate, name) != value)
+    if not changed:
+        return certificate
+    for name in changed:
+        setattr(certificate, name, cleaned[name])
+    certificate.save()
+    certificates_card_forget(certificate.staff)
+    audit_record(
+        actor=actor,
+        action="org.certificate.updated",
+        target=certificate,
+        details={"fields": changed, **_certificate_details(certificate)},
+    )
+    return certificate
+
+
+@transaction.atomic
+def certificate_remove(*, actor: User, certificate: StaffCertificate) -> None:
+    """Delete a certificate record (entered by mistake, or withdrawn)."""
+    certificate = (
+        StaffCertificate.objects.select_for_update()
+        .select_related("staff__department", "staff__user")
+        .get(pk=certificate.pk)
+    )
+    staff = certificate.staff
+    _require_certificate_manager(actor, staff)
+    details = {"certificate": certificate.pk, **_certificate_details(certificate)}
+    certificate.delete()
+    certificates_card_forget(staff)
+    audit_record(actor=actor, action="org.certificate.removed", target=staff, details=details)
+
+
+# The daily check. Reminder points, in days before ``expires_on``: a certificate is announced once
+# when it enters the 30-day window, once more at 7 days, and once on the day it expires (or the
+# first check after; a certificate that lapsed more than CERTIFICATE_LAPSED_DAYS ago is left
+# alone). Each point is one ``hr.certificate.expiring`` event with the key
+# ``cert:<id>:<expires_on>:<point>``: the event bus keeps one event per key, so the job may run
+# any number of times, on any number of workers. A renewal (a new ``expires_on``) starts again.
+CERTIFICATE_REMINDER_DAYS = (30, 7, 0)
+CERTIFICATE_LAPSED_DAYS = 7
+# The worker runs the check at start and then every hour; only a new day (or a new or changed
+# certificate) gives it anything to publish.
+CERTIFICATE_CHECK_SECONDS = 3600.0
+CERTIFICATE_CHECK_ACTOR = "medoa certificate check"
+
+
+def certificate_reminder_point(expires_on: datetime.date, today: datetime.date) -> int | None:
+    """The reminder point ``today`` falls in for a certificate expiring on ``expires_on``: the
+    smallest point ≥ the days left (30: 8–30 days left, 7: 1–7, 0: due or lapsed at most
+    ``CERTIFICATE_LAPSED_DAYS`` days ago), ``None`` outside the window."""
+    days_left = (expires_on - today).days
+    if days_left < -CERTIFICATE_LAPSED_DAYS or days_left > CERTIFICATE_REMINDER_DAYS[0]:
+        return None
+    return min(point for point in CERTIFICATE_REMINDER_DAYS if point >= days_left)
+
+
+def certificate_event_key(certificate: StaffCertificate, point: int) -> str:
+    assert certificate.expires_on is not None
+    return f"cert:{certificate.pk}:{certificate.expires_on.isoformat()}:{point}"
+
+
+def certificate_payload(certificate: StaffCertificate) -> dict[str, Any]:
+    """The ``hr.certificate.expiring`` payload; the certificate is named in Chinese (the
+    hospital's word for it; the message templates put it into either language's sentence)."""
+    assert certificate.expires_on is not None
+    with override("zh-hans"):
+        title = certificate.title
+    return {
+        "staff": certificate.staff.user.username,
+        "certificate": title,
+        "expires_on": certificate.expires_on.isoformat(),
+    }
+
+
+def certificates_check_expiring(*, today: datetime.date | None = None) -> int:
+    """The daily check: publish ``hr.certificate.expiring`` for each certificate of an employed
+    person at a reminder point not announced yet; return how many events it published.
+
+    One query finds the certificates in the window (indexed on ``expires_on``), one the keys
+    already used; each new event is written in its own transaction (one bad row does not hold
+    back the others). Two workers racing publish each key once (the outbox's unique key)."""
+    today = today or timezone.localdate()
+    window = StaffCertificate.objects.filter(
+        expires_on__gte=today - datetime.timedelta(days=CERTIFICATE_LAPSED_DAYS),
+        expires_on__lte=today + datetime.timedelta(days=CERTIFICATE_REMINDER_DAYS[0]),
+        staff__status=StaffStatus.ACTIVE,
+    ).select_related("staff__user")
+    due: list[tuple[str, StaffCertificate]] = []
+    for certificate in window.order_by("expires_on", "pk"):
+        assert certificate.expires_on is not None
+        point = certificate_reminder_point(certificate.expires_on, today)
+        if point is not None:
+            due.append((certificate_event_key(certificate, point), certificate))
+    if not due:
+        return 0
+    used = set(Event.objects.filter(key__in=[key for key, _c in due]).values_list("key", flat=True))
+    published = 0
+    for key, certificate in due:
+        if key in used:
+            continue
+        try:
+            with transaction.atomic():
+                publish(
+                    CERTIFICATE_EXPIRING.name,
+                    certificate_payload(certificate),
+                    key=key,
+                    actor_name=CERTIFICATE_CHECK_ACTOR,
+                )
+        except EventKeyConflict:  # renamed since another worker published this point: told already
+            continue
+        except EventPayloadInvalid:  # a name the event type refuses (too long): log, go on
+            logger.exception("certificate %s: the expiring event was refused", certificate.pk)
+            continue
+        published += 1  # (a race lost to another worker counts too: the point is announced)
+    return published

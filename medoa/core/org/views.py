@@ -4,6 +4,7 @@ service or selector, and renders."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,8 +25,10 @@ from medoa.core.access.models import User
 from medoa.core.access.policy import has_perm, principal_of, widest_scope
 
 from . import services
+from .cards import CERTIFICATE_SOON_DAYS
 from .choices import RoleScope
 from .forms import (
+    CertificateForm,
     DelegationForm,
     DepartmentForm,
     DepartmentMoveForm,
@@ -46,10 +50,13 @@ from .imports import (
     template_csv,
     template_xlsx,
 )
-from .models import Delegation, Department, Role, RoleAssignment, Staff
+from .models import Delegation, Department, Role, RoleAssignment, Staff, StaffCertificate
 from .selectors import (
+    can_manage_certificates,
     can_manage_staff,
     can_view_private,
+    certificate_get_for_manage,
+    certificate_list_for_staff,
     delegation_get,
     delegation_list_for_user,
     delegation_state,
@@ -307,6 +314,7 @@ def _render_staff_detail(
     request: HttpRequest, staff: Staff, role_form: RoleAssignForm, *, status: int = 200
 ) -> HttpResponse:
     assignments = RoleAssignment.objects.filter(staff=staff).select_related("role", "department")
+    today = timezone.localdate()
     return render(
         request,
         "org/staff_detail.html",
@@ -317,6 +325,10 @@ def _render_staff_detail(
             "may_assign": has_perm(request.user, "org.role.assign", department=staff.department),
             "assignments": assignments,
             "role_form": role_form,
+            "certificates": certificate_list_for_staff(user=request.user, staff=staff),
+            "may_manage_certificates": can_manage_certificates(request.user, staff),
+            "today": today,
+            "soon": today + datetime.timedelta(days=CERTIFICATE_SOON_DAYS),
         },
         status=status,
     )
@@ -374,6 +386,68 @@ def staff_reactivate(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "org/staff_deactivate.html", {"form": form, "staff": staff}, status=400)
     messages.success(request, _("%(name)s is employed again.") % {"name": staff.name})
     return redirect("org:staff_detail", pk=staff.pk)
+
+
+# --- certificates -------------------------------------------------------------------------------
+
+
+def _certificate_or_404(request: HttpRequest, pk: int) -> StaffCertificate:
+    certificate = certificate_get_for_manage(user=request.user, pk=pk)
+    if certificate is None:
+        raise Http404
+    return certificate
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def certificate_add(request: HttpRequest, pk: int) -> HttpResponse:
+    staff = _visible_staff_or_404(request, pk)
+    if not can_manage_certificates(request.user, staff):
+        raise PermissionDenied
+    form = CertificateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.certificate_add(actor=_user(request), staff=staff, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("Certificate added."))
+            return redirect(f"{reverse('org:staff_detail', args=[staff.pk])}#certificates")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "org/certificate_form.html",
+        {"form": form, "staff": staff, "certificate": None},
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def certificate_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    certificate = _certificate_or_404(request, pk)
+    initial = {name: getattr(certificate, name) for name in services.CERTIFICATE_FIELDS}
+    form = CertificateForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.certificate_update(actor=_user(request), certificate=certificate, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect(f"{reverse('org:staff_detail', args=[certificate.staff_id])}#certificates")
+    status = 400 if request.method == "POST" else 200
+    context = {"form": form, "staff": certificate.staff, "certificate": certificate}
+    return render(request, "org/certificate_form.html", context, status=status)
+
+
+@login_required
+@require_POST
+def certificate_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    certificate = _certificate_or_404(request, pk)
+    services.certificate_remove(actor=_user(request), certificate=certificate)
+    messages.success(request, _("Certificate removed."))
+    return redirect(f"{reverse('org:staff_detail', args=[certificate.staff_id])}#certificates")
 
 
 # --- roles ------------------------------------------------------------------------------------------
