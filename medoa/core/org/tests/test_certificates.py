@@ -5,12 +5,14 @@ certificate rule firing on the first check (publish → dispatcher → notificat
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -339,3 +341,36 @@ def test_demo_certificate_rule_fires_on_the_first_daily_check() -> None:
     assert got == dict.fromkeys({"card_n01", *hr_users}, "证书即将到期：护士执业证书")
     assert hr_users  # 人事处 is told, not only the nurse
     assert certificates_check_expiring() == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_daily_check_on_several_workers_at_once_publishes_each_point_once(
+    person: Callable[..., Staff], tree: SimpleNamespace
+) -> None:
+    nurses = [person("nurse", department=tree.cardio_ward, username=f"nurse_{i}") for i in range(6)]
+    certs = [
+        StaffCertificate.objects.create(staff=n, kind="nurse_practice", expires_on=_days(3 + 4 * i))
+        for i, n in enumerate(nurses)
+    ]
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            start.wait()
+            certificates_check_expiring(today=TODAY)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert sorted(k for k, _p in _events()) == sorted(
+        f"cert:{c.pk}:{c.expires_on}:{7 if i < 2 else 30}" for i, c in enumerate(certs)
+    )
