@@ -65,6 +65,7 @@ class EventKind(models.TextChoices):
     MESSAGE_RECEIVED = "message_received", _("Message received")
     MESSAGE_SENT = "message_sent", _("Message sent")
     SERVICE_DONE = "service_done", _("Automatic step done")
+    DECISION = "decision", _("Decision evaluated")
     INCIDENT = "incident", _("Incident")
     INCIDENT_RESOLVED = "incident_resolved", _("Incident resolved")
     ENDED = "ended", _("Ended")

@@ -121,7 +121,26 @@ def parsed_version(version: ProcessVersion) -> ParsedDefinition:
     The cache key is the version id AND a checksum of the XML it was parsed from (its own and the
     called processes'): SQLite hands out the id of a rolled-back row again, so an id alone could
     name another document."""
-    return cached_definition(version.pk, version_checksum(version), lambda: _version_sources(version))
+    return cached_definition(
+        version.pk,
+        version_checksum(version),
+        lambda: _version_sources(version),
+        decision_versions=decision_pins(version),
+    )
+
+
+def decision_pins(version: ProcessVersion) -> dict[str, int]:
+    """The DMN decision versions ``version``'s business-rule tasks were pinned to at deploy (by
+    step id; ``metadata['decision_tasks']``)."""
+    metadata = version.metadata if isinstance(version.metadata, dict) else {}
+    tasks = metadata.get("decision_tasks")
+    if not isinstance(tasks, dict):
+        return {}
+    return {
+        step: int(info["version"])
+        for step, info in tasks.items()
+        if isinstance(info, dict) and isinstance(info.get("version"), int)
+    }
 
 
 def version_checksum(version: ProcessVersion) -> str:
@@ -773,6 +792,7 @@ _DONE_KINDS = (
     EventKind.REJECTED,
     EventKind.COMPLETED,
     EventKind.SERVICE_DONE,
+    EventKind.DECISION,
     EventKind.MESSAGE_RECEIVED,
     EventKind.TIMER_FIRED,
 )

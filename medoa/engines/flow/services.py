@@ -62,7 +62,7 @@ from typing import Any
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
@@ -86,6 +86,7 @@ from medoa.engines.forms.errors import (
     ValidationFailed,
 )
 from medoa.engines.forms.models import FormRecord
+from medoa.engines.rules.models import DecisionVersion
 
 from . import assignment as assign
 from . import form_link
@@ -137,6 +138,7 @@ from .selectors import (
     task_action_denial,
 )
 from .spiff import (
+    DecisionFacts,
     DefinitionInvalid,
     EngineError,
     ParsedDefinition,
@@ -513,6 +515,22 @@ def _resolve_called(xml: str) -> tuple[dict[str, str], dict[str, ProcessVersion]
     return sources, versions
 
 
+def _decision_facts(key: str, version: int | None) -> DecisionFacts | None:
+    """A deployed DMN decision version (its latest when ``version`` is None), for the deploy check
+    of business-rule tasks."""
+    qs = DecisionVersion.objects.filter(definition__key=key)
+    found = (
+        qs.filter(version=version) if version is not None else qs.filter(definition__latest_version=F("pk"))
+    ).first()
+    if found is None:
+        return None
+    metadata = found.metadata if isinstance(found.metadata, dict) else {}
+    outputs = tuple(
+        str(o.get("name") or o.get("id") or "") for o in metadata.get("outputs", []) if isinstance(o, dict)
+    )
+    return DecisionFacts(key=key, version=found.version, outputs=outputs, hit_policy=found.hit_policy)
+
+
 def _too_large_problem() -> Problem:
     return Problem(
         gettext_noop("The file is larger than %(max)s MB."), {"max": MAX_XML_BYTES // 1024 // 1024}
@@ -564,6 +582,7 @@ def definition_deploy(
         called=called,
         functions=[n for n, _f in service_functions.items()],
         form_check=form_link.deploy_form_check,
+        decisions=_decision_facts,
     )
     key = key or parsed.process_id
     if not _KEY.fullmatch(key):
@@ -1031,6 +1050,16 @@ def _insert_rows(
 def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
     """Bring the projection in line with the workflow and save the instance (see the module doc)."""
     instance, wf, now = run.instance, run.wf, run.now
+    run.events.extend(
+        ProcessEvent(
+            instance=instance,
+            kind=EventKind.DECISION,
+            step_id=done.step_id,
+            step_name=done.step_name[:300],
+            data=done.as_dict(),
+        )
+        for done in wf.take_decisions()
+    )
     rows = list(HumanTask.objects.filter(instance=instance).order_by())
     ready = [] if wf.completed else wf.ready_user_tasks()
     ready_ids = {r.spiff_id for r in ready}

@@ -12,6 +12,9 @@ import logging
 from .definition import cached_definition, clear_definition_cache, parse_definition
 from .types import (
     CountersignInfo,
+    DecisionEvaluated,
+    DecisionFacts,
+    DecisionTaskInfo,
     DefinitionInvalid,
     EngineError,
     Msg,
@@ -30,6 +33,9 @@ for _name in ("spiff", "spiff.task", "spiff.workflow"):
 
 __all__ = [
     "CountersignInfo",
+    "DecisionEvaluated",
+    "DecisionFacts",
+    "DecisionTaskInfo",
     "DefinitionInvalid",
     "EngineError",
     "Msg",

@@ -12,10 +12,26 @@ from django.utils.translation import gettext_noop
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 
-from .parser import CAMUNDA_NAMESPACES, MedoaParser, camunda_attr, multi_instance_parts, split_list
-from .types import CountersignInfo, DefinitionInvalid, ParsedDefinition, Problem, UserTaskInfo
+from .parser import (
+    CAMUNDA_NAMESPACES,
+    MedoaParser,
+    camunda_attr,
+    decision_ref_parts,
+    multi_instance_parts,
+    split_list,
+)
+from .specs import DecisionTask
+from .types import (
+    CountersignInfo,
+    DecisionTaskInfo,
+    DefinitionInvalid,
+    ParsedDefinition,
+    Problem,
+    UserTaskInfo,
+)
 from .validate import (
     B,
+    DecisionLookup,
     FormCheck,
     _XmlProblem,
     collect_problems,
@@ -40,6 +56,7 @@ def parse_definition(
     form_exists: Callable[[str], bool] = _always,
     functions: Collection[str] = (),
     form_check: FormCheck | None = None,
+    decisions: DecisionLookup | None = None,
 ) -> ParsedDefinition:
     """Check a BPMN document and parse it; raise :class:`DefinitionInvalid` with ALL problems.
 
@@ -48,9 +65,20 @@ def parse_definition(
     registered function names a script task may name. ``form_check(key, properties, kind)``, when
     given, replaces ``form_exists``: it returns the problems of a start event's or user task's form
     key and its ``camunda:properties`` (the services check ``medoa:form:`` keys and field
-    permissions with it).
+    permissions with it). ``decisions(key, version)`` looks up a deployed DMN decision for the
+    business-rule tasks: each must name one, and a ``latest`` binding is pinned to the latest
+    version now (``decision_tasks`` and ``metadata['decision_tasks']`` record the version; keep it
+    and hand it back to :func:`cached_definition`). Without it the decisions are not checked and
+    ``latest`` stays unpinned (evaluated at its latest version at run time).
     """
-    return _build(xml, called or {}, form_exists=form_exists, functions=functions, form_check=form_check)
+    return _build(
+        xml,
+        called or {},
+        form_exists=form_exists,
+        functions=functions,
+        form_check=form_check,
+        decisions=decisions,
+    )
 
 
 def _build(
@@ -61,8 +89,12 @@ def _build(
     functions: Collection[str] | None,
     trusted: bool = False,
     form_check: FormCheck | None = None,
+    decisions: DecisionLookup | None = None,
+    decision_versions: Mapping[str, int] | None = None,
 ) -> ParsedDefinition:
-    """``trusted``: a version that passed the deploy checks already (the cache reloading it)."""
+    """``trusted``: a version that passed the deploy checks already (the cache reloading it);
+    ``decision_versions`` then gives the decision versions its business-rule tasks were pinned to
+    at deploy (by step id)."""
     try:
         root = parse_xml(xml)
     except _XmlProblem as exc:
@@ -87,7 +119,12 @@ def _build(
     if not trusted:
         problems += xsd_problems(root)
         problems += collect_problems(
-            root, called_ids=called_ids, form_exists=form_exists, functions=functions, form_check=form_check
+            root,
+            called_ids=called_ids,
+            form_exists=form_exists,
+            functions=functions,
+            form_check=form_check,
+            decisions=decisions,
         )
     if problems:
         raise DefinitionInvalid(problems)
@@ -135,6 +172,7 @@ def _build(
     if problems:
         raise DefinitionInvalid(problems)
     _freeze(spec, subprocess_specs)
+    _pin_decisions(spec, subprocess_specs, decisions, decision_versions or {})
 
     processes = [
         main,
@@ -186,11 +224,46 @@ def _freeze(spec: Any, subprocess_specs: Mapping[str, Any]) -> None:
                     child.completed_event.connect(task_spec.merge_child)
 
 
+def _pin_decisions(
+    spec: Any,
+    subprocess_specs: Mapping[str, Any],
+    decisions: DecisionLookup | None,
+    pinned: Mapping[str, int],
+) -> None:
+    """Give every business-rule task the decision version it evaluates: its explicit version, the
+    one pinned at deploy (``pinned``), or — at deploy — the latest one now (looked up)."""
+    for process in [spec, *subprocess_specs.values()]:
+        if process is None:
+            continue
+        for task_spec in process.task_specs.values():
+            if not isinstance(task_spec, DecisionTask) or task_spec.binding != "latest":
+                continue
+            step = str(task_spec.bpmn_id)
+            if step in pinned:
+                task_spec.version = int(pinned[step])
+            elif decisions is not None:
+                facts = decisions(task_spec.decision_ref, None)
+                task_spec.version = facts.version if facts is not None else None
+
+
+def _decision_versions(spec: Any, subprocess_specs: Mapping[str, Any]) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for process in [spec, *subprocess_specs.values()]:
+        if process is None:
+            continue
+        for task_spec in process.task_specs.values():
+            if isinstance(task_spec, DecisionTask):
+                out[str(task_spec.bpmn_id)] = task_spec.version
+    return out
+
+
 def _describe(
     main: Any, processes: list[Any], spec: Any, subprocess_specs: dict[str, Any]
 ) -> ParsedDefinition:
     user_tasks: dict[str, UserTaskInfo] = {}
     service_tasks: dict[str, str] = {}
+    decision_tasks: dict[str, DecisionTaskInfo] = {}
+    versions = _decision_versions(spec, subprocess_specs)
     steps: dict[str, dict[str, str]] = {}
     owners: dict[str, str] = {}
     message_catches: set[str] = set()
@@ -225,6 +298,18 @@ def _describe(
                 user_tasks[step_id] = _user_task(el, pid)
             elif kind == "serviceTask":
                 service_tasks[step_id] = service_function(el)
+            elif kind == "businessRuleTask":
+                parts = decision_ref_parts(el)
+                decision_tasks[step_id] = DecisionTaskInfo(
+                    id=step_id,
+                    name=steps[step_id]["name"],
+                    decision=parts["decision"],
+                    binding=parts["binding"],
+                    version=versions.get(step_id),
+                    result_variable=parts["result_variable"],
+                    mapping=parts["mapping"],
+                    process_id=pid,
+                )
             if kind in ("intermediateCatchEvent", "boundaryEvent", "receiveTask") or (
                 kind == "startEvent" and not (process is main and el.getparent() is main)
             ):
@@ -257,6 +342,7 @@ def _describe(
         "start_form_key": start_form_key,
         "initiator_variable": initiator,
         "service_tasks": dict(service_tasks),
+        "decision_tasks": {k: v.as_dict() for k, v in decision_tasks.items()},
         "called_processes": sorted(c for c in called_processes if c),
         "timer_start": timer_start,
         "message_starts": sorted(message_starts),
@@ -280,6 +366,7 @@ def _describe(
         message_starts=message_starts,
         message_catches=message_catches,
         metadata=metadata,
+        decision_tasks=decision_tasks,
         _spec=spec,
         _subprocess_specs=subprocess_specs,
         _flows=flows,
@@ -334,7 +421,11 @@ _cache_lock = threading.Lock()
 
 
 def cached_definition(
-    version_id: int, checksum: str, loader: Callable[[], tuple[bytes | str, Mapping[str, bytes | str]]]
+    version_id: int,
+    checksum: str,
+    loader: Callable[[], tuple[bytes | str, Mapping[str, bytes | str]]],
+    *,
+    decision_versions: Mapping[str, int] | None = None,
 ) -> ParsedDefinition:
     """The parsed definition of a deployed version, from an in-process LRU (256 versions).
 
@@ -343,7 +434,8 @@ def cached_definition(
     old spec). ``checksum`` identifies the XML ``loader()`` returns, i.e. ``(xml, called)`` for a
     cold entry. A deployed version passed the deploy checks, so they are not run again here
     (SpiffWorkflow still parses the XML). The specs are shared by every caller and must be treated
-    as read-only.
+    as read-only. ``decision_versions`` are the decision versions the version's business-rule tasks
+    were pinned to at deploy (``metadata['decision_tasks']``), by step id.
     """
     key = (version_id, checksum)
     with _cache_lock:
@@ -352,7 +444,9 @@ def cached_definition(
             _cache.move_to_end(key)
             return parsed
     xml, called = loader()
-    parsed = _build(xml, called, form_exists=None, functions=None, trusted=True)
+    parsed = _build(
+        xml, called, form_exists=None, functions=None, trusted=True, decision_versions=decision_versions
+    )
     with _cache_lock:
         existing = _cache.get(key)
         if existing is not None:

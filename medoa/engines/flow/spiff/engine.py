@@ -15,15 +15,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext_noop
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
+from medoa.engines.rules.dmn import DecisionResult, DmnEvaluationError, to_json
+from medoa.engines.rules.errors import RulesInputError, RulesNotFound
 from medoa.engines.rules.expressions import ExpressionError, check, evaluate
+from medoa.engines.rules.services import decision_run
 
 from ..registry import service_functions
 from .data import json_safe
 from .specs import is_multi_instance, mi_counts
+from .types import DecisionEvaluated, Msg, msg
 
 
 class MedoaEnvironment(BasePythonScriptEngineEnvironment):
@@ -52,6 +57,55 @@ class ExpressionFailed(WorkflowTaskException):
             task=task,
             exception=error,
         )
+
+
+class DecisionFailed(WorkflowTaskException):
+    """A business-rule task's decision gave no usable result (the facade turns it into EngineError
+    with ``detail``, translatable)."""
+
+    def __init__(self, detail: Msg, task: Any) -> None:
+        self.detail = detail
+        super().__init__(detail.english, task=task)
+
+
+def map_decision_result(result: DecisionResult, mapping: str) -> tuple[Any, Msg | None]:
+    """Camunda 7's ``mapDecisionResult`` over a decision's result: ``(value, None)`` or
+    ``(None, why it cannot be mapped)``.
+
+    The result is a list of rule results (dicts of outputs): one per selected rule, one with the
+    aggregate for COLLECT with an aggregation, one ``{variable: value}`` for a literal expression,
+    none when nothing matched (and no defaults). ``resultList`` is that list; ``singleResult`` its
+    one dict (None when empty); ``collectEntries`` the one output of each; ``singleEntry`` the one
+    output of the one dict (None when empty)."""
+    value = result.value
+    rows: list[dict[str, Any]] = (
+        [] if value is None else [dict(value)] if isinstance(value, dict) else [dict(r) for r in value]
+    )
+    rows = [to_json(r) for r in rows]
+    if mapping == "resultList":
+        return rows, None
+    if mapping in ("singleEntry", "singleResult") and len(rows) > 1:
+        return None, msg(
+            gettext_noop(
+                "%(mapping)s needs at most one result, but the decision gave %(count)s (rules %(rules)s)"
+            ),
+            mapping=mapping,
+            count=len(rows),
+            rules=", ".join(str(n) for n in result.selected) or "-",
+        )
+    wide = next((r for r in rows if len(r) != 1), None)
+    if mapping in ("singleEntry", "collectEntries") and wide is not None:
+        return None, msg(
+            gettext_noop("%(mapping)s needs one output per result, but a result has %(count)s (%(outputs)s)"),
+            mapping=mapping,
+            count=len(wide),
+            outputs=", ".join(wide),
+        )
+    if mapping == "singleResult":
+        return (rows[0] if rows else None), None
+    if mapping == "singleEntry":
+        return (next(iter(rows[0].values())) if rows else None), None
+    return [next(iter(r.values())) for r in rows], None
 
 
 class MedoaScriptEngine(PythonScriptEngine):
@@ -83,6 +137,60 @@ class MedoaScriptEngine(PythonScriptEngine):
             return self.environment.evaluate(expression, variables)
         except ExpressionError as exc:
             raise ExpressionFailed(str(expression), exc, task) from exc
+
+    def decide(self, task: Any, spec: Any) -> None:
+        """Run a business-rule task: evaluate its decision (the pinned version) on the task's
+        variables, put the mapped result into its result variable, and note the evaluation on the
+        top workflow for the history (``Workflow.take_decisions``)."""
+        key, version = spec.decision_ref, spec.version
+        where = {"decision": key, "version": version if version is not None else "latest"}
+        try:
+            result = decision_run(key=key, inputs=json_safe(task.data), version=version)
+        except DmnEvaluationError as exc:
+            raise DecisionFailed(
+                msg(
+                    gettext_noop("decision '%(decision)s' (version %(version)s) has no answer: %(error)s"),
+                    **where,
+                    error=Msg(exc.msgid, exc.params),
+                ),
+                task,
+            ) from exc
+        except (RulesNotFound, RulesInputError) as exc:
+            raise DecisionFailed(
+                msg(
+                    gettext_noop(
+                        "decision '%(decision)s' (version %(version)s) cannot be evaluated: %(error)s"
+                    ),
+                    **where,
+                    error=exc.message,
+                ),
+                task,
+            ) from exc
+        value, problem = map_decision_result(result, spec.mapping)
+        if problem is not None:
+            raise DecisionFailed(
+                msg(
+                    gettext_noop("the result of decision '%(decision)s' (version %(version)s): %(error)s"),
+                    **where,
+                    error=problem,
+                ),
+                task,
+            )
+        task.data[spec.result_variable] = value
+        top = task.workflow.top_workflow
+        log = top.__dict__.setdefault("medoa_decisions", [])
+        log.append(
+            DecisionEvaluated(
+                step_id=str(spec.bpmn_id or spec.name),
+                step_name=str(spec.bpmn_name or spec.bpmn_id or ""),
+                decision=key,
+                version=version,
+                result_variable=spec.result_variable,
+                mapping=spec.mapping,
+                value=value,
+                matched_rules=list(result.selected),
+            )
+        )
 
     def execute(self, task: Any, script: Any, external_context: Any = None) -> bool:
         name = (script or "").strip()

@@ -55,6 +55,7 @@ from .specs import (
     TIMER_CLASSES,
     CountersignParallel,
     CountersignSequential,
+    DecisionTask,
     MedoaMessageEventDefinition,
     PassThroughTask,
     PlainParallelMI,
@@ -154,6 +155,41 @@ class MultiInstanceParserMixin:
 
 class MedoaTaskParser(MultiInstanceParserMixin, CamundaTaskParser):
     pass
+
+
+def decision_ref_parts(node: Any) -> dict[str, Any]:
+    """What a business-rule task says about its decision (Camunda's attributes, either namespace):
+    ``decision``, ``binding`` (default ``latest``), ``version`` (text or None), ``result_variable``,
+    ``mapping`` (default ``resultList``, as in Camunda 7)."""
+    return {
+        "decision": (camunda_attr(node, "decisionRef") or "").strip(),
+        "binding": (camunda_attr(node, "decisionRefBinding") or "latest").strip(),
+        "version": (camunda_attr(node, "decisionRefVersion") or "").strip() or None,
+        "result_variable": (camunda_attr(node, "resultVariable") or "").strip(),
+        "mapping": (camunda_attr(node, "mapDecisionResult") or "resultList").strip(),
+    }
+
+
+class MedoaBusinessRuleTaskParser(CamundaTaskParser):
+    """A ``DecisionTask`` (the deploy check has refused everything it cannot run)."""
+
+    def create_task(self) -> Any:
+        parts = decision_ref_parts(self.node)
+        version = parts["version"]
+        return DecisionTask(
+            self.spec,
+            self.bpmn_id,
+            decision_ref=parts["decision"],
+            result_variable=parts["result_variable"],
+            mapping=parts["mapping"],
+            binding=parts["binding"],
+            version=int(version) if parts["binding"] == "version" and version and version.isdigit() else None,
+            **self.bpmn_attributes,
+        )
+
+    @staticmethod
+    def get_decision_ref(node: Any) -> str:  # SpiffWorkflow lists the file's DMN dependencies
+        return (camunda_attr(node, "decisionRef") or "").strip()
 
 
 class MedoaUserTaskParser(MultiInstanceParserMixin, UserTaskParser):
@@ -281,6 +317,7 @@ class MedoaParser(CamundaParser):
         full_tag("task"): (MedoaTaskParser, PassThroughTask),
         full_tag("manualTask"): (MedoaTaskParser, PassThroughTask),
         full_tag("serviceTask"): (MedoaTaskParser, ServiceTask),
+        full_tag("businessRuleTask"): (MedoaBusinessRuleTaskParser, DecisionTask),
         full_tag("subProcess"): (MedoaSubWorkflowParser, CallActivity),
         full_tag("callActivity"): (MedoaCallActivityParser, CallActivity),
         full_tag("transaction"): (MedoaSubWorkflowParser, TransactionSubprocess),

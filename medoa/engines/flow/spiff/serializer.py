@@ -24,6 +24,7 @@ from .specs import (
     ClockTimeDate,
     CountersignParallel,
     CountersignSequential,
+    DecisionTask,
     MedoaMessageEventDefinition,
     PassThroughTask,
     PlainParallelMI,
@@ -90,6 +91,21 @@ def _parent_first(tasks: Mapping[str, Any], root: Any) -> dict[str, Any]:
     return ordered
 
 
+class DecisionTaskConverter(BpmnTaskSpecConverter):
+    """A business-rule task: the decision, its binding and pinned version, the result mapping."""
+
+    def to_dict(self, spec: Any) -> dict[str, Any]:
+        dct: dict[str, Any] = self.get_default_attributes(spec)
+        dct.update(
+            decision_ref=spec.decision_ref,
+            result_variable=spec.result_variable,
+            mapping=spec.mapping,
+            binding=spec.binding,
+            version=spec.version,
+        )
+        return dct
+
+
 def _config(state_only: bool) -> dict[Any, Any]:
     config = dict(CAMUNDA_CONFIG)
     config.update(
@@ -103,6 +119,7 @@ def _config(state_only: bool) -> dict[Any, Any]:
             PlainParallelMI: MultiInstanceTaskConverter,
             PlainSequentialMI: MultiInstanceTaskConverter,
             PassThroughTask: BpmnTaskSpecConverter,
+            DecisionTask: DecisionTaskConverter,
         }
     )
     if state_only:

@@ -21,6 +21,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.util import PendingBpmnEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
@@ -51,6 +52,43 @@ class PassThroughTask(NoneTask):
     def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
         super().__init__(wf_spec, bpmn_id, **kwargs)
         self.manual = False
+
+
+# ------------------------------------------------------------------------------- business-rule tasks
+
+DECISION_MAPPINGS = ("singleEntry", "singleResult", "collectEntries", "resultList")
+DECISION_BINDINGS = ("latest", "version")
+
+
+class DecisionTask(BpmnSpecMixin):
+    """``bpmn:businessRuleTask`` with ``camunda:decisionRef``: evaluates a deployed DMN decision
+    (MedOA's rules engine) when reached, on the task's variables, and puts the mapped result into
+    ``result_variable`` (the script engine's ``decide`` does the work).
+
+    ``version`` is set once, when the definition is built (the pinned decision version), before the
+    spec is shared; nothing is written to the spec at run time."""
+
+    def __init__(
+        self,
+        wf_spec: Any,
+        bpmn_id: str,
+        decision_ref: str = "",
+        result_variable: str = "",
+        mapping: str = "resultList",
+        binding: str = "latest",
+        version: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.decision_ref = decision_ref
+        self.result_variable = result_variable
+        self.mapping = mapping
+        self.binding = binding
+        self.version = version
+
+    def _run_hook(self, my_task: Any) -> bool:
+        my_task.workflow.script_engine.decide(my_task, self)
+        return True
 
 
 # --------------------------------------------------------------------------------------------- timers

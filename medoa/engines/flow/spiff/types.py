@@ -173,6 +173,72 @@ class UserTaskInfo:
         }
 
 
+@dataclass(frozen=True)
+class DecisionFacts:
+    """What the deploy check needs to know of a deployed DMN decision version (the services look
+    it up in the rules engine's tables)."""
+
+    key: str
+    version: int
+    outputs: tuple[str, ...]
+    hit_policy: str = ""
+
+
+@dataclass(frozen=True)
+class DecisionTaskInfo:
+    """A business-rule task: the decision it evaluates and where the mapped result goes.
+
+    ``version`` is the decision version the task evaluates: the one named by
+    ``camunda:decisionRefVersion`` (binding ``version``), or, for binding ``latest``, the latest
+    version when the process version was deployed (pinned then; None only when nothing could be
+    looked up, e.g. a parse without the services)."""
+
+    id: str
+    name: str
+    decision: str
+    binding: str
+    version: int | None
+    result_variable: str
+    mapping: str
+    process_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "decision": self.decision,
+            "binding": self.binding,
+            "version": self.version,
+            "result_variable": self.result_variable,
+            "mapping": self.mapping,
+            "process_id": self.process_id,
+        }
+
+
+@dataclass(frozen=True)
+class DecisionEvaluated:
+    """One business-rule task that ran in an engine call (for the history)."""
+
+    step_id: str
+    step_name: str
+    decision: str
+    version: int | None  # None: the latest at run time (a definition parsed without the services)
+    result_variable: str
+    mapping: str
+    value: Any
+    matched_rules: list[int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "version": self.version,
+            "result_variable": self.result_variable,
+            "mapping": self.mapping,
+            "value": self.value,
+            "matched_rules": list(self.matched_rules),
+        }
+
+
 @dataclass
 class ParsedDefinition:
     """A deployable process: the facts the services need, plus the parsed (read-only) specs."""
@@ -188,6 +254,7 @@ class ParsedDefinition:
     message_starts: set[str]
     message_catches: set[str]
     metadata: dict[str, Any]
+    decision_tasks: dict[str, DecisionTaskInfo] = field(default_factory=dict)
     # The SpiffWorkflow specs: shared by every instance of this version, never mutated.
     _spec: Any = field(default=None, repr=False, compare=False)
     _subprocess_specs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -20,15 +20,25 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 
 from medoa.engines.rules.expressions import ExpressionError, check
 
-from .parser import BPMN_NS, CAMUNDA_NAMESPACES, camunda_attr, multi_instance_parts, split_list
-from .specs import unwrap
+from .parser import (
+    BPMN_NS,
+    CAMUNDA_NAMESPACES,
+    camunda_attr,
+    decision_ref_parts,
+    multi_instance_parts,
+    split_list,
+)
+from .specs import DECISION_BINDINGS, DECISION_MAPPINGS, unwrap
 from .timers import TIMER_KINDS, TimerTextError, iso_literal, normalize_timer
-from .types import Msg, Problem, expression_msg, msg
+from .types import DecisionFacts, Msg, Problem, expression_msg, msg
 
 B = f"{{{BPMN_NS}}}"
 # ``form_check(form_key, camunda_properties, element_kind)``: the problems of a step's form
 # binding (the services pass the form engine's check; an empty list when it is fine)
 FormCheck = Callable[[str, Mapping[str, str], str], list[Msg]]
+# ``decisions(key, version)``: the deployed DMN decision ``key`` at ``version`` (None: its latest),
+# or None when there is no such decision (version)
+DecisionLookup = Callable[[str, int | None], DecisionFacts | None]
 MAX_XML_BYTES = 5 * 1024 * 1024
 
 CONTAINERS = frozenset({"process", "subProcess", "transaction", "adHocSubProcess"})
@@ -45,6 +55,7 @@ SUPPORTED_NODES = frozenset(
         "task",
         "serviceTask",
         "scriptTask",
+        "businessRuleTask",
         "sendTask",
         "receiveTask",
         "subProcess",
@@ -58,7 +69,6 @@ UNSUPPORTED_NODES = {
         "complex gateways are not supported: use an exclusive, inclusive or parallel gateway"
     ),
     "adHocSubProcess": gettext_noop("ad-hoc subprocesses are not supported"),
-    "businessRuleTask": gettext_noop("business rule tasks (DMN decisions) are not supported yet"),
     "dataStoreReference": gettext_noop("data stores are not supported"),
     "choreographyTask": gettext_noop("choreographies are not supported"),
     "subChoreography": gettext_noop("choreographies are not supported"),
@@ -233,8 +243,10 @@ class Checker:
         form_exists: Callable[[str], bool] | None,
         functions: Collection[str] | None,
         form_check: FormCheck | None = None,
+        decisions: DecisionLookup | None = None,
     ) -> None:
         self.root = root
+        self.decisions = decisions
         self.problems: list[Problem] = []
         self.form_exists = form_exists
         self.form_check = form_check
@@ -520,6 +532,116 @@ class Checker:
                 el,
             )
 
+    def check_businessRuleTask(self, el: Any) -> None:
+        parts = decision_ref_parts(el)
+        decision, binding, version = parts["decision"], parts["binding"], parts["version"]
+        if any(camunda_attr(el, a) for a in ("class", "delegateExpression", "expression", "type")):
+            self.add(
+                gettext_noop(
+                    "a business rule task evaluates a DMN decision (camunda:decisionRef); "
+                    "to call a function, use a service task"
+                ),
+                el,
+            )
+            return
+        if el.find(f"{B}multiInstanceLoopCharacteristics") is not None:
+            self.add(gettext_noop("a multi-instance business rule task is not supported"), el)
+        if not decision:
+            self.add(
+                gettext_noop(
+                    "business rule task without camunda:decisionRef (the id of a deployed DMN decision)"
+                ),
+                el,
+            )
+        elif WRAPPED.match(decision):
+            self.add(
+                gettext_noop("camunda:decisionRef '%(decision)s': an expression cannot choose the decision"),
+                el,
+                decision=decision,
+            )
+            decision = ""
+        result_variable = parts["result_variable"]
+        if not result_variable:
+            self.add(
+                gettext_noop(
+                    "business rule task without camunda:resultVariable: name the variable that "
+                    "receives the decision's result"
+                ),
+                el,
+            )
+        elif not VARIABLE.match(result_variable):
+            self.add(
+                gettext_noop("camunda:resultVariable '%(variable)s' must be a variable name"),
+                el,
+                variable=result_variable,
+            )
+        mapping = parts["mapping"]
+        if mapping not in DECISION_MAPPINGS:
+            self.add(
+                gettext_noop(
+                    "camunda:mapDecisionResult '%(mapping)s' is not one of singleEntry, singleResult, "
+                    "collectEntries, resultList"
+                ),
+                el,
+                mapping=mapping,
+            )
+            mapping = ""
+        number: int | None = None
+        if binding not in DECISION_BINDINGS:
+            self.add(
+                gettext_noop(
+                    "camunda:decisionRefBinding '%(binding)s' is not supported (use latest, or version "
+                    "with camunda:decisionRefVersion)"
+                ),
+                el,
+                binding=binding,
+            )
+            return
+        if binding == "version":
+            if version is None or not version.isdigit() or int(version) < 1:
+                self.add(
+                    gettext_noop(
+                        'camunda:decisionRefBinding="version" needs camunda:decisionRefVersion, '
+                        "a version number (1, 2 …), not '%(version)s'"
+                    ),
+                    el,
+                    version=version or "",
+                )
+                return
+            number = int(version)
+        if not decision or self.decisions is None:
+            return
+        facts = self.decisions(decision, number)
+        if facts is None:
+            if number is not None and self.decisions(decision, None) is not None:
+                self.add(
+                    gettext_noop("decision '%(decision)s' has no version %(version)s"),
+                    el,
+                    decision=decision,
+                    version=number,
+                )
+            else:
+                self.add(
+                    gettext_noop("decision '%(decision)s' is not deployed (deploy its DMN file first)"),
+                    el,
+                    decision=decision,
+                )
+            return
+        if mapping in ("singleEntry", "collectEntries") and len(facts.outputs) != 1:
+            self.add(
+                gettext_noop(
+                    "camunda:mapDecisionResult '%(mapping)s' takes the one output of a decision, but "
+                    "decision '%(decision)s' (version %(version)s) has %(count)s outputs (%(outputs)s): "
+                    "use singleResult or resultList"
+                ),
+                el,
+                mapping=mapping,
+                decision=decision,
+                version=facts.version,
+                count=len(facts.outputs),
+                outputs=", ".join(facts.outputs),
+            )
+
     def check_callActivity(self, el: Any) -> None:
         called = (el.get("calledElement") or "").strip()
         if not called:
@@ -708,9 +830,15 @@ def collect_problems(
     form_exists: Callable[[str], bool] | None,
     functions: Collection[str] | None,
     form_check: FormCheck | None = None,
+    decisions: DecisionLookup | None = None,
 ) -> list[Problem]:
     """Every problem of the document, in document order (problems without a line last)."""
     found = Checker(
-        root, called_ids=called_ids, form_exists=form_exists, functions=functions, form_check=form_check
+        root,
+        called_ids=called_ids,
+        form_exists=form_exists,
+        functions=functions,
+        form_check=form_check,
+        decisions=decisions,
     ).run()
     return sorted(found, key=lambda p: p.line if p.line is not None else 10**9)

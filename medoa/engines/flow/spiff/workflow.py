@@ -27,7 +27,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 
 from .data import json_safe
-from .engine import ENGINE, ExpressionFailed
+from .engine import ENGINE, DecisionFailed, ExpressionFailed
 from .serializer import FULL_SERIALIZER, STATE_SERIALIZER, state_in_tree_order
 from .specs import (
     OUTCOME_KEYS,
@@ -37,7 +37,16 @@ from .specs import (
     is_countersign,
     is_multi_instance,
 )
-from .types import EngineError, Msg, ParsedDefinition, ReadyServiceTask, ReadyUserTask, expression_msg, msg
+from .types import (
+    DecisionEvaluated,
+    EngineError,
+    Msg,
+    ParsedDefinition,
+    ReadyServiceTask,
+    ReadyUserTask,
+    expression_msg,
+    msg,
+)
 
 ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 # A task the token reached (a cancelled one was reached when its parent had completed: an
@@ -81,6 +90,8 @@ def _error_detail(exc: BaseException) -> Msg | None:
     for _depth in range(8):  # SpiffWorkflow may wrap it (task exceptions in task exceptions)
         if cause is None:
             break
+        if isinstance(cause, DecisionFailed):
+            return cause.detail
         if isinstance(cause, ExpressionFailed):
             error = cause.error
             return msg(
@@ -414,6 +425,14 @@ class Workflow:
             task.data.update(json_safe(result or {}))
             task.complete()
             self._wf.do_engine_steps()
+
+    # ---------------------------------------------------------------------------- business rules
+
+    def take_decisions(self) -> list[DecisionEvaluated]:
+        """The business-rule tasks that ran since the last call, in the order they ran (reading
+        them clears them; they are never part of the saved state)."""
+        log = self._wf.__dict__.pop("medoa_decisions", None)
+        return list(log or [])
 
     # ------------------------------------------------------------------------------------ migrate
 

@@ -108,7 +108,8 @@ def test_every_problem_is_reported_in_one_pass_with_element_and_line() -> None:
             "businessRuleTask",
             "rules",
             22,
-            "bpmn:businessRuleTask: business rule tasks (DMN decisions) are not supported yet",
+            "business rule task without camunda:resultVariable: name the variable that receives the "
+            "decision's result",
         ),
         ("callActivity", "call", 23, "called process 'elsewhere' is not deployed"),
         ("userTask", "t3", 24, "form 'missing_form' does not exist"),
