@@ -199,6 +199,8 @@ if IS_TEST:
 MEDOA_WORKER_STALE_SECONDS = int(os.environ.get("MEDOA_WORKER_STALE_SECONDS", "60"))
 # Form attachments: the largest file accepted, in MiB.
 MEDOA_FORMS_MAX_UPLOAD_MB = int(os.environ.get("MEDOA_FORMS_MAX_UPLOAD_MB", "20"))
+# Rules: the secret that signs the rules.webhook action's requests (none: unsigned).
+MEDOA_RULES_WEBHOOK_SECRET = os.environ.get("MEDOA_RULES_WEBHOOK_SECRET", "")
 
 # --- authentication and sessions ---------------------------------------------------------------
 AUTH_USER_MODEL = "access.User"

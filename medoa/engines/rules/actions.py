@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -354,10 +353,7 @@ class WebhookParams(BaseModel):
 
 
 def webhook_secret() -> str:
-    return str(
-        getattr(settings, "MEDOA_RULES_WEBHOOK_SECRET", "")
-        or os.environ.get("MEDOA_RULES_WEBHOOK_SECRET", "")
-    )
+    return str(getattr(settings, "MEDOA_RULES_WEBHOOK_SECRET", "") or "")
 
 
 def webhook_body(ctx: ActionContext) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
@@ -42,7 +42,7 @@ from medoa.core.apierrors import MESSAGES, in_both, translate_error
 from . import selectors, services
 from .dmn import MAX_XML_BYTES, DmnEvaluationError, DmnInvalid, DmnProblem
 from .errors import RuleInvalid, RulesError, RulesInputError, RulesNotFound, RulesPermissionDenied
-from .models import DecisionDefinition, DecisionVersion, Rule, RuleExecution
+from .models import DecisionDefinition, DecisionVersion, Rule
 from .registry import rule_actions
 
 rules_router = Router(tags=["rules"])
@@ -476,7 +476,8 @@ class DryRunIn(Schema):
 
 
 class ExecutionOut(Schema):
-    id: int
+    id: int | None = Field(description="the RuleExecution's id; null for a not-matched evaluation")
+    evaluation: int | None = Field(description="the event's RuleEvaluation summary, for a not-matched one")
     rule: int
     rule_name: str
     rule_version: int
@@ -487,7 +488,7 @@ class ExecutionOut(Schema):
     matched: bool
     actions: list[dict[str, Any]]
     error: str
-    duration_ms: float
+    duration_ms: float | None
     created_at: Any
 
 
@@ -510,11 +511,12 @@ def _rule_out(rule: Rule) -> dict[str, Any]:
     }
 
 
-def _execution_out(row: RuleExecution) -> dict[str, Any]:
+def _execution_out(row: selectors.LogEntry) -> dict[str, Any]:
     return {
-        "id": row.pk,
+        "id": row.execution,
+        "evaluation": row.evaluation,
         "rule": row.rule_id,
-        "rule_name": row.rule.name,
+        "rule_name": row.rule_name,
         "rule_version": row.rule_version,
         "event": row.event_id,
         "event_type": row.event_type,
@@ -589,7 +591,10 @@ def rules_action_types(request: HttpRequest) -> Any:
 @rules_router.get(
     "/executions",
     response={200: list[ExecutionOut], 401: ErrorOut, 403: ErrorOut},
-    summary="The execution log, newest first (filters: rule, status, event, event_type; at most 200)",
+    summary="The execution log, newest first (filters: rule, status, event, event_type; 200 a page)",
+    description="The rules that matched (with their actions), raised or were stopped, and the rules "
+    "evaluated whose condition did not hold (`status` `not_matched`, `id` null, `evaluation` the "
+    "event's summary): was rule R evaluated for event E, and did it match? `?rule=R&event=E`.",
 )
 def rules_executions(
     request: HttpRequest,
@@ -597,16 +602,14 @@ def rules_executions(
     status: str = "",
     event: int | None = None,
     event_type: str = "",
-    before: int | None = None,
+    page: int = Query(1, ge=1, le=1000),
 ) -> Any:
     user = _user(request)
     _may_view(user)
-    qs = selectors.execution_list(
+    entries = selectors.execution_log(
         user=user, rule_id=rule, status=status, event_id=event, event_type=event_type
     )
-    if before is not None:
-        qs = qs.filter(pk__lt=before)
-    return [_execution_out(r) for r in qs[:200]]
+    return [_execution_out(r) for r in entries[(page - 1) * 200 : page * 200]]
 
 
 @rules_router.get(

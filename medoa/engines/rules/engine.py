@@ -8,8 +8,10 @@ version), evaluating it for an event or a due schedule, and the dry run.
 * ``evaluate_event(event)`` — the subscriber ``rules.evaluate`` (every event type): the enabled
   rules for the event's type in priority order; each one's condition; the actions of those that
   match, each in a savepoint (a failure is recorded, never raised, so the other actions and rules
-  still run and a retry of the delivery does not repeat them); one ``RuleExecution`` per rule.
-  A rule already executed for this event (a redelivery) is skipped. A matching rule is stopped
+  still run and a retry of the delivery does not repeat them); one ``RuleExecution`` per rule that
+  matched (or raised, or was stopped) and one ``RuleEvaluation`` per event naming every rule
+  evaluated, those that matched and those that did not. A rule already evaluated for this event (a
+  redelivery) is skipped. A matching rule is stopped
   (logged ``stopped``) when an event up the causation chain already ran it, or when the chain is
   deeper than ``MAX_CHAIN_DEPTH``.
 * ``cron_job()`` — the periodic job: fires each scheduled rule whose next run is due, once per due
@@ -26,7 +28,6 @@ import datetime as dt
 import functools
 import json
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -34,7 +35,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
@@ -49,7 +49,7 @@ from medoa.core.events.registry import NAME_RE, event_types
 from . import expressions
 from .cron import CronError, parse_cron
 from .errors import RuleInvalid
-from .models import Rule, RuleExecution
+from .models import Rule, RuleEvaluation, RuleExecution
 from .registry import ActionContext, ActionFailed, RuleAction, pattern_matches, rule_actions
 
 log = logging.getLogger("medoa.rules")
@@ -379,11 +379,23 @@ def _execute(
 
 
 def evaluate_event(event: Event) -> None:
-    """The ``rules.evaluate`` subscriber: every enabled rule for this event's type, once."""
+    """The ``rules.evaluate`` subscriber: every enabled rule for this event's type, once.
+
+    Logged: one ``RuleExecution`` per rule whose condition held (with its actions' outcomes; it is
+    also what keeps a redelivery from running the actions again), raised or was stopped, and one
+    ``RuleEvaluation`` for the event naming every rule evaluated and those that did not match."""
     rules = rules_for(event.type)
     if not rules:
         return
+    started = time.perf_counter()
+    summary = (
+        RuleEvaluation.objects.filter(event=event)
+        .values("pk", "evaluated", "matched", "not_matched", "stopped", "duration_ms")
+        .first()
+    )
     done = set(RuleExecution.objects.filter(event=event).values_list("rule_id", flat=True))
+    if summary is not None:
+        done.update(rule_id for rule_id, _version in summary["evaluated"])
     chain: list[int] | None = None
     ran_before: set[int] = set()
 
@@ -423,26 +435,40 @@ def evaluate_event(event: Event) -> None:
                 loop_check=loop_check,
             )
         )
-    if not log_not_matched():
-        rows = [r for r in rows if r.status != RuleExecution.Status.NOT_MATCHED]
-    insert_executions(rows)
-
-
-def log_not_matched() -> bool:
-    """``MEDOA_RULES_LOG_NOT_MATCHED`` (setting or environment; default on): whether an evaluation
-    whose condition did not hold is logged too. With many rules on busy event types this is most
-    of the log (a hundred rows per event for a hundred rules); turned off, the log keeps the rules
-    that matched, failed or were stopped, and a redelivered event evaluates the non-matching
-    conditions again (they have no effects)."""
-    value = getattr(settings, "MEDOA_RULES_LOG_NOT_MATCHED", None)
-    if value is None:
-        value = os.environ.get("MEDOA_RULES_LOG_NOT_MATCHED", "1").strip().lower() not in (
-            "0",
-            "false",
-            "no",
-            "off",
+    if not rows:
+        return
+    now = timezone.now()
+    insert_executions([r for r in rows if r.status != RuleExecution.Status.NOT_MATCHED], now=now)
+    evaluated = [[r.rule_id, r.rule_version] for r in rows]
+    matched = [r.rule_id for r in rows if r.matched]
+    not_matched = [r.rule_id for r in rows if r.status == RuleExecution.Status.NOT_MATCHED]
+    stopped = [r.rule_id for r in rows if r.status == RuleExecution.Status.STOPPED]
+    duration = (time.perf_counter() - started) * 1000
+    if summary is None:
+        RuleEvaluation.objects.bulk_create(
+            [
+                RuleEvaluation(
+                    event_id=event.pk,
+                    event_type=event.type,
+                    evaluated=evaluated,
+                    matched=matched,
+                    not_matched=not_matched,
+                    not_matched_count=len(not_matched),
+                    stopped=stopped,
+                    duration_ms=duration,
+                )
+            ]
         )
-    return bool(value)
+    else:  # a redelivery that evaluated rules enabled since the first delivery
+        not_matched = summary["not_matched"] + not_matched
+        RuleEvaluation.objects.filter(pk=summary["pk"]).update(
+            evaluated=summary["evaluated"] + evaluated,
+            matched=summary["matched"] + matched,
+            not_matched=not_matched,
+            not_matched_count=len(not_matched),
+            stopped=summary["stopped"] + stopped,
+            duration_ms=summary["duration_ms"] + duration,
+        )
 
 
 # The enabled rules of an event type, cached in this process while the database says they have not
@@ -469,12 +495,12 @@ def rules_for(event_type: str) -> list[Rule]:
     return rules
 
 
-def insert_executions(rows: list[ExecutionRow]) -> None:
-    """The rows inserted without the ORM's per-field work (an event with a hundred rules writes a
-    hundred rows); the unique (event, rule) constraint still guards against a second run."""
+def insert_executions(rows: list[ExecutionRow], *, now: dt.datetime | None = None) -> None:
+    """The rows inserted without the ORM's per-field work (several rules may match one event); the
+    unique (event, rule) constraint still guards against a second run."""
     if not rows:
         return
-    now = timezone.now()
+    now = now or timezone.now()
     table = RuleExecution._meta.db_table
     columns = (
         "rule_id",

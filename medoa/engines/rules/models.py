@@ -170,3 +170,30 @@ class RuleExecution(models.Model):
 
     def __str__(self) -> str:
         return f"rule {self.rule_id} × event {self.event_id} ({self.status})"
+
+
+class RuleEvaluation(models.Model):
+    """One event's evaluation by the rules of its type, in one row: every rule evaluated (with the
+    version), the ids of those whose condition held (each also has its ``RuleExecution``), those
+    whose condition did not hold (nothing else is written for them), those stopped by the loop
+    guard. Unique per event: a redelivery adds the rules it evaluates for the first time (a rule
+    enabled since) to the same row."""
+
+    event = models.OneToOneField("events.Event", on_delete=models.CASCADE, related_name="+")
+    event_type = models.CharField(_("event type"), max_length=100, db_index=True)
+    # [[rule id, version], ...] in the order evaluated.
+    evaluated = models.JSONField(_("evaluated"), default=list)
+    matched = models.JSONField(_("matched"), default=list)  # rule ids
+    not_matched = models.JSONField(_("condition not met"), default=list)  # rule ids
+    not_matched_count = models.PositiveIntegerField(default=0)  # len(not_matched), for the log's count
+    stopped = models.JSONField(_("stopped"), default=list)  # rule ids
+    duration_ms = models.FloatField(_("duration (ms)"), default=0)
+    created_at = models.DateTimeField(_("evaluated at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("rule evaluation")
+        verbose_name_plural = _("rule evaluations")
+
+    def __str__(self) -> str:
+        return f"event {self.event_id}: {len(self.evaluated)} rules, {len(self.matched)} matched"

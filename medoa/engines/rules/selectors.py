@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, overload
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.policy import has_perm
 
 from .errors import RulesNotFound
-from .models import DecisionDefinition, DecisionVersion, Rule, RuleExecution, RuleVersion
+from .models import DecisionDefinition, DecisionVersion, Rule, RuleEvaluation, RuleExecution, RuleVersion
 
 PERM_DESIGN = "rules.decision.design"
 PERM_EVALUATE = "rules.decision.evaluate"
@@ -102,3 +107,173 @@ def execution_list(
     if event_type:
         qs = qs.filter(event_type=event_type[:100])
     return qs
+
+
+def evaluation_list(
+    *, user: Any, rule_id: int | None = None, event_id: int | None = None, event_type: str = ""
+) -> QuerySet[RuleEvaluation]:
+    """The per-event evaluation summaries, newest first; with ``rule_id`` only those in which that
+    rule was evaluated and its condition did not hold."""
+    if not may_view_rules(user):
+        return RuleEvaluation.objects.none()
+    qs = RuleEvaluation.objects.order_by("-created_at", "-id")
+    if rule_id is not None:
+        if connection.vendor == "postgresql":
+            qs = qs.filter(not_matched__contains=[rule_id])  # jsonb @>, one GIN-able test
+        else:  # SQLite has no JSON containment: look through the array (the table name is ours)
+            table = RuleEvaluation._meta.db_table
+            sql = f"SELECT e.id FROM {table} e, json_each(e.not_matched) j WHERE j.value = %s"  # noqa: S608
+            qs = qs.filter(pk__in=RawSQL(sql, (rule_id,)))  # noqa: S611
+    if event_id is not None:
+        qs = qs.filter(event_id=event_id)
+    if event_type:
+        qs = qs.filter(event_type=event_type[:100])
+    return qs
+
+
+@dataclass
+class LogEntry:
+    """One line of the execution log: a ``RuleExecution`` (``execution`` set), or a rule whose
+    condition did not hold for an event, read off that event's ``RuleEvaluation``."""
+
+    rule_id: int
+    rule_name: str
+    rule_version: int
+    event_id: int | None
+    event_type: str
+    scheduled_for: dt.datetime | None
+    status: str
+    matched: bool
+    created_at: dt.datetime
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+    duration_ms: float | None = None
+    execution: int | None = None
+    evaluation: int | None = None
+
+    @property
+    def status_display(self) -> str:
+        return str(RuleExecution.Status(self.status).label)
+
+
+def _entry(row: RuleExecution) -> LogEntry:
+    return LogEntry(
+        rule_id=row.rule_id,
+        rule_name=row.rule.name,
+        rule_version=row.rule_version,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        scheduled_for=row.scheduled_for,
+        status=row.status,
+        matched=row.matched,
+        created_at=row.created_at,
+        actions=row.actions,
+        error=row.error,
+        duration_ms=row.duration_ms,
+        execution=row.pk,
+    )
+
+
+class ExecutionLog:
+    """The execution log as one sequence, newest first: the executions and, unless the status asked
+    for is another, the not-matched evaluations of the summaries (one entry per rule; with a rule
+    filter, one per summary). ``len`` and slices are what ``Paginator`` needs; a page merges the
+    newest ``stop`` rows of each table, so deep pages cost more."""
+
+    def __init__(
+        self,
+        executions: QuerySet[RuleExecution],
+        evaluations: QuerySet[RuleEvaluation] | None,
+        *,
+        rule_id: int | None,
+        names: dict[int, str],
+    ) -> None:
+        self.executions = executions.order_by("-created_at", "-id")
+        self.evaluations = evaluations
+        self.rule_id = rule_id
+        self.names = names
+
+    def count(self) -> int:
+        total = self.executions.count()
+        if self.evaluations is not None:
+            if self.rule_id is not None:
+                total += self.evaluations.count()
+            else:
+                total += self.evaluations.aggregate(n=Sum("not_matched_count"))["n"] or 0
+        return total
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def _not_matched(self, summary: RuleEvaluation) -> list[LogEntry]:
+        versions: dict[int, int] = dict(summary.evaluated)
+        ids = [self.rule_id] if self.rule_id is not None else summary.not_matched
+        return [
+            LogEntry(
+                rule_id=rule_id,
+                rule_name=self.names.get(rule_id, f"#{rule_id}"),
+                rule_version=versions.get(rule_id, 0),
+                event_id=summary.event_id,
+                event_type=summary.event_type,
+                scheduled_for=None,
+                status=RuleExecution.Status.NOT_MATCHED,
+                matched=False,
+                created_at=summary.created_at,
+                evaluation=summary.pk,
+            )
+            for rule_id in ids
+        ]
+
+    def __iter__(self) -> Iterator[LogEntry]:
+        return iter(self[0 : self.count()])
+
+    @overload
+    def __getitem__(self, index: int) -> LogEntry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[LogEntry]: ...
+
+    def __getitem__(self, index: int | slice) -> LogEntry | list[LogEntry]:
+        if isinstance(index, int):
+            if index < 0:
+                raise IndexError("the log is read from its newest entry")
+            found = self[index : index + 1]
+            if not found:
+                raise IndexError(index)
+            return found[0]
+        if index.step not in (None, 1) or (index.start or 0) < 0 or (index.stop or 0) < 0:
+            raise ValueError("the log is read in forward slices")
+        start, stop = index.start or 0, index.stop
+        if stop is None:
+            stop = self.count()
+        if stop <= start:
+            return []
+        entries = [_entry(r) for r in self.executions.select_related("rule")[:stop]]
+        if self.evaluations is not None:
+            for summary in self.evaluations.only(
+                "pk", "event_id", "event_type", "evaluated", "not_matched", "created_at"
+            )[:stop]:
+                entries.extend(self._not_matched(summary))
+        entries.sort(key=lambda e: (e.created_at, e.execution is not None), reverse=True)
+        return entries[start:stop]
+
+
+def execution_log(
+    *,
+    user: Any,
+    rule_id: int | None = None,
+    status: str = "",
+    event_id: int | None = None,
+    event_type: str = "",
+) -> ExecutionLog:
+    """Was rule R evaluated for event E, and did it match? The executions (``execution_list``) and
+    the not-matched evaluations of the per-event summaries, merged newest first."""
+    executions = execution_list(
+        user=user, rule_id=rule_id, status=status, event_id=event_id, event_type=event_type
+    )
+    evaluations = None
+    if status in ("", RuleExecution.Status.NOT_MATCHED):
+        evaluations = evaluation_list(user=user, rule_id=rule_id, event_id=event_id, event_type=event_type)
+        evaluations = evaluations.exclude(not_matched_count=0)
+    names = dict(rule_list(user=user).select_related(None).values_list("pk", "name"))
+    return ExecutionLog(executions, evaluations, rule_id=rule_id, names=names)

@@ -355,7 +355,7 @@ def execution_list(request: HttpRequest) -> HttpResponse:
     status = get.get("status", "")
     if status not in RuleExecution.Status.values:
         status = ""
-    rows = selectors.execution_list(
+    rows = selectors.execution_log(
         user=request.user,
         rule_id=number("rule"),
         status=status,

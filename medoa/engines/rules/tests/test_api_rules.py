@@ -15,7 +15,7 @@ from medoa.core.access.tokens import api_token_issue
 from medoa.core.events import publish
 from medoa.core.org.models import Staff
 from medoa.engines.rules import engine
-from medoa.engines.rules.models import Rule, RuleExecution, RuleVersion
+from medoa.engines.rules.models import Rule, RuleEvaluation, RuleExecution, RuleVersion
 
 from .conftest import PING
 
@@ -135,17 +135,25 @@ def test_dry_run_and_execution_log(it: Client) -> None:
     assert [e["field"] for e in bad.json()["errors"]] == ["payload.n"]
     assert _post(it, f"{API}/{rule_id}/dry-run", {}).status_code == 422
     assert _post(it, f"{API}/{rule_id}/dry-run", {"event_id": 987654}).status_code == 422
-    assert RuleExecution.objects.count() == 0
+    assert RuleExecution.objects.count() == RuleEvaluation.objects.count() == 0
 
     first = publish(PING.name, {"n": 2})
     second = publish(PING.name, {"n": 0})
     engine.evaluate_event(first)
     engine.evaluate_event(second)
     rows = it.get(f"{API}/executions").json()
-    assert [(r["event"], r["status"], r["rule"]) for r in rows] == [
-        (second.pk, "not_matched", rule_id),
-        (first.pk, "done", rule_id),
+    summary = RuleEvaluation.objects.get(event=second)
+    done = RuleExecution.objects.get(event=first)
+    assert [(r["event"], r["status"], r["rule"], r["id"], r["evaluation"], r["matched"]) for r in rows] == [
+        (second.pk, "not_matched", rule_id, None, summary.pk, False),
+        (first.pk, "done", rule_id, done.pk, None, True),
     ]
+    assert (rows[0]["rule_name"], rows[0]["rule_version"], rows[0]["duration_ms"]) == ("ping", 1, None)
+    assert [r["event"] for r in it.get(f"{API}/executions?rule={rule_id}&event={second.pk}").json()] == [
+        second.pk
+    ]
+    assert it.get(f"{API}/executions?rule={rule_id}&page=2").json() == []
+    assert it.get(f"{API}/executions?page=0").status_code == 422
     assert [r["event"] for r in it.get(f"{API}/executions?status=done").json()] == [first.pk]
     assert [r["event"] for r in it.get(f"{API}/executions?event={second.pk}").json()] == [second.pk]
     assert it.get(f"{API}/executions?rule=999").json() == []

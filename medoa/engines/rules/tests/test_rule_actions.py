@@ -26,7 +26,7 @@ from medoa.engines.rules import engine, services
 from medoa.engines.rules.cron import CronError, parse_cron
 from medoa.engines.rules.demo import DEMO_RULES, demo_load
 from medoa.engines.rules.errors import RuleInvalid
-from medoa.engines.rules.models import Rule, RuleExecution
+from medoa.engines.rules.models import Rule, RuleEvaluation, RuleExecution
 
 from .conftest import PING
 
@@ -80,7 +80,8 @@ def test_demo_certificate_rule_end_to_end(designer: Staff, person: Callable[...,
     run = RuleExecution.objects.get(event=event, rule=rule)
     assert (run.status, run.actions[0]["ok"]) == ("done", True)
     assert sorted(run.actions[0]["outcome"]["recipients"]) == ["dr_wang", "hr_wu", "hr_zhao"]
-    assert RuleExecution.objects.get(event=far, rule=rule).status == "not_matched"
+    assert not RuleExecution.objects.filter(event=far).exists()
+    assert RuleEvaluation.objects.get(event=far).not_matched == [rule.pk]
     assert {doctor.user.pk, hr1.user.pk, hr2.user.pk} == set(
         Notification.objects.values_list("recipient", flat=True)
     )

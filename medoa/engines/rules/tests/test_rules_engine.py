@@ -18,9 +18,9 @@ from medoa.core.events.dispatcher import dispatch_until_idle
 from medoa.core.events.models import Event
 from medoa.core.notify.models import Notification
 from medoa.core.org.models import Staff
-from medoa.engines.rules import engine, services
+from medoa.engines.rules import engine, selectors, services
 from medoa.engines.rules.errors import RuleInvalid, RulesPermissionDenied
-from medoa.engines.rules.models import Rule, RuleExecution, RuleVersion
+from medoa.engines.rules.models import Rule, RuleEvaluation, RuleExecution, RuleVersion
 
 from .conftest import CALLS, PING
 
@@ -178,11 +178,15 @@ def test_rules_run_in_priority_order_with_their_conditions(designer: Staff) -> N
     rows = {
         r.rule_id: (r.status, r.matched, r.rule_version) for r in RuleExecution.objects.filter(event=event)
     }
-    assert rows == {
-        early.pk: ("done", True, 1),
-        late.pk: ("done", True, 1),
-        never.pk: ("not_matched", False, 1),
-    }
+    assert rows == {early.pk: ("done", True, 1), late.pk: ("done", True, 1)}
+    summary = RuleEvaluation.objects.get(event=event)
+    assert (summary.evaluated, summary.matched, summary.not_matched, summary.stopped) == (
+        [[early.pk, 1], [never.pk, 1], [late.pk, 1]],
+        [early.pk, late.pk],
+        [never.pk],
+        [],
+    )
+    assert (summary.event_type, summary.not_matched_count) == (PING.name, 1)
     assert off.pk not in rows
 
 
@@ -329,7 +333,7 @@ def test_dry_run_shows_parts_and_actions_and_changes_nothing(
     past = services.rule_dry_run(actor=designer.user, rule_id=rule.pk, event_id=event.pk)
     assert (past["matched"], past["event"], past["actions"][0]["would_run"]) == (True, event.pk, True)
     assert Notification.objects.count() == 0
-    assert RuleExecution.objects.count() == 0
+    assert RuleExecution.objects.count() == RuleEvaluation.objects.count() == 0
 
 
 @pytest.mark.django_db
@@ -341,12 +345,79 @@ def test_dry_run_refuses_a_payload_that_does_not_match(designer: Staff) -> None:
 
 
 @pytest.mark.django_db
-def test_not_matched_evaluations_can_be_left_out_of_the_log(designer: Staff, settings: Any) -> None:
-    settings.MEDOA_RULES_LOG_NOT_MATCHED = False
+def test_one_summary_per_event_even_on_redelivery_and_matched_actions_not_repeated(designer: Staff) -> None:
     hit = services.rule_create(actor=designer.user, data=rule_data(name="hit", condition="payload.n == 1"))
-    services.rule_create(actor=designer.user, data=rule_data(name="miss", condition="payload.n == 2"))
+    miss = services.rule_create(actor=designer.user, data=rule_data(name="miss", condition="payload.n == 2"))
     event = publish(PING.name, {"n": 1})
     engine.evaluate_event(event)
-    assert list(RuleExecution.objects.values_list("rule_id", "status")) == [(hit.pk, "done")]
-    engine.evaluate_event(event)  # again: the matched rule is not repeated
+    engine.evaluate_event(event)  # a redelivery: nothing new, nothing again
+    assert list(RuleExecution.objects.values_list("event_id", "rule_id", "status")) == [
+        (event.pk, hit.pk, "done")
+    ]
+    assert list(RuleEvaluation.objects.values_list("event_id", "evaluated", "matched", "not_matched")) == [
+        (event.pk, [[hit.pk, 1], [miss.pk, 1]], [hit.pk], [miss.pk])
+    ]
     assert [(event.pk, hit.pk)] == CALLS
+    # A rule enabled between two deliveries is evaluated by the next one, into the same summary.
+    late = services.rule_create(actor=designer.user, data=rule_data(name="late", condition="payload.n == 3"))
+    engine.evaluate_event(event)
+    engine.evaluate_event(event)
+    summary = RuleEvaluation.objects.get()
+    assert (summary.evaluated, summary.not_matched, summary.not_matched_count) == (
+        [[hit.pk, 1], [miss.pk, 1], [late.pk, 1]],
+        [miss.pk, late.pk],
+        2,
+    )
+    assert RuleExecution.objects.count() == 1
+    assert [(event.pk, hit.pk)] == CALLS
+
+
+@pytest.mark.django_db
+def test_the_log_says_whether_a_rule_was_evaluated_for_an_event_and_matched(
+    designer: Staff, person: Callable[..., Staff]
+) -> None:
+    one = services.rule_create(actor=designer.user, data=rule_data(name="one", condition="payload.n == 1"))
+    # more rules, so that a rule id is a prefix or part of another's (1 and 11, 2 and 12 …)
+    others = [
+        services.rule_create(actor=designer.user, data=rule_data(name=f"r{i}", condition="payload.n == 7"))
+        for i in range(11)
+    ]
+    first = publish(PING.name, {"n": 1})
+    second = publish(PING.name, {"n": 2})
+    engine.evaluate_event(first)
+    engine.evaluate_event(second)
+    user = designer.user
+
+    def seen(**filters: Any) -> list[tuple[int | None, int, str, int | None]]:
+        log = selectors.execution_log(user=user, **filters)
+        return [(e.event_id, e.rule_id, e.status, e.execution) for e in log[0 : len(log)]]
+
+    done = RuleExecution.objects.get().pk
+    assert seen(rule_id=one.pk) == [
+        (second.pk, one.pk, "not_matched", None),
+        (first.pk, one.pk, "done", done),
+    ]
+    assert seen(rule_id=one.pk, event_id=first.pk) == [(first.pk, one.pk, "done", done)]
+    assert seen(rule_id=one.pk, event_id=second.pk) == [(second.pk, one.pk, "not_matched", None)]
+    assert seen(rule_id=one.pk, status="done") == [(first.pk, one.pk, "done", done)]
+    assert seen(rule_id=one.pk, status="not_matched") == [(second.pk, one.pk, "not_matched", None)]
+    last = others[-1]
+    assert seen(rule_id=last.pk) == [
+        (second.pk, last.pk, "not_matched", None),
+        (first.pk, last.pk, "not_matched", None),
+    ]
+    everything = selectors.execution_log(user=user)
+    assert len(everything) == 1 + 11 + 12  # one done; 11 and 12 rules not matched
+    assert [(e.event_id, e.status) for e in everything[0:3]] == [
+        (second.pk, "not_matched"),
+        (second.pk, "not_matched"),
+        (second.pk, "not_matched"),
+    ]
+    assert {e.rule_name for e in everything[0:12]} == {"one"} | {f"r{i}" for i in range(11)}
+    assert (everything[23:24][0].event_id, everything[23:24][0].status) in {
+        (first.pk, "done"),
+        (first.pk, "not_matched"),
+    }
+    assert sorted(e.status for e in everything[12:24]) == ["done"] + ["not_matched"] * 11
+    nurse = person("nurse", username="nurse_li")
+    assert len(selectors.execution_log(user=nurse.user, rule_id=one.pk)) == 0
