@@ -494,3 +494,16 @@ def test_map_decision_result_follows_camunda() -> None:
     _value, problem = map_decision_result(many, "singleResult")
     assert problem is not None
     assert problem.english == "singleResult needs at most one result, but the decision gave 2 (rules 1, 2)"
+
+
+def test_deploy_problems_and_failures_read_in_chinese(people: SimpleNamespace, it: Staff) -> None:
+    rules.decision_deploy(actor=it.user, xml=FEES)
+    with pytest.raises(DefinitionInvalid) as info:
+        deploy_process(people, bpmn("dmn_zh", chain(brt("d", "missing", "x", "singleEntry"), CHECK)))
+    assert [p.message for p in info.value.problems] == ["决策“missing”尚未部署（请先部署其 DMN 文件）"]
+    deploy_process(people, bpmn("dmn_zh", chain(brt("code", "fee_codes", "code", "singleEntry"), CHECK)))
+    with pytest.raises(FlowInputError) as failed:
+        start(people, "dmn_zh", amount=150)
+    assert str(failed.value.message).endswith(
+        "决策“fee_codes”（版本 1）的结果：singleEntry 最多只能有一个结果，但决策给出了 2 个（规则 1, 2）"
+    )
