@@ -253,14 +253,17 @@ def test_staff_page_shows_certificates_and_hr_manages_them(
     client.force_login(hr.user)
     page = client.get(reverse("org:staff_detail", args=[nurse.pk]))
     assert page.status_code == 200
-    assert b"201944001234" in page.content
-    assert reverse("org:certificate_edit", args=[cert.pk]).encode() in page.content
+    html = page.content.decode()
+    assert "201944001234" in html
+    assert "护士执业证书" in html and "添加证书" in html and "长期有效" in html
+    assert reverse("org:certificate_edit", args=[cert.pk]) in html
 
     bad = client.post(
         reverse("org:certificate_add", args=[nurse.pk]),
         {"kind": "nurse_practice", "issued_on": "2025-01-01", "expires_on": "2024-01-01"},
     )
     assert bad.status_code == 400
+    assert "有效期须晚于发证日期。" in bad.content.decode()
     assert StaffCertificate.objects.count() == 1
     done = client.post(
         reverse("org:certificate_add", args=[nurse.pk]),
@@ -374,3 +377,18 @@ def test_daily_check_on_several_workers_at_once_publishes_each_point_once(
     assert sorted(k for k, _p in _events()) == sorted(
         f"cert:{c.pk}:{c.expires_on}:{7 if i < 2 else 30}" for i, c in enumerate(certs)
     )
+
+
+def test_the_workbench_shows_my_certificates(client: Client, hr: Staff, nurse: Staff) -> None:
+    certificate_add(
+        actor=hr.user,
+        staff=nurse,
+        kind="nurse_practice",
+        expires_on=timezone.localdate() + dt.timedelta(days=10),
+    )
+    client.force_login(nurse.user)
+    html = client.get("/").content.decode()
+    assert "我的证书" in html
+    assert "护士执业证书" in html
+    assert f"{(timezone.localdate() + dt.timedelta(days=10)).isoformat()} 到期" in html
+    assert f"{reverse('org:staff_detail', args=[nurse.pk])}#certificates" in html
