@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from medoa.core.org.models import Staff
 from medoa.engines.flow import services
@@ -507,3 +508,36 @@ def test_deploy_problems_and_failures_read_in_chinese(people: SimpleNamespace, i
     assert str(failed.value.message).endswith(
         "决策“fee_codes”（版本 1）的结果：singleEntry 最多只能有一个结果，但决策给出了 2 个（规则 1, 2）"
     )
+
+
+def test_a_called_process_evaluates_the_version_pinned_by_its_caller(
+    people: SimpleNamespace, it: Staff
+) -> None:
+    rules.decision_deploy(actor=it.user, xml=leave_approver())
+    called = (
+        '<bpmn:startEvent id="c_start" />'
+        + brt("decide", "leave_approver", "level", "singleEntry")
+        + '<bpmn:endEvent id="c_end" />'
+        '<bpmn:sequenceFlow id="c1" sourceRef="c_start" targetRef="decide" />'
+        '<bpmn:sequenceFlow id="c2" sourceRef="decide" targetRef="c_end" />'
+    )
+    deploy_process(people, bpmn("dmn_called", called))
+    rules.decision_deploy(actor=it.user, xml=leave_approver(vice_after=10))
+    caller = deploy_process(
+        people, bpmn("dmn_caller", chain('<bpmn:callActivity id="call" calledElement="dmn_called" />', CHECK))
+    )
+    assert caller.metadata["decision_tasks"]["decide"]["version"] == 2
+    instance = start(people, "dmn_caller", leave_type="sick", days=5)
+    assert [e[2]["value"] for e in decision_events(instance)] == ["head"]  # v2: vice after 10 days
+
+
+def test_the_history_shows_the_decision(people: SimpleNamespace, it: Staff, client: Any) -> None:
+    rules.decision_deploy(actor=it.user, xml=FEES)
+    codes = brt("codes", "fee_codes", "codes", "collectEntries")
+    deploy_process(people, bpmn("dmn_page", chain(codes, CHECK)))
+    instance = start(people, "dmn_page", amount=150)
+    client.force_login(people.nurse.user)
+    page = client.get(reverse("flow:instance_detail", args=[instance.pk])).content.decode()
+    assert "已执行决策" in page
+    assert "决策 fee_codes（版本 1）→ codes：" in page
+    assert "[&#x27;A&#x27;, &#x27;B&#x27;]" in page
