@@ -541,3 +541,17 @@ def test_the_history_shows_the_decision(people: SimpleNamespace, it: Staff, clie
     assert "已执行决策" in page
     assert "决策 fee_codes（版本 1）→ codes：" in page
     assert "[&#x27;A&#x27;, &#x27;B&#x27;]" in page
+
+
+def test_a_migrated_instance_takes_the_decision_version_of_its_new_process_version(
+    people: SimpleNamespace, it: Staff
+) -> None:
+    rules.decision_deploy(actor=it.user, xml=leave_approver())
+    deploy_process(people, LEAVE)
+    instance = start(people, "dmn_leave", leave_type="sick", days=5)
+    rules.decision_deploy(actor=it.user, xml=leave_approver(vice_after=10))
+    newer = deploy_process(people, LEAVE)
+    services.instance_migrate(actor=people.admin.user, instance=instance, version=newer)
+    services.task_act(actor=people.nurse.user, task=open_task(instance, "submit"), action="complete")
+    assert open_steps(instance) == [("head_approve", "head")]
+    assert [e[2]["version"] for e in decision_events(instance)] == [2]
