@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, override
+from ninja import Schema
 from ninja.errors import HttpError
 
 if TYPE_CHECKING:
@@ -197,3 +198,22 @@ def api_user(request: HttpRequest) -> User:
     if not isinstance(user, User):
         raise http_error(401, gettext_lazy("Authentication required: send a valid bearer token."))
     return user
+
+
+# --- the error shape, for the routers' response documentation ------------------------------------
+
+
+class ErrorOut(Schema):
+    detail: str
+    detail_en: str
+
+
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+    message_en: str
+    type: str
+
+
+class InvalidOut(ErrorOut):
+    errors: list[FieldErrorOut] = []

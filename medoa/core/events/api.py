@@ -25,7 +25,7 @@ from ninja.errors import HttpError
 
 from medoa.core.access.models import User
 from medoa.core.access.policy import has_perm
-from medoa.core.apierrors import in_both
+from medoa.core.apierrors import ErrorOut, InvalidOut, in_both
 
 from . import selectors, services
 from .choices import DeliveryStatus
@@ -34,22 +34,6 @@ from .models import Delivery, Event
 from .registry import EventType, event_types
 
 router = Router(tags=["events"])
-
-
-class ErrorOut(Schema):
-    detail: str
-    detail_en: str
-
-
-class FieldErrorOut(Schema):
-    field: str
-    message: str
-    message_en: str
-    type: str
-
-
-class InvalidOut(ErrorOut):
-    errors: list[FieldErrorOut] = []
 
 
 class EventIn(Schema):

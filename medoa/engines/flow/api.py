@@ -40,7 +40,16 @@ from pydantic import ValidationError as PydanticValidationError
 
 from medoa.core.access.models import User
 from medoa.core.access.policy import has_perm
-from medoa.core.apierrors import MESSAGES, ZH, api_user, http_error, in_both, translate_error
+from medoa.core.apierrors import (
+    MESSAGES,
+    ZH,
+    ErrorOut,
+    InvalidOut,
+    api_user,
+    http_error,
+    in_both,
+    translate_error,
+)
 from medoa.core.org.models import Staff
 
 from . import form_link, selectors, services
@@ -56,7 +65,6 @@ from .schemas import (
     DeployedOut,
     DeployInvalidOut,
     DeployParams,
-    ErrorOut,
     InboxOut,
     InboxQuery,
     IncidentRetryOut,
@@ -64,7 +72,6 @@ from .schemas import (
     InstanceStartedOut,
     InstanceStartIn,
     InstanceStateOut,
-    InvalidOut,
     MessageIn,
     MessageOut,
     MigrateIn,

@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Field, Schema
 from pydantic import ConfigDict, field_validator
 
+from medoa.core.apierrors import ErrorOut
+
 MAX_VARIABLES_BYTES = 64 * 1024
 MAX_VARIABLES_DEPTH = 16
 MAX_COMMENT = 2000
@@ -98,22 +100,6 @@ class StrictIn(Schema):
 
 
 # --- errors ---------------------------------------------------------------------------------------
-
-
-class ErrorOut(Schema):
-    detail: str
-    detail_en: str
-
-
-class FieldErrorOut(Schema):
-    field: str
-    message: str
-    message_en: str
-    type: str
-
-
-class InvalidOut(ErrorOut):
-    errors: list[FieldErrorOut] = []
 
 
 class ProblemOut(Schema):

@@ -46,7 +46,7 @@ from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
 from medoa.core.access.policy import has_perm
-from medoa.core.apierrors import MESSAGES, api_user, http_error, in_both, translate_error
+from medoa.core.apierrors import MESSAGES, ErrorOut, api_user, http_error, in_both, translate_error
 
 from . import selectors, services, xlsx
 from .apps import PERM_SUBMIT
@@ -64,7 +64,6 @@ from .errors import (
 from .models import FormAttachment, FormRecord
 from .schemas import (
     AttachmentOut,
-    ErrorOut,
     FormDetailOut,
     FormOut,
     ImportedOut,

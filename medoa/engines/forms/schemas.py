@@ -12,17 +12,14 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import ConfigDict
 
+from medoa.core.apierrors import ErrorOut
+
 
 class StrictIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
 # --- errors ---------------------------------------------------------------------------------------
-
-
-class ErrorOut(Schema):
-    detail: str
-    detail_en: str
 
 
 class FieldErrorOut(Schema):
