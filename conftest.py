@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 
+from medoa.core.access.tokens import api_token_issue
+from medoa.core.org.models import Staff
 from medoa.core.org.tests.factories import (
     TEST_PASSWORD,
     DepartmentFactory,
@@ -59,6 +62,20 @@ def role_factory(db: Any) -> type[RoleFactory]:
 @pytest.fixture
 def role_assignment_factory(db: Any) -> type[RoleAssignmentFactory]:
     return RoleAssignmentFactory
+
+
+@pytest.fixture
+def api_as(db: Any) -> Callable[[Staff | None], Client]:
+    """``api_as(staff)``: a test client that sends ``Authorization: Bearer …`` with a fresh API token
+    of ``staff``'s user (no header for ``None``)."""
+
+    def make(staff: Staff | None) -> Client:
+        if staff is None:
+            return Client()
+        raw, _token = api_token_issue(user=staff.user)
+        return Client(headers={"Authorization": f"Bearer {raw}"})
+
+    return make
 
 
 # --- browser --------------------------------------------------------------------------------------

@@ -10,25 +10,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from medoa.core.access.tokens import api_token_issue
 from medoa.core.audit.models import AuditEntry
 from medoa.core.events import publish
 from medoa.core.events.models import Delivery, Event
-from medoa.core.org.models import Staff
 
 URL = "/api/v1/events"
 BODY = {"type": "testres.bed.released", "payload": {"bed": "12", "ward": "W1"}, "key": "his:adt:0001"}
-
-
-@pytest.fixture
-def api_as(db: Any) -> Callable[[Staff | None], Client]:
-    def make(staff: Staff | None) -> Client:
-        if staff is None:
-            return Client()
-        raw, _token = api_token_issue(user=staff.user)
-        return Client(headers={"Authorization": f"Bearer {raw}"})
-
-    return make
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 from django.test import Client
 
 from medoa.core.access.models import RoleGrant
-from medoa.core.access.tokens import api_token_issue
 from medoa.core.org.apps import PERMISSIONS
 from medoa.core.org.models import Role, Staff
 from medoa.core.org.tests.factories import person_maker
@@ -81,16 +80,3 @@ def login(client: Client) -> Callable[[Staff], Client]:
         return client
 
     return sign_in
-
-
-@pytest.fixture
-def api_as(db: Any) -> Callable[[Staff | None], Client]:
-    """A client that sends ``Authorization: Bearer …`` for ``staff`` (none for ``None``)."""
-
-    def make(staff: Staff | None) -> Client:
-        if staff is None:
-            return Client()
-        raw, _token = api_token_issue(user=staff.user)
-        return Client(headers={"Authorization": f"Bearer {raw}"})
-
-    return make

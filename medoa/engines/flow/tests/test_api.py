@@ -148,17 +148,6 @@ def people(person: Callable[..., Staff], hospital: SimpleNamespace) -> SimpleNam
 
 
 @pytest.fixture
-def api_as(db: Any) -> Callable[[Staff | None], Client]:
-    def make(staff: Staff | None) -> Client:
-        if staff is None:
-            return Client()
-        raw, _token = api_token_issue(user=staff.user)
-        return Client(headers={"Authorization": f"Bearer {raw}"})
-
-    return make
-
-
-@pytest.fixture
 def leave(people: SimpleNamespace) -> ProcessVersion:
     return services.definition_deploy(actor=people.admin.user, xml=_xml("api_leave.bpmn"))
 

@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from medoa.core.access.grants import sync_role_grants
-from medoa.core.access.tokens import api_token_issue
 from medoa.core.audit.models import AuditEntry
 from medoa.core.org.models import Staff
 from medoa.core.org.tests.factories import person_maker
@@ -168,14 +166,3 @@ def good_data(**changes: Any) -> dict[str, Any]:
     }
     data.update(changes)
     return data
-
-
-@pytest.fixture
-def api_as(db: Any) -> Callable[[Staff | None], Client]:
-    def make(staff: Staff | None) -> Client:
-        if staff is None:
-            return Client()
-        raw, _token = api_token_issue(user=staff.user)
-        return Client(headers={"Authorization": f"Bearer {raw}"})
-
-    return make

@@ -19,7 +19,6 @@ from medoa.engines.forms import services
 from medoa.engines.forms.models import FormDefinition, FormRecord, FormVersion
 
 from .factories import (  # noqa: F401  (fixtures)
-    api_as,
     counts,
     good_data,
     grants,

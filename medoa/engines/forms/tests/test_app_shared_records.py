@@ -28,7 +28,7 @@ from medoa.engines.forms import app_selectors, app_services, selectors, services
 from medoa.engines.forms.errors import FormsNotFound
 from medoa.engines.forms.models import App, FormRecord, FormVersion
 
-from .factories import api_as, counts, good_data, grants, hospital, leave, people, person  # noqa: F401  (fixtures)
+from .factories import counts, good_data, grants, hospital, leave, people, person  # noqa: F401  (fixtures)
 from .test_apps import as_user, book, room_app, room_form, room_spec  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db

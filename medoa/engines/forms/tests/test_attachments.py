@@ -25,7 +25,6 @@ from medoa.engines.forms.models import FormAttachment, FormVersion
 from .factories import (  # noqa: F401  (fixtures)
     PDF,
     PNG,
-    api_as,
     counts,
     good_data,
     grants,

@@ -22,7 +22,6 @@ from medoa.engines.forms.errors import FormsInputError, FormsPermissionDenied
 from medoa.engines.forms.models import FormRecord, FormRecordValue, FormVersion
 
 from .factories import (  # noqa: F401  (fixtures)
-    api_as,
     counts,
     good_data,
     grants,
