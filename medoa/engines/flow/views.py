@@ -10,9 +10,7 @@ renders. Service errors map to pages the same way everywhere: ``FlowNotFound`` â
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,7 +22,6 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseBase,
     JsonResponse,
 )
 from django.shortcuts import redirect, render
@@ -35,6 +32,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from medoa.core.access.policy import has_perm, principal_of
+from medoa.core.errors import error_pages
 from medoa.core.org.models import Staff
 from medoa.core.org.selectors import staff_directory
 from medoa.engines.forms.process_link import schema_of
@@ -87,22 +85,8 @@ SORT_ORDER = {
     "cc": {"newest": "-created_at", "oldest": "created_at", "due": "-created_at"},
 }
 
-V = TypeVar("V", bound=Callable[..., HttpResponseBase])
-
-
-def _flow_errors(view: V) -> V:
-    """Turn the service layer's not-found and permission errors into 404 and 403 pages."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return view(request, *args, **kwargs)
-        except FlowNotFound:
-            raise Http404 from None
-        except FlowPermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from None
-
-    return wrapped  # type: ignore[return-value]
+# the services' not-found and permission errors as 404 and 403 pages
+_flow_errors = error_pages(not_found=FlowNotFound, denied=FlowPermissionDenied)
 
 
 def _require(request: HttpRequest, code: str) -> None:

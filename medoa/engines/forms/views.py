@@ -12,9 +12,8 @@ designer and fill pages, the form's errors on the record list).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from functools import wraps
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,7 +23,6 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseBase,
     JsonResponse,
 )
 from django.shortcuts import redirect, render
@@ -34,6 +32,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from medoa.core.access.policy import has_perm
+from medoa.core.errors import error_pages
 from medoa.core.org.models import Department, Staff
 from medoa.core.org.selectors import department_list, staff_directory
 
@@ -57,22 +56,8 @@ LOOKUP_LIMIT = 15
 PICKER_TYPES = {"medoa-staff": "staff", "medoa-department": "departments"}
 ATTACHMENT_TYPES = {"medoa-attachment", "medoa-signature"}
 
-V = TypeVar("V", bound=Callable[..., HttpResponseBase])
-
-
-def _forms_errors(view: V) -> V:
-    """Turn the services' not-found and permission errors into 404 and 403 pages."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return view(request, *args, **kwargs)
-        except FormsNotFound:
-            raise Http404 from None
-        except FormsPermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from None
-
-    return wrapped  # type: ignore[return-value]
+# the services' not-found and permission errors as 404 and 403 pages
+_forms_errors = error_pages(not_found=FormsNotFound, denied=FormsPermissionDenied)
 
 
 def _require(request: HttpRequest, code: str) -> None:
