@@ -4,6 +4,9 @@ The browser's ``accept`` attribute and the client's content type are convenience
 guard: each file is checked here by count, size, extension and CONTENT (its first bytes, and for
 the Office Open XML formats the package's ``[Content_Types].xml``), and stored under
 ``MEDIA_ROOT`` with a random name; the name the person gave it is kept in the row only.
+
+The name cleaning and the content signatures are the form engine's (forms.attachments); the
+allowed types, the limits and the checks of an opinion's files are this module's.
 """
 
 from __future__ import annotations
@@ -12,19 +15,19 @@ import re
 import uuid
 import zipfile
 from collections.abc import Sequence
-from pathlib import PurePath
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse
 from django.utils.translation import gettext_lazy as _
 
+from medoa.engines.forms.attachments import OLE2, OOXML_MAIN, clean_name, extension_of
+
 from .errors import fmt
 from .models import ProcessAttachment
 
 MAX_ATTACHMENTS = 10
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
-MAX_NAME = 255
 # The [Content_Types].xml of a real document is a few KB; a larger one is not read.
 MAX_CONTENT_TYPES_BYTES = 256 * 1024
 
@@ -40,27 +43,6 @@ CONTENT_TYPES = {
     "xls": "application/vnd.ms-excel",
     "txt": "text/plain; charset=utf-8",
 }
-# the main part an Office Open XML package must declare in its [Content_Types].xml
-OOXML_MAIN = {
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
-}
-OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the compound file of .doc and .xls
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def extension_of(name: str) -> str:
-    return PurePath(name).suffix.lower().lstrip(".")
-
-
-def clean_name(name: str | None) -> str:
-    """The name to keep and show: no directories, no control characters, at most 255 characters
-    (the extension kept)."""
-    base = _CONTROL.sub("", PurePath((name or "").replace("\\", "/")).name).strip() or "file"
-    if len(base) > MAX_NAME:
-        suffix = PurePath(base).suffix[:16]
-        base = base[: MAX_NAME - len(suffix)] + suffix
-    return base
 
 
 def stored_name(name: str) -> str:

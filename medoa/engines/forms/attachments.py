@@ -8,8 +8,8 @@ text for .txt/.csv), and the extension must agree with that. The size limit is t
 directory, never served by the web server) with a random name; the person's name for the file is
 kept in the row only.
 
-(The process engine has its own, stricter copy of these checks for opinions; forms may not import
-it. Both could share a ``core`` helper one day.)
+(The process engine checks an opinion's files with its own, stricter rules, using this module's
+name cleaning and content signatures: flow imports forms, never the other way.)
 """
 
 from __future__ import annotations
