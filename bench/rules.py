@@ -2,7 +2,7 @@
 PostgreSQL; expression evaluations per second; event-to-browser latency of a rule's notification.
 
     .venv/bin/python bench/rules.py [--quick] [--only sqlite|postgres] [--rules 100] [--rate 200]
-                                    [--log-not-matched yes|no] [--workers 1]
+                                    [--workers 1]
 
 Per database (a child process each, with a production-like environment from bench/web.py's
 ``server_env``; SQLite in a temporary data directory, PostgreSQL in ``medoa_bench_rules``, created
@@ -12,7 +12,8 @@ and dropped):
    on ``bench.item.happened``: rule *i* has the condition ``payload.n % <rules> == i`` and the
    action ``rules.notify`` (an inline title) to one of the staff — so each event is evaluated by
    every rule, exactly one matches, and one notification is sent; every evaluation is logged
-   (one ``RuleExecution`` row per rule per event).
+   (per event: one ``RuleExecution`` for the matching rule and one ``RuleEvaluation`` naming the
+   rules evaluated and those that did not match).
 2. **expressions** — evaluations per second of two compiled conditions (``payload.n % 100 == 7``
    and ``date(payload.expires_on) <= today() + days(30)``), in-process.
 3. **baseline** — the same run's direct path: for each event, evaluate the 100 compiled conditions
@@ -188,7 +189,7 @@ def _throughput(count: int, n_rules: int) -> dict[str, float]:
     from medoa.core.events.dispatcher import dispatch_until_idle
     from medoa.core.events.services import publish
     from medoa.core.notify.models import Notification
-    from medoa.engines.rules.models import RuleExecution
+    from medoa.engines.rules.models import RuleEvaluation, RuleExecution
 
     notes_before = Notification.objects.count()
     started = time.perf_counter()
@@ -199,6 +200,8 @@ def _throughput(count: int, n_rules: int) -> dict[str, float]:
     dispatch_until_idle(worker_id="bench")
     deliver_s = time.perf_counter() - started
     executions = RuleExecution.objects.count()
+    summaries = RuleEvaluation.objects.count()
+    not_matched = sum(len(ids) for ids in RuleEvaluation.objects.values_list("not_matched", flat=True))
     actions = Notification.objects.count() - notes_before
     return {
         "publish_per_s": count / publish_s,
@@ -207,6 +210,8 @@ def _throughput(count: int, n_rules: int) -> dict[str, float]:
         "actions_per_s": actions / deliver_s,
         "end_to_end_per_s": count / (publish_s + deliver_s),
         "executions": executions,
+        "summaries": summaries,
+        "not_matched": not_matched,
         "actions": actions,
     }
 
@@ -340,7 +345,6 @@ def run_phase(name: str, args: argparse.Namespace) -> dict[str, Any]:
         env.pop("DATABASE_URL")
     env["MEDOA_ROOT_URLCONF"] = "medoa.config.urls"
     env["DJANGO_SETTINGS_MODULE"] = "medoa.config.settings"
-    env["MEDOA_RULES_LOG_NOT_MATCHED"] = "1" if args.log_not_matched == "yes" else "0"
     argv = [sys.executable, str(Path(__file__).resolve()), "--phase", "db", "--out", str(out)]
     argv += ["--label", "SQLite" if not db_url else "PostgreSQL", "--rules", str(args.rules)]
     argv += ["--clients", str(args.clients), "--rate", str(args.rate), "--workers", str(args.workers)] + (
@@ -362,7 +366,7 @@ def run_phase(name: str, args: argparse.Namespace) -> dict[str, Any]:
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print()
     print(f"{args.rules} enabled rules on one event type, one matching per event, one notification each;")
-    print(f"evaluations whose condition did not hold logged: {args.log_not_matched}; workers: {args.workers}")
+    print(f"every evaluation logged (a row per match, one summary per event); workers: {args.workers}")
     for r in results:
         t = r["throughput"]
         e = r["expressions"]
@@ -374,7 +378,11 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
         print(f"  publish                {t['publish_per_s']:>10,.0f} events/s (one per transaction)")
         print(
             f"  through the rules      {t['events_per_s']:>10,.0f} events/s  = {t['evaluations_per_s']:,.0f} "
-            f"rule evaluations/s ({t['executions']:,} rows logged), {t['actions_per_s']:,.0f} notifications/s"
+            f"rule evaluations/s, {t['actions_per_s']:,.0f} notifications/s"
+        )
+        print(
+            f"  logged                 {t['executions']:,} executions + {t['summaries']:,} summaries "
+            f"naming {t['not_matched']:,} not-matched evaluations"
         )
         print(f"  publish + rules        {t['end_to_end_per_s']:>10,.0f} events/s")
         for name, lat in r["latency"].items():
@@ -399,12 +407,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--workers", type=int, default=1, help="worker processes in the latency run")
-    parser.add_argument(
-        "--log-not-matched",
-        choices=["yes", "no"],
-        default="yes",
-        help="log the evaluations whose condition did not hold (MEDOA_RULES_LOG_NOT_MATCHED)",
-    )
     parser.add_argument("--phase", choices=["db", "worker"], default=None)
     parser.add_argument("--label", default="")
     parser.add_argument("--out", default="")

@@ -126,9 +126,10 @@ class RuleVersion(models.Model):
 
 
 class RuleExecution(models.Model):
-    """One rule for one event (or one due time of a schedule): whether it matched and what each
-    action did. Unique per (event, rule) and per (rule, scheduled time), so a retried delivery or a
-    second worker never runs a rule twice."""
+    """One rule whose condition held (or raised, or that was stopped) for one event, or one due time
+    of a schedule (matched or not): what each action did. Unique per (event, rule) and per (rule,
+    scheduled time), so a retried delivery or a second worker never runs a rule twice. The rules
+    an event did not match are named in its ``RuleEvaluation``."""
 
     class Status(models.TextChoices):
         DONE = "done", _("Done")
