@@ -223,17 +223,8 @@ def reporting_fields(schema: FormSchema) -> list[dict[str, Any]]:
 def values_at(data: Any, path: str) -> list[Any]:
     """The scalar values at ``path`` (dots between the parts) of ``data``: lists along the way (a
     dynamic list, a checklist) give one value per item."""
-    current: list[Any] = [data]
-    for part in path.replace("[]", "").split("."):
-        following: list[Any] = []
-        for item in current:
-            if isinstance(item, Mapping) and part in item:
-                following.append(item[part])
-            elif isinstance(item, list):
-                following.extend(sub[part] for sub in item if isinstance(sub, Mapping) and part in sub)
-        current = following
     flat: list[Any] = []
-    for item in current:
+    for item in _raw_values_at(data, path):
         if isinstance(item, list):
             flat.extend(x for x in item if not isinstance(x, list | Mapping))
         elif not isinstance(item, Mapping):
@@ -313,6 +304,8 @@ def _attachment_tokens(schema: FormSchema, data: Mapping[str, Any]) -> set[str]:
 
 
 def _raw_values_at(data: Any, path: str) -> Iterator[Any]:
+    """What stands at ``path`` (dots between the parts) of ``data``, lists along the way followed
+    into each item; the values as they are (values_at flattens them)."""
     current: list[Any] = [data]
     for part in path.replace("[]", "").split("."):
         following: list[Any] = []
