@@ -21,7 +21,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse
 from django.utils.translation import gettext_lazy as _
 
-from medoa.engines.forms.attachments import OLE2, OOXML_MAIN, clean_name, extension_of
+from medoa.engines.forms.attachments import OLE2, OOXML_MAIN, clean_name, download_response, extension_of
 
 from .errors import fmt
 from .models import ProcessAttachment
@@ -137,11 +137,6 @@ def attachment_problems(uploads: Sequence[UploadedFile]) -> list[Any]:
 
 
 def attachment_response(handle: Any, attachment: ProcessAttachment) -> FileResponse:
-    """The download of a stored attachment: always as a file to save (never shown inline), with
-    the type it was stored as and no content sniffing."""
-    response = FileResponse(
-        handle, as_attachment=True, filename=attachment.name, content_type=attachment.content_type
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    """The download of a stored attachment, as the form engine sends its own: a file to save
+    (never shown inline), no sniffing, no caching, and sandboxed should a browser render it."""
+    return download_response(handle, name=attachment.name, content_type=attachment.content_type)

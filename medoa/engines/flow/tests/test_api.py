@@ -1053,6 +1053,7 @@ def test_action_with_attachments(
     assert b"".join(download.streaming_content) == b"%PDF-1.4 roster"
     assert download["Content-Disposition"].startswith("attachment;")
     assert (download["Content-Type"], download["X-Content-Type-Options"]) == ("application/pdf", "nosniff")
+    assert download["Content-Security-Policy"] == "default-src 'none'; sandbox"
     assert api_as(people.doctor).get(url).status_code == 404
     assert api_as(None).get(url).status_code == 401
     assert api_as(people.nurse).get(f"{API}/attachments/999999").status_code == 404
