@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Value
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from pydantic import BaseModel
@@ -388,14 +388,27 @@ def evaluate_event(event: Event) -> None:
     if not rules:
         return
     started = time.perf_counter()
-    summary = (
-        RuleEvaluation.objects.filter(event=event)
-        .values("pk", "evaluated", "matched", "not_matched", "stopped", "duration_ms")
-        .first()
+    # One query: the rules executed for this event, and 0 (no rule's id) when it has a summary,
+    # which is read only then (a redelivery).
+    has_summary = (
+        RuleEvaluation.objects.filter(event=event).order_by().annotate(none=Value(0)).values_list("none")
     )
-    done = set(RuleExecution.objects.filter(event=event).values_list("rule_id", flat=True))
-    if summary is not None:
-        done.update(rule_id for rule_id, _version in summary["evaluated"])
+    done = {
+        rule_id
+        for (rule_id,) in RuleExecution.objects.filter(event=event)
+        .order_by()
+        .values_list("rule_id")
+        .union(has_summary, all=True)
+    }
+    summary = None
+    if 0 in done:
+        summary = (
+            RuleEvaluation.objects.filter(event=event)
+            .values("pk", "evaluated", "matched", "not_matched", "stopped", "duration_ms")
+            .first()
+        )
+        if summary is not None:
+            done.update(rule_id for rule_id, _version in summary["evaluated"])
     chain: list[int] | None = None
     ran_before: set[int] = set()
 
