@@ -254,6 +254,8 @@ def test_staff_page_shows_certificates_and_hr_manages_them(
     page = client.get(reverse("org:staff_detail", args=[nurse.pk]))
     assert page.status_code == 200
     html = page.content.decode()
+    assert html.count('id="certificates"') == 1  # once, in the page's content
+    assert html.split("<title>")[1].split("</title>")[0] == f"{nurse.name} · MedOA"
     assert "201944001234" in html
     assert "护士执业证书" in html and "添加证书" in html and "长期有效" in html
     assert reverse("org:certificate_edit", args=[cert.pk]) in html
