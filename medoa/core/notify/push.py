@@ -330,23 +330,34 @@ def sse(event: str, data: dict[str, Any], event_id: int | None = None, retry: in
     return ("\n".join(lines) + "\n\n").encode()
 
 
-def opening(user_id: int, last_id: int | None) -> tuple[bytes, int]:
+def opening(user_id: int, last_id: int | None) -> tuple[bytes, frozenset[int]]:
     """What a (re)connecting stream sends first: the unread count, and — after a reconnect — the
     notifications it missed since ``last_id`` (at most ``BACKLOG_LIMIT``). Returns the bytes and
-    the highest id sent."""
+    the ids sent, which the stream must not send again when the hub hands them over too (it
+    subscribes before this query, so a row committed in between reaches it both ways)."""
     if connection.vendor != "postgresql":
         hub().ensure_cursor()
     unread = Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
     out = [sse("hello", {"unread": unread}, retry=RECONNECT_MS)]
-    top = last_id or 0
+    sent: set[int] = set()
     if last_id is not None:
         missed = list(
             Notification.objects.filter(recipient_id=user_id, id__gt=last_id).order_by("-id")[:BACKLOG_LIMIT]
         )
         for n in reversed(missed):
             out.append(sse("notification", event_of(n, unread), event_id=n.pk))
-            top = max(top, n.pk)
-    return b"".join(out), top
+            sent.add(n.pk)
+    return b"".join(out), frozenset(sent)
+
+
+def _fresh(event: dict[str, Any], backlog: frozenset[int]) -> bool:
+    """Whether the hub's ``event`` is still to be sent: not already in the opening backlog.
+
+    Not "a higher id than the last one sent": ids are taken when rows are inserted, but rows
+    become visible when their transactions commit, and two writers (two event workers, two web
+    requests) commit in either order — the lower id often arrives second, and is news all the
+    same. The hub hands each committed row to a stream once."""
+    return event["id"] not in backlog
 
 
 def stream_sync(user_id: int, last_id: int | None, hold: float) -> Iterator[bytes]:
@@ -355,7 +366,7 @@ def stream_sync(user_id: int, last_id: int | None, hold: float) -> Iterator[byte
     inbox: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
     sub = h.subscribe(user_id, inbox.put)
     try:
-        head, top = opening(user_id, last_id)
+        head, backlog = opening(user_id, last_id)
         connection.close()  # give the connection back while we only wait
         yield head
         deadline = time.monotonic() + hold
@@ -371,8 +382,7 @@ def stream_sync(user_id: int, last_id: int | None, hold: float) -> Iterator[byte
                     beat = time.monotonic() + HEARTBEAT_SECONDS
                     yield b": keep-alive\n\n"
                 continue
-            if event["id"] > top:
-                top = event["id"]
+            if _fresh(event, backlog):
                 yield sse("notification", event, event_id=event["id"])
     finally:
         h.unsubscribe(sub)
@@ -390,7 +400,7 @@ async def stream_async(user_id: int, last_id: int | None) -> AsyncIterator[bytes
 
     sub = h.subscribe(user_id, deliver)
     try:
-        head, top = await sync_to_async(_opening_and_close, thread_sensitive=False)(user_id, last_id)
+        head, backlog = await sync_to_async(_opening_and_close, thread_sensitive=False)(user_id, last_id)
         yield head
         while True:
             try:
@@ -398,14 +408,13 @@ async def stream_async(user_id: int, last_id: int | None) -> AsyncIterator[bytes
             except TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
-            if event["id"] > top:
-                top = event["id"]
+            if _fresh(event, backlog):
                 yield sse("notification", event, event_id=event["id"])
     finally:
         h.unsubscribe(sub)
 
 
-def _opening_and_close(user_id: int, last_id: int | None) -> tuple[bytes, int]:
+def _opening_and_close(user_id: int, last_id: int | None) -> tuple[bytes, frozenset[int]]:
     try:
         return opening(user_id, last_id)
     finally:

@@ -87,7 +87,7 @@ def test_a_reconnect_gets_what_it_missed_since_last_event_id(staff_factory: Any)
     notification_send(recipients=[me], title="missed 1")
     notification_send(recipients=[me], title="missed 2")
 
-    head, top = push.opening(me.pk, first.pk)
+    head, backlog = push.opening(me.pk, first.pk)
 
     events = _events(head)
     assert [(e, d.get("title"), d["unread"]) for e, d, _i in events] == [
@@ -95,7 +95,9 @@ def test_a_reconnect_gets_what_it_missed_since_last_event_id(staff_factory: Any)
         ("notification", "missed 1", 3),
         ("notification", "missed 2", 3),
     ]
-    assert top == Notification.objects.get(title="missed 2").pk
+    assert backlog == set(
+        Notification.objects.filter(title__startswith="missed").values_list("pk", flat=True)
+    )
     assert head.startswith(b"retry: 1000\n")
 
 
@@ -153,3 +155,93 @@ def test_the_hub_uses_listen_notify_on_postgresql_and_the_cursor_elsewhere(staff
 
     assert [(d["title"], i) for _e, d, i in events] == [("from elsewhere", str(n.pk))]
     assert (connection.vendor == "postgresql") == (push.hub().cursor is None)
+
+
+def _rows(*ids: int) -> list[dict[str, Any]]:
+    return list(Notification.objects.filter(id__in=ids).values(*push._FIELDS))
+
+
+def test_a_lower_id_handed_over_after_a_higher_one_is_still_sent(staff_factory: Any) -> None:
+    """Two writers: the row inserted first (the lower id) may commit second, so the hub hands it
+    over second. The stream sends it all the same (it once dropped any id below the last it had
+    sent: with two event workers, a notification in a few hundred never reached the browser)."""
+    me = staff_factory().user
+    other = push._hub
+    push._hub = None  # written "elsewhere": this process's hub is not woken
+    try:
+        low, high = (
+            notification_send(recipients=[me], title=t)[0] for t in ("inserted first", "committed first")
+        )
+    finally:
+        push._hub = other
+    gen = push.stream_sync(me.pk, None, hold=10)
+    assert push.hub().take_slot()
+    next(gen)
+
+    push.hub()._fan_out(_rows(high.pk))
+    first = _events(_next_in_thread(gen))
+    push.hub()._fan_out(_rows(low.pk))
+    second = _events(_next_in_thread(gen))
+    gen.close()
+
+    assert [(d["title"], i) for _e, d, i in first + second] == [
+        ("committed first", str(high.pk)),
+        ("inserted first", str(low.pk)),
+    ]
+
+
+def test_the_opening_backlog_is_not_sent_twice(staff_factory: Any) -> None:
+    me = staff_factory().user
+    seen = notification_send(recipients=[me], title="seen")[0]
+    missed = notification_send(recipients=[me], title="missed")[0]
+    gen = push.stream_sync(me.pk, seen.pk, hold=10)
+    assert push.hub().take_slot()
+    head = _events(next(gen))
+
+    push.hub()._fan_out(_rows(missed.pk))  # committed while the stream opened: handed over too
+    later = notification_send(recipients=[me], title="later")[0]
+    rest = _events(_next_in_thread(gen))
+    gen.close()
+
+    assert [(d.get("title"), i) for _e, d, i in head + rest] == [
+        (None, None),
+        ("missed", str(missed.pk)),
+        ("later", str(later.pk)),
+    ]
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_two_writers_committing_out_of_id_order_both_reach_the_stream(staff_factory: Any) -> None:
+    """PostgreSQL, two real transactions: the one that inserted first commits last."""
+    me = staff_factory().user
+    gen = push.stream_sync(me.pk, None, hold=10)
+    assert push.hub().take_slot()
+    next(gen)
+    inserted, release = threading.Event(), threading.Event()
+    box: list[Notification] = []
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                box.append(notification_send(recipients=[me], title="inserted first")[0])
+                inserted.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    assert inserted.wait(10)
+    high = notification_send(recipients=[me], title="committed first")[0]
+    first = _events(_next_in_thread(gen))
+    release.set()
+    writer.join(10)
+    second = _events(_next_in_thread(gen))
+    gen.close()
+
+    [low] = box
+    assert low.pk < high.pk
+    assert [(d["title"], i) for _e, d, i in first + second] == [
+        ("committed first", str(high.pk)),
+        ("inserted first", str(low.pk)),
+    ]
