@@ -11,6 +11,20 @@
   var labelClose = origin.dataset.labelClose || "Close";
   var TOAST_MS = 8000;
   var MAX_TOASTS = 4;
+  var SEEN_MAX = 500;
+  var seen = Object.create(null);
+  var seenOrder = [];
+
+  /* A notification can come twice: the stream's ids are not in commit order (two writers), so
+     after a reconnect the Last-Event-ID may be below one already shown, and the server resends it. */
+  function firstTime(id) {
+    var key = String(id);
+    if (seen[key]) return false;
+    seen[key] = true;
+    seenOrder.push(key);
+    if (seenOrder.length > SEEN_MAX) delete seen[seenOrder.shift()];
+    return true;
+  }
 
   function setUnread(count) {
     var badge = document.getElementById("unread-badge");
@@ -94,6 +108,7 @@
   source.addEventListener("notification", function (e) {
     var n;
     try { n = JSON.parse(e.data); } catch (err) { return; }
+    if (!firstTime(n.id)) return;
     setUnread(n.unread);
     showToast(n);
     document.dispatchEvent(new CustomEvent("medoa:notification", { detail: n }));
