@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -38,11 +37,13 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# the process-engine bench's pieces, shared (bench/rules.py takes them from here)
+from bench.flow import percentile, recreate_database  # noqa: E402
+
 PG_URL = os.environ.get("MEDOA_BENCH_PG", "postgres://postgres@127.0.0.1:5432/medoa_bench_events")
 EVENT_TYPE = "bench.item.happened"
 FULL = {"events": 2000, "seconds": 10.0}
@@ -50,15 +51,6 @@ QUICK = {"events": 300, "seconds": 4.0}
 
 
 # --- reusable pieces -------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of seconds, in ms (NaN when empty)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
-    return ordered[index] * 1000
 
 
 def setup_django(data_dir: str, db_url: str | None) -> None:
@@ -75,24 +67,6 @@ def setup_django(data_dir: str, db_url: str | None) -> None:
     import django
 
     django.setup()
-
-
-def recreate_database(url: str, *, drop_only: bool = False) -> None:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name) or "bench" not in name:
-        raise SystemExit(f"refusing to drop a database called {name!r} (its name must contain 'bench')")
-    with psycopg.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 5432,
-        user=parts.username or "postgres",
-        password=parts.password,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def register_bench_bus(subscriber_count: int, handle: Callable[[Any], None] | None = None) -> list[str]:

@@ -1616,22 +1616,17 @@ class _Parser:
         return " ".join(words)
 
     def additive(self) -> Fn:
-        left = self.multiplicative()
-        while self.tok.kind == "op" and self.tok.text in ("+", "-"):
-            op = _ARITH[self.advance().text]
-            right = self.multiplicative()
-
-            def f(s: _Scope, a: Fn = left, b: Fn = right, op: Callable[[Any, Any], Any] = op) -> Any:
-                return op(a(s), b(s))
-
-            left = f
-        return left
+        return self._arithmetic(("+", "-"), self.multiplicative)
 
     def multiplicative(self) -> Fn:
-        left = self.power()
-        while self.tok.kind == "op" and self.tok.text in ("*", "/"):
+        return self._arithmetic(("*", "/"), self.power)
+
+    def _arithmetic(self, symbols: tuple[str, str], operand: Callable[[], Fn]) -> Fn:
+        """A left-associative chain of the binary operators ``symbols`` over ``operand``s."""
+        left = operand()
+        while self.tok.kind == "op" and self.tok.text in symbols:
             op = _ARITH[self.advance().text]
-            right = self.power()
+            right = operand()
 
             def f(s: _Scope, a: Fn = left, b: Fn = right, op: Callable[[Any, Any], Any] = op) -> Any:
                 return op(a(s), b(s))
