@@ -33,6 +33,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import connection, models, transaction
+from django.db.models import Field
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
@@ -266,21 +267,31 @@ def _locked_head() -> tuple[int, str]:
 
 def _append(entry: AuditEntry) -> None:
     """Insert ``entry`` and move the head onto it."""
+    insert, move = _append_statements(connection.vendor)
+    params = [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in _entry_fields()]
+    with connection.cursor() as cursor:
+        cursor.execute(insert, params)
+        entry.pk = cursor.fetchone()[0]
+        entry._state.adding = False
+        cursor.execute(move, [entry.seq, entry.entry_hash])
+
+
+@lru_cache(maxsize=1)
+def _entry_fields() -> tuple[Field[Any, Any], ...]:
+    return tuple(f for f in AuditEntry._meta.concrete_fields if f.name in _ENTRY_FIELDS)
+
+
+@lru_cache(maxsize=4)
+def _append_statements(vendor: str) -> tuple[str, str]:
+    """The insert and the head move, built once per database vendor (every audited change runs them)."""
     quote = connection.ops.quote_name
-    fields = [f for f in AuditEntry._meta.concrete_fields if f.name in _ENTRY_FIELDS]
+    fields = _entry_fields()
     insert = _INSERT_SQL.format(
         entries=quote(AuditEntry._meta.db_table),
         columns=", ".join(quote(f.column or f.attname) for f in fields),
         values=", ".join(["%s"] * len(fields)),
     )
-    params = [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(insert + " RETURNING id", params)
-        entry.pk = cursor.fetchone()[0]
-        entry._state.adding = False
-        cursor.execute(
-            _MOVE_SQL.format(head=quote(AuditChainHead._meta.db_table)), [entry.seq, entry.entry_hash]
-        )
+    return insert + " RETURNING id", _MOVE_SQL.format(head=quote(AuditChainHead._meta.db_table))
 
 
 # --- verifying -----------------------------------------------------------------------------------

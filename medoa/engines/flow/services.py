@@ -47,6 +47,7 @@ Decisions where issue 3 is silent (documented here once):
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -729,7 +730,13 @@ _BY_TASK = "i.id = (SELECT t.instance_id FROM {tasks} t WHERE t.id = %s)"
 
 
 def _lock_statement(where: str, *, skip_locked: bool) -> str:
-    """``where`` is ours (identifiers from the models' metadata); values are bound parameters."""
+    """``where`` is ours (identifiers from the models' metadata); values are bound parameters.
+    Built once per database vendor: every task action runs it."""
+    return _lock_sql(connection.vendor, where, skip_locked)
+
+
+@functools.cache
+def _lock_sql(vendor: str, where: str, skip_locked: bool) -> str:
     quote = connection.ops.quote_name
     sql = _LOCK_SQL.format(
         columns=", ".join(f"i.{quote(f.column or f.attname)}" for f in ProcessInstance._meta.concrete_fields),
@@ -750,6 +757,11 @@ _TASK_SQL = (
 
 def _task_statement() -> str:
     """A task with whether signers were added to it (the action checks and completes those)."""
+    return _task_sql(connection.vendor)
+
+
+@functools.cache
+def _task_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
     return _TASK_SQL.format(
         columns=", ".join(f"t.{quote(f.column or f.attname)}" for f in HumanTask._meta.concrete_fields),
