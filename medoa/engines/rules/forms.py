@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.http import QueryDict
+from django.utils.translation import pgettext
 
 from .registry import RuleAction, rule_actions
 
@@ -60,6 +61,9 @@ def display_value(widget: str, value: Any) -> Any:
     return "" if value is None else value
 
 
+ACTION_CONTEXT = "rule action"
+
+
 def param_fields(action: RuleAction, params: dict[str, Any], errors: dict[str, str]) -> list[ParamField]:
     schema = action.params.model_json_schema()
     required = set(schema.get("required", []))
@@ -70,10 +74,11 @@ def param_fields(action: RuleAction, params: dict[str, Any], errors: dict[str, s
         fields.append(
             ParamField(
                 name=name,
-                label=name.replace("_", " "),
+                # the parameters' names and descriptions are English msgids (context "rule action")
+                label=pgettext(ACTION_CONTEXT, spec.get("title") or name.replace("_", " ")),
                 widget=widget,
                 value=display_value(widget, value),
-                help=str(spec.get("description", "")),
+                help=pgettext(ACTION_CONTEXT, spec["description"]) if spec.get("description") else "",
                 required=name in required,
                 error=errors.get(name, ""),
             )

@@ -113,6 +113,7 @@ def test_apply_shows_the_chosen_action_types_parameters(it: Client) -> None:
     assert response.status_code == 200
     html = response.content.decode()
     assert 'name="a-1-p-url"' in html and 'name="a-1-p-timeout_seconds"' in html
+    assert "超时（秒）" in html and "http(s) 网址" in html  # the parameters' labels in Chinese
     assert Rule.objects.count() == 0
 
 
