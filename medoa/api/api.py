@@ -9,12 +9,16 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from medoa.core.access.api import router as access_router
 from medoa.core.access.api_auth import BearerAuth
 from medoa.core.audit.api import router as audit_router
+from medoa.core.clinical.api import router as clinical_router
 from medoa.core.events.api import router as events_router
 from medoa.core.notify.api import router as notify_router
 from medoa.core.org.api import router as org_router
 from medoa.engines.flow.api import router as flow_router
 from medoa.engines.forms.api import router as forms_router
 from medoa.engines.rules.api import decisions_router, rules_router
+from medoa.integration.hl7.api import router as hl7_router
+from medoa.integration.webhooks.api import router as webhooks_router
+from medoa.modules.approvals.api import router as approvals_router
 
 from .errors import install_error_handlers
 
@@ -39,5 +43,9 @@ api.add_router("/forms", forms_router)
 api.add_router("/events", events_router)
 api.add_router("/rules", rules_router)
 api.add_router("/decisions", decisions_router)
+api.add_router("/clinical", clinical_router)
+api.add_router("/integration", hl7_router)
+api.add_router("/integration/webhooks", webhooks_router)
+api.add_router("/approvals", approvals_router)
 
 __all__ = ["AuthenticationError", "HttpError", "HttpRequest", "HttpResponse", "ValidationError", "api"]

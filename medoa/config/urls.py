@@ -15,6 +15,11 @@ urlpatterns = [
     path("rules/", include("medoa.engines.rules.urls")),
     path("events/", include("medoa.core.events.urls")),
     path("notifications/", include("medoa.core.notify.urls")),
+    path("clinical/", include("medoa.core.clinical.urls")),
+    path("integration/hl7/", include("medoa.integration.hl7.urls")),
+    path("fhir/r4/", include("medoa.integration.fhir.urls")),
+    path("integration/webhooks/", include("medoa.integration.webhooks.urls")),
+    path("approvals/", include("medoa.modules.approvals.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

@@ -96,6 +96,38 @@ class ApiToken(models.Model):
         return f"{self.prefix}… ({self.user_id})"
 
 
+class SystemApiKey(models.Model):
+    """A key for another system (HIS, LIS, an HR feed …), scoped to what it may send.
+
+    The raw key is shown once at creation; only its SHA-256 is stored. ``scopes`` are patterns
+    such as ``hl7:adt``, ``hl7:oru``, ``fhir:Observation`` or ``events:publish:hr.*``.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    system = models.CharField(_("system"), max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    scopes = models.JSONField(_("scopes"), default=list)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("revoked by")
+    )
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    last_used_address = models.GenericIPAddressField(_("last used from"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("system API key")
+        verbose_name_plural = _("system API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
 class LoginFailure(models.Model):
     """One failed sign-in, counted per username and per client address for lockout."""
 

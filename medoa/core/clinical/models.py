@@ -1,0 +1,3 @@
+"""Clinical facts: models."""
+
+from __future__ import annotations

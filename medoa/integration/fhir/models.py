@@ -1,0 +1,3 @@
+"""FHIR R4: models."""
+
+from __future__ import annotations

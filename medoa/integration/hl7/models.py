@@ -1,0 +1,163 @@
+"""HL7 v2: the message store, the MLLP sender allow-list and the code mapping tables.
+
+``Message`` is written durably before the acknowledgement goes out (``receive``); the worker then
+processes it (parse, map, events). ``CodeMapping`` turns a sending system's ward, bed and department
+codes into MedOA's; a message with an unknown code waits as ``unmapped`` until one is added.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class MessageStatus(models.TextChoices):
+    RECEIVED = "received", _("received")
+    PROCESSED = "processed", _("processed")
+    UNMAPPED = "unmapped", _("unmapped")
+    ERROR = "error", _("error")
+    DUPLICATE = "duplicate", _("duplicate")
+    REJECTED = "rejected", _("rejected")
+
+
+class Transport(models.TextChoices):
+    MLLP = "mllp", _("MLLP")
+    HTTP = "http", _("HTTP")
+
+
+class Message(models.Model):
+    """One received HL7 v2 message (or one message out of a batch/file envelope).
+
+    ``raw`` is the decoded text with segments separated by ``\\r``; ``raw_bytes`` keeps what came on
+    the wire when it could not be decoded. The header fields are copied out for search and for the
+    duplicate check: (sending application, sending facility, control id) is unique among the
+    messages that are not themselves marked duplicate.
+    """
+
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
+    transport = models.CharField(_("transport"), max_length=8, choices=Transport.choices)
+    peer = models.CharField(_("client address"), max_length=100, blank=True)
+    api_key = models.ForeignKey(
+        "access.SystemApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("API key"),
+    )
+    # The envelope this message came in (BHS/FHS): the first message row of the envelope.
+    batch = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("batch")
+    )
+    sending_application = models.CharField(_("sending application"), max_length=180, blank=True)
+    sending_facility = models.CharField(_("sending facility"), max_length=180, blank=True)
+    receiving_application = models.CharField(_("receiving application"), max_length=180, blank=True)
+    receiving_facility = models.CharField(_("receiving facility"), max_length=180, blank=True)
+    control_id = models.CharField(_("control ID"), max_length=199, blank=True)
+    message_type = models.CharField(_("message type"), max_length=10, blank=True)  # MSH-9.1, e.g. ADT
+    trigger_event = models.CharField(_("trigger event"), max_length=10, blank=True)  # MSH-9.2, e.g. A01
+    version = models.CharField(_("version"), max_length=20, blank=True)  # MSH-12
+    charset = models.CharField(_("character set"), max_length=40, blank=True)  # the codec used
+    # PID-3's first identifier: the search key, and the ordering key (one patient's messages are
+    # processed in arrival order).
+    patient_id = models.CharField(_("patient identifier"), max_length=100, blank=True, db_index=True)
+    raw = models.TextField(_("message"), blank=True)
+    raw_bytes = models.BinaryField(_("bytes received"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=MessageStatus.choices, default=MessageStatus.RECEIVED
+    )
+    status_reason = models.TextField(_("reason"), blank=True)
+    ack = models.TextField(_("acknowledgement"), blank=True)  # the ACK sent (and re-sent to a repeat)
+    ack_code = models.CharField(_("ACK code"), max_length=2, blank=True)  # AA AE AR (CA CE CR)
+    duplicate_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("repeat of"),
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    # The events processing published (ids), for the store page.
+    events = models.JSONField(_("events"), default=list, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("HL7 message")
+        verbose_name_plural = _("HL7 messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sending_application", "sending_facility", "control_id"],
+                condition=~Q(status="duplicate") & ~Q(control_id=""),
+                name="hl7_message_unique_control_id",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "id"], name="hl7_message_status"),
+            models.Index(fields=["sending_facility", "received_at"], name="hl7_message_sender"),
+            models.Index(fields=["message_type", "trigger_event"], name="hl7_message_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.message_type}^{self.trigger_event} {self.control_id}"
+
+
+class Sender(models.Model):
+    """An MLLP client allowed to send: its address (an IP or CIDR network) and sending facility
+    (MSH-4; ``*`` for any). No matching row: the message is rejected (AR) and stored as rejected."""
+
+    name = models.CharField(_("name"), max_length=100)
+    address = models.CharField(_("client address or network"), max_length=64)
+    facility = models.CharField(_("sending facility"), max_length=180, default="*")
+    scopes = models.JSONField(_("scopes"), default=list, blank=True)  # e.g. ["hl7:adt", "hl7:oru"]
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("MLLP sender")
+        verbose_name_plural = _("MLLP senders")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.address}, {self.facility})"
+
+
+class CodeKind(models.TextChoices):
+    DEPARTMENT = "department", _("department")
+    WARD = "ward", _("ward")
+    BED = "bed", _("bed")
+    DOCTOR = "doctor", _("doctor")
+
+
+class CodeMapping(models.Model):
+    """A sending system's code (per sending facility; ``*`` for any) → MedOA's code."""
+
+    kind = models.CharField(_("kind"), max_length=12, choices=CodeKind.choices)
+    facility = models.CharField(_("sending facility"), max_length=180, default="*")
+    external_code = models.CharField(_("their code"), max_length=100)
+    internal_code = models.CharField(_("MedOA code"), max_length=100)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["kind", "facility", "external_code"]
+        verbose_name = _("code mapping")
+        verbose_name_plural = _("code mappings")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "facility", "external_code"], name="hl7_codemapping_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.facility}:{self.external_code}→{self.internal_code}"

@@ -1,0 +1,3 @@
+"""Outbound webhooks: models."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Approval centre: models."""
+
+from __future__ import annotations
