@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "medoa.integration.fhir",
     "medoa.integration.webhooks",
     "medoa.modules.approvals",
+    "medoa.modules.roster",
     "medoa.web",
     "medoa.api",
 ]

@@ -20,6 +20,7 @@ urlpatterns = [
     path("fhir/r4/", include("medoa.integration.fhir.urls")),
     path("integration/webhooks/", include("medoa.integration.webhooks.urls")),
     path("approvals/", include("medoa.modules.approvals.urls")),
+    path("roster/", include("medoa.modules.roster.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

@@ -1,0 +1,3 @@
+"""Rosters: models."""
+
+from __future__ import annotations
