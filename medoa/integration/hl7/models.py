@@ -34,7 +34,7 @@ class Message(models.Model):
     ``raw`` is the decoded text with segments separated by ``\\r``; ``raw_bytes`` keeps what came on
     the wire when it could not be decoded. The header fields are copied out for search and for the
     duplicate check: (sending application, sending facility, control id) is unique among the
-    messages that are not themselves marked duplicate.
+    messages that are not themselves marked duplicate or rejected.
     """
 
     received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
@@ -92,7 +92,8 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["sending_application", "sending_facility", "control_id"],
-                condition=~Q(status="duplicate") & ~Q(control_id=""),
+                # A rejected message was never accepted: its corrected resend (same MSH-10) is new.
+                condition=~Q(status__in=["duplicate", "rejected"]) & ~Q(control_id=""),
                 name="hl7_message_unique_control_id",
             )
         ]
