@@ -9,8 +9,9 @@ naming the field (``type``, ``payload.<field>``).
 ``POST /events/deliveries/{id}/redeliver``. Need ``events.view`` (redeliver: ``events.redeliver``).
 
 Who may publish is decided in ``_authorize_publish`` alone. People hold ``events.publish`` through
-their roles; system API keys (issue 6) will authenticate on the same router and be accepted there,
-by the event types their scope names — no endpoint changes.
+their roles; a system API key (``Authorization: Bearer msk_…`` or ``X-API-Key``) is accepted for
+the event types its scopes name (``events:publish:<type pattern>``, e.g. ``events:publish:hr.*``);
+the event then records ``key:<key name>`` as its publisher.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
+from medoa.core.access.api_auth import BearerAuth, SystemKeyAuth, request_system_key
 from medoa.core.access.models import User
 from medoa.core.access.policy import has_perm
+from medoa.core.access.system_keys import key_allows, system_key_actor_name
 from medoa.core.apierrors import ErrorOut, InvalidOut, in_both
 
 from . import selectors, services
@@ -132,20 +135,32 @@ def _forbidden() -> HttpError:
 def _authorize_publish(request: HttpRequest, type_name: str) -> tuple[User | None, str, EventType]:
     """Who publishes (``actor``, ``actor_name``) and the event type, or 403 / 422.
 
-    A person needs ``events.publish``; the type must be registered and open to the API. When
-    system API keys arrive (issue 6), a key authenticated on this router is accepted here when its
-    scope names ``type_name`` (its ``actor_name`` being ``system:<key name>``).
+    A person needs ``events.publish``; a system API key needs a scope ``events:publish:<pattern>``
+    matching ``type_name`` (its ``actor_name`` being ``key:<key name>``). The type must be
+    registered and open to the API.
     """
-    user = _user(request)
-    if not has_perm(user, services.PERM_PUBLISH):
-        raise _forbidden()
+    key = request_system_key(request) if not isinstance(getattr(request, "auth", None), User) else None
+    if key is not None:
+        if not key_allows(key, f"events:publish:{type_name}"):
+            raise _http_error(
+                403,
+                _("This API key may not publish events of type “%(type)s” (it needs the scope %(scope)s)."),
+                {"type": type_name, "scope": f"events:publish:{type_name}"},
+            )
+        user: User | None = None
+        actor_name = system_key_actor_name(key)
+    else:
+        user = _user(request)
+        if not has_perm(user, services.PERM_PUBLISH):
+            raise _forbidden()
+        actor_name = ""
     try:
         event_type = event_types.get(type_name)
     except EventError as exc:
         raise _from_event_error(exc) from None
     if not event_type.api_publish:
         raise _http_error(403, _("This event type cannot be published through the API."))
-    return user, "", event_type
+    return user, actor_name, event_type
 
 
 def _counts(event: Event) -> dict[str, int]:
@@ -182,6 +197,7 @@ def _delivery_out(d: Delivery) -> dict[str, Any]:
 
 @router.post(
     "",
+    auth=[BearerAuth(), SystemKeyAuth()],
     response=_responses({202: EventAcceptedOut}, 403, 409, 422),
     summary="Publish an event: validated against its type's schema, delivered after commit",
 )
