@@ -1,8 +1,8 @@
-"""HL7 v2: the message store, the MLLP sender allow-list and the code mapping tables.
+"""HL7 v2: the message store and the MLLP sender allow-list.
 
 ``Message`` is written durably before the acknowledgement goes out (``receive``); the worker then
-processes it (parse, map, events). ``CodeMapping`` turns a sending system's ward, bed and department
-codes into MedOA's; a message with an unknown code waits as ``unmapped`` until one is added.
+processes it (parse, map, events). The code mapping tables moved to ``core/clinical``
+(``clinical.CodeMapping``); a message with an unknown code waits as ``unmapped`` until one is added.
 """
 
 from __future__ import annotations
@@ -128,37 +128,3 @@ class Sender(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.address}, {self.facility})"
-
-
-class CodeKind(models.TextChoices):
-    DEPARTMENT = "department", _("department")
-    WARD = "ward", _("ward")
-    BED = "bed", _("bed")
-    DOCTOR = "doctor", _("doctor")
-
-
-class CodeMapping(models.Model):
-    """A sending system's code (per sending facility; ``*`` for any) → MedOA's code."""
-
-    kind = models.CharField(_("kind"), max_length=12, choices=CodeKind.choices)
-    facility = models.CharField(_("sending facility"), max_length=180, default="*")
-    external_code = models.CharField(_("their code"), max_length=100)
-    internal_code = models.CharField(_("MedOA code"), max_length=100)
-    note = models.CharField(_("note"), max_length=200, blank=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["kind", "facility", "external_code"]
-        verbose_name = _("code mapping")
-        verbose_name_plural = _("code mappings")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["kind", "facility", "external_code"], name="hl7_codemapping_unique"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.facility}:{self.external_code}→{self.internal_code}"

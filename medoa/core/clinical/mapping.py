@@ -1,0 +1,99 @@
+"""Turning a sending system's codes into MedOA's (the ``CodeMapping`` tables).
+
+A :class:`CodeResolver` caches what it reads, so one resolver serves a whole batch of facts: the
+HL7 processor makes one per batch, a one-off caller (FHIR) gets a fresh one per call.
+
+Rules (documented in docs/integration.md, "Mapping"):
+
+- department and ward: a mapping for (kind, sending facility), else for (kind, ``*``), else the code
+  itself when it is a MedOA department code; otherwise :class:`UnmappedCode` (the message waits).
+- bed: a mapping, else the code as sent (beds are codes of the bed board, issue 7).
+- doctor: a mapping to a username, else the staff member whose employee number is the code, else
+  a user with that username; otherwise empty (the sender's code is kept on the encounter).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+
+from medoa.core.org.models import Department, Staff
+
+from .choices import CodeKind
+from .errors import UnmappedCode
+from .models import CodeMapping
+
+
+class CodeResolver:
+    def __init__(self) -> None:
+        self._tables: dict[tuple[str, str], dict[str, str]] = {}
+        self._departments: set[str] | None = None
+        self._doctors: dict[str, str] = {}
+
+    def _table(self, kind: str, facility: str) -> dict[str, str]:
+        key = (kind, facility)
+        table = self._tables.get(key)
+        if table is None:
+            rows = CodeMapping.objects.filter(kind=kind, facility__in={facility, "*"}).values_list(
+                "facility", "external_code", "internal_code"
+            )
+            table = {}
+            # the facility's own mapping wins over the "*" one
+            for _fac, external, internal in sorted(rows, key=lambda r: r[0] != "*"):
+                table[external] = internal
+            self._tables[key] = table
+        return table
+
+    def departments(self) -> set[str]:
+        if self._departments is None:
+            self._departments = set(Department.objects.values_list("code", flat=True))
+        return self._departments
+
+    def lookup(self, kind: str, code: str, facility: str) -> str | None:
+        """The mapped code, or ``None`` when no mapping names it."""
+        return self._table(kind, facility).get(code)
+
+    def department(self, code: str, facility: str, *, kind: str = CodeKind.DEPARTMENT) -> str:
+        code = (code or "").strip()
+        if not code:
+            return ""
+        mapped = self.lookup(kind, code, facility)
+        if mapped is not None:
+            return mapped
+        if code in self.departments():
+            return code
+        raise UnmappedCode(str(kind), code, facility=facility)
+
+    def ward(self, code: str, facility: str) -> str:
+        return self.department(code, facility, kind=CodeKind.WARD)
+
+    def ward_or_empty(self, code: str, facility: str) -> str:
+        try:
+            return self.ward(code, facility)
+        except UnmappedCode:
+            return ""
+
+    def bed(self, code: str, facility: str) -> str:
+        code = (code or "").strip()
+        if not code:
+            return ""
+        mapped = self.lookup(CodeKind.BED, code, facility)
+        return mapped if mapped is not None else code
+
+    def doctor(self, code: str, facility: str) -> str:
+        """A MedOA username for the sender's doctor code, or ``""``."""
+        code = (code or "").strip()
+        if not code:
+            return ""
+        mapped = self.lookup(CodeKind.DOCTOR, code, facility)
+        if mapped is not None:
+            return mapped
+        if code not in self._doctors:
+            username = Staff.objects.filter(employee_no=code).values_list("user__username", flat=True).first()
+            if username is None:
+                user_model = get_user_model()
+                field = user_model.USERNAME_FIELD
+                username = (
+                    user_model._default_manager.filter(**{field: code}).values_list(field, flat=True).first()
+                )
+            self._doctors[code] = username or ""
+        return self._doctors[code]
