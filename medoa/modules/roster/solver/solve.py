@@ -1,0 +1,343 @@
+"""``solve()``: construction heuristic, then CP-SAT on the full model (small problems) or
+large-neighbourhood search (LNS), then the independent checker and an explanation in words.
+
+1. Start roster: ``previous`` (re-planning) or all off; locked cells applied.
+2. Construction: one person at a time, an exact CP-SAT model of that person's row (all their hard
+   rules, every day) against the cover left by the people already placed. The hard rules of the
+   base problem are per person (cover is soft), so this gives a feasible roster whenever one exists
+   for each person; a person whose rules contradict each other is solved elastically (hard rules
+   softened with slack) and the broken rules become elastic for the rest of the run.
+3. Improvement until the time limit: the full model with the roster as a hint when it is small
+   (``FULL_CELLS``), otherwise LNS: repeatedly free a neighbourhood — a group of people over all
+   days, a window of days for everyone, or a block of people × days — keep the rest fixed, and
+   re-solve it with CP-SAT from the current roster as a complete hint, accepting equal or better.
+   The neighbourhood sizes adapt: solved to optimality quickly → larger, timed out → smaller.
+4. ``check()`` gives the objective, the breakdown and the hard violations of the result; the
+   explanation groups the remaining violations (the non-zero slacks) by rule, person and days.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from ortools.sat.python import cp_model
+
+from .check import check
+from .model import Builder, Compiled
+from .problem import HARD_RULES, Problem, Solution, Violation
+
+FULL_CELLS = 3000  # staff × days × shifts up to which the full model is solved directly
+ALL_HARD = frozenset(HARD_RULES) | {
+    "cover_minimum",
+    "max_consecutive_nights",
+    "rest_after_nights",
+    "min_rest_minutes",
+    "weekly_minutes",
+    "weekly_rest_day",
+    "no_night",
+    "keep_previous",
+    "fair_nights",
+    "fair_weekends",
+    "fair_holidays",
+}
+
+
+def _solver(limit: float, workers: int, seed: int) -> cp_model.CpSolver:
+    s = cp_model.CpSolver()
+    s.parameters.max_time_in_seconds = max(0.05, limit)
+    s.parameters.num_workers = workers
+    s.parameters.random_seed = seed
+    return s
+
+
+class _Run:
+    def __init__(
+        self, p: Problem, time_limit: float, workers: int, seed: int, on_solution: Any, verbose: bool
+    ) -> None:
+        self.p = p
+        self.c = Compiled(p)
+        self.t0 = time.monotonic()
+        self.deadline = self.t0 + time_limit
+        self.workers = workers
+        self.seed = seed
+        self.rng = random.Random(seed)  # noqa: S311 - search diversification, not security
+        self.on_solution = on_solution
+        self.verbose = verbose
+        self.log: list[str] = []
+        self.elastic: set[str] = {"cover_minimum"}
+        self.proven_infeasible = False
+        self.first_feasible: float | None = None
+        self.optimal = False
+
+    def note(self, msg: str) -> None:
+        line = f"{time.monotonic() - self.t0:7.2f}s {msg}"
+        self.log.append(line)
+        if self.verbose:
+            print(line, flush=True)
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    # -------------------------------------------------------------------------------------
+    def start(self) -> list[list[int]]:
+        c = self.c
+        if self.p.previous is not None:
+            cur = c.from_assignment({k: list(v) for k, v in self.p.previous.items()})
+        else:
+            cur = [[-1] * c.H for _ in range(c.S)]
+        for s in range(c.S):
+            for d, t in c.fixed[s].items():
+                cur[s][d] = t
+        return cur
+
+    def construct(self, cur: list[list[int]]) -> list[list[int]]:
+        c = self.c
+        order = list(range(c.S))
+        # the most constrained first: fewer allowed minutes slack, more days off
+        order.sort(
+            key=lambda s: (self.p.staff[s].max_minutes - self.p.staff[s].min_minutes, -len(c.days_off[s]))
+        )
+        budget = max(0.5, 0.4 * self.left())
+        for i, s in enumerate(order):
+            per = max(0.2, min(5.0, (budget - (time.monotonic() - self.t0)) / max(1, c.S - i)))
+            b = Builder(c, cur, [s], elastic=self.elastic)
+            solver = _solver(per, 1, self.seed + i)
+            st = solver.solve(b.m)
+            if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                cur = b.read(solver, cur)
+                continue
+            # contradictory or too hard within the time: the elastic model of this person
+            if st == cp_model.INFEASIBLE:
+                self.proven_infeasible = True
+                self.note(f"construction: rules of {self.p.staff[s].id} contradict each other")
+            else:
+                self.note(f"construction: no row for {self.p.staff[s].id} in {per:.2f}s")
+            b = Builder(c, cur, [s], elastic=ALL_HARD)
+            solver = _solver(max(per, 1.0), 1, self.seed + i)
+            st = solver.solve(b.m)
+            if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                cur = b.read(solver, cur)
+                for sl in b.slacks:
+                    if solver.value(sl.var) > 0:
+                        self.elastic.add(sl.rule)
+        return cur
+
+    def evaluate(self, cur: list[list[int]]) -> tuple[int, list[Violation]]:
+        obj, viol, _ = check(self.p, self.c.to_assignment(cur))
+        return obj, viol
+
+    def record(self, cur: list[list[int]], obj: int, viol: list[Violation]) -> None:
+        if not viol and self.first_feasible is None:
+            self.first_feasible = time.monotonic() - self.t0
+        if self.on_solution is not None:
+            self.on_solution(self.c.to_assignment(cur), obj, len(viol))
+
+    # -------------------------------------------------------------------------------------
+    def full(self, cur: list[list[int]]) -> list[list[int]]:
+        c = self.c
+        b = Builder(c, cur, list(range(c.S)), elastic=self.elastic)
+        solver = _solver(self.left(), self.workers, self.seed)
+        run = self
+
+        class CB(cp_model.CpSolverSolutionCallback):
+            def on_solution_callback(self) -> None:
+                if run.first_feasible is None and all(
+                    self.value(sl.var) == 0
+                    for sl in b.slacks
+                    if sl.rule in ALL_HARD and run.p.rule(sl.rule).hard
+                ):
+                    run.first_feasible = time.monotonic() - run.t0
+
+        st = solver.solve(b.m, CB())
+        self.note(f"full model: {solver.status_name(st)} objective {solver.objective_value}")
+        if st == cp_model.OPTIMAL:
+            self.optimal = True
+        if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return b.read(solver, cur)
+        return cur
+
+    def lns(self, cur: list[list[int]]) -> list[list[int]]:
+        c = self.c
+        S, H, T = c.S, c.H, c.T
+        kinds = ["people", "window", "block"]
+        size = {
+            "people": min(S, max(2, 1200 // max(1, H * T))),
+            "window": max(7, min(H, 1500 // max(1, S * T))),
+            "block": 1.0,
+        }
+        score = dict.fromkeys(kinds, 1.0)
+        block_cells = 1500.0
+        it = 0
+        improved_total = 0
+        while self.left() > 0.3:
+            it += 1
+            kind = self.rng.choices(kinds, weights=[score[k] for k in kinds])[0]
+            if kind == "people":
+                k = max(1, min(S, int(size["people"])))
+                staff = self.rng.sample(range(S), k)
+                lo, hi = 0, H
+            elif kind == "window":
+                w = max(2, min(H, int(size["window"])))
+                lo = self.rng.randrange(0, H - w + 1)
+                hi = lo + w
+                staff = list(range(S))
+            else:
+                w = max(7, min(H, int(math.sqrt(block_cells / T) * 2)))
+                k = max(2, min(S, int(block_cells / (w * T))))
+                lo = self.rng.randrange(0, H - w + 1)
+                hi = lo + w
+                # people who share shifts on those days are the ones that can trade
+                staff = self.rng.sample(range(S), k)
+            b = Builder(c, cur, staff, lo, hi, elastic=self.elastic)
+            before = b.hint_objective()
+            limit = min(self.left(), 3.0 if S * H > 3000 else 2.0)
+            solver = _solver(limit, self.workers, self.seed + it)
+            st = solver.solve(b.m)
+            ok = st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+            gain = before - round(solver.objective_value) if ok else 0
+            if ok and gain >= 0:
+                cur = b.read(solver, cur)
+                if gain > 0:
+                    improved_total += gain
+                    score[kind] = 0.7 * score[kind] + 0.3 * (1 + min(5.0, gain / max(1.0, solver.wall_time)))
+                    if self.on_solution is not None:
+                        obj, viol = self.evaluate(cur)
+                        self.record(cur, obj, viol)
+                else:
+                    score[kind] = max(0.2, 0.9 * score[kind])
+            else:
+                score[kind] = max(0.2, 0.9 * score[kind])
+            # adapt sizes
+            grow = st == cp_model.OPTIMAL and solver.wall_time < 0.5 * limit
+            if kind == "block":
+                block_cells *= 1.15 if grow else 0.85
+                block_cells = max(200.0, min(block_cells, S * H * T))
+            else:
+                size[kind] *= 1.15 if grow else 0.87
+                size[kind] = max(
+                    1.0 if kind == "people" else 3.0, min(size[kind], S if kind == "people" else H)
+                )
+            if kind == "people" and size[kind] >= S and kind == "people" and grow:
+                self.optimal = True  # the whole problem solved to optimality
+                self.note("lns: the whole problem solved to optimality")
+                break
+            if self.verbose and it % 20 == 0:
+                self.note(
+                    f"lns it {it}: sizes {size} block {block_cells:.0f} scores {score} "
+                    f"gained {improved_total}"
+                )
+        self.note(f"lns: {it} neighbourhoods, gained {improved_total}")
+        return cur
+
+
+def solve(
+    problem: Problem,
+    *,
+    time_limit: float = 60.0,
+    workers: int = 2,
+    seed: int = 0,
+    on_solution: Callable[[dict[str, list[str | None]], int, int], None] | None = None,
+    strategy: str = "auto",
+    verbose: bool = False,
+) -> Solution:
+    """Solve ``problem`` within ``time_limit`` seconds; ``strategy`` is auto | full | lns | construct.
+
+    ``on_solution(assignment, objective, hard_violation_count)`` is called for each improvement.
+    """
+    run = _Run(problem, time_limit, workers, seed, on_solution, verbose)
+    c = run.c
+    cur = run.start()
+    cur = run.construct(cur)
+    obj, viol = run.evaluate(cur)
+    run.record(cur, obj, viol)
+    run.note(f"construction: objective {obj}, {len(viol)} hard violations")
+    for v in viol:
+        run.elastic.add(v.rule)
+    cells = c.S * c.H * c.T
+    if strategy == "auto":
+        strategy = "full" if cells <= FULL_CELLS else "lns"
+    if strategy == "full" and run.left() > 0.1:
+        cur = run.full(cur)
+    elif strategy == "lns":
+        cur = run.lns(cur)
+    obj, viol, breakdown = check(problem, c.to_assignment(cur))
+    if not viol and run.first_feasible is None:
+        run.first_feasible = time.monotonic() - run.t0
+    if viol:
+        status = "infeasible"
+    elif run.optimal:
+        status = "optimal"
+    else:
+        status = "feasible"
+    return Solution(
+        assignment=c.to_assignment(cur),
+        objective=obj,
+        breakdown=breakdown,
+        hard_violations=viol,
+        status=status,
+        first_feasible_s=run.first_feasible,
+        seconds=time.monotonic() - run.t0,
+        explanation=explain(problem, viol, proven=run.proven_infeasible),
+        log=run.log,
+    )
+
+
+RULE_WORDS = {
+    "days_off": "a day off is worked",
+    "forbidden_follow": "a forbidden succession of shifts",
+    "max_shifts": "more shifts of a type than allowed",
+    "max_minutes": "more working minutes than allowed",
+    "min_minutes": "fewer working minutes than required",
+    "max_consecutive": "too many working days in a row",
+    "min_consecutive": "a working stretch shorter than the minimum",
+    "min_consecutive_off": "a stretch of days off shorter than the minimum",
+    "max_weekends": "more weekends worked than allowed",
+    "fixed": "a locked cell is changed",
+    "cover_minimum": "fewer staff than the minimum cover",
+    "max_consecutive_nights": "too many nights in a row",
+    "rest_after_nights": "too few days off after a night block",
+    "min_rest_minutes": "too little rest between two shifts",
+    "weekly_minutes": "weekly working hours above the limit",
+    "weekly_rest_day": "no rest day in a week",
+    "no_night": "a night shift for someone who may not work nights",
+    "keep_previous": "a change to the previous roster",
+    "fair_nights": "unfair spread of nights",
+    "fair_weekends": "unfair spread of weekends",
+    "fair_holidays": "unfair spread of holidays",
+}
+
+
+def explain(problem: Problem, violations: list[Violation], *, proven: bool = False) -> list[str]:
+    """The hard rules that could not all hold, in words: rule, people, days."""
+    if not violations:
+        return []
+    groups: dict[tuple[str, str | None], set[int]] = defaultdict(set)
+    for v in violations:
+        groups[(v.rule, v.staff)].update(v.days or ((v.day,) if v.day is not None else ()))
+    out = []
+    if proven:
+        out.append("The hard rules cannot all hold; the best roster found breaks these:")
+    else:
+        out.append("No roster keeping every hard rule was found; the best roster found breaks these:")
+    for (rule, staff), days in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        who = f"{staff}" if staff else "the ward"
+        when = f" on days {_ranges(sorted(days))}" if days else ""
+        out.append(f"{rule}: {RULE_WORDS.get(rule, rule)} — {who}{when}")
+    return out
+
+
+def _ranges(days: list[int]) -> str:
+    parts = []
+    i = 0
+    while i < len(days):
+        j = i
+        while j + 1 < len(days) and days[j + 1] == days[j] + 1:
+            j += 1
+        parts.append(str(days[i]) if i == j else f"{days[i]}–{days[j]}")
+        i = j + 1
+    return ", ".join(parts)
