@@ -1,0 +1,485 @@
+"""Processing received HL7 messages in the worker: parse, map, apply to core/clinical, publish.
+
+``process_batch`` takes up to ``limit`` messages in status ``received``, oldest first, in ONE
+transaction: on PostgreSQL with ``SELECT … FOR UPDATE SKIP LOCKED`` (several workers take disjoint
+rows; a worker killed mid-batch rolls back and its rows are taken again), on SQLite under the write
+lock (``BEGIN IMMEDIATE``). Each message's clinical writes, its events, and its new status
+(``processed``/``unmapped``/``error`` with a reason, the event ids, ``processed_at``) commit together
+— at-least-once delivery of the stored message plus this transaction make it processed exactly once.
+
+Order per patient (``Message.patient_id``, PID-3):
+
+- a message whose patient has an older message still ``received`` that another worker holds is left
+  for the next round (so a patient's messages are applied in arrival order);
+- a message whose patient has an older ``unmapped`` message waits too (status ``unmapped``, reason
+  ``waits:#<id>``) and is reprocessed with it once the code is mapped;
+- a cancel (A11/A13) that arrives before what it cancels is parked as ``error`` with a ``pending:``
+  reason and taken again automatically after the patient's next message has been applied.
+
+Unmapped codes: the reason's first line is ``unmapped:<kind>:<facility>:<code>``; the sweep
+(``unmapped_sweep``) reprocesses the messages whose code now maps, and saving a mapping on the code
+mapping page does it at once.
+
+Time bound: python-hl7 splits in linear time, so the work per message is bounded by its size: a
+message larger than ``MEDOA_HL7_PROCESS_MAX_BYTES`` (8 MiB) or with more than
+``MEDOA_HL7_PROCESS_MAX_SEGMENTS`` (50,000) segments is not parsed but set to ``error``.
+
+``ProcessorThread`` repeats rounds in a worker process (started by the periodic job
+``hl7.process``): at once while there is work, otherwise it waits for a wake-up — PostgreSQL
+``NOTIFY medoa_hl7`` (``announce()``, sent by ``receive`` in the storing transaction) or the
+in-process event — or its poll interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection, connections, transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from medoa.core.clinical.errors import ClinicalFactPending, UnmappedCode
+from medoa.core.clinical.mapping import CodeResolver
+from medoa.core.clinical.services import (
+    apply_encounter,
+    apply_result,
+    critical_flags_default,
+    unmapped_code_note,
+)
+from medoa.core.errors import ServiceError
+from medoa.core.events.errors import EventError
+from medoa.core.events.registry import event_types
+from medoa.core.events.services import publish
+
+from .mapping import MappingError, map_message
+from .models import Message, MessageStatus
+
+logger = logging.getLogger("medoa.hl7")
+
+CHANNEL = "medoa_hl7"
+BATCH = 200
+POLL_SECONDS = 0.25
+POLL_SECONDS_LISTENING = 1.0
+MAX_REASON = 2000
+HIRED = "hr.employee.hired"
+
+PENDING = "pending:"
+WAITS = "waits:#"
+UNMAPPED = "unmapped:"
+IGNORED = "ignored:"
+
+local_wakeup = threading.Event()
+_local_listeners = 0
+_listeners_lock = threading.Lock()
+
+
+def announce(using: str = "default") -> None:
+    """Say, inside the transaction that stored ``received`` messages, that there is work: PostgreSQL
+    delivers ``NOTIFY medoa_hl7`` at commit to every listening worker; in this process the
+    processor thread is woken after commit."""
+    conn = connections[using]
+    if conn.vendor == "postgresql":
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+    if _local_listeners:
+        transaction.on_commit(local_wakeup.set, using=using)
+
+
+def _max_bytes() -> int:
+    return int(getattr(settings, "MEDOA_HL7_PROCESS_MAX_BYTES", 8 * 1024 * 1024))
+
+
+def _max_segments() -> int:
+    return int(getattr(settings, "MEDOA_HL7_PROCESS_MAX_SEGMENTS", 50_000))
+
+
+@dataclass
+class Outcome:
+    status: str
+    reason: str = ""
+    events: list[int] = field(default_factory=list)
+    applied: bool = False  # clinical facts were applied (wakes the patient's pending cancels)
+
+
+def parse_reason_key(reason: str) -> tuple[str, str, str] | None:
+    """``(kind, facility, code)`` of an ``unmapped:`` reason, else ``None``."""
+    head = reason.split("\n", 1)[0]
+    if not head.startswith(UNMAPPED):
+        return None
+    parts = head[len(UNMAPPED) :].split(":", 2)
+    if len(parts) != 3:
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+def process_message(
+    row: Message,
+    *,
+    resolver: CodeResolver,
+    critical_flags: set[str],
+    unmapped_first: dict[str, int],
+) -> Outcome:
+    """Map and apply one message (inside the batch's transaction)."""
+    pid = row.patient_id
+    if pid and pid in unmapped_first and unmapped_first[pid] < row.pk:
+        first = unmapped_first[pid]
+        return Outcome(
+            MessageStatus.UNMAPPED,
+            f"{WAITS}{first}\nwaits for message #{first} of the same patient (unmapped): "
+            "the patient's order is kept",
+        )
+    raw = row.raw or ""
+    if len(raw) > _max_bytes():
+        return Outcome(
+            MessageStatus.ERROR, f"too large to process ({len(raw)} characters; limit {_max_bytes()})"
+        )
+    if raw.count("\r") > _max_segments():
+        return Outcome(MessageStatus.ERROR, f"too many segments to process (limit {_max_segments()})")
+    try:
+        mapped = map_message(raw, message_id=row.pk, facility_hint=row.sending_facility)
+    except MappingError as exc:
+        return Outcome(MessageStatus.ERROR, str(exc))
+    except RecursionError:
+        return Outcome(MessageStatus.ERROR, "not parseable as HL7 v2: nested too deeply")
+    if mapped.ignored:
+        return Outcome(MessageStatus.PROCESSED, f"{IGNORED} {mapped.ignored}")
+    source = f"hl7:{row.pk}"
+    several = len(mapped.encounters) + len(mapped.results) + len(mapped.staff) > 1
+    try:
+        with transaction.atomic() if several else _nothing():
+            events: list[Any] = []
+            for fact in mapped.encounters:
+                events += apply_encounter(fact, resolver=resolver)
+            for result in mapped.results:
+                events += apply_result(result, critical_flags=critical_flags, resolver=resolver)
+            if mapped.staff and HIRED not in event_types:
+                return Outcome(
+                    MessageStatus.ERROR, f"the event type {HIRED} is not registered (HR onboarding)"
+                )
+            for payload in mapped.staff:
+                events.append(publish(HIRED, _hired_payload(payload)))
+    except UnmappedCode as exc:
+        with transaction.atomic():
+            unmapped_code_note(exc, source=source)
+        if pid:
+            unmapped_first.setdefault(pid, row.pk)
+        return Outcome(MessageStatus.UNMAPPED, f"{exc.key}\n{exc.message}")
+    except ClinicalFactPending as exc:
+        return Outcome(MessageStatus.ERROR, f"{PENDING} {exc.message}")
+    except (ServiceError, EventError) as exc:
+        fields = ", ".join(f"{f}: {m}" for f, m in getattr(exc, "errors", []) if f)
+        return Outcome(MessageStatus.ERROR, f"{exc}" + (f" ({fields})" if fields else ""))
+    except DatabaseError as exc:
+        # the savepoint rolled the message's writes back; the batch goes on
+        logger.warning("hl7 message %s: database error while applying: %s", row.pk, exc)
+        return Outcome(MessageStatus.ERROR, f"database error while applying: {exc}")
+    return Outcome(MessageStatus.PROCESSED, "", [e.pk for e in events], applied=True)
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _hired_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """The MFN staff record as the ``hr.employee.hired`` schema reads it (only its fields)."""
+    schema = event_types.get(HIRED).payload_schema
+    known = set(schema.model_fields)
+    data = dict(payload)
+    hire = data.get("hire_date")
+    if hire is not None and hasattr(hire, "date"):
+        data["hire_date"] = hire.date().isoformat()
+    return {k: v for k, v in data.items() if k in known and v not in ("", None)}
+
+
+def _claim(limit: int) -> list[Message]:
+    qs = Message.objects.filter(status=MessageStatus.RECEIVED).order_by("id")
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    if skip_locked:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    rows = list(
+        qs.only("id", "raw", "patient_id", "sending_facility", "status", "attempts", "message_type")[:limit]
+    )
+    if not rows or not skip_locked:
+        return rows
+    # Another worker holds an older received message of the same patient: leave the later ones.
+    patients = {r.patient_id for r in rows if r.patient_id}
+    if not patients:
+        return rows
+    mine = [r.pk for r in rows]
+    held = dict(
+        Message.objects.filter(status=MessageStatus.RECEIVED, patient_id__in=patients, id__lt=max(mine))
+        .exclude(id__in=mine)
+        .values("patient_id")
+        .annotate(first=Min("id"))
+        .values_list("patient_id", "first")
+    )
+    if not held:
+        return rows
+    return [r for r in rows if not (r.patient_id in held and r.pk > held[r.patient_id])]
+
+
+def process_batch(*, limit: int = BATCH) -> int:
+    """Process up to ``limit`` received messages in one transaction; returns how many were taken."""
+    critical = critical_flags_default()
+    with transaction.atomic():
+        rows = _claim(limit)
+        if not rows:
+            return 0
+        patients = {r.patient_id for r in rows if r.patient_id}
+        unmapped_first: dict[str, int] = {}
+        if patients:
+            unmapped_first = dict(
+                Message.objects.filter(status=MessageStatus.UNMAPPED, patient_id__in=patients)
+                .values("patient_id")
+                .annotate(first=Min("id"))
+                .values_list("patient_id", "first")
+            )
+        resolver = CodeResolver()
+        now = timezone.now()
+        applied_patients: set[str] = set()
+        for row in rows:
+            outcome = process_message(
+                row, resolver=resolver, critical_flags=critical, unmapped_first=unmapped_first
+            )
+            row.status = outcome.status
+            row.status_reason = outcome.reason[:MAX_REASON]
+            row.events = outcome.events
+            row.processed_at = now
+            row.attempts = (row.attempts or 0) + 1
+            if outcome.applied and row.patient_id:
+                applied_patients.add(row.patient_id)
+        Message.objects.bulk_update(rows, ["status", "status_reason", "events", "processed_at", "attempts"])
+        if applied_patients:
+            # cancels that waited for what they cancel: try them again
+            woken = (
+                Message.objects.filter(
+                    status=MessageStatus.ERROR,
+                    patient_id__in=applied_patients,
+                    status_reason__startswith=PENDING,
+                )
+                .exclude(id__in=[r.pk for r in rows if r.status == MessageStatus.ERROR])
+                .update(status=MessageStatus.RECEIVED, status_reason="")
+            )
+            if woken:
+                announce()
+    return len(rows)
+
+
+def process_until_idle(*, limit: int = BATCH, max_rounds: int = 10_000) -> int:
+    """Process batches until none is left (tests, the CLI, benchmarks); returns the total."""
+    total = 0
+    for _ in range(max_rounds):
+        done = process_batch(limit=limit)
+        total += done
+        if done == 0:
+            break
+    return total
+
+
+def unmapped_sweep() -> int:
+    """Reprocess the unmapped messages whose code maps now (a mapping added by any means)."""
+    heads = set()
+    for reason in (
+        Message.objects.filter(status=MessageStatus.UNMAPPED, status_reason__startswith=UNMAPPED)
+        .values_list("status_reason", flat=True)
+        .distinct()[:1000]
+    ):
+        key = parse_reason_key(reason)
+        if key:
+            heads.add(key)
+    if not heads:
+        return 0
+    resolver = CodeResolver()
+    resolved = []
+    for kind, facility, code in heads:
+        try:
+            resolver.department(code, facility, kind=kind)
+        except UnmappedCode:
+            continue
+        resolved.append((kind, facility, code))
+    return requeue_unmapped(resolved)
+
+
+def requeue_unmapped(codes: list[tuple[str, str, str]]) -> int:
+    """Set back to ``received`` the unmapped messages naming any of ``codes`` (``(kind, facility,
+    code)``; facility ``*`` matches every facility) and those of their patients that wait behind
+    them. Returns how many."""
+    if not codes:
+        return 0
+    with transaction.atomic():
+        ids: list[int] = []
+        patients: set[str] = set()
+        wanted = {(k, c): f for k, f, c in codes}
+        for pk, reason, pid in Message.objects.filter(
+            status=MessageStatus.UNMAPPED, status_reason__startswith=UNMAPPED
+        ).values_list("id", "status_reason", "patient_id"):
+            key = parse_reason_key(reason)
+            if key is None:
+                continue
+            kind, facility, code = key
+            fac = wanted.get((kind, code))
+            if fac is not None and fac in ("*", facility):
+                ids.append(pk)
+                if pid:
+                    patients.add(pid)
+        if not ids:
+            return 0
+        count = Message.objects.filter(status=MessageStatus.UNMAPPED, id__in=ids).update(
+            status=MessageStatus.RECEIVED, status_reason=""
+        )
+        if patients:
+            count += Message.objects.filter(
+                status=MessageStatus.UNMAPPED, patient_id__in=patients, status_reason__startswith=WAITS
+            ).update(status=MessageStatus.RECEIVED, status_reason="")
+        announce()
+    return count
+
+
+# --- the worker's thread ---------------------------------------------------------------------------
+
+
+class _Listener:
+    """A PostgreSQL connection of its own that LISTENs on ``medoa_hl7``."""
+
+    def __init__(self) -> None:
+        params = connection.settings_dict
+        options = params.get("OPTIONS", {})
+        kwargs: dict[str, Any] = {
+            k: options[k] for k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "options") if k in options
+        }
+        self.conn = psycopg.connect(
+            dbname=params["NAME"],
+            user=params.get("USER") or None,
+            password=params.get("PASSWORD") or None,
+            host=params.get("HOST") or None,
+            port=params.get("PORT") or None,
+            autocommit=True,
+            connect_timeout=5,
+            **kwargs,
+        )
+        self.conn.execute(f"LISTEN {CHANNEL}")
+
+    def wait(self, timeout: float) -> bool:
+        got = False
+        for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+            got = True
+        if got:
+            for _ in self.conn.notifies(timeout=0):
+                pass
+        return got
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class ProcessorThread(threading.Thread):
+    """Runs processing rounds until ``stop()`` or until ``parent`` has ended."""
+
+    def __init__(
+        self,
+        *,
+        worker_id: str = "hl7",
+        limit: int = BATCH,
+        parent: threading.Thread | None = None,
+        listen: bool | None = None,
+    ) -> None:
+        super().__init__(name=f"hl7-{worker_id}", daemon=True)
+        self.limit = limit
+        self.parent = parent
+        self.listen = listen
+        self._stopping = threading.Event()
+        self.processed = 0
+
+    def _should_run(self) -> bool:
+        return not self._stopping.is_set() and (self.parent is None or self.parent.is_alive())
+
+    def _listener(self) -> _Listener | None:
+        wanted = self.listen if self.listen is not None else getattr(settings, "MEDOA_HL7_LISTEN", True)
+        if not wanted or connection.vendor != "postgresql":
+            return None
+        try:
+            return _Listener()
+        except Exception:
+            logger.exception("hl7: LISTEN is not available; polling every %s s", POLL_SECONDS)
+            return None
+
+    def _wait(self, listener: _Listener | None) -> None:
+        if listener is None:
+            local_wakeup.wait(POLL_SECONDS)
+            local_wakeup.clear()
+            return
+        waited = 0.0
+        while waited < POLL_SECONDS_LISTENING and self._should_run():
+            if listener.wait(0.25):
+                return
+            waited += 0.25
+
+    def run(self) -> None:
+        global _local_listeners
+        with _listeners_lock:
+            _local_listeners += 1
+        listener = self._listener()
+        try:
+            while self._should_run():
+                close_old_connections()
+                try:
+                    done = process_batch(limit=self.limit)
+                    self.processed += done
+                except DatabaseError:
+                    logger.exception("hl7: processing round failed")
+                    done = 0
+                    self._stopping.wait(1.0)
+                if done < self.limit and self._should_run():
+                    try:
+                        self._wait(listener)
+                    except Exception:
+                        logger.exception("hl7: LISTEN connection lost; polling")
+                        if listener is not None:
+                            listener.close()
+                        listener = None
+        finally:
+            with _listeners_lock:
+                _local_listeners -= 1
+            if listener is not None:
+                listener.close()
+            connection.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        local_wakeup.set()
+        if self.is_alive():
+            self.join(timeout)
+
+
+_thread: ProcessorThread | None = None
+_thread_lock = threading.Lock()
+_last_sweep = 0.0
+SWEEP_SECONDS = 10.0
+
+
+def processing_job() -> int:
+    """The worker's periodic job (``hl7.process``): keeps this process's processor thread running
+    and, every ``SWEEP_SECONDS``, reprocesses unmapped messages whose code maps now."""
+    global _thread, _last_sweep
+    with _thread_lock:
+        if _thread is None or not _thread.is_alive():
+            worker_id = f"{socket.gethostname()[:50]}:{os.getpid()}"
+            _thread = ProcessorThread(worker_id=worker_id, parent=threading.current_thread())
+            _thread.start()
+    now = time.monotonic()
+    if now - _last_sweep >= SWEEP_SECONDS:
+        _last_sweep = now
+        return unmapped_sweep()
+    return 0

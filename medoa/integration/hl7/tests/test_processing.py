@@ -1,0 +1,330 @@
+"""Processing stored HL7 messages: mapping to core/clinical, events, per-patient order, unmapped
+codes and their reprocessing, cancels that arrive before what they cancel, the sample messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medoa.core.access.grants import sync_role_grants
+from medoa.core.clinical.models import (
+    CodeMapping,
+    Encounter,
+    EncounterMovement,
+    Observation,
+    Patient,
+    UnmappedCode,
+)
+from medoa.core.clinical.services import code_mapping_save
+from medoa.core.events.models import Event
+from medoa.core.org.choices import DepartmentKind
+from medoa.core.org.tests.factories import staff_with_roles
+from medoa.integration.hl7.models import Message, MessageStatus
+from medoa.integration.hl7.processing import process_until_idle, requeue_unmapped, unmapped_sweep
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+FAC = "DEMO_HOSPITAL"
+
+
+def er7(*segments: str) -> str:
+    return "\r".join(segments)
+
+
+def msh(trigger: str, control: str, mtype: str = "ADT") -> str:
+    return f"MSH|^~\\&|HIS|{FAC}|MEDOA|MEDOA|20261126101500||{mtype}^{trigger}|{control}|P|2.5"
+
+
+def pv1(
+    *,
+    ward: str = "W5",
+    room: str = "501",
+    bed: str = "12",
+    visit: str = "V001",
+    doctor: str = "",
+    prior: str = "",
+    service: str = "CARD",
+) -> str:
+    fields = [""] * 20
+    fields[0] = "PV1"
+    fields[1] = "1"
+    fields[2] = "I"
+    fields[3] = f"{ward}^{room}^{bed}" if ward else ""
+    fields[6] = prior
+    fields[7] = f"{doctor}^Li^Si" if doctor else ""
+    fields[10] = service
+    fields[19] = visit
+    return "|".join(fields)
+
+
+def adt(
+    trigger: str,
+    control: str,
+    *,
+    mrn: str = "MRN001",
+    ward: str = "W5",
+    bed: str = "12",
+    visit: str = "V001",
+    doctor: str = "",
+    prior: str = "",
+) -> str:
+    return er7(
+        msh(trigger, control),
+        f"EVN|{trigger}|20261126101400",
+        f"PID|1||{mrn}^^^HIS^MR||张^三||19800101|M",
+        pv1(ward=ward, bed=bed, visit=visit, doctor=doctor, prior=prior),
+    )
+
+
+def store(text: str, *, patient_id: str = "MRN001", control: str = "") -> Message:
+    msh_fields = text.split("\r", 1)[0].split("|") + [""] * 12
+    mtype, _, trigger = msh_fields[8].partition("^")
+    return Message.objects.create(
+        transport="mllp",
+        sending_application=msh_fields[2],
+        sending_facility=msh_fields[3],
+        control_id=control or msh_fields[9],
+        message_type=mtype,
+        trigger_event=trigger.split("^")[0],
+        patient_id=patient_id,
+        raw=text,
+    )
+
+
+@pytest.fixture
+def wards(department_factory):
+    card = department_factory(code="CARD", kind=DepartmentKind.DEPARTMENT)
+    w5 = department_factory(code="W5", kind=DepartmentKind.WARD, parent=card)
+    w6 = department_factory(code="W6", kind=DepartmentKind.WARD, parent=card)
+    return card, w5, w6
+
+
+def test_a01_admits_and_publishes_admitted(wards, staff_factory):
+    doctor = staff_factory(employee_no="D100")
+    msg = store(adt("A01", "c1", doctor="D100"))
+
+    assert process_until_idle() == 1
+
+    msg.refresh_from_db()
+    assert msg.status == MessageStatus.PROCESSED
+    assert msg.status_reason == ""
+    assert msg.processed_at is not None
+    enc = Encounter.objects.get()
+    assert (enc.status, enc.ward_code, enc.room_code, enc.bed_code, enc.department_code) == (
+        "admitted",
+        "W5",
+        "501",
+        "12",
+        "CARD",
+    )
+    assert enc.attending_doctor == doctor.user.username
+    patient = Patient.objects.get()
+    assert (patient.identifier, patient.authority, patient.name, patient.initials) == (
+        "MRN001",
+        "HIS",
+        "张^三",
+        "张*",
+    )
+    event = Event.objects.get(pk=msg.events[0])
+    assert event.type == "clinical.patient.admitted"
+    assert event.payload["patient_id"] == "MRN001"
+    assert event.payload["patient_initials"] == "张*"
+    assert event.payload["ward"] == "W5"
+    assert event.payload["bed"] == "12"
+    assert event.payload["visit_number"] == "V001"
+    assert event.payload["attending_doctor"] == doctor.user.username
+    assert event.payload["source"] == f"hl7:{msg.pk}"
+    assert "三" not in str(event.payload)
+
+
+def test_transfer_discharge_and_cancel_discharge(wards):
+    store(adt("A01", "c1"))
+    store(adt("A02", "c2", ward="W6", bed="3"))
+    store(adt("A03", "c3", ward="W6", bed="3"))
+    store(adt("A13", "c4", ward="W6", bed="3"))
+
+    assert process_until_idle() == 4
+
+    assert list(Message.objects.order_by("id").values_list("status", flat=True)) == ["processed"] * 4
+    types = list(Event.objects.order_by("id").values_list("type", flat=True))
+    assert types == [
+        "clinical.patient.admitted",
+        "clinical.patient.transferred",
+        "clinical.patient.discharged",
+        "clinical.patient.discharge_cancelled",
+    ]
+    transfer = Event.objects.get(type="clinical.patient.transferred").payload
+    assert (transfer["prior_ward"], transfer["prior_bed"], transfer["ward"], transfer["bed"]) == (
+        "W5",
+        "12",
+        "W6",
+        "3",
+    )
+    enc = Encounter.objects.get()
+    assert enc.status == "admitted" and enc.discharged_at is None
+    assert list(EncounterMovement.objects.values_list("kind", flat=True)) == [
+        "admitted",
+        "transferred",
+        "discharged",
+        "discharge_cancelled",
+    ]
+
+
+def test_cancel_before_admission_waits_then_applies(wards):
+    cancel = store(adt("A11", "c9"))
+    process_until_idle()
+    cancel.refresh_from_db()
+    assert cancel.status == MessageStatus.ERROR
+    assert cancel.status_reason.startswith("pending:")
+    assert not Event.objects.exists()
+
+    admit = store(adt("A01", "c1"))
+    process_until_idle()
+
+    admit.refresh_from_db()
+    cancel.refresh_from_db()
+    assert (admit.status, cancel.status) == ("processed", "processed")
+    assert Encounter.objects.get().status == "cancelled"
+    assert list(Event.objects.order_by("id").values_list("type", flat=True)) == [
+        "clinical.patient.admitted",
+        "clinical.patient.admission_cancelled",
+    ]
+    assert Event.objects.get(type="clinical.patient.admission_cancelled").payload["bed"] == "12"
+
+
+def test_unmapped_ward_waits_with_later_messages_then_mapping_reprocesses(wards, user_factory):
+    first = store(adt("A01", "c1", ward="HIS-W9"))
+    later = store(adt("A03", "c2", ward="HIS-W9"))
+    other = store(adt("A01", "c3", mrn="MRN002", visit="V2"), patient_id="MRN002")
+
+    process_until_idle()
+
+    first.refresh_from_db()
+    later.refresh_from_db()
+    other.refresh_from_db()
+    assert first.status == MessageStatus.UNMAPPED
+    assert first.status_reason.split("\n")[0] == f"unmapped:ward:{FAC}:HIS-W9"
+    assert later.status == MessageStatus.UNMAPPED
+    assert later.status_reason.startswith(f"waits:#{first.pk}")
+    assert other.status == MessageStatus.PROCESSED
+    row = UnmappedCode.objects.get()
+    assert (row.kind, row.facility, row.code) == ("ward", FAC, "HIS-W9")
+
+    CodeMapping.objects.create(kind="ward", facility="*", external_code="HIS-W9", internal_code="W6")
+    assert unmapped_sweep() == 2
+    process_until_idle()
+
+    first.refresh_from_db()
+    later.refresh_from_db()
+    assert (first.status, later.status) == ("processed", "processed")
+    enc = Encounter.objects.get(visit_number="V001")
+    assert (enc.status, enc.ward_code) == ("discharged", "W6")
+
+
+def test_code_mapping_service_and_requeue(wards):
+    sync_role_grants()
+    card = wards[0]
+    msg = store(adt("A01", "c1", ward="X1"))
+    process_until_idle()
+    it = staff_with_roles("it", department=card, root=card)
+    code_mapping_save(actor=it.user, kind="ward", facility=FAC, external_code="X1", internal_code="W5")
+    assert not UnmappedCode.objects.exists()
+    assert requeue_unmapped([("ward", FAC, "X1")]) == 1
+    process_until_idle()
+    msg.refresh_from_db()
+    assert msg.status == "processed"
+
+
+def oru(control: str, flag: str, *, mrn: str = "MRN001", visit: str = "V001") -> str:
+    return er7(
+        msh("R01", control, "ORU"),
+        f"PID|1||{mrn}^^^HIS^MR||张^三",
+        pv1(visit=visit, service=""),
+        "OBR|1|P1|F1|K^血钾^L|||20261126100000|||||||||D200^Wang||||||20261126101000|||F",
+        f"OBX|1|NM|K^血钾^L||6.9|mmol/L|3.5-5.5|{flag}|||F|||20261126100500",
+        "OBX|2|NM|NA^血钠^L||140|mmol/L|135-145|N|||F",
+    )
+
+
+@pytest.mark.parametrize(
+    "flag,critical", [("HH", True), ("LL", True), ("AA", True), ("PH", True), ("H", False)]
+)
+def test_oru_critical_flags(wards, flag, critical):
+    store(adt("A01", "c1", doctor=""))
+    msg = store(oru("r1", flag))
+    process_until_idle()
+    msg.refresh_from_db()
+    assert msg.status == "processed"
+    result_event = Event.objects.get(type="clinical.result.received")
+    assert result_event.payload["critical_count"] == int(critical)
+    assert [o["code"] for o in result_event.payload["observations"]] == ["K", "NA"]
+    criticals = list(Event.objects.filter(type="clinical.critical_value.received"))
+    assert len(criticals) == int(critical)
+    if critical:
+        p = criticals[0].payload
+        assert (p["test_code"], p["test_name"], p["value"], p["unit"], p["flag"], p["reference_range"]) == (
+            "K",
+            "血钾",
+            "6.9",
+            "mmol/L",
+            flag,
+            "3.5-5.5",
+        )
+        assert (p["ward"], p["bed"], p["visit_number"]) == ("W5", "12", "V001")
+        assert p["observation_id"] == Observation.objects.get(code="K").pk
+        assert p["encounter_id"] == Encounter.objects.get().pk
+
+
+def test_local_critical_flags_setting(wards, settings):
+    settings.MEDOA_HL7_CRITICAL_FLAGS = "XH"
+    store(oru("r1", "XH"))
+    store(oru("r2", "PH"))
+    process_until_idle()
+    assert Event.objects.filter(type="clinical.critical_value.received").count() == 1
+
+
+def test_other_types_are_ignored_and_garbage_is_an_error(db):
+    ack = store(er7("MSH|^~\\&|LIS|X|MEDOA|M|20261126||ACK^A01|a1|P|2.5", "MSA|AA|c1"), patient_id="")
+    bad = store("this is not hl7", patient_id="", control="zz")
+    process_until_idle()
+    ack.refresh_from_db()
+    bad.refresh_from_db()
+    assert (ack.status, ack.status_reason) == ("processed", "ignored: ACK^A01 is not mapped")
+    assert bad.status == "error" and bad.status_reason.startswith("not parseable as HL7 v2")
+    assert not Event.objects.exists()
+
+
+def _normalise(raw: bytes) -> list[str]:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    text = text.replace("\r\n", "\r").replace("\n", "\r")
+    segs = [s for s in text.split("\r") if s.strip()]
+    messages: list[list[str]] = []
+    for s in segs:
+        if s.startswith("MSH") or not messages:
+            messages.append([])
+        messages[-1].append(s)
+    return ["\r".join(m) for m in messages]
+
+
+def test_every_sample_message_lands_in_a_clear_state(shared_data, wards):
+    folder = shared_data / "hl7"
+    if not folder.is_dir():
+        pytest.skip("no ../shared/data/hl7")
+    n = 0
+    for path in sorted(Path(folder).glob("*.hl7")):
+        for i, text in enumerate(_normalise(path.read_bytes())):
+            store(text, patient_id="", control=f"{path.name}:{i}")
+            n += 1
+    assert process_until_idle() == n
+    states = dict(Message.objects.values_list("control_id", "status"))
+    assert set(states.values()) <= {"processed", "unmapped", "error"}
+    for m in Message.objects.exclude(status="processed"):
+        assert m.status_reason, m.control_id
+    assert states["oru_r01__fhirconverter__lri_cbc_hh.hl7:0"] == "processed"
+    assert Event.objects.filter(type="clinical.critical_value.received").exists()
