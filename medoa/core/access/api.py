@@ -214,3 +214,116 @@ def _me_body(user: Any) -> dict[str, Any]:
         permissions=[{"code": code, "scope": str(scope)} for code, scope in data.permissions],
     )
     return body
+
+
+# --- system API keys (issue 6) --------------------------------------------------------------------
+# Person auth (bearer token) with ``access.system_key.manage``; the raw key is answered once, by the
+# creating call.
+
+from medoa.core.apierrors import InvalidOut, in_both  # noqa: E402
+
+from .policy import has_perm  # noqa: E402
+from .system_keys import (  # noqa: E402
+    SYSTEM_KEY_MANAGE,
+    SystemKeyError,
+    create_system_key,
+    revoke_system_key,
+    system_key_get,
+    system_key_list,
+)
+
+
+class SystemKeyIn(Schema):
+    name: str = Field(..., min_length=1, max_length=100)
+    system: str = Field("", max_length=100)
+    scopes: list[str] = Field(
+        ...,
+        min_length=1,
+        max_length=100,
+        description="exact scopes (hl7:adt, fhir:Observation) or patterns (fhir:*, events:publish:hr.*)",
+    )
+
+
+class SystemKeyOut(Schema):
+    id: int
+    name: str
+    system: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    created_by: str | None
+    last_used_at: datetime | None
+    last_used_address: str | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+
+class SystemKeyCreatedOut(SystemKeyOut):
+    key: str = Field(..., description="the raw key: shown this once, never again")
+
+
+def _system_key_out(key: Any) -> dict[str, Any]:
+    return {
+        "id": key.pk,
+        "name": key.name,
+        "system": key.system,
+        "prefix": key.prefix,
+        "scopes": list(key.scopes),
+        "created_at": key.created_at,
+        "created_by": key.created_by.username if key.created_by_id else None,
+        "last_used_at": key.last_used_at,
+        "last_used_address": key.last_used_address,
+        "revoked_at": key.revoked_at,
+        "revoked_by": key.revoked_by.username if key.revoked_by_id else None,
+    }
+
+
+def _system_key_manager(request: HttpRequest) -> Any:
+    user: Any = request.auth  # type: ignore[attr-defined]
+    if not has_perm(user, SYSTEM_KEY_MANAGE):
+        raise _error(403, _("You do not have permission to do this."))
+    return user
+
+
+@router.get(
+    "/system-keys",
+    response={200: list[SystemKeyOut], 401: ErrorOut, 403: ErrorOut},
+    summary="Every system API key (no secrets)",
+)
+def system_keys_list(request: HttpRequest) -> Any:
+    user = _system_key_manager(request)
+    return [_system_key_out(k) for k in system_key_list(user=user)]
+
+
+@router.post(
+    "/system-keys",
+    response={201: SystemKeyCreatedOut, 401: ErrorOut, 403: ErrorOut, 422: InvalidOut},
+    summary="Create a system API key; the answer holds the raw key, shown only this once",
+)
+def system_keys_create(request: HttpRequest, payload: SystemKeyIn) -> Any:
+    user = _system_key_manager(request)
+    try:
+        key, raw = create_system_key(
+            actor=user, name=payload.name, system=payload.system, scopes=payload.scopes
+        )
+    except SystemKeyError as exc:
+        zh, en = in_both(exc.message, exc.params)
+        error = HttpError(422, zh)
+        error.extra = {  # type: ignore[attr-defined]
+            "detail_en": en,
+            "errors": [{"field": exc.field, "message": zh, "message_en": en, "type": "invalid"}],
+        }
+        raise error from None
+    return Status(201, {**_system_key_out(key), "key": raw})
+
+
+@router.post(
+    "/system-keys/{int:key_id}/revoke",
+    response={200: SystemKeyOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+    summary="Revoke a system API key (refused everywhere within seconds)",
+)
+def system_keys_revoke(request: HttpRequest, key_id: int) -> Any:
+    user = _system_key_manager(request)
+    key = revoke_system_key(actor=user, key=system_key_get(user=user, key_id=key_id))
+    key = system_key_get(user=user, key_id=key.pk)
+    return _system_key_out(key)

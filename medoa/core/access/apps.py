@@ -71,3 +71,7 @@ class AccessConfig(AppConfig):
             sync_role_grants_after_migrate, sender=self, dispatch_uid="access.sync_role_grants"
         )
         user_logged_in.connect(session_record_login, dispatch_uid="access.session_record_login")
+        # System API keys (issue 6): the permission access.system_key.manage and the menu entry.
+        from .system_keys import register_system_key_extensions
+
+        register_system_key_extensions()

@@ -24,16 +24,22 @@ from datetime import timedelta
 from typing import Any, Final
 
 from django.db import transaction
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from medoa.core.audit.services import audit_record
 from medoa.core.context import client_address_of
+from medoa.core.registries import MenuEntry, menu
 
 from . import cache
+from .choices import DataScope
 from .models import SystemApiKey, User
+from .permissions import Permission, register
+from .policy import has_perm
 
+SYSTEM_KEY_MANAGE: Final = "access.system_key.manage"
 KEY_PREFIX: Final = "msk_"
 REVOCATION_DELAY_SECONDS: Final = 4.0
 LAST_USED_GRANULARITY: Final = timedelta(seconds=60)
@@ -274,3 +280,51 @@ def system_key_from_request(request: HttpRequest) -> SystemApiKey | None:
 def system_key_actor_name(key: SystemApiKey) -> str:
     """How a key appears as the actor of what it sent (events, audit entries)."""
     return f"key:{key.name}"[:150]
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+
+def system_key_list(*, user: Any) -> QuerySet[SystemApiKey]:
+    """Every key (live first, then revoked), for holders of ``access.system_key.manage``."""
+    if not has_perm(user, SYSTEM_KEY_MANAGE):
+        return SystemApiKey.objects.none()
+    return SystemApiKey.objects.select_related("created_by", "revoked_by").order_by(
+        "revoked_at", "name", "pk"
+    )
+
+
+def system_key_get(*, user: Any, key_id: int) -> SystemApiKey:
+    """One key, or ``Http404`` (also when the user may not manage keys)."""
+    key = system_key_list(user=user).filter(pk=key_id).first()
+    if key is None:
+        raise Http404
+    return key
+
+
+# --- registration (called from AccessConfig.ready) ------------------------------------------------
+
+
+def register_system_key_extensions() -> None:
+    """The permission ``access.system_key.manage`` (信息中心 and the system administrator) and the
+    menu entry of the key pages."""
+    register(
+        Permission(
+            SYSTEM_KEY_MANAGE,
+            _("Create and revoke system API keys"),
+            defaults={"it": DataScope.ALL, "sys_admin": DataScope.ALL},
+            group="access",
+        )
+    )
+    menu.register(
+        "access.system_keys",
+        MenuEntry(
+            key="access.system_keys",
+            label=_("System API keys"),
+            url_name="access:systemkey_list",
+            icon="key",
+            group="admin",
+            order=640,
+            permission=SYSTEM_KEY_MANAGE,
+        ),
+    )

@@ -15,3 +15,12 @@ urlpatterns = [
     path("sessions/", views.usersession_list_view, name="usersession_list"),
     path("sessions/<int:user_id>/end/", views.usersession_end, name="usersession_end"),
 ]
+
+# System API keys (issue 6).
+from . import system_key_views  # noqa: E402
+
+urlpatterns += [
+    path("system-keys/", system_key_views.systemkey_list, name="systemkey_list"),
+    path("system-keys/new/", system_key_views.systemkey_create, name="systemkey_create"),
+    path("system-keys/<int:key_id>/revoke/", system_key_views.systemkey_revoke, name="systemkey_revoke"),
+]
