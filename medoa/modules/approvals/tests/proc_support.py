@@ -148,7 +148,7 @@ def run_worker() -> int:
 
 def decide_all(
     request: ApprovalRequest,
-    decisions: dict[str, str] | None = None,
+    decisions: dict[str, str | list[str]] | None = None,
     *,
     comments: dict[str, str] | None = None,
     form_data: Callable[[HumanTask], dict[str, Any] | None] | None = None,
@@ -156,8 +156,9 @@ def decide_all(
 ) -> list[Step]:
     """Decide every open step until none is left, each as the person it is assigned to (the first
     candidate of a candidate task): ``decisions`` maps a username to ``"reject"`` (everyone else
-    approves). Returns the chain as (task name, username) in the order decided; the worker then
-    runs the final ``approvals.finish`` step."""
+    approves), or to a list of actions taken in turn (the last one repeats). Returns the chain as
+    (task name, username) in the order decided; the worker then runs the final
+    ``approvals.finish`` step."""
     decisions = decisions or {}
     comments = comments or {}
     chain: list[Step] = []
@@ -168,7 +169,11 @@ def decide_all(
         task = tasks[0]
         username = _people_of(task)[0]
         staff = Staff.objects.select_related("user").get(user__username=username)
-        action = decisions.get(username, "approve")
+        planned = decisions.get(username, "approve")
+        if isinstance(planned, list):
+            action = planned.pop(0) if len(planned) > 1 else planned[0]
+        else:
+            action = planned
         flow_services.task_act(
             actor=staff.user,
             task=task,
