@@ -109,6 +109,33 @@ RULE_REASONS: dict[str, Any] = {
 }
 
 
+# The solver's rule names → the ward rule (``RuleCode``) they come from.
+PRODUCT_RULE = {
+    "days_off": "unavailable",
+    "forbidden_follow": "no_day_after_night",
+    "min_rest_minutes": "min_rest",
+    "max_consecutive": "max_consecutive_days",
+    "max_consecutive_nights": "max_consecutive_nights",
+    "rest_after_nights": "days_off_after_nights",
+    "weekly_minutes": "weekly_hours",
+    "max_minutes": "weekly_hours",
+    "weekly_rest_day": "rest_day_per_week",
+    "max_shifts": "max_nights_month",
+    "no_night": "no_night_protected",
+    "cover_minimum": "cover_minimum",
+    "skill_mix": "skill_mix",
+    "fixed": "locked",
+    "keep_previous": "keep_previous",
+    "shift_on_request": "requests",
+    "shift_off_request": "requests",
+    "cover_under": "cover_preferred",
+    "cover_over": "cover_preferred",
+    "fair_nights": "night_fairness",
+    "fair_weekends": "weekend_fairness",
+    "fair_holidays": "holiday_fairness",
+}
+
+
 @dataclass(frozen=True)
 class CellViolation:
     rule: str
@@ -117,9 +144,14 @@ class CellViolation:
     reason: str
     detail: str
 
+    @property
+    def code(self) -> str:
+        """The ward rule broken (``RuleCode`` value, or ``unavailable`` / ``locked``)."""
+        return PRODUCT_RULE.get(self.rule, self.rule)
+
     def as_dict(self) -> dict[str, Any]:
         return {
-            "rule": self.rule,
+            "rule": self.code,
             "staff": self.staff_id,
             "dates": [d.isoformat() for d in self.dates],
             "reason": self.reason,
@@ -175,6 +207,27 @@ class Grid:
     @property
     def hard_count(self) -> int:
         return len(self.violations)
+
+    @property
+    def explanation(self) -> list[str]:
+        """The hard rules that do not hold, in words: the rule, the people and the days."""
+        return explain(self.wm, self.violations)
+
+
+def explain(wm: WardMonth, violations: list[CellViolation]) -> list[str]:
+    names = {s.pk: s.name for s in wm.staff}
+    groups: dict[str, dict[str, set[dt.date]]] = defaultdict(lambda: defaultdict(set))
+    for v in violations:
+        who = names.get(v.staff_id, "") if v.staff_id else str(_("the ward"))
+        groups[v.reason][who].update(v.dates)
+    lines = []
+    for reason, people in groups.items():
+        parts = []
+        for who, dates in people.items():
+            when = ", ".join(d.strftime("%m-%d") for d in sorted(dates))
+            parts.append(f"{who} ({when})" if when else who)
+        lines.append(f"{reason} {'; '.join(parts)}")
+    return lines
 
 
 def roster_check(
