@@ -1,0 +1,579 @@
+"""Receiving HL7 v2: from the bytes of a frame (MLLP) or a request body (HTTP) to stored
+``Message`` rows and the acknowledgement — the one pipeline both transports share.
+
+``receive(data, transport=…, peer=…, api_key=…)`` does it for one frame; the MLLP listener splits it
+in two so that it can commit many frames in one transaction (group commit):
+
+1. ``prepare`` (no database): decode by MSH-18, normalise, split envelopes, check each header, the
+   message type and, over HTTP, the API key's ``hl7:<type>`` scope;
+2. ``store`` (one transaction for many frames): check the MLLP allow-list (``Sender``: client address
+   and MSH-4, and the sender's ``hl7:<type>`` scopes), find duplicates — a message whose
+   (MSH-3, MSH-4, MSH-10) was already accepted gets the ACK stored with the original again, and a
+   row of its own with status ``duplicate`` pointing at the original (so the store page shows every
+   resend; it is never processed) — insert the rows (``received``, ``rejected`` with the reason,
+   ``duplicate``), wake the processor, and COMMIT, durably (SQLite ``synchronous=FULL`` on this
+   connection, PostgreSQL ``synchronous_commit=on`` for this transaction). Only then are the ACKs
+   handed back.
+
+If the rows cannot be stored (the database is down, a disk is full), every frame of the group is
+answered AR ("could not store the message; send it again") and nothing is acknowledged as accepted.
+
+Processing (parse, map, events) is not done here: the worker picks up ``status=received`` rows.
+``wake()`` (inside the storing transaction) tells it: ``NOTIFY medoa_hl7`` on PostgreSQL, delivered
+at commit; on SQLite a touch of ``<data dir>/hl7.wakeup`` after commit. ``Waiter`` is the other end.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
+
+from medoa.core.access.models import SystemApiKey
+from medoa.core.access.system_keys import key_allows
+
+from .ack import Ack, build_ack, build_batch_ack
+from .decoding import Header, Parsed, Problem, Split, decode, normalise, split
+from .framing import max_frame_bytes
+from .models import Message, MessageStatus, Sender, Transport
+
+logger = logging.getLogger("medoa.hl7")
+
+WAKE_CHANNEL = "medoa_hl7"
+WAKE_FILE = "hl7.wakeup"
+DEFAULT_ACCEPTED_TYPES = ("ADT", "ORU", "MFN")
+NOT_STORED = "the message could not be stored; send it again"
+
+
+def accepted_types() -> frozenset[str]:
+    types = getattr(settings, "MEDOA_HL7_MESSAGE_TYPES", None) or DEFAULT_ACCEPTED_TYPES
+    return frozenset(t.upper() for t in types)
+
+
+def scope_of(message_type: str) -> str:
+    return f"hl7:{message_type.lower()}"
+
+
+# --- one message on its way in ---------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Item:
+    """One message of a frame, or the whole frame when it could not be split."""
+
+    text: str
+    header: Header | None
+    charset: str = ""
+    raw_bytes: bytes | None = None
+    patient_id: str = ""
+    problem: Problem | None = None
+    duplicate_of: int | None = None
+    ack: Ack | None = None
+    row_id: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        h = self.header
+        assert h is not None
+        return (h.sending_application[:180], h.sending_facility[:180], h.control_id[:199])
+
+    @property
+    def status(self) -> str:
+        if self.problem is not None:
+            return MessageStatus.REJECTED
+        if self.duplicate_of is not None:
+            return MessageStatus.DUPLICATE
+        return MessageStatus.RECEIVED
+
+
+@dataclass(eq=False)
+class Incoming:
+    """One frame (or HTTP body) and, once stored, its answer."""
+
+    transport: str
+    peer: str
+    api_key: SystemApiKey | None
+    sender_check: bool
+    items: list[Item] = field(default_factory=list)
+    split: Split | None = None
+    charset: str = "utf-8"
+    answer: bytes = b""
+
+    @property
+    def envelope(self) -> bool:
+        return self.split is not None and self.split.is_envelope
+
+
+def _latin1_header(payload: bytes) -> Header | None:
+    """The header as far as it can be read without knowing the character set (for MSA-2)."""
+    try:
+        parts = split(normalise(payload[:65536].decode("latin-1")))
+    except Exception:  # best effort only
+        return None
+    if parts.messages and parts.messages[0].header is not None:
+        return parts.messages[0].header
+    return None
+
+
+def prepare(
+    data: bytes,
+    *,
+    transport: str,
+    peer: str = "",
+    api_key: SystemApiKey | None = None,
+    sender_check: bool = True,
+    too_long: int | None = None,
+) -> Incoming:
+    """Everything that needs no database: decode, split, check headers, types and key scopes.
+    ``too_long``: the frame's full size when it was over the maximum (``data`` is its head)."""
+    incoming = Incoming(transport=transport, peer=peer, api_key=api_key, sender_check=sender_check)
+    if too_long is not None:
+        problem = Problem(f"the message is {too_long} bytes, more than the maximum of {max_frame_bytes()}")
+        incoming.items.append(Item(text="", header=_latin1_header(data), raw_bytes=data, problem=problem))
+        return incoming
+    decoded = decode(data)
+    if decoded.problem is not None:
+        incoming.items.append(
+            Item(text="", header=_latin1_header(data), raw_bytes=data, problem=decoded.problem)
+        )
+        return incoming
+    incoming.charset = decoded.charset
+    parts = split(decoded.text)
+    incoming.split = parts
+    if parts.problem is not None:
+        incoming.items.append(
+            Item(
+                text=decoded.text,
+                header=parts.batch_header or parts.file_header,
+                charset=decoded.charset,
+                problem=parts.problem,
+            )
+        )
+        return incoming
+    types = accepted_types()
+    for parsed in parts.messages:
+        incoming.items.append(_item(parsed, decoded.charset, types, api_key))
+    return incoming
+
+
+def _item(parsed: Parsed, charset: str, types: frozenset[str], api_key: SystemApiKey | None) -> Item:
+    item = Item(
+        text=parsed.text,
+        header=parsed.header,
+        charset=charset,
+        patient_id=parsed.patient_id,
+        problem=parsed.problem,
+    )
+    if item.problem is None and parsed.header is not None:
+        kind = parsed.header.message_type
+        if kind not in types:
+            item.problem = Problem(
+                f"message type {kind} is not accepted (MedOA accepts {', '.join(sorted(types))})",
+                code="200",
+                location=("MSH", 1, 9),
+            )
+        elif api_key is not None and not key_allows(api_key, scope_of(kind)):
+            item.problem = Problem(
+                f"this API key may not send {scope_of(kind)}", code="200", location=("MSH", 1, 9)
+            )
+    return item
+
+
+# --- the allow-list --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Allowed:
+    name: str
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    facility: str
+    scopes: tuple[str, ...]
+
+
+_allow_cache: tuple[float, list[_Allowed]] = (0.0, [])
+_allow_lock = threading.Lock()
+
+
+def _allow_list() -> list[_Allowed]:
+    global _allow_cache
+    ttl = float(getattr(settings, "MEDOA_ACCESS_CACHE_SECONDS", 5))
+    expires, rows = _allow_cache
+    if ttl > 0 and time.monotonic() < expires:
+        return rows
+    fresh: list[_Allowed] = []
+    for sender in Sender.objects.filter(enabled=True).only("name", "address", "facility", "scopes"):
+        try:
+            network = ipaddress.ip_network(sender.address.strip(), strict=False)
+        except ValueError:
+            logger.warning(
+                "MLLP sender %s: %r is not an address or network; ignored", sender.name, sender.address
+            )
+            continue
+        fresh.append(
+            _Allowed(sender.name, network, (sender.facility or "*").strip(), tuple(sender.scopes or ()))
+        )
+    with _allow_lock:
+        _allow_cache = (time.monotonic() + ttl, fresh)
+    return fresh
+
+
+def forget_allow_list() -> None:
+    """Read the allow-list again at the next message (after a ``Sender`` changed)."""
+    global _allow_cache
+    with _allow_lock:
+        _allow_cache = (0.0, [])
+
+
+def _address(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address of ``peer`` ("1.2.3.4:port", "[::1]:port", or a bare address)."""
+    if peer.startswith("["):
+        host = peer[1:].split("]", 1)[0]
+    elif peer.count(":") == 1:
+        host = peer.split(":", 1)[0]
+    else:
+        host = peer
+    host = host.split("%", 1)[0]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def sender_problem(peer: str, header: Header, allowed: list[_Allowed]) -> Problem | None:
+    """Why the allow-list refuses this message from ``peer`` (``None``: it admits it)."""
+    address = _address(peer)
+    facility = header.sending_facility
+    namespace = header.component(4, 1)
+    scope = scope_of(header.message_type)
+    matched = False
+    for entry in allowed:
+        if address is None or address.version != entry.network.version or address not in entry.network:
+            continue
+        if entry.facility not in ("*", facility, namespace):
+            continue
+        matched = True
+        if any(p == scope or fnmatch.fnmatchcase(scope, p) for p in entry.scopes):
+            return None
+    if matched:
+        return Problem(f"this sender may not send {scope}", code="200", location=("MSH", 1, 9))
+    return Problem(
+        f"client {address or peer or '?'} with sending facility {facility!r} is not on the MLLP allow-list",
+        location=("MSH", 1, 4),
+    )
+
+
+# --- storing ---------------------------------------------------------------------------------------
+
+
+def _row(item: Item, incoming: Incoming) -> Message:
+    h = item.header
+    ack = item.ack
+    return Message(
+        transport=incoming.transport,
+        peer=incoming.peer[:100],
+        api_key=incoming.api_key,
+        sending_application=h.sending_application[:180] if h else "",
+        sending_facility=h.sending_facility[:180] if h else "",
+        receiving_application=h.receiving_application[:180] if h else "",
+        receiving_facility=h.receiving_facility[:180] if h else "",
+        control_id=(h.control_id[:199] if h and h.segment.startswith("MSH") else ""),
+        message_type=(h.message_type[:10] if h and h.segment.startswith("MSH") else ""),
+        trigger_event=(h.trigger_event[:10] if h and h.segment.startswith("MSH") else ""),
+        version=(h.version[:20] if h else ""),
+        charset=item.charset[:40],
+        patient_id=item.patient_id,
+        raw=item.text,
+        raw_bytes=item.raw_bytes,
+        status=item.status,
+        status_reason=item.problem.reason if item.problem else "",
+        ack=ack.text if ack else "",
+        ack_code=ack.code if ack else "",
+        duplicate_of_id=item.duplicate_of,
+    )
+
+
+def _durable() -> None:
+    """Make this transaction's commit durable on disk before it returns (whatever the server's
+    default): PostgreSQL waits for the WAL flush at commit."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO on")
+
+
+def _sqlite_full_sync() -> None:
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous=FULL")
+
+
+def _existing(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[int, str, str]]:
+    keys = set(keys)
+    if not keys:
+        return {}
+    rows = (
+        Message.objects.filter(
+            sending_application__in={k[0] for k in keys},
+            sending_facility__in={k[1] for k in keys},
+            control_id__in={k[2] for k in keys},
+        )
+        .exclude(status__in=[MessageStatus.DUPLICATE, MessageStatus.REJECTED])
+        .exclude(control_id="")
+        .values_list("sending_application", "sending_facility", "control_id", "id", "ack", "ack_code")
+    )
+    return {(a, f, c): (pk, ack, code) for a, f, c, pk, ack, code in rows if (a, f, c) in keys}
+
+
+def _stored_ack(item: Item, original: tuple[int, str, str]) -> Ack:
+    _pk, text, code = original
+    if text:
+        return Ack(text=text, code=code)
+    return build_ack(item.header)
+
+
+def store(incomings: list[Incoming]) -> None:
+    """Store the frames' messages in one durable transaction; set each frame's ``answer``."""
+    try:
+        _sqlite_full_sync()
+        with transaction.atomic():
+            _durable()
+            _store(incomings)
+    except DatabaseError:
+        logger.exception("HL7: %d frame(s) could not be stored; answered AR", len(incomings))
+        for incoming in incomings:
+            _answer_not_stored(incoming)
+        return
+    for incoming in incomings:
+        _answer(incoming)
+
+
+def _store(incomings: list[Incoming]) -> None:
+    allowed: list[_Allowed] | None = None
+    fresh: list[Item] = []
+    for incoming in incomings:
+        for item in incoming.items:
+            if item.problem is None and incoming.sender_check and incoming.transport == Transport.MLLP:
+                if allowed is None:
+                    allowed = _allow_list()
+                assert item.header is not None
+                item.problem = sender_problem(incoming.peer, item.header, allowed)
+            if item.problem is None:
+                fresh.append(item)
+    existing = _existing(item.key for item in fresh)
+    first: dict[tuple[str, str, str], Item] = {}
+    later: list[Item] = []  # repeats of a message earlier in this same group (Item: identity equality)
+    for item in fresh:
+        key = item.key
+        if key in existing:
+            item.duplicate_of = existing[key][0]
+            item.ack = _stored_ack(item, existing[key])
+        elif key in first:
+            later.append(item)
+        else:
+            first[key] = item
+    for incoming in incomings:
+        for item in incoming.items:
+            if item.ack is None and item not in later:
+                item.ack = build_ack(item.header, problem=item.problem)
+    originals = [(item, incoming) for incoming in incomings for item in incoming.items if item not in later]
+    try:
+        with transaction.atomic():
+            rows = Message.objects.bulk_create([_row(item, incoming) for item, incoming in originals])
+        for (item, _incoming), row in zip(originals, rows, strict=True):
+            item.row_id = row.pk
+    except IntegrityError:
+        # Another transaction stored one of these keys first: one by one, repeats become duplicates.
+        for item, incoming in originals:
+            _insert_one(item, incoming)
+    for item in later:
+        original = first[item.key]
+        item.duplicate_of = (
+            original.row_id if original.status == MessageStatus.RECEIVED else original.duplicate_of
+        )
+        item.ack = original.ack
+    if later:
+        rows = Message.objects.bulk_create(
+            [_row(item, incoming) for incoming in incomings for item in incoming.items if item in later]
+        )
+        it = iter(rows)
+        for incoming in incomings:
+            for item in incoming.items:
+                if item in later:
+                    item.row_id = next(it).pk
+    for incoming in incomings:
+        if incoming.envelope and len(incoming.items) > 1:
+            ids = [item.row_id for item in incoming.items if item.row_id]
+            Message.objects.filter(pk__in=ids).update(batch_id=ids[0])
+    if any(item.status == MessageStatus.RECEIVED for item in fresh):
+        wake()
+
+
+def _insert_one(item: Item, incoming: Incoming) -> None:
+    try:
+        with transaction.atomic():
+            item.row_id = Message.objects.bulk_create([_row(item, incoming)])[0].pk
+        return
+    except IntegrityError:
+        pass
+    original = _existing([item.key]).get(item.key)
+    if original is None:  # pragma: no cover — the conflicting row vanished: store as received again
+        raise DatabaseError("HL7: a conflicting message row disappeared")
+    item.duplicate_of = original[0]
+    item.ack = _stored_ack(item, original)
+    item.row_id = Message.objects.bulk_create([_row(item, incoming)])[0].pk
+
+
+def _encode(text: str, charset: str) -> bytes:
+    try:
+        return text.encode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return text.encode("utf-8", errors="replace")
+
+
+def _answer(incoming: Incoming) -> None:
+    acks = [item.ack for item in incoming.items if item.ack is not None and item.ack.send]
+    if incoming.envelope and acks:
+        assert incoming.split is not None
+        text = build_batch_ack(
+            [a.text for a in acks],
+            file_header=incoming.split.file_header,
+            batch_header=incoming.split.batch_header,
+        )
+    else:
+        text = acks[0].text if acks else ""  # nothing: enhanced mode's MSH-15 said NE (or ER, SU)
+    incoming.answer = _encode(text, incoming.charset) if text else b""
+
+
+def _answer_not_stored(incoming: Incoming) -> None:
+    problem = Problem(NOT_STORED)
+    acks = [build_ack(item.header, problem=problem) for item in incoming.items]
+    for item, ack in zip(incoming.items, acks, strict=True):
+        item.ack = ack
+        item.row_id = None
+    if incoming.envelope:
+        assert incoming.split is not None
+        text = build_batch_ack(
+            [a.text for a in acks],
+            file_header=incoming.split.file_header,
+            batch_header=incoming.split.batch_header,
+        )
+    else:
+        text = acks[0].text if acks else build_ack(None, problem=problem).text
+    incoming.answer = _encode(text, incoming.charset)
+
+
+def receive(
+    data: bytes,
+    *,
+    transport: str,
+    peer: str = "",
+    api_key: SystemApiKey | None = None,
+    sender_check: bool = True,
+) -> bytes:
+    """Store one frame's (or body's) messages durably and return the ACK bytes to send (``b""``
+    when enhanced mode asked for none)."""
+    incoming = prepare(data, transport=transport, peer=peer, api_key=api_key, sender_check=sender_check)
+    store([incoming])
+    return incoming.answer
+
+
+# --- waking the processor --------------------------------------------------------------------------
+
+local_wakeup = threading.Event()
+
+
+def wake_file() -> Path:
+    return Path(settings.DATA_DIR) / WAKE_FILE
+
+
+def wake() -> None:
+    """Say, inside the storing transaction, that received messages wait: PostgreSQL ``NOTIFY
+    medoa_hl7`` (delivered at commit, never on rollback). The SQLite file touch and the in-process
+    event happen after commit (``store`` does them)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [WAKE_CHANNEL])
+    else:
+        transaction.on_commit(_after_commit_wake)
+
+
+def _after_commit_wake() -> None:
+    local_wakeup.set()
+    if connection.vendor != "postgresql":
+        path = wake_file()
+        try:
+            path.touch()
+        except OSError:
+            logger.debug("HL7: could not touch %s", path)
+
+
+class Waiter:
+    """The processor's side of ``wake()``: ``wait(timeout)`` returns True as soon as messages were
+    stored (or at the timeout, False). PostgreSQL: ``LISTEN medoa_hl7`` on a connection of its own;
+    SQLite: the wake file's modification time, looked at every ``poll`` seconds (a stat call), and
+    the in-process event."""
+
+    def __init__(self, *, poll: float = 0.05) -> None:
+        self.poll = poll
+        self._conn: Any = None
+        self._mtime = 0.0
+        if connection.vendor == "postgresql":
+            params = connection.settings_dict
+            self._conn = psycopg.connect(
+                dbname=params["NAME"],
+                user=params.get("USER") or None,
+                password=params.get("PASSWORD") or None,
+                host=params.get("HOST") or None,
+                port=params.get("PORT") or None,
+                autocommit=True,
+                connect_timeout=5,
+            )
+            self._conn.execute(f"LISTEN {WAKE_CHANNEL}")
+        else:
+            self._mtime = self._file_mtime()
+
+    def _file_mtime(self) -> float:
+        try:
+            return wake_file().stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def wait(self, timeout: float) -> bool:
+        if self._conn is not None:
+            got = False
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                got = True
+            if got:
+                for _ in self._conn.notifies(timeout=0):
+                    pass
+            return got
+        deadline = time.monotonic() + timeout
+        while True:
+            if local_wakeup.is_set():
+                local_wakeup.clear()
+                return True
+            mtime = self._file_mtime()
+            if mtime != self._mtime:
+                self._mtime = mtime
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            local_wakeup.wait(min(self.poll, left))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
