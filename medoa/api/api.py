@@ -19,6 +19,8 @@ from medoa.engines.rules.api import decisions_router, rules_router
 from medoa.integration.hl7.api import router as hl7_router
 from medoa.integration.webhooks.api import router as webhooks_router
 from medoa.modules.approvals.api import router as approvals_router
+from medoa.modules.quality.api import router as quality_router
+from medoa.modules.resources.api import router as resources_router
 from medoa.modules.roster.api import router as roster_router
 
 from .errors import install_error_handlers
@@ -49,5 +51,7 @@ api.add_router("/integration", hl7_router)
 api.add_router("/integration/webhooks", webhooks_router)
 api.add_router("/approvals", approvals_router)
 api.add_router("/roster", roster_router)
+api.add_router("/resources", resources_router)
+api.add_router("/quality", quality_router)
 
 __all__ = ["AuthenticationError", "HttpError", "HttpRequest", "HttpResponse", "ValidationError", "api"]

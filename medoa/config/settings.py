@@ -123,6 +123,8 @@ INSTALLED_APPS = [
     "medoa.integration.webhooks",
     "medoa.modules.approvals",
     "medoa.modules.roster",
+    "medoa.modules.resources",
+    "medoa.modules.quality",
     "medoa.web",
     "medoa.api",
 ]

@@ -21,6 +21,8 @@ urlpatterns = [
     path("integration/webhooks/", include("medoa.integration.webhooks.urls")),
     path("approvals/", include("medoa.modules.approvals.urls")),
     path("roster/", include("medoa.modules.roster.urls")),
+    path("resources/", include("medoa.modules.resources.urls")),
+    path("quality/", include("medoa.modules.quality.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", api.urls),
 ]

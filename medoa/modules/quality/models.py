@@ -1,0 +1,3 @@
+"""Quality and safety: models."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Medical resources: models."""
+
+from __future__ import annotations
