@@ -144,3 +144,7 @@ class OrgConfig(AppConfig):
                 every_seconds=CERTIFICATE_CHECK_SECONDS,
             ),
         )
+        # The HR feed (issue 6): hr.employee.hired and the subscriber that creates the staff record.
+        from .hr_feed import register_hr_feed
+
+        register_hr_feed()
