@@ -316,7 +316,7 @@ def overdue_tasks(
                 type_key=request.type_key,
                 type_name=type_name(request.type_key),
                 summary=request.summary,
-                department_name=request.department.name_zh,
+                department_name=request.department.name,
                 step_name=task.name,
                 assignee=_person(task),
                 due_at=task.due_at,

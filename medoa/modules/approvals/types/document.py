@@ -8,6 +8,7 @@ one receipt per recipient department and tells their heads.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.db import transaction
@@ -21,11 +22,14 @@ from medoa.core.audit.services import audit_record
 from medoa.core.notify.services import notification_send
 from medoa.core.org.choices import ActiveStatus
 from medoa.core.org.models import Department, Staff
-from medoa.core.org.selectors import role_holders
+from medoa.core.org.selectors import department_chain, role_holders
+from medoa.engines.forms.models import FormAttachment
 
 from ..catalog import RequestType
-from ..errors import ApprovalInputError, ApprovalNotFound, fmt
+from ..errors import ApprovalInputError, ApprovalNotFound, ApprovalPermissionDenied, fmt
+from ..models import ApprovalRequest
 from ..models_proc import DocumentReceipt
+from ..selectors import request_get_for_user
 from ._common import Data, bpmn_path, engine_key
 
 KEY = "document"
@@ -167,3 +171,105 @@ DOCUMENT = RequestType(
         "or dean, distributed to departments with read receipts."
     ),
 )
+
+
+# --- reading (selectors of the document pages) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    request: ApprovalRequest
+    values: dict[str, Any]
+    receipts: list[DocumentReceipt]
+    mine: DocumentReceipt | None  # the receipt of the reader's department (the nearest one)
+    may_see_receipts: bool  # the initiator, the approvers, approvals.request.view in scope
+
+
+def _chain_ids(staff: Staff | None) -> list[int]:
+    """The reader's department and those above it, nearest first."""
+    if staff is None or staff.department is None:
+        return []
+    return [d.pk for d in department_chain(staff.department)]
+
+
+def documents_for(*, user: Any) -> list[tuple[ApprovalRequest, DocumentReceipt]]:
+    """The documents distributed to the reader's department or a department above it (newest
+    first), each with the receipt that applies to the reader (the nearest department)."""
+    staff = Staff.objects.select_related("department").filter(user=user).first()
+    chain = _chain_ids(staff)
+    if not chain:
+        return []
+    depth = {pk: n for n, pk in enumerate(chain)}  # own department first
+    receipts = (
+        DocumentReceipt.objects.filter(department_id__in=chain, request__type_key=KEY)
+        .select_related("request__initiator", "department", "read_by")
+        .order_by("-distributed_at", "-pk")[:500]
+    )
+    nearest: dict[int, DocumentReceipt] = {}
+    for receipt in receipts:
+        current = nearest.get(receipt.request_id)
+        if current is None or depth[receipt.department_id] < depth[current.department_id]:
+            nearest[receipt.request_id] = receipt
+    return sorted(
+        ((r.request, r) for r in nearest.values()), key=lambda pair: pair[1].distributed_at, reverse=True
+    )
+
+
+def document_get(*, user: Any, request_id: int) -> DocumentView:
+    """A distributed document for a reader of a recipient department, or any document for those
+    who may see the request; ``ApprovalNotFound`` for everyone else."""
+    request = (
+        ApprovalRequest.objects.select_related("initiator", "department", "form_record")
+        .filter(pk=request_id, type_key=KEY)
+        .first()
+    )
+    if request is None:
+        raise ApprovalNotFound()
+    staff = Staff.objects.select_related("department").filter(user=user).first()
+    chain = _chain_ids(staff)
+    receipts = list(
+        DocumentReceipt.objects.filter(request=request)
+        .select_related("department", "read_by")
+        .order_by("department__code")
+    )
+    mine = None
+    for department_id in chain:  # own department first
+        mine = next((r for r in receipts if r.department_id == department_id), None)
+        if mine is not None:
+            break
+    try:
+        request_get_for_user(user=user, request_id=request_id)
+        may_see_receipts = True
+    except ApprovalNotFound:
+        may_see_receipts = False
+    if mine is None and not may_see_receipts:
+        raise ApprovalNotFound()
+    values = dict(request.form_record.values) if request.form_record is not None else dict(request.data)
+    return DocumentView(
+        request=request, values=values, receipts=receipts, mine=mine, may_see_receipts=may_see_receipts
+    )
+
+
+def document_attachment_get(*, user: Any, request_id: int, attachment_id: str) -> FormAttachment:
+    """A file of the document's ``attachment`` field, for whoever may read the document."""
+    view = document_get(user=user, request_id=request_id)
+    if attachment_id not in [str(a) for a in view.values.get("attachment") or ()]:
+        raise ApprovalNotFound()
+    attachment = FormAttachment.objects.filter(pk=attachment_id).first()
+    if attachment is None:
+        raise ApprovalNotFound()
+    return attachment
+
+
+def document_mark_read(*, actor: Any, request_id: int) -> DocumentReceipt:
+    """The reader marks the document read for their department (their nearest recipient one)."""
+    view = document_get(user=actor, request_id=request_id)
+    if view.mine is None:
+        raise ApprovalPermissionDenied(gettext("This document was not sent to your department."))
+    return receipt_mark_read(actor=actor, receipt=view.mine)
+
+
+def attachments_of(view: DocumentView) -> list[FormAttachment]:
+    ids = [str(a) for a in view.values.get("attachment") or ()]
+    by_id = FormAttachment.objects.in_bulk(ids)
+    return [by_id[i] for i in ids if i in by_id]
