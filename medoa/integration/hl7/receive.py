@@ -19,8 +19,8 @@ If the rows cannot be stored (the database is down, a disk is full), every frame
 answered AR ("could not store the message; send it again") and nothing is acknowledged as accepted.
 
 Processing (parse, map, events) is not done here: the worker picks up ``status=received`` rows.
-``wake()`` (inside the storing transaction) tells it: ``NOTIFY medoa_hl7`` on PostgreSQL, delivered
-at commit; on SQLite a touch of ``<data dir>/hl7.wakeup`` after commit. ``Waiter`` is the other end.
+``wake()`` (inside the storing transaction) tells it: ``processing.announce()``, ``NOTIFY medoa_hl7``
+on PostgreSQL, delivered at commit.
 """
 
 from __future__ import annotations
@@ -32,10 +32,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
@@ -46,11 +43,10 @@ from .ack import Ack, build_ack, build_batch_ack
 from .decoding import Header, Parsed, Problem, Split, decode, normalise, split
 from .framing import max_frame_bytes
 from .models import Message, MessageStatus, Sender, Transport
+from .processing import announce
 
 logger = logging.getLogger("medoa.hl7")
 
-WAKE_CHANNEL = "medoa_hl7"
-WAKE_FILE = "hl7.wakeup"
 DEFAULT_ACCEPTED_TYPES = ("ADT", "ORU", "MFN")
 NOT_STORED = "the message could not be stored; send it again"
 
@@ -443,7 +439,9 @@ def _encode(text: str, charset: str) -> bytes:
 
 
 def _answer(incoming: Incoming) -> None:
-    acks = [item.ack for item in incoming.items if item.ack is not None and item.ack.send]
+    # Over HTTP a request always gets an answer, whatever MSH-15 says.
+    http = incoming.transport == Transport.HTTP
+    acks = [item.ack for item in incoming.items if item.ack is not None and (item.ack.send or http)]
     if incoming.envelope and acks:
         assert incoming.split is not None
         text = build_batch_ack(
@@ -491,89 +489,10 @@ def receive(
 
 # --- waking the processor --------------------------------------------------------------------------
 
-local_wakeup = threading.Event()
-
-
-def wake_file() -> Path:
-    return Path(settings.DATA_DIR) / WAKE_FILE
-
 
 def wake() -> None:
-    """Say, inside the storing transaction, that received messages wait: PostgreSQL ``NOTIFY
-    medoa_hl7`` (delivered at commit, never on rollback). The SQLite file touch and the in-process
-    event happen after commit (``store`` does them)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [WAKE_CHANNEL])
-    else:
-        transaction.on_commit(_after_commit_wake)
-
-
-def _after_commit_wake() -> None:
-    local_wakeup.set()
-    if connection.vendor != "postgresql":
-        path = wake_file()
-        try:
-            path.touch()
-        except OSError:
-            logger.debug("HL7: could not touch %s", path)
-
-
-class Waiter:
-    """The processor's side of ``wake()``: ``wait(timeout)`` returns True as soon as messages were
-    stored (or at the timeout, False). PostgreSQL: ``LISTEN medoa_hl7`` on a connection of its own;
-    SQLite: the wake file's modification time, looked at every ``poll`` seconds (a stat call), and
-    the in-process event."""
-
-    def __init__(self, *, poll: float = 0.05) -> None:
-        self.poll = poll
-        self._conn: Any = None
-        self._mtime = 0.0
-        if connection.vendor == "postgresql":
-            params = connection.settings_dict
-            self._conn = psycopg.connect(
-                dbname=params["NAME"],
-                user=params.get("USER") or None,
-                password=params.get("PASSWORD") or None,
-                host=params.get("HOST") or None,
-                port=params.get("PORT") or None,
-                autocommit=True,
-                connect_timeout=5,
-            )
-            self._conn.execute(f"LISTEN {WAKE_CHANNEL}")
-        else:
-            self._mtime = self._file_mtime()
-
-    def _file_mtime(self) -> float:
-        try:
-            return wake_file().stat().st_mtime
-        except OSError:
-            return 0.0
-
-    def wait(self, timeout: float) -> bool:
-        if self._conn is not None:
-            got = False
-            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
-                got = True
-            if got:
-                for _ in self._conn.notifies(timeout=0):
-                    pass
-            return got
-        deadline = time.monotonic() + timeout
-        while True:
-            if local_wakeup.is_set():
-                local_wakeup.clear()
-                return True
-            mtime = self._file_mtime()
-            if mtime != self._mtime:
-                self._mtime = mtime
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            local_wakeup.wait(min(self.poll, left))
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    """Say, inside the storing transaction, that received messages wait: the processor's
+    ``announce()`` — PostgreSQL ``NOTIFY medoa_hl7`` (delivered at commit, never on rollback) to
+    every worker's processor thread, and after commit the in-process event when a processor thread
+    runs in this process. On SQLite without one, the worker's processor polls (0.25 s)."""
+    announce()
