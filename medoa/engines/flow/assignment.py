@@ -469,3 +469,47 @@ def resolve_due(
                 {"step": step, "rule": due_date},
             )
         ) from exc
+
+
+# --- no self-approval ------------------------------------------------------------------------------
+
+SKIP_INITIATOR_PROPERTY = "medoa:skipInitiator"
+SKIP_NEXT = ("next", "skip")
+SKIP_LEADER = "leader"
+
+
+def without_initiator(
+    people: Sequence[Staff], initiator: Staff | None, rule: str | None, *, step: str
+) -> tuple[list[Staff], bool]:
+    """No self-approval (the user task's ``medoa:skipInitiator`` property): the initiator never
+    approves their own request at this step.
+
+    Returns ``(people, skip)``. When the initiator is one of several people the rules name, the
+    others get the task. When the initiator is the only one: ``next`` (or ``skip``) → ``skip`` is
+    true and the step is passed on to the next level of the model (the engine approves it for the
+    system, recording why); ``leader`` → the initiator's leader one level up gets it instead.
+    Without the property (or an empty one) nothing changes."""
+    value = (rule or "").strip().lower()
+    if not value or initiator is None or all(p.pk != initiator.pk for p in people):
+        return list(people), False
+    others = [p for p in people if p.pk != initiator.pk]
+    if others:
+        return others, False
+    if value in SKIP_NEXT:
+        return [], True
+    if value == SKIP_LEADER:
+        leader = org_fact(("leader", initiator.pk, 1), lambda: leader_above(initiator, 1))
+        if leader is None:
+            raise FlowInputError(
+                fmt(
+                    _("Step “%(step)s”: there is no leader %(levels)s level(s) above %(name)s."),
+                    {"step": step, "levels": 1, "name": initiator.name},
+                )
+            )
+        return [leader], False
+    raise FlowInputError(
+        fmt(
+            _("Step “%(step)s”: “%(value)s” is not a value of medoa:skipInitiator (next, leader)."),
+            {"step": step, "value": value[:40]},
+        )
+    )

@@ -217,6 +217,8 @@ class _Run:
     migrated: bool = False  # the version changed: refresh every side table
     # history rows of this change not written yet: ``_sync`` writes them with one insert, in order
     events: list[ProcessEvent] = field(default_factory=list)
+    # steps passed on because the initiator would have approved them (``_pass_initiator_steps``)
+    passed_steps: int = 0
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -926,6 +928,7 @@ def _resolve_row(run: _Run, ready: ReadyUserTask, previous: HumanTask | None) ->
     step = ready.name or (info.name if info is not None else "") or ready.step_id
     key = instance.definition.key
     person = None
+    skip = False
     if previous is not None:
         person = previous.on_behalf_of or previous.completed_by or previous.assignee
     if person is not None and person.is_active:
@@ -940,8 +943,14 @@ def _resolve_row(run: _Run, ready: ReadyUserTask, previous: HumanTask | None) ->
         )
         result = assign.apply_delegation(people, process_key=key, at=run.now)
     else:
-        result = assign.resolve_assignment(
-            info, ready.data, initiator=instance.initiator, process_key=key, at=run.now
+        people, skip = assign.without_initiator(
+            assign.resolve_people(info, ready.data, instance.initiator),
+            instance.initiator,
+            info.properties.get(assign.SKIP_INITIATOR_PROPERTY),
+            step=step,
+        )
+        result = (
+            assign.apply_delegation(people, process_key=key, at=run.now) if not skip else assign.Assignment()
         )
     due = assign.resolve_due(info.due_date if info else None, ready.data, step=step, now=run.now)
     data: dict[str, Any] = {}
@@ -969,6 +978,7 @@ def _resolve_row(run: _Run, ready: ReadyUserTask, previous: HumanTask | None) ->
         data=data,
     )
     row._candidates = result.candidates  # type: ignore[attr-defined]
+    row._skip_initiator = skip  # type: ignore[attr-defined]
     return row
 
 
@@ -1096,6 +1106,12 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
             if previous is not None and _is_present(previous):
                 continue
             new_rows.append(_resolve_row(run, item, previous))
+    passed = [row for row in new_rows if getattr(row, "_skip_initiator", False)]
+    if passed:
+        # no self-approval: these steps pass to the next level; sync again from the new state
+        _insert_rows(instance, [row for row in new_rows if row not in passed], events=run.events)
+        _pass_initiator_steps(run, passed)
+        return _sync(run, extra=extra)
     _insert_rows(instance, new_rows, events=run.events)
 
     job_times = _sync_jobs(run) if run.parsed.service_tasks or run.migrated else []
@@ -1145,6 +1161,42 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
         _route_thrown(run, thrown)
     if was_open and status in ENDED and form_link.uses_forms(run.parsed):
         _settle_form_records(instance)
+
+
+MAX_PASSED_STEPS = 50
+
+
+def _pass_initiator_steps(run: _Run, rows: list[HumanTask]) -> None:
+    """Steps whose only approver is the initiator (``medoa:skipInitiator="next"``): closed as
+    approved by the system at once, with ``self_approval_skipped`` = the step id, so the model's
+    gateways may send the request to the next level."""
+    run.passed_steps += len(rows)
+    if run.passed_steps > MAX_PASSED_STEPS:
+        raise FlowInputError(
+            fmt(
+                _("More than %(max)s steps were passed on because the initiator would approve them."),
+                {"max": MAX_PASSED_STEPS},
+            )
+        )
+    comment = gettext("Passed on to the next level: the initiator may not approve their own request.")
+    for row in rows:
+        values = {"approved": True, "self_approval_skipped": row.task_def_id}
+        row.data["variables"] = values
+        row.status = TaskStatus.COMPLETED
+        row.outcome = TaskOutcome.APPROVED
+        row.completed_at = run.now
+        row.comment = comment
+        row.save()
+        _event(
+            run.instance,
+            EventKind.APPROVED,
+            task=row,
+            comment=comment,
+            data={"automatic": True, "reason": "initiator"},
+            duration=0,
+            defer=run.events,
+        )
+        _engine(lambda row=row, values=values: run.wf.complete_user_task(row.spiff_task_id, values))
 
 
 def _sync_jobs(run: _Run) -> list[datetime.datetime]:

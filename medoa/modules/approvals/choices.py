@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RequestStatus(models.TextChoices):
+    SUBMITTED = "submitted", _("In approval")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class LeaveType(models.TextChoices):
+    ANNUAL = "annual", _("Annual leave")
+    SICK = "sick", _("Sick leave")
+    PERSONAL = "personal", _("Personal leave")
+    MARRIAGE = "marriage", _("Marriage leave")
+    MATERNITY = "maternity", _("Maternity leave")
+    BEREAVEMENT = "bereavement", _("Bereavement leave")
+    COMPENSATORY = "compensatory", _("Compensatory leave")
+
+
+class HolidayKind(models.TextChoices):
+    HOLIDAY = "holiday", _("Public holiday (day off)")
+    WORKDAY = "workday", _("Make-up working day")
+
+
+class LedgerKind(models.TextChoices):
+    GRANT = "grant", _("Granted")
+    ADJUST = "adjust", _("Adjusted")
+    DEDUCT = "deduct", _("Taken (approved leave)")
+    RETURN = "return", _("Returned (cancel-leave)")
