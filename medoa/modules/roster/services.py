@@ -684,6 +684,7 @@ def swap_request(
     me = staff_of(actor)
     if me is None:
         raise RosterPermissionDenied
+    roster = Roster.objects.select_related("ward").get(pk=roster.pk)
     if roster.status != RosterStatus.PUBLISHED:
         raise RosterConflict(_("Swaps are asked on a published roster."))
     if partner.pk == me.pk:
