@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
+from medoa.core.org.choices import DepartmentKind
 from medoa.core.org.models import Department, Staff
 
 from .choices import CodeKind
@@ -26,7 +27,7 @@ from .models import CodeMapping
 class CodeResolver:
     def __init__(self) -> None:
         self._tables: dict[tuple[str, str], dict[str, str]] = {}
-        self._departments: set[str] | None = None
+        self._departments: dict[str, tuple[str, str]] | None = None
         self._doctors: dict[str, str] = {}
 
     def _table(self, kind: str, facility: str) -> dict[str, str]:
@@ -43,10 +44,19 @@ class CodeResolver:
             self._tables[key] = table
         return table
 
-    def departments(self) -> set[str]:
+    def departments(self) -> dict[str, tuple[str, str]]:
+        """MedOA department code → (kind, parent's code)."""
         if self._departments is None:
-            self._departments = set(Department.objects.values_list("code", flat=True))
+            self._departments = {
+                code: (kind, parent or "")
+                for code, kind, parent in Department.objects.values_list("code", "kind", "parent__code")
+            }
         return self._departments
+
+    def department_of_ward(self, ward: str) -> str:
+        """The department a MedOA ward belongs to (its parent), or ``""``."""
+        kind, parent = self.departments().get(ward, ("", ""))
+        return parent if kind == DepartmentKind.WARD else ""
 
     def lookup(self, kind: str, code: str, facility: str) -> str | None:
         """The mapped code, or ``None`` when no mapping names it."""

@@ -11,7 +11,6 @@ something not known yet (a cancel before what it cancels: the caller retries it 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -117,24 +116,27 @@ def _check_patient(patient: PatientFacts) -> None:
         )
 
 
-def _patient_upsert(facts: PatientFacts, authority: str, now: datetime) -> Patient:
+def _patient_upsert(
+    facts: PatientFacts, authority: str, now: datetime, *, existing: Patient | None = None, safe: bool = True
+) -> Patient:
     identifier = facts.identifier.strip()
-    patient = Patient.objects.filter(authority=authority, identifier=identifier).first()
+    patient = existing
     sex = (facts.sex or "").strip()[:1].upper()
     if patient is None:
+        fields = {
+            "name": facts.name or "",
+            "name_index": blind_index(PATIENT_NAME_INDEX, facts.name or ""),
+            "initials": initials_of(facts.name),
+            "sex": sex,
+            "birth_date": facts.birth_date,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if not safe:  # the caller rolls everything back on a clash
+            return Patient.objects.create(authority=authority, identifier=identifier, **fields)
         try:
             with transaction.atomic():
-                return Patient.objects.create(
-                    authority=authority,
-                    identifier=identifier,
-                    name=facts.name or "",
-                    name_index=blind_index(PATIENT_NAME_INDEX, facts.name or ""),
-                    initials=initials_of(facts.name),
-                    sex=sex,
-                    birth_date=facts.birth_date,
-                    created_at=now,
-                    updated_at=now,
-                )
+                return Patient.objects.create(authority=authority, identifier=identifier, **fields)
         except IntegrityError:  # a concurrent writer created it
             patient = Patient.objects.get(authority=authority, identifier=identifier)
     changed: list[str] = []
@@ -153,17 +155,6 @@ def _patient_upsert(facts: PatientFacts, authority: str, now: datetime) -> Patie
         patient.updated_at = now
         patient.save(update_fields=[*changed, "updated_at"])
     return patient
-
-
-def _find_encounter(
-    patient: Patient, authority: str, visit_number: str, statuses: Iterable[str] = ()
-) -> Encounter | None:
-    if visit_number:
-        return Encounter.objects.filter(authority=authority, visit_number=visit_number).first()
-    qs = Encounter.objects.filter(patient=patient)
-    if statuses:
-        qs = qs.filter(status__in=list(statuses))
-    return qs.order_by("-id").first()
 
 
 def _location(enc: Encounter) -> tuple[str, str, str, str]:
@@ -206,10 +197,15 @@ def _encounter_payload(
 # -- encounters --------------------------------------------------------------------------------
 
 
-def apply_encounter(fact: EncounterFact, *, resolver: CodeResolver | None = None) -> list[Event]:
+def apply_encounter(
+    fact: EncounterFact, *, resolver: CodeResolver | None = None, savepoint: bool = True
+) -> list[Event]:
     """Apply one encounter fact and publish its ``clinical.patient.<kind>`` event.
 
-    Runs in the caller's transaction (a savepoint of its own: a refusal leaves nothing written).
+    Runs in the caller's transaction. Every refusal (``UnmappedCode``, ``ClinicalFactInvalid``,
+    ``ClinicalFactPending``) is raised before anything is written. ``savepoint=False`` skips the
+    savepoint around the writes — only for a caller that rolls back its whole transaction should a
+    database error occur (the HL7 processor's batches).
     """
     if not isinstance(fact, EncounterFact) or fact.kind not in ENCOUNTER_KINDS:
         raise ClinicalFactInvalid(_("Unknown encounter fact kind."), field="kind")
@@ -218,6 +214,8 @@ def apply_encounter(fact: EncounterFact, *, resolver: CodeResolver | None = None
     facility = fact.facility or ""
     department = resolver.department(fact.department_code, facility)
     ward = resolver.ward(fact.ward_code, facility)
+    if not department and ward:
+        department = resolver.department_of_ward(ward)
     bed = resolver.bed(fact.bed_code, facility)
     room = (fact.room_code or "").strip()[:100]
     doctor = resolver.doctor(fact.attending_doctor, facility)
@@ -227,18 +225,50 @@ def apply_encounter(fact: EncounterFact, *, resolver: CodeResolver | None = None
     now = timezone.now()
     authority = _authority(fact.patient, facility)
     visit = (fact.visit_number or "").strip()[:100]
-    with transaction.atomic():
-        patient = _patient_upsert(fact.patient, authority, now)
-        enc = _apply_kind(
-            fact, patient, authority, visit, department, ward, room, bed, doctor, occurred, now, resolver
+    patient = Patient.objects.filter(authority=authority, identifier=fact.patient.identifier.strip()).first()
+    enc = _target_encounter(fact.kind, patient, authority, visit)
+    with transaction.atomic(savepoint=savepoint):
+        patient = _patient_upsert(fact.patient, authority, now, existing=patient, safe=savepoint)
+        payload = _apply_kind(
+            fact, patient, enc, authority, visit, department, ward, room, bed, doctor, occurred, now, resolver
         )
-        event = publish(f"clinical.patient.{fact.kind}", enc)
+        event = publish(f"clinical.patient.{fact.kind}", payload)
     return [event]
+
+
+OPEN_STATUSES = (EncounterStatus.ADMITTED, EncounterStatus.REGISTERED)
+
+
+def _target_encounter(kind: str, patient: Patient | None, authority: str, visit: str) -> Encounter | None:
+    """The encounter the fact is about (read only); refusals are raised here, before any write."""
+    enc: Encounter | None
+    if visit:
+        enc = Encounter.objects.filter(authority=authority, visit_number=visit).first()
+    elif patient is None:
+        enc = None
+    else:
+        wanted = (EncounterStatus.DISCHARGED,) if kind == "discharge_cancelled" else OPEN_STATUSES
+        enc = Encounter.objects.filter(patient=patient, status__in=wanted).order_by("-id").first()
+    if enc is not None and (patient is None or enc.patient_id != patient.pk):
+        raise ClinicalFactInvalid(_("The visit number belongs to another patient."), field="visit_number")
+    identifier = patient.identifier if patient else ""
+    if kind == "admission_cancelled" and (
+        enc is None or enc.status not in (*OPEN_STATUSES, EncounterStatus.CANCELLED)
+    ):
+        raise ClinicalFactPending(
+            _("The admission to cancel is not known (yet): the message waits for it."), patient_id=identifier
+        )
+    if kind == "discharge_cancelled" and (enc is None or enc.status != EncounterStatus.DISCHARGED):
+        raise ClinicalFactPending(
+            _("The discharge to cancel is not known (yet): the message waits for it."), patient_id=identifier
+        )
+    return enc
 
 
 def _apply_kind(
     fact: EncounterFact,
     patient: Patient,
+    enc: Encounter | None,
     authority: str,
     visit: str,
     department: str,
@@ -253,30 +283,16 @@ def _apply_kind(
     kind = fact.kind
     klass = CLASS_CODES.get((fact.encounter_class or "").strip(), "")
     located = bool(department or ward or room or bed)
-    open_statuses = (EncounterStatus.ADMITTED, EncounterStatus.REGISTERED)
-    enc: Encounter | None
     if kind == "admission_cancelled":
-        enc = _find_encounter(patient, authority, visit, open_statuses)
-        if enc is not None and enc.status == EncounterStatus.CANCELLED:
-            prior = _location(enc)
-            return _encounter_payload(enc, patient, fact, occurred, prior)  # already cancelled: say so again
-        if enc is None or enc.status not in open_statuses:
-            raise ClinicalFactPending(
-                _("The admission to cancel is not known (yet): the message waits for it."),
-                patient_id=patient.identifier,
-            )
+        assert enc is not None
         prior = _location(enc)
-        enc.status = EncounterStatus.CANCELLED
-        _save(enc, now, fact.source)
-        _move(enc, "admission_cancelled", prior, prior, occurred, now, fact.source)
+        if enc.status != EncounterStatus.CANCELLED:  # a repeated cancel only says so again
+            enc.status = EncounterStatus.CANCELLED
+            _save(enc, now, fact.source)
+            _move(enc, "admission_cancelled", prior, prior, occurred, now, fact.source)
         return _encounter_payload(enc, patient, fact, occurred, prior)
     if kind == "discharge_cancelled":
-        enc = _find_encounter(patient, authority, visit, (EncounterStatus.DISCHARGED,))
-        if enc is None or enc.status != EncounterStatus.DISCHARGED:
-            raise ClinicalFactPending(
-                _("The discharge to cancel is not known (yet): the message waits for it."),
-                patient_id=patient.identifier,
-            )
+        assert enc is not None
         prior = _location(enc)
         enc.status = EncounterStatus.ADMITTED
         enc.discharged_at = None
@@ -288,7 +304,6 @@ def _apply_kind(
         _move(enc, "discharge_cancelled", prior, _location(enc), occurred, now, fact.source)
         return _encounter_payload(enc, patient, fact, occurred, prior)
 
-    enc = _find_encounter(patient, authority, visit, open_statuses)
     if kind == "updated" and enc is None:
         # demographics only: no encounter known for it
         return _encounter_payload(None, patient, fact, occurred, ("", "", "", ""))
@@ -303,8 +318,6 @@ def _apply_kind(
             status=EncounterStatus.REGISTERED,
             created_at=now,
         )
-    elif enc.patient_id != patient.pk:
-        raise ClinicalFactInvalid(_("The visit number belongs to another patient."), field="visit_number")
     prior = ("", "", "", "") if created else _location(enc)
     if created and kind == "transferred":
         prior = (
@@ -391,6 +404,7 @@ def apply_result(
     *,
     critical_flags: set[str] | frozenset[str] | None = None,
     resolver: CodeResolver | None = None,
+    savepoint: bool = True,
 ) -> list[Event]:
     """Record a result and its observations; publish ``clinical.result.received`` and one
     ``clinical.critical_value.received`` per critical observation (a flag among
@@ -405,6 +419,8 @@ def apply_result(
     facility = fact.facility or ""
     department = resolver.department(fact.department_code, facility)
     ward = resolver.ward(fact.ward_code, facility)
+    if not department and ward:
+        department = resolver.department_of_ward(ward)
     bed = resolver.bed(fact.bed_code, facility)
     room = (fact.room_code or "")[:100]
     attending = resolver.doctor(fact.attending_doctor, facility)
@@ -418,19 +434,17 @@ def apply_result(
     for i, obs in enumerate(fact.observations):
         if not (obs.code or "").strip():
             raise ClinicalFactInvalid(_("An observation has no code."), field=f"observations.{i}.code")
-    with transaction.atomic():
-        patient = _patient_upsert(fact.patient, authority, now)
-        enc = None
-        if visit:
-            enc = Encounter.objects.filter(authority=authority, visit_number=visit).first()
-        if enc is not None:
-            department = enc.department_code or department
-            ward, room, bed = (
-                (enc.ward_code, enc.room_code, enc.bed_code)
-                if enc.ward_code or enc.bed_code
-                else (ward, room, bed)
-            )
-            attending = enc.attending_doctor or attending
+    patient = Patient.objects.filter(authority=authority, identifier=fact.patient.identifier.strip()).first()
+    enc = None
+    if visit:
+        enc = Encounter.objects.filter(authority=authority, visit_number=visit).first()
+    if enc is not None:
+        department = enc.department_code or department
+        if enc.ward_code or enc.bed_code:
+            ward, room, bed = enc.ward_code, enc.room_code, enc.bed_code
+        attending = enc.attending_doctor or attending
+    with transaction.atomic(savepoint=savepoint):
+        patient = _patient_upsert(fact.patient, authority, now, existing=patient, safe=savepoint)
         observations = []
         critical_count = 0
         for i, obs in enumerate(fact.observations):

@@ -325,22 +325,20 @@ def staff_payloads(
         elif staff_type in NURSE_TYPES:
             position = "nurse"
         else:
-            position = "administrative"
+            position = "admin"
+        hired = ts(get(stf_seg, 12, 1)) or ts(get(mfe_seg, 3))
         payloads.append(
             {
                 "employee_no": employee_no[:32],
-                "name": (f"{family}{given}" if _cjk(family) else " ".join(p for p in (given, family) if p))[
-                    :64
-                ],
+                "name": f"{family}^{given}" if given else family,
                 "gender": get(stf_seg, 5)[:1].upper(),
-                "department": get(stf_seg, 8, 1),
-                "position": position,
-                "job_title": get(stf_seg, 18, 1) or get(pra_seg, 2, 1),
-                "hire_date": (ts(get(stf_seg, 12, 1)) or ts(get(mfe_seg, 3))),
+                "department": get(stf_seg, 8, 1),  # the sender's code: mapped by processing
+                "position_kind": position,
+                "title": get(stf_seg, 18, 1) or get(pra_seg, 2, 1),
+                "hire_date": hired.date().isoformat() if hired else None,
                 "phone": get(stf_seg, 10, 1),
                 "email": get(stf_seg, 15, 1),
                 "source": source,
-                "facility": facility,
             }
         )
     return payloads, skipped

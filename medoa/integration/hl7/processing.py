@@ -76,6 +76,7 @@ WAITS = "waits:#"
 UNMAPPED = "unmapped:"
 IGNORED = "ignored:"
 
+
 local_wakeup = threading.Event()
 _local_listeners = 0
 _listeners_lock = threading.Lock()
@@ -126,8 +127,11 @@ def process_message(
     resolver: CodeResolver,
     critical_flags: set[str],
     unmapped_first: dict[str, int],
+    safe: bool = True,
 ) -> Outcome:
-    """Map and apply one message (inside the batch's transaction)."""
+    """Map and apply one message (inside the batch's transaction). ``safe``: in a savepoint of its
+    own; otherwise (the fast path) the facts' refusals come before any write, and a failure after
+    a write raises ``_Poisoned`` so that the batch is redone safely."""
     pid = row.patient_id
     if pid and pid in unmapped_first and unmapped_first[pid] < row.pk:
         first = unmapped_first[pid]
@@ -152,36 +156,49 @@ def process_message(
     if mapped.ignored:
         return Outcome(MessageStatus.PROCESSED, f"{IGNORED} {mapped.ignored}")
     source = f"hl7:{row.pk}"
+    if mapped.staff and HIRED not in event_types:
+        return Outcome(MessageStatus.ERROR, f"the event type {HIRED} is not registered (HR onboarding)")
     several = len(mapped.encounters) + len(mapped.results) + len(mapped.staff) > 1
     try:
-        with transaction.atomic() if several else _nothing():
+        staff = [_hired_payload(p, resolver=resolver, facility=mapped.facility) for p in mapped.staff]
+        with transaction.atomic() if (safe or several) else _nothing():
             events: list[Any] = []
             for fact in mapped.encounters:
-                events += apply_encounter(fact, resolver=resolver)
+                events += apply_encounter(fact, resolver=resolver, savepoint=False)
             for result in mapped.results:
-                events += apply_result(result, critical_flags=critical_flags, resolver=resolver)
-            if mapped.staff and HIRED not in event_types:
-                return Outcome(
-                    MessageStatus.ERROR, f"the event type {HIRED} is not registered (HR onboarding)"
+                events += apply_result(
+                    result, critical_flags=critical_flags, resolver=resolver, savepoint=False
                 )
-            for payload in mapped.staff:
-                events.append(publish(HIRED, _hired_payload(payload)))
+            for payload in staff:
+                events.append(publish(HIRED, payload))
     except UnmappedCode as exc:
-        with transaction.atomic():
-            unmapped_code_note(exc, source=source)
+        _check_usable(safe)
+        unmapped_code_note(exc, source=source)
         if pid:
             unmapped_first.setdefault(pid, row.pk)
         return Outcome(MessageStatus.UNMAPPED, f"{exc.key}\n{exc.message}")
     except ClinicalFactPending as exc:
+        _check_usable(safe)
         return Outcome(MessageStatus.ERROR, f"{PENDING} {exc.message}")
     except (ServiceError, EventError) as exc:
-        fields = ", ".join(f"{f}: {m}" for f, m in getattr(exc, "errors", []) if f)
+        _check_usable(safe)
+        fields = ", ".join(_error_text(e) for e in getattr(exc, "errors", []))
         return Outcome(MessageStatus.ERROR, f"{exc}" + (f" ({fields})" if fields else ""))
     except DatabaseError as exc:
-        # the savepoint rolled the message's writes back; the batch goes on
+        _check_usable(safe)
+        # the message's savepoint rolled its writes back; the batch goes on
         logger.warning("hl7 message %s: database error while applying: %s", row.pk, exc)
         return Outcome(MessageStatus.ERROR, f"database error while applying: {exc}")
     return Outcome(MessageStatus.PROCESSED, "", [e.pk for e in events], applied=True)
+
+
+class _Poisoned(Exception):
+    """A message failed after writing without a savepoint: the batch is redone message by message."""
+
+
+def _check_usable(safe: bool) -> None:
+    if not safe and transaction.get_rollback():
+        raise _Poisoned
 
 
 class _nothing:
@@ -192,15 +209,21 @@ class _nothing:
         return None
 
 
-def _hired_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """The MFN staff record as the ``hr.employee.hired`` schema reads it (only its fields)."""
-    schema = event_types.get(HIRED).payload_schema
-    known = set(schema.model_fields)
-    data = dict(payload)
-    hire = data.get("hire_date")
-    if hire is not None and hasattr(hire, "date"):
-        data["hire_date"] = hire.date().isoformat()
-    return {k: v for k, v in data.items() if k in known and v not in ("", None)}
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        return f"{error.get('field', '')}: {error.get('message_en') or error.get('message', '')}"
+    if isinstance(error, tuple) and len(error) == 2:
+        return f"{error[0]}: {error[1]}"
+    return str(error)
+
+
+def _hired_payload(payload: dict[str, Any], *, resolver: CodeResolver, facility: str) -> dict[str, Any]:
+    """The MFN staff record with its department code mapped to MedOA's (``UnmappedCode`` when
+    it maps to nothing); empty values left out."""
+    data = {k: v for k, v in payload.items() if v not in ("", None)}
+    if data.get("department"):
+        data["department"] = resolver.department(data["department"], facility)
+    return data
 
 
 def _claim(limit: int) -> list[Message]:
@@ -231,7 +254,17 @@ def _claim(limit: int) -> list[Message]:
 
 
 def process_batch(*, limit: int = BATCH) -> int:
-    """Process up to ``limit`` received messages in one transaction; returns how many were taken."""
+    """Process up to ``limit`` received messages in one transaction; returns how many were taken.
+
+    The fast path applies the messages without a savepoint each; should one fail after writing
+    (a database error), the batch is rolled back and redone with a savepoint per message."""
+    try:
+        return _process_batch(limit=limit, safe=False)
+    except _Poisoned:
+        return _process_batch(limit=limit, safe=True)
+
+
+def _process_batch(*, limit: int, safe: bool) -> int:
     critical = critical_flags_default()
     with transaction.atomic():
         rows = _claim(limit)
@@ -251,10 +284,10 @@ def process_batch(*, limit: int = BATCH) -> int:
         applied_patients: set[str] = set()
         for row in rows:
             outcome = process_message(
-                row, resolver=resolver, critical_flags=critical, unmapped_first=unmapped_first
+                row, resolver=resolver, critical_flags=critical, unmapped_first=unmapped_first, safe=safe
             )
             row.status = outcome.status
-            row.status_reason = outcome.reason[:MAX_REASON]
+            row.status_reason = outcome.reason.replace("\x00", "\\x00")[:MAX_REASON]
             row.events = outcome.events
             row.processed_at = now
             row.attempts = (row.attempts or 0) + 1

@@ -319,6 +319,8 @@ def test_every_sample_message_lands_in_a_clear_state(shared_data, wards):
     n = 0
     for path in sorted(Path(folder).glob("*.hl7")):
         for i, text in enumerate(_normalise(path.read_bytes())):
+            if "\x00" in text:
+                continue  # refused on receipt (MLLP): never stored as received
             store(text, patient_id="", control=f"{path.name}:{i}")
             n += 1
     assert process_until_idle() == n
