@@ -110,3 +110,7 @@ class FlowConfig(AppConfig):
                 order=5,
             ),
         )
+        # 新员工入职 (issue 6): started by hr.employee.hired; its service function and demo loader.
+        from .onboarding import register_onboarding
+
+        register_onboarding()

@@ -1,0 +1,191 @@
+"""新员工入职 end to end: hr.employee.hired → staff record and account → the onboarding process with
+信息中心, 后勤 and 人事处 in parallel → the branch of the position kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from medoa.core.access.system_keys import create_system_key
+from medoa.core.events import publish
+from medoa.core.events.choices import DeliveryStatus
+from medoa.core.events.dispatcher import dispatch_until_idle
+from medoa.core.events.models import Delivery
+from medoa.core.org.models import Staff
+from medoa.engines.flow import onboarding, services
+from medoa.engines.flow.choices import InstanceStatus, TaskStatus
+from medoa.engines.flow.models import HumanTask, ProcessDefinition, ProcessInstance, ServiceJob
+
+from .conftest import FakeClock, open_steps
+
+pytestmark = pytest.mark.django_db
+
+HIRED = "hr.employee.hired"
+FIRST_STEPS = [
+    ("Task_hr_contract", "hr1"),
+    ("Task_it_access", "it1"),
+    ("Task_logistics", "logi1"),
+]
+
+
+@pytest.fixture
+def staff(
+    people: SimpleNamespace, person: Callable[..., Staff], hospital: SimpleNamespace
+) -> SimpleNamespace:
+    """One holder of each role the onboarding needs (people.ma holds medical_affairs, people.head
+    dept_head of 心血管内科, people.head_nurse head_nurse of 心内一病区)."""
+    return SimpleNamespace(
+        it=person("it", department=hospital.ma, username="it1", name="信息中心小张"),
+        logistics=person("logistics", department=hospital.ma, username="logi1", name="后勤老李"),
+        hr=person("hr", department=hospital.ma, username="hr1", name="人事处小陈"),
+        education=person("education_office", department=hospital.ma, username="edu1", name="科教处小吴"),
+        nursing=person("nursing_dept", department=hospital.ma, username="nursing1", name="护理部主任"),
+        ma_head=person("dept_head", department=hospital.ma, username="ma_head", name="医务处处长"),
+        **vars(people),
+    )
+
+
+@pytest.fixture
+def deployed(staff: SimpleNamespace) -> None:
+    onboarding.demo_load(password="unused")
+
+
+def hire(**over: Any) -> None:
+    payload = {
+        "employee_no": "E1001",
+        "name": "林晓",
+        "department": "CARD",
+        "position_kind": "doctor",
+        "title": "住院医师",
+        "hire_date": "2026-03-01",
+        **over,
+    }
+    publish(HIRED, payload, actor_name="key:HR feed")
+    dispatch_until_idle()
+
+
+def the_instance(employee_no: str = "E1001") -> ProcessInstance:
+    return ProcessInstance.objects.get(definition__key="onboarding", business_key=f"onboarding:{employee_no}")
+
+
+def run_account_step(clock: FakeClock, instance: ProcessInstance) -> None:
+    job = ServiceJob.objects.get(instance=instance)
+    assert (job.function, job.task_def_id) == ("onboarding.account_ensure", "Task_account")
+    services.flow_tick(now=clock.advance(seconds=1))
+    job.refresh_from_db()
+    assert job.status == "done", job.last_error
+
+
+def complete(instance: ProcessInstance, step: str, who: Staff) -> None:
+    task = HumanTask.objects.get(instance=instance, task_def_id=step, status=TaskStatus.OPEN)
+    services.task_act(actor=who.user, task=task, action="complete", comment="已办理")
+
+
+def finish_first_steps(instance: ProcessInstance, staff: SimpleNamespace) -> None:
+    complete(instance, "Task_it_access", staff.it)
+    complete(instance, "Task_logistics", staff.logistics)
+    complete(instance, "Task_hr_contract", staff.hr)
+
+
+def test_the_model_deploys_once_from_the_demo_loader(staff: SimpleNamespace) -> None:
+    onboarding.demo_load(password="unused")
+    onboarding.demo_load(password="unused")
+    definition = ProcessDefinition.objects.get(key="onboarding")
+    assert definition.versions.count() == 1
+    assert definition.latest_version is not None and definition.latest_version.name == "新员工入职"
+
+
+def test_a_doctor_is_hired_and_onboarded(clock: FakeClock, staff: SimpleNamespace, deployed: None) -> None:
+    # When the HR system reports a new doctor
+    hire()
+    # Then the staff record and account exist …
+    new = Staff.objects.select_related("user", "department").get(employee_no="E1001")
+    assert new.department.code == "CARD" and new.user.username == "e1001" and new.user.is_active
+    # … and the onboarding runs, started for the new person, first the automatic account step
+    instance = the_instance()
+    assert instance.status == InstanceStatus.RUNNING
+    assert instance.initiator == new
+    statuses = {d.subscriber: d.status for d in Delivery.objects.filter(event__type=HIRED)}
+    assert statuses["org.hr_employee_hired"] == statuses["flow.onboarding_start"] == DeliveryStatus.DELIVERED
+    run_account_step(clock, instance)
+    instance.refresh_from_db()
+    assert instance.variables["username"] == "e1001"
+    assert instance.variables["department_name"] == "心血管内科"
+    assert instance.variables["position_kind"] == "doctor"
+    assert instance.variables["account_ready"] is True
+    # … then 信息中心, 后勤 and 人事处 in parallel
+    assert open_steps(instance) == FIRST_STEPS
+    finish_first_steps(instance, staff)
+    # … then the doctor's branch: 科教处 training and 医务处 rights in parallel
+    assert open_steps(instance) == [("Task_doctor_rights", "ma"), ("Task_doctor_training", "edu1")]
+    complete(instance, "Task_doctor_training", staff.education)
+    complete(instance, "Task_doctor_rights", staff.ma)
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.COMPLETED
+
+
+def test_a_nurse_takes_the_nursing_branch(clock: FakeClock, staff: SimpleNamespace, deployed: None) -> None:
+    hire(employee_no="N2001", name="周敏", department="CARD-W1", position_kind="nurse", title="护师")
+    instance = the_instance("N2001")
+    run_account_step(clock, instance)
+    finish_first_steps(instance, staff)
+    assert open_steps(instance) == [("Task_nurse_training", "nursing1")]
+    complete(instance, "Task_nurse_training", staff.nursing)
+    # the head nurse of the new nurse's ward
+    assert open_steps(instance) == [("Task_nurse_ward", "head_nurse")]
+    complete(instance, "Task_nurse_ward", staff.head_nurse)
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.COMPLETED
+
+
+def test_administrative_staff_take_the_department_branch(
+    clock: FakeClock, staff: SimpleNamespace, deployed: None
+) -> None:
+    # an MFN-style payload: no position kind, a title the feed knows only as text
+    hire(employee_no="A3001", name="Chen^Li", department="MA", position_kind=None, title="干事")
+    new = Staff.objects.get(employee_no="A3001")
+    assert new.name == "Li Chen" and new.position == "干事"
+    instance = the_instance("A3001")
+    run_account_step(clock, instance)
+    finish_first_steps(instance, staff)
+    assert open_steps(instance) == [("Task_admin_department", "ma_head")]
+    complete(instance, "Task_admin_department", staff.ma_head)
+    assert open_steps(instance) == [("Task_admin_permissions", "it1")]
+
+
+def test_the_same_hire_again_starts_no_second_onboarding(staff: SimpleNamespace, deployed: None) -> None:
+    hire()
+    hire(department="SURG")  # corrected department
+    assert Staff.objects.filter(employee_no="E1001").count() == 1
+    assert Staff.objects.get(employee_no="E1001").department.code == "SURG"
+    assert ProcessInstance.objects.filter(definition__key="onboarding").count() == 1
+
+
+def test_without_the_deployed_model_the_staff_record_is_still_made(staff: SimpleNamespace) -> None:
+    hire()
+    assert Staff.objects.filter(employee_no="E1001").exists()
+    assert not ProcessInstance.objects.filter(definition__key="onboarding").exists()
+    assert set(Delivery.objects.filter(event__type=HIRED).values_list("status", flat=True)) == {
+        DeliveryStatus.DELIVERED
+    }
+
+
+def test_an_hr_system_with_a_key_hires_through_the_api(staff: SimpleNamespace, deployed: None) -> None:
+    # Given an HR system's key
+    _key, raw = create_system_key(actor=staff.it.user, name="HR system", scopes=["events:publish:hr.*"])
+    body = {
+        "type": HIRED,
+        "payload": {"employee_no": "E7", "name": "孙悦", "department": "CARD-W1", "position_kind": "nurse"},
+        "key": "hr:hire:E7",
+    }
+    # When
+    response = Client().post("/api/v1/events", body, content_type="application/json", HTTP_X_API_KEY=raw)
+    dispatch_until_idle()
+    # Then
+    assert response.status_code == 202, response.content
+    assert Staff.objects.filter(employee_no="E7").exists()
+    assert the_instance("E7").status == InstanceStatus.RUNNING
