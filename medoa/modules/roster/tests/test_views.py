@@ -1,0 +1,117 @@
+"""The roster pages through the test client: the grid (who sees it), the live cell check as JSON,
+my shifts, the iCal feed by token, swap pages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.test import Client
+from django.urls import reverse
+
+from medoa.modules.roster import services
+from medoa.modules.roster.ical import calendar_for
+from medoa.modules.roster.selectors import my_shifts
+from medoa.modules.roster.models import RosterCell, StaffProfile
+
+from medoa.core.org.tests.factories import TEST_PASSWORD
+
+from .conftest import MONTH, Ward
+
+
+def client_for(staff: Any) -> Client:
+    c = Client()
+    assert c.login(username=staff.user.username, password=TEST_PASSWORD)
+    return c
+
+
+def published(w: Ward) -> Any:
+    roster = services.roster_open(actor=w.head.user, ward=w.ward, month=MONTH)
+    w.write(roster, {0: "A.PN..A", 1: "PA..AN."})
+    return services.roster_publish(actor=w.head.user, roster=roster, allow_violations=True)
+
+
+def test_grid_is_for_the_head_nurse_and_not_for_a_nurse(ward_factory: Any) -> None:
+    w = ward_factory(["N3", "N1"])
+    url = reverse("roster:roster_grid", args=[w.ward.pk, "2026-12"])
+    assert Client().get(url).status_code == 302
+    assert client_for(w.nurses[0]).get(url).status_code == 403
+    response = client_for(w.head).get(url)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'id="roster-grid"' in body
+    assert "grid.js" in body
+    assert "<script>" not in body  # no inline script (CSP)
+
+
+def test_a_cell_edit_answers_with_every_mark(ward_factory: Any) -> None:
+    w = ward_factory(["N3", "N1"])
+    roster = services.roster_open(actor=w.head.user, ward=w.ward, month=MONTH)
+    c = client_for(w.head)
+    url = reverse("roster:cell_update", args=[roster.pk])
+    for day in ("2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04"):
+        response = c.post(
+            url,
+            json.dumps({"staff": w.nurses[0].pk, "date": day, "code": "N"}),
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+    data = response.json()
+    assert data["ok"] is True
+    key = f"{w.nurses[0].pk}|2026-12-04"
+    assert data["cells"][key]
+    assert data["hard_count"] >= 1
+
+    bad = c.post(
+        url,
+        json.dumps({"staff": w.nurses[0].pk, "date": "2026-12-05", "code": "X"}),
+        content_type="application/json",
+    )
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "code"
+    assert not RosterCell.objects.filter(date="2026-12-05").exists()
+
+    denied = client_for(w.nurses[1]).post(
+        url,
+        json.dumps({"staff": w.nurses[0].pk, "date": "2026-12-05", "code": "A"}),
+        content_type="application/json",
+    )
+    assert denied.status_code == 403
+
+
+def test_my_shifts_and_the_ical_feed(ward_factory: Any) -> None:
+    w = ward_factory(["N3", "N1"])
+    published(w)
+    c = client_for(w.nurses[0])
+    page = c.get(reverse("roster:my_shifts") + "?month=2026-12").content.decode()
+    assert "白班 A" in page and "大夜 N" in page
+    token = StaffProfile.objects.get(staff=w.nurses[0]).ical_token
+    assert token in page
+    feed = Client().get(reverse("roster:ical", args=[token]))
+    assert feed.status_code == 200
+    assert feed["Content-Type"].startswith("text/calendar")
+    assert feed["Cache-Control"] == "no-store"
+    assert Client().get(reverse("roster:ical", args=["not-a-token"])).status_code == 404
+
+
+def test_ical_has_one_event_per_published_shift(ward_factory: Any) -> None:
+    w = ward_factory(["N3", "N1"])
+    published(w)
+    cells = my_shifts(staff=w.nurses[0], start=MONTH, days=31)
+    text = calendar_for(w.nurses[0], cells)
+    assert text.count("BEGIN:VEVENT") == 4
+    # 大夜 N on 12-04 00:00 Asia/Shanghai is 12-03 16:00 UTC
+    assert "DTSTART:20261203T160000Z" in text
+
+
+def test_swap_pages(ward_factory: Any) -> None:
+    w = ward_factory(["N3", "N3"])
+    published(w)
+    c = client_for(w.nurses[0])
+    response = c.post(
+        reverse("roster:swap_new"), {"my_date": "2026-12-07", "partner": w.nurses[1].pk, "partner_date": ""}
+    )
+    assert response.status_code == 302
+    detail = client_for(w.head).get(response["Location"]).content.decode()
+    assert 'value="approve"' in detail
+    assert client_for(w.nurses[1]).get(reverse("roster:swap_list")).status_code == 200
