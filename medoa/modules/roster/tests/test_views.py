@@ -9,12 +9,11 @@ from typing import Any
 from django.test import Client
 from django.urls import reverse
 
+from medoa.core.org.tests.factories import TEST_PASSWORD
 from medoa.modules.roster import services
 from medoa.modules.roster.ical import calendar_for
-from medoa.modules.roster.selectors import my_shifts
 from medoa.modules.roster.models import RosterCell, StaffProfile
-
-from medoa.core.org.tests.factories import TEST_PASSWORD
+from medoa.modules.roster.selectors import my_shifts
 
 from .conftest import MONTH, Ward
 
