@@ -1,4 +1,4 @@
-"""The `medoa` command: demo, serve, worker and manage (see `medoa --help`).
+"""The `medoa` command: demo, serve, worker, mllp and manage (see `medoa --help`).
 
 Every command takes ``--data-dir`` (or ``MEDOA_DATA_DIR``; default ``./var``): the directory that
 holds the SQLite database, ``keys.json``, uploads and collected static files. Django reads its
@@ -222,6 +222,31 @@ def cmd_worker(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+# --- mllp ------------------------------------------------------------------------------------------
+
+DEFAULT_MLLP_PORT = 2575
+
+
+def cmd_mllp(args: argparse.Namespace, rest: list[str]) -> int:
+    _setup_env(data_dir_of(args.data_dir), default_env="production")
+    _django_setup()
+    from medoa.integration.hl7.mllp import MllpServer
+
+    server = MllpServer(
+        host=args.host,
+        port=args.port,
+        max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
+    )
+    try:
+        server.run()
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {_bind_address(args.host, args.port)}: {exc.strerror or exc}"
+        ) from None
+    return 0
+
+
 # --- demo ------------------------------------------------------------------------------------------
 
 
@@ -239,8 +264,23 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 
 def demo_banner(
-    *, url: str, data_dir: Path, password: str, logins: list[Any], totps: list[Any], host: str
+    *,
+    url: str,
+    data_dir: Path,
+    password: str,
+    logins: list[Any],
+    totps: list[Any],
+    host: str,
+    mllp: str = "",
+    his_key: str = "",
+    his_key_file: Path | None = None,
 ) -> str:
+    systems = []
+    if mllp:
+        systems.append(f"  HL7 MLLP:  {mllp}   (any sending facility, from this machine)")
+    if his_key:
+        systems.append(f"  HIS key:   {his_key}" + (f"   (also in {his_key_file})" if his_key_file else ""))
+        systems.append(f"             POST {url}api/v1/integration/hl7 with Authorization: Bearer <key>")
     nurses = [row for row in logins if row.username.startswith("card_n")]
     rows = [["用户名 username", "角色 role", "姓名 name", "部门 department"]]
     for row in logins:
@@ -267,6 +307,7 @@ def demo_banner(
     lines += [
         f"  Data:      {data_dir}",
         f"  Password:  {password}   (the same for every demo login)",
+        *systems,
         "",
         "Demo logins:",
         *_table(rows),
@@ -361,6 +402,9 @@ def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
     host, port = args.host, args.port
     if not _port_free(host, port):
         raise CliError(f"port {port} on {host} is in use; choose another with --port")
+    mllp_host = "::1" if host == "::1" else "127.0.0.1"
+    if not _port_free(mllp_host, args.mllp_port):
+        raise CliError(f"port {args.mllp_port} on {mllp_host} is in use; choose another with --mllp-port")
     data_dir.mkdir(parents=True, exist_ok=True)
     ensure_key_file(data_dir)
     if args.reset:
@@ -373,8 +417,11 @@ def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
     from django.core.management import call_command
     from django.db import connections
 
+    from medoa.core.access.demo_keys import KEY_FILE as HIS_KEY_FILE
+    from medoa.core.access.demo_keys import ensure_demo_his_key
     from medoa.core.org.demo import demo_logins, demo_totp_secrets
     from medoa.core.runtime.demo import demo_is_loaded, run_demo_loaders
+    from medoa.integration.hl7.demo import ensure_demo_senders
 
     print("Migrating the database …", flush=True)
     call_command("migrate", interactive=False, verbosity=0)
@@ -386,6 +433,8 @@ def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
         keys = run_demo_loaders(password=args.demo_password)
         print(f"Demo hospital loaded ({', '.join(keys)}) in {time.monotonic() - started:.1f} s.", flush=True)
     call_command("collectstatic", interactive=False, verbosity=0)
+    ensure_demo_senders()  # a demo loaded before the HL7 listener existed gets its allow-list too
+    his_key = ensure_demo_his_key(data_dir)
     logins = demo_logins()
     totps = demo_totp_secrets()
     connections.close_all()
@@ -407,11 +456,22 @@ def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
             env,
         )
         group.spawn("worker", [*me, "worker"], env)
-        if _wait_until_listening(host, port, group, stop):
+        group.spawn("MLLP listener", [*me, "mllp", "--host", mllp_host, "--port", str(args.mllp_port)], env)
+        if _wait_until_listening(host, port, group, stop) and _wait_until_listening(
+            mllp_host, args.mllp_port, group, stop
+        ):
             shown_host = ("::1" if host == "::" else "127.0.0.1") if host in ANY_ADDRESSES else host
             url = f"http://{_bind_address(shown_host, port)}/"
             banner = demo_banner(
-                url=url, data_dir=data_dir, password=args.demo_password, logins=logins, totps=totps, host=host
+                url=url,
+                data_dir=data_dir,
+                password=args.demo_password,
+                logins=logins,
+                totps=totps,
+                host=host,
+                mllp=_bind_address(mllp_host, args.mllp_port),
+                his_key=his_key,
+                his_key_file=data_dir / HIS_KEY_FILE,
             )
             print(banner, flush=True)
         while not stop.wait(0.25):
@@ -463,9 +523,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--data-dir", default=argparse.SUPPRESS, help=data_dir_help)
         return p
 
-    p = add("demo", "start the demo hospital: SQLite, web server and worker, with demo logins")
+    p = add("demo", "start the demo hospital: SQLite, web server, worker and MLLP listener, with demo logins")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    p.add_argument(
+        "--mllp-port",
+        type=_port,
+        default=DEFAULT_MLLP_PORT,
+        help=f"port of the HL7 MLLP listener, on loopback (default {DEFAULT_MLLP_PORT})",
+    )
     p.add_argument("--reset", action="store_true", help="delete the demo database first and load it again")
     p.add_argument(
         "--demo-password",
@@ -489,6 +555,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--heartbeat", type=float, default=HEARTBEAT_SECONDS, help="seconds between heartbeats (default 10)"
     )
     p.set_defaults(func=cmd_worker)
+
+    p = add("mllp", "run the HL7 v2 MLLP listener")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
+    p.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_MLLP_PORT,
+        help=f"port to listen on (default {DEFAULT_MLLP_PORT})",
+    )
+    p.add_argument(
+        "--max-connections", type=_positive, default=None, help="connections at once (default 100)"
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=None,
+        help="close a connection idle this many seconds (default 600)",
+    )
+    p.set_defaults(func=cmd_mllp)
 
     p = add("manage", "run a Django management command (medoa manage help)", add_help=False)
     p.set_defaults(func=cmd_manage, passthrough=True)

@@ -58,9 +58,11 @@ class Demo:
 
     def __init__(self, data_dir: Path, *args: str) -> None:
         self.port = _free_port()
+        self.mllp_port = _free_port()  # never the default 2575, which another run may hold
         self.log = data_dir.parent / f"demo-{self.port}.log"
+        mllp = [] if "--mllp-port" in args else ["--mllp-port", str(self.mllp_port)]
         self.proc = subprocess.Popen(
-            [str(MEDOA), "--data-dir", str(data_dir), "demo", "--port", str(self.port), *args],
+            [str(MEDOA), "--data-dir", str(data_dir), "demo", "--port", str(self.port), *mllp, *args],
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
             env=_env(),
@@ -324,3 +326,141 @@ def test_key_file_is_private_complete_and_never_overwritten(tmp_path: Path) -> N
 
     ensure_key_file(tmp_path)
     assert json.loads(path.read_text()) == keys
+
+
+# --- the MLLP listener (medoa mllp, and in the demo) ---------------------------------------------
+
+
+def _mllp_exchange(port: int, text: str) -> str:
+    frame = b"\x0b" + text.encode() + b"\x1c\x0d"
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(frame)
+        data = b""
+        while not data.endswith(b"\x1c\x0d"):
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {data!r}"
+            data += chunk
+    return data[1:-2].decode()
+
+
+def _hl7(control_id: str) -> str:
+    return (
+        f"MSH|^~\\&|HIS|DEMO|MEDOA|OA|20261126120000||ADT^A01|{control_id}|P|2.5\r"
+        "EVN|A01|20261126120000\rPID|1||P9^^^DEMO^MR||TEST^ONE\rPV1|1|I|W1^1^1\r"
+    )
+
+
+def test_mllp_command_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    ensure_key_file(data_dir)
+    env = _env()
+    migrate = subprocess.run(
+        [str(MEDOA), "--data-dir", str(data_dir), "manage", "migrate", "-v", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(MEDOA), "--data-dir", str(data_dir), "mllp", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        # no Sender row: the allow-list refuses, with an AR naming the client
+        ack = _mllp_exchange(port, _hl7("CLI1"))
+        assert "\rMSA|AR|CLI1" in ack
+        assert "not on the MLLP allow-list" in ack
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def test_mllp_command_refuses_a_port_in_use(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    ensure_key_file(data_dir)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [str(MEDOA), "--data-dir", str(data_dir), "mllp", "--host", "127.0.0.1", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"medoa: error: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_runs_the_mllp_listener_and_prints_the_his_key(tmp_path: Path, demos: list[Demo]) -> None:
+    data_dir = tmp_path / "var"
+    demo = Demo(data_dir)
+    demos.append(demo)
+    demo.wait_for_banner()
+    out = demo.output
+
+    # the banner names the listener and the HIS key, which is in its file (0600)
+    assert f"HL7 MLLP:  127.0.0.1:{demo.mllp_port}" in out
+    key_file = data_dir / "demo-his.key"
+    raw = key_file.read_text().strip()
+    assert f"HIS key:   {raw}   (also in {key_file})" in out
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+    # loopback may send any facility: AA, and the repeat gets the same ACK
+    first = _mllp_exchange(demo.mllp_port, _hl7("DEMO1"))
+    assert "\rMSA|AA|DEMO1" in first
+    assert _mllp_exchange(demo.mllp_port, _hl7("DEMO1")) == first
+
+    # over HTTP with the key
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{demo.port}/api/v1/integration/hl7",
+        data=_hl7("DEMO2").encode(),
+        headers={"Content-Type": "application/hl7-v2", "Authorization": f"Bearer {raw}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        assert response.status == 200
+        assert "\rMSA|AA|DEMO2" in response.read().decode()
+    assert demo.stop() == 0
+
+
+def test_demo_refuses_an_mllp_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [
+                str(MEDOA), "--data-dir", str(tmp_path / "var"), "demo",
+                "--port", str(_free_port()), "--mllp-port", str(port),
+            ],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert (
+        f"medoa: error: port {port} on 127.0.0.1 is in use; choose another with --mllp-port" in result.stderr
+    )

@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.choices import DataScope
 from medoa.core.access.permissions import Permission, register
-from medoa.core.registries import MenuEntry, PeriodicJob, periodic_jobs
+from medoa.core.registries import DemoLoader, MenuEntry, PeriodicJob, demo_loaders, periodic_jobs
 
 ALL = DataScope.ALL
 
@@ -59,6 +59,7 @@ class Hl7Config(AppConfig):
     verbose_name = _("HL7 v2")
 
     def ready(self) -> None:
+        from .demo import demo_load
         from .processing import processing_job
 
         for permission in PERMISSIONS:
@@ -66,3 +67,5 @@ class Hl7Config(AppConfig):
         periodic_jobs.register(
             "hl7.process", PeriodicJob("hl7.process", processing_job, every_seconds=PROCESS_JOB_SECONDS)
         )
+        # MLLP: the demo's allow-list (loopback, any facility).
+        demo_loaders.register("hl7", DemoLoader("hl7", demo_load, order=90))
