@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.test import Client
+from lxml import etree
 
 from medoa.core.access.system_keys import create_system_key
 from medoa.core.events import publish
@@ -16,6 +18,8 @@ from medoa.core.events.choices import DeliveryStatus
 from medoa.core.events.dispatcher import dispatch_until_idle
 from medoa.core.events.models import Delivery
 from medoa.core.org.models import Staff
+from medoa.core.registries import demo_loaders
+from medoa.core.runtime.demo import run_demo_loaders
 from medoa.engines.flow import onboarding, services
 from medoa.engines.flow.choices import InstanceStatus, TaskStatus
 from medoa.engines.flow.models import HumanTask, ProcessDefinition, ProcessInstance, ServiceJob
@@ -189,3 +193,103 @@ def test_an_hr_system_with_a_key_hires_through_the_api(staff: SimpleNamespace, d
     assert response.status_code == 202, response.content
     assert Staff.objects.filter(employee_no="E7").exists()
     assert the_instance("E7").status == InstanceStatus.RUNNING
+
+
+# --- the model's diagram, and the demo hospital ---------------------------------------------------
+
+BPMN_NS = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+BPMNDI_NS = "{http://www.omg.org/spec/BPMN/20100524/DI}"
+DC_NS = "{http://www.omg.org/spec/DD/20100524/DC}"
+DI_NS = "{http://www.omg.org/spec/DD/20100524/DI}"
+CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
+NODES = ("startEvent", "endEvent", "userTask", "serviceTask", "exclusiveGateway", "parallelGateway")
+
+
+def _box(shape: Any) -> tuple[float, float, float, float]:
+    b = shape.find(f"{DC_NS}Bounds")
+    x, y, w, h = (float(b.get(k)) for k in ("x", "y", "width", "height"))
+    return x, y, x + w, y + h
+
+
+def _on_outline(point: tuple[float, float], box: tuple[float, float, float, float]) -> bool:
+    x, y = point
+    x0, y0, x1, y1 = box
+    return (x in (x0, x1) and y0 <= y <= y1) or (y in (y0, y1) and x0 <= x <= x1)
+
+
+def test_the_model_has_a_complete_left_to_right_diagram() -> None:
+    root = etree.fromstring(onboarding.MODEL_PATH.read_bytes())
+    process = root.find(f"{BPMN_NS}process")
+    plane = root.find(f"{BPMNDI_NS}BPMNDiagram/{BPMNDI_NS}BPMNPlane")
+    shapes = {s.get("bpmnElement"): s for s in plane.iter(f"{BPMNDI_NS}BPMNShape")}
+    edges = {e.get("bpmnElement"): e for e in plane.iter(f"{BPMNDI_NS}BPMNEdge")}
+    nodes = [el for el in process if etree.QName(el).localname in NODES]
+    flows = list(process.iter(f"{BPMN_NS}sequenceFlow"))
+    assert set(shapes) == {n.get("id") for n in nodes}
+    assert set(edges) == {f.get("id") for f in flows}
+    for flow in flows:
+        points = [
+            (float(p.get("x")), float(p.get("y"))) for p in edges[flow.get("id")].iter(f"{DI_NS}waypoint")
+        ]
+        assert _on_outline(points[0], _box(shapes[flow.get("sourceRef")])), flow.get("id")
+        assert _on_outline(points[-1], _box(shapes[flow.get("targetRef")])), flow.get("id")
+        assert all(a[0] == b[0] or a[1] == b[1] for a, b in itertools.pairwise(points)), flow.get("id")
+    boxes = [_box(s) for s in shapes.values()]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+    # the three offices in parallel, the three branches by position kind
+    tasks = {el.get("id"): el.get(f"{CAMUNDA}candidateGroups") for el in process.iter(f"{BPMN_NS}userTask")}
+    assert tasks == {
+        "Task_it_access": "it",
+        "Task_logistics": "logistics",
+        "Task_hr_contract": "hr",
+        "Task_doctor_training": "education_office",
+        "Task_doctor_rights": "medical_affairs",
+        "Task_nurse_training": "nursing_dept",
+        "Task_nurse_ward": "head_nurse",
+        "Task_admin_department": "dept_head",
+        "Task_admin_permissions": "it",
+    }
+
+
+@pytest.mark.parametrize(
+    ("department", "kind", "branch_steps"),
+    [
+        ("CARD", "doctor", {"Task_doctor_training", "Task_doctor_rights"}),
+        ("CARD-W1", "nurse", {"Task_nurse_training"}),
+        ("FIN", "admin", {"Task_admin_department"}),
+    ],
+)
+def test_in_the_demo_hospital_every_branch_finds_its_people(
+    clock: FakeClock, department: str, kind: str, branch_steps: set[str]
+) -> None:
+    # Given the demo hospital with the onboarding model deployed by its loader
+    run_demo_loaders(
+        password="Demo@Pass-2026",
+        loaders=[demo_loaders.get("org"), demo_loaders.get("flow"), demo_loaders.get("flow.onboarding")],
+    )
+    # When
+    hire(employee_no="NEW9001", name="新同事", department=department, position_kind=kind, title="")
+    instance = the_instance("NEW9001")
+    run_account_step(clock, instance)
+    # Then the three offices' tasks go to their people (candidates when several hold the role)
+    first = {t.task_def_id: t for t in HumanTask.objects.filter(instance=instance, status=TaskStatus.OPEN)}
+    assert set(first) == {"Task_it_access", "Task_logistics", "Task_hr_contract"}
+    for step, role in (("Task_it_access", "it"), ("Task_logistics", "logistics"), ("Task_hr_contract", "hr")):
+        people = _people_of(first[step])
+        assert people and all(p.role_assignments.filter(role__code=role).exists() for p in people), step
+    for step, task in first.items():
+        if task.assignee is None:
+            services.task_act(actor=_people_of(task)[0].user, task=task, action="claim")
+            task.refresh_from_db()
+        services.task_act(actor=task.assignee.user, task=task, action="complete")
+    assert {t.task_def_id for t in HumanTask.objects.filter(instance=instance, status=TaskStatus.OPEN)} == (
+        branch_steps
+    )
+
+
+def _people_of(task: HumanTask) -> list[Staff]:
+    if task.assignee is not None:
+        return [task.assignee]
+    return [c.staff for c in task.candidates.select_related("staff")]
