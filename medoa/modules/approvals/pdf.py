@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
@@ -213,7 +213,7 @@ def _decision(step: ChainStep) -> str:
 def _chain_flowables(request: ApprovalRequest, styles: dict[str, ParagraphStyle]) -> list[Any]:
     header = [
         _p(text, styles["cell"])
-        for text in (_("Step"), _("Approver"), _("Decision"), _("Comment"), _("Time"))
+        for text in (_("Step"), _("Approver"), pgettext("approval", "Decision"), _("Comment"), _("Time"))
     ]
     rows = [header]
     for step in request_chain(request):
@@ -268,10 +268,10 @@ def approval_sheet_pdf(request: ApprovalRequest, *, compress: bool = True) -> by
         invariant=0 if compress else 1,
     )
     facts = [
-        [_("Number"), request.number or str(request.pk), _("Type"), type_name],
+        [_("Request number"), request.number or str(request.pk), _("Type"), type_name],
         [_("Initiator"), request.initiator.name, _("Department"), request.department.name],
-        [_("Submitted"), _local(request.submitted_at), _("Status"), request.get_status_display()],
-        [_("Finished"), _local(request.finished_at), _("Summary"), request.summary],
+        [_("Submitted at"), _local(request.submitted_at), _("Status"), request.get_status_display()],
+        [_("Finished at"), _local(request.finished_at), _("Summary"), request.summary],
     ]
     facts_table = _grid(
         [[_p(cell, styles["cell"]) for cell in row] for row in facts],

@@ -93,3 +93,11 @@ def test_the_department_head_goes_to_the_leader_above(people: SimpleNamespace) -
 
     assert decide_all(request) == [(DEPT_HEAD, "dean"), (VICE_DEAN, "vice")]
     assert request.status == "approved"
+
+
+def test_no_self_approval_a_vice_deans_long_trip_goes_to_the_dean(people: SimpleNamespace) -> None:
+    install(people, "business_trip")
+    request = submit(people.vice, "business_trip", trip("2026-12-01", "2026-12-08"))
+
+    assert decide_all(request) == [(DEPT_HEAD, "dean"), (VICE_DEAN, "dean")]
+    assert request.status == "approved"

@@ -68,3 +68,22 @@ def test_further_study_end_before_start_is_refused(people: SimpleNamespace) -> N
         )
     assert refused.value.field == "data.end_date"
     assert ApprovalRequest.objects.count() == 0
+
+
+def test_no_self_approval_the_education_officer_goes_on_to_the_vice_dean(people: SimpleNamespace) -> None:
+    install(people, "further_study")
+    request = submit(
+        people.education,
+        "further_study",
+        {
+            "institution": "复旦大学",
+            "specialty": "医学教育",
+            "months": 2,
+            "start_date": "2027-03-01",
+            "end_date": "2027-04-30",
+            "plan": "学习教学管理",
+        },
+    )
+
+    assert decide_all(request) == [("科室负责人审批", "dean"), VICE]
+    assert request.status == "approved"

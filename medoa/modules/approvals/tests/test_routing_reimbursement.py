@@ -96,3 +96,25 @@ def test_an_amount_with_three_decimals_or_no_invoice_is_refused(people: SimpleNa
     assert [f for f, _m in first.value.errors] == ["data.items.0.amount"]
     assert [f for f, _m in second.value.errors] == ["data.items.0.invoice"]
     assert ApprovalRequest.objects.count() == 0
+
+
+def test_no_self_approval_the_finance_step_passes_to_the_next_level(
+    people: SimpleNamespace, hospital: SimpleNamespace, media: Any
+) -> None:
+    """财务处's own clerk asks for 10,000: the finance step is passed on (recorded), and the request
+    goes to the next level, the vice dean, then the dean."""
+    from medoa.core.org.tests.factories import person_maker
+    from medoa.engines.flow.models import HumanTask
+
+    person_maker(default=hospital.FIN, root=hospital.root)(
+        "dept_head", username="finance_head", name="财务处长"
+    )
+    install(people, "reimbursement")
+    request = submit(
+        people.finance, "reimbursement", {"reason": "培训费", "items": items(people.finance, 10000.00)}
+    )
+
+    assert decide_all(request) == [("科室负责人审批", "finance_head"), VICE, DEAN]
+    assert request.status == "approved"
+    passed = HumanTask.objects.get(instance=request.process_instance, task_def_id="Task_finance")
+    assert (passed.outcome, passed.completed_by) == ("approved", None)

@@ -58,7 +58,7 @@ def summary(data: dict[str, Any]) -> str:
 BUSINESS_TRIP = RequestType(
     key=KEY,
     name=_("Business trip"),
-    category=_("Administration"),
+    category=_("Administrative affairs"),
     process_key=engine_key(KEY),
     bpmn=bpmn_path(KEY),
     form_key=engine_key(KEY),

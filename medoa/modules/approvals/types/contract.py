@@ -91,7 +91,7 @@ def contract_revision_record(variables: dict[str, Any]) -> dict[str, Any]:
 CONTRACT = RequestType(
     key=KEY,
     name=_("Contract review"),
-    category=_("Administration"),
+    category=_("Administrative affairs"),
     process_key=engine_key(KEY),
     bpmn=bpmn_path(KEY),
     form_key=engine_key(KEY),

@@ -156,7 +156,7 @@ def receipt_mark_read(*, actor: Any, receipt: DocumentReceipt) -> DocumentReceip
 DOCUMENT = RequestType(
     key=KEY,
     name=_("Official document"),
-    category=_("Administration"),
+    category=_("Administrative affairs"),
     process_key=engine_key(KEY),
     bpmn=bpmn_path(KEY),
     form_key=engine_key(KEY),

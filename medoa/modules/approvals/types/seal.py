@@ -83,7 +83,7 @@ def summary(data: dict[str, Any]) -> str:
 SEAL = RequestType(
     key=KEY,
     name=_("Seal use"),
-    category=_("Administration"),
+    category=_("Administrative affairs"),
     process_key=engine_key(KEY),
     bpmn=bpmn_path(KEY),
     form_key=engine_key(KEY),
