@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
@@ -189,6 +189,7 @@ class Resolver:
             rtype, rid = key.split("/", 1)
             row = (
                 StoredResource.objects.filter(facility=self.facility, resource_type=rtype, resource_id=rid)
+                .exclude(digest="")
                 .only("data")
                 .first()
             )
@@ -223,12 +224,13 @@ def _store(
         return True
     if row.digest == digest and (state is None or row.state == state):
         return False
+    if row.digest:  # not the placeholder of a first version (``_stored_state``)
+        row.version += 1
     row.data = json.dumps(data, ensure_ascii=False)
     row.digest = digest
     row.code = code[:100]
     if state is not None:
         row.state = state
-    row.version += 1
     row.submission = submission
     row.updated_at = timezone.now()
     row.save()
@@ -236,17 +238,29 @@ def _store(
 
 
 def _stored_state(facility: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    rid = str(data.get("id") or "")
+    """The digest and state of the version MedOA last applied, locked until the caller's
+    transaction ends, so that two versions of one resource are applied one after the other, each
+    seeing what the other left. A resource never seen gets a placeholder row (digest ``""``) that
+    holds the lock: a concurrent first version waits for this one, then sees it."""
+    rid = str(data.get("id") or "")[:64]
     if not rid:
         return None
-    row = (
-        StoredResource.objects.filter(
-            facility=facility, resource_type=data["resourceType"], resource_id=rid[:64]
-        )
-        .values_list("digest", "state")
-        .first()
-    )
-    return (row[0], row[1]) if row else None
+    keys = {"facility": facility, "resource_type": data["resourceType"], "resource_id": rid}
+    row = StoredResource.objects.select_for_update().filter(**keys).values_list("digest", "state").first()
+    if row is None:
+        try:
+            with transaction.atomic():
+                StoredResource.objects.create(**keys, data="", digest="")
+        except IntegrityError:  # a concurrent first version committed meanwhile
+            row = (
+                StoredResource.objects.select_for_update()
+                .filter(**keys)
+                .values_list("digest", "state")
+                .first()
+            )
+    if row is None or not row[0]:
+        return None
+    return row[0], row[1]
 
 
 def _staff_username(resource: dict[str, Any]) -> str:
@@ -341,8 +355,14 @@ def _process(
     source = f"fhir:{submission.pk}"
     root = expression_root
     try:
-        with transaction.atomic():
-            return _apply(data, facility=facility, source=source, resolve=resolve, submission=submission)
+        try:
+            with transaction.atomic():
+                return _apply(data, facility=facility, source=source, resolve=resolve, submission=submission)
+        except IntegrityError:
+            # Another request stored the same resource (or the same visit) at the same moment: its
+            # version is committed now; apply this one again on top of it.
+            with transaction.atomic():
+                return _apply(data, facility=facility, source=source, resolve=resolve, submission=submission)
     except UnmappedCode as exc:
         clinical.unmapped_code_note(exc, source=source)
         reason = f"{exc.key} — {exc}"
