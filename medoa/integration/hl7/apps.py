@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.choices import DataScope
 from medoa.core.access.permissions import Permission, register
-from medoa.core.registries import DemoLoader, MenuEntry, PeriodicJob, demo_loaders, periodic_jobs
+from medoa.core.registries import DemoLoader, MenuEntry, PeriodicJob, demo_loaders, menu, periodic_jobs
 
 ALL = DataScope.ALL
 
@@ -64,6 +64,8 @@ class Hl7Config(AppConfig):
 
         for permission in PERMISSIONS:
             register(permission)
+        for entry in MENU:  # CLIN: the message store, code mappings and MLLP senders pages
+            menu.register(entry.key, entry)
         periodic_jobs.register(
             "hl7.process", PeriodicJob("hl7.process", processing_job, every_seconds=PROCESS_JOB_SECONDS)
         )
