@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -273,77 +273,106 @@ def _clean(values: dict[str, Any], *, instance: Staff | None) -> dict[str, Any]:
         raise HrFeedError(f"hr.employee.hired: {problems}") from None
 
 
+def _locked_staff(employee_no: str) -> Staff | None:
+    return (
+        Staff.objects.select_for_update(of=("self",))
+        .select_related("user", "department")
+        .filter(employee_no__iexact=employee_no)
+        .first()
+    )
+
+
+def _update(
+    staff: Staff, data: EmployeeHired, department: Department, *, actor_name: str, details: dict[str, Any]
+) -> HireResult:
+    cleaned = _clean(_values(data, department, new=False), instance=staff)
+    changed = [name for name, value in cleaned.items() if getattr(staff, name) != value]
+    for name in changed:
+        setattr(staff, name, cleaned[name])
+    reactivated = staff.status != StaffStatus.ACTIVE
+    if reactivated:
+        staff.status = StaffStatus.ACTIVE
+        changed.append("status")
+    if not changed:
+        return HireResult(staff=staff, created=False)
+    staff.save()
+    user_fields = []
+    if staff.user.first_name != staff.name[:150]:
+        staff.user.first_name = staff.name[:150]
+        user_fields.append("first_name")
+    if "email" in changed:
+        staff.user.email = staff.email
+        user_fields.append("email")
+    if reactivated and not staff.user.is_active:
+        staff.user.is_active = True
+        user_fields.append("is_active")
+    if user_fields:
+        staff.user.save(update_fields=user_fields)
+    forget_principal(staff.user)
+    audit_record(
+        actor=None,
+        actor_name=actor_name,
+        action="org.staff.updated",
+        target=staff,
+        details={**details, "fields": sorted(changed), "via": EVENT_TYPE_NAME},
+    )
+    return HireResult(staff=staff, created=False, changed=tuple(sorted(changed)))
+
+
+def _create(
+    data: EmployeeHired, department: Department, *, actor_name: str, details: dict[str, Any]
+) -> HireResult:
+    cleaned = _clean({"employee_no": data.employee_no, **_values(data, department, new=True)}, instance=None)
+    username = _free_username(data.username or cleaned["employee_no"].lower(), explicit=bool(data.username))
+    user = User(username=username, email=cleaned.get("email", ""), first_name=cleaned["name"][:150])
+    user.set_unusable_password()
+    user.must_change_password = True
+    staff = Staff(status=StaffStatus.ACTIVE, **cleaned)
+    _apply_private(staff, cleaned)
+    with transaction.atomic():  # a savepoint: a concurrent hire of the same person is retried below
+        user.save()
+        staff.user = user
+        staff.save()
+    audit_record(
+        actor=None,
+        actor_name=actor_name,
+        action="org.staff.hired",
+        target=staff,
+        details={**details, "username": username, "department": department.code, "title": staff.title},
+    )
+    return HireResult(staff=staff, created=True)
+
+
 @transaction.atomic
 def employee_hired_apply(
     *, data: EmployeeHired, actor_name: str = DEFAULT_ACTOR_NAME, event_id: int | None = None
 ) -> HireResult:
     """Create the person of ``data`` with an account, or update the person with that employee
     number (bringing them back if they had left). Audited as ``org.staff.hired`` (new) or
-    ``org.staff.updated`` (known), by ``actor_name`` (the publisher, e.g. ``key:HR feed``)."""
+    ``org.staff.updated`` (known), by ``actor_name`` (the publisher, e.g. ``key:HR feed``).
+
+    The person's row stays locked until the caller's transaction ends, so two reports about one
+    person are applied one after the other; two that create them at the same moment end with one
+    record (the second finds the first's when its insert collides)."""
     actor_name = actor_name or DEFAULT_ACTOR_NAME
     department = _department(data.department)
-    details_base: dict[str, Any] = {"employee_no": data.employee_no, "position_kind": data.position_kind}
+    details: dict[str, Any] = {"employee_no": data.employee_no, "position_kind": data.position_kind}
     if event_id is not None:
-        details_base["event"] = event_id
+        details["event"] = event_id
     if data.source:
-        details_base["source"] = data.source
-    staff = (
-        Staff.objects.select_for_update()
-        .select_related("user", "department")
-        .filter(employee_no__iexact=data.employee_no)
-        .first()
-    )
+        details["source"] = data.source
+    staff = _locked_staff(data.employee_no)
     if staff is not None:
-        cleaned = _clean(_values(data, department, new=False), instance=staff)
-        changed = [name for name, value in cleaned.items() if getattr(staff, name) != value]
-        for name in changed:
-            setattr(staff, name, cleaned[name])
-        reactivated = staff.status != StaffStatus.ACTIVE
-        if reactivated:
-            staff.status = StaffStatus.ACTIVE
-            changed.append("status")
-        if not changed:
-            return HireResult(staff=staff, created=False)
-        staff.save()
-        user_fields = []
-        if staff.user.first_name != staff.name[:150]:
-            staff.user.first_name = staff.name[:150]
-            user_fields.append("first_name")
-        if "email" in changed:
-            staff.user.email = staff.email
-            user_fields.append("email")
-        if reactivated and not staff.user.is_active:
-            staff.user.is_active = True
-            user_fields.append("is_active")
-        if user_fields:
-            staff.user.save(update_fields=user_fields)
-        forget_principal(staff.user)
-        audit_record(
-            actor=None,
-            actor_name=actor_name,
-            action="org.staff.updated",
-            target=staff,
-            details={**details_base, "fields": sorted(changed), "via": EVENT_TYPE_NAME},
-        )
-        return HireResult(staff=staff, created=False, changed=tuple(sorted(changed)))
-
-    cleaned = _clean({"employee_no": data.employee_no, **_values(data, department, new=True)}, instance=None)
-    username = _free_username(data.username or cleaned["employee_no"].lower(), explicit=bool(data.username))
-    user = User(username=username, email=cleaned.get("email", ""), first_name=cleaned["name"][:150])
-    user.set_unusable_password()
-    user.must_change_password = True
-    user.save()
-    staff = Staff(user=user, status=StaffStatus.ACTIVE, **cleaned)
-    _apply_private(staff, cleaned)
-    staff.save()
-    audit_record(
-        actor=None,
-        actor_name=actor_name,
-        action="org.staff.hired",
-        target=staff,
-        details={**details_base, "username": username, "department": department.code, "title": staff.title},
-    )
-    return HireResult(staff=staff, created=True)
+        return _update(staff, data, department, actor_name=actor_name, details=details)
+    try:
+        return _create(data, department, actor_name=actor_name, details=details)
+    except IntegrityError:
+        staff = _locked_staff(data.employee_no)
+        if staff is None:  # the username, not the employee number, was taken meanwhile
+            raise HrFeedError(
+                f"hr.employee.hired: the username of {data.employee_no!r} was taken at the same moment"
+            ) from None
+        return _update(staff, data, department, actor_name=actor_name, details=details)
 
 
 def handle_employee_hired(event: Event) -> None:

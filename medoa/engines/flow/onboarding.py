@@ -91,7 +91,11 @@ def onboarding_start(
         logger.info("hr.employee.hired %s: no %r process is deployed; no onboarding", event_id, PROCESS_KEY)
         return None
     # The staff row is locked (employee_hired_apply): two hires of one person wait for each other.
-    staff = Staff.objects.select_for_update().select_related("user", "department").get(pk=result.staff.pk)
+    staff = (
+        Staff.objects.select_for_update(of=("self",))
+        .select_related("user", "department")
+        .get(pk=result.staff.pk)
+    )
     key = business_key(staff.employee_no)
     if ProcessInstance.objects.filter(definition__key=PROCESS_KEY, business_key=key).exists():
         return None

@@ -4,19 +4,23 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 from lxml import etree
 
 from medoa.core.access.system_keys import create_system_key
+from medoa.core.audit.models import AuditEntry
 from medoa.core.events import publish
 from medoa.core.events.choices import DeliveryStatus
 from medoa.core.events.dispatcher import dispatch_until_idle
 from medoa.core.events.models import Delivery
+from medoa.core.org.hr_feed import EmployeeHired, employee_hired_apply
 from medoa.core.org.models import Staff
 from medoa.core.registries import demo_loaders
 from medoa.core.runtime.demo import run_demo_loaders
@@ -293,3 +297,50 @@ def _people_of(task: HumanTask) -> list[Staff]:
     if task.assignee is not None:
         return [task.assignee]
     return [c.staff for c in task.candidates.select_related("staff")]
+
+
+# --- concurrency (PostgreSQL: row locks, one connection per thread) -------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reports_of_one_hire_make_one_record_and_one_onboarding(
+    staff: SimpleNamespace, deployed: None
+) -> None:
+    # Given the same hire reported six times at once, to both subscribers' code paths
+    data = EmployeeHired.model_validate(
+        {"employee_no": "C5001", "name": "并发", "department": "CARD", "position_kind": "doctor"}
+    )
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            try:
+                if i % 2:
+                    onboarding.onboarding_start(data=data, actor_name="test")
+                else:
+                    employee_hired_apply(data=data, actor_name="test")
+                result = "ok"
+            except Exception as exc:  # a deadlock or a duplicate would show here
+                result = f"{type(exc).__name__}: {exc}"
+            with lock:
+                outcomes.append(result)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # Then
+    assert outcomes == ["ok"] * 6
+    assert Staff.objects.filter(employee_no="C5001").count() == 1
+    assert AuditEntry.objects.filter(action="org.staff.hired").count() == 1
+    assert (
+        ProcessInstance.objects.filter(definition__key="onboarding", business_key="onboarding:C5001").count()
+        == 1
+    )
