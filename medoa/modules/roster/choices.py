@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ShiftKind(models.TextChoices):
@@ -15,8 +16,8 @@ class ShiftKind(models.TextChoices):
 
 
 class RosterStatus(models.TextChoices):
-    DRAFT = "draft", _("Draft")
-    PUBLISHED = "published", _("Published")
+    DRAFT = "draft", pgettext_lazy("roster status", "Draft")
+    PUBLISHED = "published", pgettext_lazy("roster status", "Published")
 
 
 class CellSource(models.TextChoices):
