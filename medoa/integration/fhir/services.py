@@ -60,6 +60,21 @@ BUNDLE_TYPES: tuple[str, ...] = ("batch", "transaction")
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 MAX_ENTRIES = 5000
 REPROCESS_BATCH = 100
+# Which element carried a code of each kind (for the expression of an unmapped code's warning).
+UNMAPPED_ELEMENT = {
+    "Encounter": {
+        "ward": "location",
+        "bed": "location",
+        "department": "serviceProvider",
+        "doctor": "participant",
+    },
+    "Observation": {
+        "ward": "encounter",
+        "bed": "encounter",
+        "department": "encounter",
+        "doctor": "performer",
+    },
+}
 # Resources before the ones that refer to them: an Encounter's Locations and Practitioners, an
 # Observation's Patient and Encounter.
 ORDER = {"Patient": 0, "Practitioner": 0, "Location": 0, "Encounter": 2, "Observation": 3}
@@ -366,7 +381,8 @@ def _process(
     except UnmappedCode as exc:
         clinical.unmapped_code_note(exc, source=source)
         reason = f"{exc.key} — {exc}"
-        where = root or str(data["resourceType"])
+        element = UNMAPPED_ELEMENT.get(str(data["resourceType"]), {}).get(exc.kind, "")
+        where = (root or str(data["resourceType"])) + (f".{element}" if element else "")
         return Applied(
             SubmissionStatus.UNMAPPED,
             202,
@@ -612,7 +628,7 @@ def _batch(bundle: Submission, entries: list[Any], *, key: SystemApiKey, facilit
             _finish(row, applied)
         status = 201 if applied.http == 200 else applied.http
         response: dict[str, Any] = {"status": _status_line(status), "outcome": row.outcome}
-        if res.get("id"):
+        if res.get("id") and status < 300:
             response["location"] = f"{res['resourceType']}/{res['id']}"
         responses[index] = {"response": response}
     counts: dict[str, int] = {}

@@ -122,6 +122,7 @@ def test_an_unmapped_ward_waits_then_is_reprocessed(fhir: Any, places: None, hos
     issue = body["issue"][0]
     assert (issue["severity"], issue["code"]) == ("warning", "code-invalid")
     assert "ICU9" in issue["diagnostics"]
+    assert issue["expression"] == ["Encounter.location"]
     sub = Submission.objects.filter(resource_type="Encounter").get()
     assert sub.status == "unmapped"
     assert sub.reason.startswith("unmapped:ward:HIS:ICU9")
