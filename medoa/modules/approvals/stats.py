@@ -293,7 +293,7 @@ def overdue_tasks(
     requests = requests_in_scope(user).filter(status=RequestStatus.SUBMITTED)
     if type_key:
         requests = requests.filter(type_key=type_key)
-    tasks = (
+    tasks = list(
         HumanTask.objects.filter(
             status=TaskStatus.OPEN, due_at__lt=now, instance__approval_requests__in=requests
         )
@@ -301,7 +301,6 @@ def overdue_tasks(
         .prefetch_related("candidates__staff")
         .order_by("due_at", "pk")[:limit]
     )
-    tasks = list(tasks)
     by_instance = _requests_by_instance(t.instance_id for t in tasks)
     rows: list[OverdueRow] = []
     for task in tasks:

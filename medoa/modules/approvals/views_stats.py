@@ -44,7 +44,9 @@ class StatsFilter(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["type"].choices = [("", _("All types")), *((t.key, t.name) for t in ordered())]
+        type_field = self.fields["type"]
+        assert isinstance(type_field, forms.ChoiceField)
+        type_field.choices = [("", _("All types")), *((t.key, t.name) for t in ordered())]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -1,32 +1,36 @@
-"""The site's URLs with PROC's approval pages added to the ``approvals`` namespace — for PROC's
-view tests until ``urls.py`` includes ``urls_proc`` (then it changes nothing)."""
+"""The site's URLs with PROC's approval pages added to the ``approvals`` namespace and the
+statistics router on a test API at ``/api/v1/approvals/stats`` — for PROC's view and API tests
+until ``urls.py`` includes ``urls_proc`` and the API mounts ``api_stats.router`` (then they
+change nothing). The site's URLs are included by name: a module may not import ``config`` or
+``api`` (import-linter)."""
 
 from __future__ import annotations
 
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from ninja import NinjaAPI
+from ninja.errors import HttpError
 
-from medoa.config import urls as site
+from medoa.core.access.api_auth import BearerAuth
+from medoa.modules.approvals import api_stats, urls_proc
 from medoa.modules.approvals import urls as approvals_urls
-from medoa.modules.approvals import urls_proc
+
+SITE_URLCONF = "medoa.config.urls"
+STATS_URL = "/api/v1/approvals/stats"
 
 _names = {p.name for p in approvals_urls.urlpatterns}
 _extra = [p for p in urls_proc.urlpatterns if p.name not in _names]
+_api = NinjaAPI(auth=BearerAuth(), urls_namespace="approvals_proc_api", docs_url=None, openapi_url=None)
+_api.add_router("/approvals", api_stats.router)
 
-urlpatterns = [p for p in site.urlpatterns if not str(p.pattern).startswith("approvals/")] + [
+
+@_api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _api.create_response(request, {"detail": str(exc.message)}, status=exc.status_code)
+
+
+urlpatterns = [
+    path("api/v1/", _api.urls),
     path("approvals/", include((approvals_urls.urlpatterns + _extra, "approvals"))),
+    path("", include(SITE_URLCONF)),
 ]
-
-# The statistics router: through the site's API once the lead mounts it there, else through a
-# test API at the same address.
-from ninja import NinjaAPI  # noqa: E402
-
-from medoa.api.errors import install_error_handlers  # noqa: E402
-from medoa.core.access.api_auth import BearerAuth  # noqa: E402
-from medoa.modules.approvals import api_stats  # noqa: E402
-
-STATS_URL = "/api/v1/approvals/stats"
-if getattr(api_stats.router, "api", None) is None:
-    _api = NinjaAPI(auth=BearerAuth(), urls_namespace="approvals_proc_api", docs_url=None, openapi_url=None)
-    install_error_handlers(_api)
-    _api.add_router("/approvals", api_stats.router)
-    urlpatterns.insert(0, path("api/v1/", _api.urls))
