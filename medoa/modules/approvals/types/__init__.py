@@ -13,7 +13,6 @@ from medoa.core.access.permissions import register as register_permission  # noq
 from medoa.engines.flow.registry import service_functions  # noqa: E402
 
 from ..stats import PERMISSIONS as STATS_PERMISSIONS  # noqa: E402
-
 from .business_trip import BUSINESS_TRIP  # noqa: E402
 from .contract import CONTRACT, contract_revision_record  # noqa: E402
 from .document import DOCUMENT, document_distribute  # noqa: E402
@@ -22,7 +21,7 @@ from .procurement import PROCUREMENT  # noqa: E402
 from .reimbursement import REIMBURSEMENT  # noqa: E402
 from .seal import SEAL  # noqa: E402
 
-ALL = (*ALL, BUSINESS_TRIP, FURTHER_STUDY, REIMBURSEMENT, PROCUREMENT, SEAL, CONTRACT, DOCUMENT)
+ALL = (*ALL, BUSINESS_TRIP, FURTHER_STUDY, REIMBURSEMENT, PROCUREMENT, SEAL, CONTRACT, DOCUMENT)  # type: ignore[assignment]
 
 PROC_FUNCTIONS = {
     "approvals.contract_revision": contract_revision_record,
