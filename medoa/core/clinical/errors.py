@@ -8,6 +8,8 @@ from django.utils.translation import gettext_lazy as _
 
 from medoa.core.errors import ServiceError, fmt
 
+from .choices import CodeKind
+
 
 class ClinicalError(ServiceError):
     default_message = _("The clinical fact is not valid.")
@@ -24,7 +26,11 @@ class UnmappedCode(ClinicalError):
         super().__init__(
             fmt(
                 _("Unmapped %(kind)s code %(code)s (sending facility %(facility)s)."),
-                {"kind": kind, "code": code, "facility": facility or "*"},
+                {
+                    "kind": CodeKind(kind).label if kind in CodeKind.values else kind,
+                    "code": code,
+                    "facility": facility or "*",
+                },
             ),
             field=f"{kind}_code",
         )
