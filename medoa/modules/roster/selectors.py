@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from medoa.core.access.policy import has_perm, principal_of, scope_q
 from medoa.core.errors import fmt
@@ -134,6 +135,17 @@ PRODUCT_RULE = {
     "fair_weekends": "weekend_fairness",
     "fair_holidays": "holiday_fairness",
 }
+
+
+WEEKDAYS = (
+    pgettext_lazy("weekday, one letter", "Mo"),
+    pgettext_lazy("weekday, one letter", "Tu"),
+    pgettext_lazy("weekday, one letter", "We"),
+    pgettext_lazy("weekday, one letter", "Th"),
+    pgettext_lazy("weekday, one letter", "Fr"),
+    pgettext_lazy("weekday, one letter", "Sa"),
+    pgettext_lazy("weekday, one letter", "Su"),
+)
 
 
 @dataclass(frozen=True)
@@ -292,6 +304,7 @@ def roster_grid(*, user: Any, roster: Roster) -> Grid:
             "date": d,
             "iso": d.isoformat(),
             "weekend": d.weekday() >= 5,
+            "weekday": WEEKDAYS[d.weekday()],
             "holiday": d in wm.holidays,
             "issues": day_issues.get(d.isoformat(), []),
         }
