@@ -32,6 +32,14 @@ PERMISSIONS = (
 MENU = (
     MenuEntry("approvals.centre", _("Approval centre"), "approvals:centre", group="main", order=12),
     MenuEntry(
+        "approvals.stats",
+        _("Approval statistics"),
+        "approvals:stats",
+        group="main",
+        order=13,
+        permission="approvals.stats.view",
+    ),
+    MenuEntry(
         "approvals.calendar",
         _("Holiday calendar"),
         "approvals:holiday_list",

@@ -12,7 +12,7 @@ from django.utils import timezone
 from medoa.core.registries import DemoLoader
 
 from . import services
-from .calendar import CHINA_2026
+from .workdays import CHINA_2026
 
 DEMO_DESIGNER = "admin"
 

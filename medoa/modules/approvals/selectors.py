@@ -14,11 +14,19 @@ from medoa.core.access.policy import has_perm, scope_q
 from medoa.core.org.models import Staff
 from medoa.engines.flow import selectors as flow_selectors
 from medoa.engines.flow.choices import EventKind, InstanceStatus, TaskStatus
-from medoa.engines.flow.models import HumanTask, ProcessEvent, ProcessInstance, TaskCopy
+from medoa.engines.flow.models import HumanTask, ProcessDefinition, ProcessEvent, ProcessInstance, TaskCopy
 
 from .choices import LeaveType, RequestStatus
 from .errors import ApprovalNotFound
-from .models import ApprovalRequest, AutoDelegation, Comment, Holiday, LeaveBalance, LeaveRecord
+from .models import (
+    ApprovalRequest,
+    AutoDelegation,
+    Comment,
+    Holiday,
+    LeaveBalance,
+    LeaveLedgerEntry,
+    LeaveRecord,
+)
 from .policy import entitlement
 
 PERM_VIEW = "approvals.request.view"
@@ -39,7 +47,11 @@ def request_visible_q(user: Any) -> Q:
     if not scope:
         return Q()
     staff = staff_of(user)
-    own = Q(initiator=staff.pk) if staff is not None else Q(pk__in=[])
+    own = (
+        Q(initiator=staff.pk) | Q(pk__in=Comment.objects.filter(mentions=staff.pk).values("request_id"))
+        if staff is not None
+        else Q(pk__in=[])
+    )
     visible_instances = ProcessInstance.objects.filter(flow_selectors.instance_visible_q(user)).values("pk")
     return own | Q(process_instance__in=visible_instances) | scope
 
@@ -303,3 +315,25 @@ def automatic_events(request: ApprovalRequest) -> list[ProcessEvent]:
 def card_context(request: Any) -> dict[str, Any]:
     """The workbench card: approvals waiting for me and my requests in approval."""
     return {"counts": counts(user=request.user)}
+
+
+def installed_process_keys() -> set[str]:
+    return set(
+        ProcessDefinition.objects.filter(latest_version__isnull=False, is_active=True).values_list(
+            "key", flat=True
+        )
+    )
+
+
+def may_see_balances_of(user: Any, staff: Staff) -> bool:
+    return has_perm(user, PERM_BALANCE, department=staff.department) or has_perm(
+        user, PERM_VIEW, department=staff.department
+    )
+
+
+def ledger_of(*, staff: Staff, year: int) -> list[LeaveLedgerEntry]:
+    return list(
+        LeaveLedgerEntry.objects.filter(balance__staff=staff, balance__year=year)
+        .select_related("balance", "request")
+        .order_by("-at", "-pk")[:100]
+    )

@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from pydantic import ValidationError as PydanticValidationError
@@ -27,17 +28,17 @@ from medoa.core.notify.services import notification_send
 from medoa.core.org import services as org_services
 from medoa.core.org.choices import StaffStatus
 from medoa.core.org.models import Delegation, Staff
+from medoa.core.org.selectors import department_root, role_members
 from medoa.engines.flow import services as flow_services
-from medoa.engines.flow.choices import InstanceOutcome, InstanceStatus
+from medoa.engines.flow.choices import InstanceOutcome, InstanceStatus, TaskStatus
 from medoa.engines.flow.errors import FlowConflict, FlowError, FlowNotFound, FlowPermissionDenied
-from medoa.engines.flow.models import ProcessDefinition
+from medoa.engines.flow.models import HumanTask, ProcessDefinition, ProcessInstance
 from medoa.engines.flow.services import FormInvalid
 from medoa.engines.forms import services as forms_services
 from medoa.engines.forms.errors import FormsError
 from medoa.engines.forms.models import FormDefinition, FormRecord
 
 from . import selectors
-from .calendar import working_dates
 from .catalog import RequestType, request_types
 from .choices import HolidayKind, LeaveType, LedgerKind, RequestStatus
 from .errors import (
@@ -58,6 +59,7 @@ from .models import (
     LeaveRecord,
 )
 from .policy import entitlement
+from .workdays import working_dates
 
 MAX_COMMENT = 2000
 MAX_MENTIONS = 20
@@ -143,7 +145,9 @@ def request_submit(*, actor: Any, type_key: str, data: Any) -> ApprovalRequest:
         variables = dict(request_type.prepare(staff, clean))
     except ApprovalInputError as exc:
         raise _prefixed(exc) from None
-    summary = request_type.summary({**clean, **variables})[:300]
+    with translation.override(settings.LANGUAGE_CODE):  # stored once, in the hospital's language
+        summary = request_type.summary({**clean, **variables})[:300]
+        title = f"{request_type.name} · {summary} · {staff.name}"
     request = ApprovalRequest.objects.create(
         type_key=type_key,
         initiator=staff,
@@ -161,7 +165,6 @@ def request_submit(*, actor: Any, type_key: str, data: Any) -> ApprovalRequest:
         self_approval_skipped="",
         initiator_name=staff.name,
     )
-    title = f"{request_type.name} · {summary} · {staff.name}"
     form_data = {k: v for k, v in clean.items() if v is not None}
     try:
         instance = flow_services.instance_start(
@@ -180,6 +183,8 @@ def request_submit(*, actor: Any, type_key: str, data: Any) -> ApprovalRequest:
         FormRecord.objects.filter(subject=f"flow:instance:{instance.pk}").order_by("pk").first()
     )
     request.save(update_fields=["process_instance", "form_record"])
+    if request_type.copy_roles:
+        _copy_to_roles(actor, instance, request_type.copy_roles)
     audit_record(
         actor=actor,
         action="approvals.request.submitted",
@@ -187,6 +192,26 @@ def request_submit(*, actor: Any, type_key: str, data: Any) -> ApprovalRequest:
         details={"type": type_key, "number": request.number, "instance": instance.pk},
     )
     return request
+
+
+def _copy_to_roles(actor: Any, instance: ProcessInstance, roles: Iterable[str]) -> None:
+    """抄送: the holders of ``roles`` get the request in their "copied to me" box (through the
+    process engine's copy on the first open task, as the initiator)."""
+    root = department_root()
+    if root is None:
+        return
+    usernames: list[str] = []
+    for code in roles:
+        usernames.extend(s.user.username for s in role_members(code, root))
+    initiator_name = actor.get_username()
+    usernames = [u for u in dict.fromkeys(usernames) if u != initiator_name]
+    task = HumanTask.objects.filter(instance=instance, status=TaskStatus.OPEN).order_by("pk").first()
+    if not usernames or task is None:
+        return
+    try:
+        flow_services.task_act(actor=actor, task=task.pk, action="cc", to_users=usernames[:50])
+    except FlowError as exc:
+        raise _flow_error(exc) from None
 
 
 def finish_function(variables: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from . import views
+from . import urls_proc, views
 
 app_name = "approvals"
 
@@ -20,7 +20,11 @@ urlpatterns: list[URLPattern] = [
     path("requests/<int:pk>/resume/", views.leave_resume, name="leave_resume"),
     path("todo/batch/", views.batch_approve, name="batch_approve"),
     path("leave/balances/", views.balances, name="balances"),
+    path("leave/working-days/", views.working_days, name="working_days"),
     path("leave/delegation/", views.auto_delegation, name="auto_delegation"),
     path("calendar/", views.holiday_list, name="holiday_list"),
     path("install/", views.install, name="install"),
 ]
+
+# PROC's pages: the approval sheet (PDF), statistics, official documents with read receipts.
+urlpatterns += urls_proc.urlpatterns

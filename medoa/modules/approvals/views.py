@@ -1,15 +1,600 @@
-"""Pages of the approval centre (placeholder while the pages are written)."""
+"""The approval centre's pages: the centre (catalog with search and my boxes), a box of requests
+(mine / to-do with batch approval / done / copied to me), starting a request, the request page
+(form data, the approval chain drawn out, comments with @mentions, one-tap approve / reject that
+works on a phone), leave balances with the automatic delegation setting, and the holiday calendar.
+
+Each view parses its input, checks permission (the services and selectors do), calls one service
+or selector and renders; ``ApprovalNotFound`` → 404, ``ApprovalPermissionDenied`` → 403, other
+refusals → a message beside the form.
+"""
 
 from __future__ import annotations
 
+import datetime
+import json
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from medoa.core.access.policy import has_perm
+from medoa.core.errors import error_pages
+from medoa.core.org.models import Staff
+from medoa.engines.flow import selectors as flow_selectors
+from medoa.engines.flow import services as flow_services
+from medoa.engines.flow.errors import FlowError
+from medoa.engines.forms import services as forms_services
+from medoa.engines.forms.errors import FormsError
+
+from . import selectors, services
+from .catalog import RequestType, ordered, request_types
+from .choices import HolidayKind, LeaveType, RequestStatus
+from .errors import ApprovalError, ApprovalInputError, ApprovalNotFound, ApprovalPermissionDenied
+from .models import ApprovalRequest
+from .workdays import working_dates
+
+pages = error_pages(not_found=ApprovalNotFound, denied=ApprovalPermissionDenied)
+
+PAGE_SIZE = 20
+DESIGN = "flow.definition.design"
 
 
-def _todo(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+def _box_labels() -> list[tuple[str, str]]:
+    return [
+        ("todo", _("To do")),
+        ("mine", _("My requests")),
+        ("done", _("Done")),
+        ("cc", _("Copied to me")),
+    ]
 
 
-centre = box = request_new = request_detail = request_decide = comment_add = request_withdraw = _todo
-leave_resume = batch_approve = balances = auto_delegation = holiday_list = install = _todo
+def _url_or_none(name: str, *args: Any) -> str | None:
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+
+
+def _error_messages(request: HttpRequest, exc: ApprovalError) -> dict[str, str]:
+    """The refusal as a message, and ``{field: message}`` to show beside the fields."""
+    fields: dict[str, str] = {}
+    for field, message in exc.errors:
+        fields[(field or "").removeprefix("data.")] = str(message)
+    if not fields:
+        messages.error(request, str(exc.message))
+    return fields
+
+
+# --- the centre ----------------------------------------------------------------------------------
+
+
+def _matches(request_type: RequestType, query: str) -> bool:
+    if not query:
+        return True
+    text = " ".join(
+        [
+            str(request_type.name),
+            str(request_type.category),
+            str(request_type.description),
+            *request_type.keywords,
+        ]
+    ).lower()
+    return all(part in text for part in query.lower().split())
+
+
+@login_required
+@require_GET
+def centre(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:100]
+    installed = selectors.installed_process_keys()
+    groups: dict[str, list[dict[str, Any]]] = {}
+    missing = []
+    for request_type in ordered():
+        if request_type.process_key not in installed:
+            missing.append(request_type)
+            continue
+        if _matches(request_type, query):
+            groups.setdefault(str(request_type.category), []).append(
+                {"type": request_type, "url": reverse("approvals:request_new", args=[request_type.key])}
+            )
+    context = {
+        "query": query,
+        "groups": list(groups.items()),
+        "counts": selectors.counts(user=request.user),
+        "boxes": _box_labels(),
+        "missing": missing if has_perm(request.user, DESIGN) else [],
+        "stats_url": reverse("approvals:stats") if has_perm(request.user, "approvals.stats.view") else None,
+    }
+    return render(request, "approvals/centre.html", context)
+
+
+@login_required
+@require_POST
+@pages
+def install(request: HttpRequest) -> HttpResponse:
+    if not has_perm(request.user, DESIGN):
+        raise ApprovalPermissionDenied()
+    try:
+        installed = services.models_install(actor=request.user)
+    except ApprovalError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("Installed: %(keys)s") % {"keys": ", ".join(installed) or "—"})
+    return redirect("approvals:centre")
+
+
+# --- the boxes -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def box(request: HttpRequest, box: str) -> HttpResponse:
+    search = request.GET.get("q", "").strip()[:100]
+    type_key = request.GET.get("type", "")
+    status = request.GET.get("status", "")
+    if status not in RequestStatus.values:
+        status = ""
+    qs = selectors.request_list(user=request.user, box=box, type_key=type_key, status=status, search=search)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    staff = selectors.staff_of(request.user)
+    tasks = {}
+    if box == "todo" and staff is not None:
+        tasks = selectors.todo_tasks_for(
+            staff=staff, instance_ids=[r.process_instance_id for r in rows if r.process_instance_id]
+        )
+    items = [
+        {
+            "request": r,
+            "type_name": request_types.get(r.type_key).name if r.type_key in request_types else r.type_key,
+            "task": tasks.get(r.process_instance_id) if r.process_instance_id else None,
+            "current": [s for s in selectors.request_chain(r) if s.state == "active"]
+            if box != "todo"
+            else [],
+        }
+        for r in rows
+    ]
+    context = {
+        "box": box,
+        "boxes": _box_labels(),
+        "items": items,
+        "page": page,
+        "search": search,
+        "status": status,
+        "statuses": RequestStatus.choices,
+        "counts": selectors.counts(user=request.user),
+    }
+    return render(request, "approvals/request_list.html", context)
+
+
+@login_required
+@require_POST
+def batch_approve(request: HttpRequest) -> HttpResponse:
+    ids = []
+    for value in request.POST.getlist("task_ids"):
+        try:
+            ids.append(int(value))
+        except ValueError:
+            continue
+    if not ids:
+        messages.error(request, _("Select at least one request."))
+        return redirect("approvals:todo")
+    try:
+        results = flow_services.tasks_batch_approve(
+            actor=request.user, task_ids=ids[:100], comment=request.POST.get("comment", "")[:2000]
+        )
+    except FlowError as exc:
+        messages.error(request, str(exc.message))
+        return redirect("approvals:todo")
+    approved = sum(1 for r in results if r.ok)
+    if approved:
+        messages.success(request, _("%(count)d request(s) approved.") % {"count": approved})
+    for result in results:
+        if not result.ok:
+            messages.error(request, str(result.message))
+    return redirect("approvals:todo")
+
+
+# --- starting a request --------------------------------------------------------------------------
+
+
+def _schema_fields(request_type: RequestType) -> list[dict[str, Any]]:
+    """The fields of a type's data, for the generic start page (flat fields as inputs; lists of
+    objects as JSON)."""
+    schema = request_type.data_schema.model_json_schema()
+    required = set(schema.get("required", []))
+    fields = []
+    for name, prop in schema.get("properties", {}).items():
+        kind = prop.get("type")
+        options = prop.get("enum")
+        if "anyOf" in prop:
+            kinds = [p.get("type") for p in prop["anyOf"] if p.get("type") != "null"]
+            kind = kinds[0] if kinds else None
+        fmt = prop.get("format")
+        widget = "text"
+        if options:
+            widget = "select"
+        elif fmt == "date":
+            widget = "date"
+        elif fmt == "date-time":
+            widget = "datetime-local"
+        elif kind in ("number", "integer"):
+            widget = "number"
+        elif kind == "boolean":
+            widget = "checkbox"
+        elif kind == "array" and prop.get("items", {}).get("type") == "string":
+            widget = "files" if "attachment" in name else "list"
+        elif kind in ("array", "object"):
+            widget = "json"
+        elif prop.get("maxLength", 0) > 200:
+            widget = "textarea"
+        fields.append(
+            {
+                "name": name,
+                "label": prop.get("title") or name,
+                "help": prop.get("description", ""),
+                "widget": widget,
+                "options": options or [],
+                "required": name in required,
+            }
+        )
+    return fields
+
+
+def _generic_data(
+    request: HttpRequest, fields: list[dict[str, Any]], errors: dict[str, str]
+) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for field in fields:
+        name, widget = field["name"], field["widget"]
+        if widget == "files":
+            ids = _upload(request, name, errors)
+            if ids:
+                data[name] = ids
+            continue
+        raw = request.POST.get(name, "")
+        if widget == "checkbox":
+            data[name] = name in request.POST
+        elif raw.strip() == "":
+            continue
+        elif widget == "number":
+            try:
+                data[name] = json.loads(raw)
+            except ValueError:
+                data[name] = raw
+        elif widget == "json":
+            try:
+                data[name] = json.loads(raw)
+            except ValueError:
+                errors[name] = _("Write valid JSON.")
+        elif widget == "list":
+            data[name] = [part.strip() for part in raw.replace("，", ",").split(",") if part.strip()]
+        else:
+            data[name] = raw
+    return data
+
+
+def _upload(request: HttpRequest, name: str, errors: dict[str, str]) -> list[str]:
+    ids = []
+    for file in request.FILES.getlist(name)[:10]:
+        try:
+            ids.append(forms_services.attachment_upload(actor=request.user, file=file).pk)
+        except FormsError as exc:
+            errors[name] = str(exc.message)
+    return ids
+
+
+@login_required
+@pages
+def request_new(request: HttpRequest, type_key: str) -> HttpResponse:
+    if type_key not in request_types:
+        raise ApprovalNotFound()
+    request_type = request_types.get(type_key)
+    is_leave = type_key == "leave"
+    fields = [] if is_leave else _schema_fields(request_type)
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    if request.method == "POST":
+        if is_leave:
+            data = {
+                k: request.POST.get(k, "").strip()
+                for k in ("leave_type", "start_date", "end_date", "reason")
+                if request.POST.get(k, "").strip() or k == "reason"
+            }
+            attachments = _upload(request, "attachments", errors)
+            if attachments:
+                data["attachments"] = attachments
+        else:
+            data = _generic_data(request, fields, errors)
+        values = {k: request.POST.get(k, "") for k in request.POST}
+        if not errors:
+            try:
+                created = services.request_submit(actor=request.user, type_key=type_key, data=data)
+            except ApprovalError as exc:
+                errors = _error_messages(request, exc)
+            else:
+                messages.success(request, _("Submitted: %(number)s") % {"number": created.number})
+                return redirect("approvals:request_detail", pk=created.pk)
+    for field in fields:
+        name = field["name"]
+        field["value"] = values.get(name, "")
+        field["errors"] = [
+            (key, message)
+            for key, message in errors.items()
+            if key == name or key.startswith((f"{name}.", f"{name}["))
+        ]
+    context: dict[str, Any] = {
+        "type": request_type,
+        "is_leave": is_leave,
+        "fields": fields,
+        "errors": errors,
+        "values": values,
+        "leave_types": LeaveType.choices,
+    }
+    if is_leave:
+        staff = selectors.staff_of(request.user)
+        context["balances"] = selectors.leave_balances(staff=staff) if staff is not None else []
+    return render(request, "approvals/request_new.html", context)
+
+
+# --- the request page ----------------------------------------------------------------------------
+
+
+def _labels(request_type: RequestType | None, data: dict[str, Any]) -> list[tuple[str, Any]]:
+    titles: dict[str, str] = {}
+    if request_type is not None:
+        for name, prop in request_type.data_schema.model_json_schema().get("properties", {}).items():
+            titles[name] = prop.get("title") or name
+    rows = []
+    for key, value in data.items():
+        if key == "leave_type" and value in LeaveType.values:
+            value = LeaveType(value).label
+        rows.append((_leave_labels().get(key) or titles.get(key, key), value))
+    return rows
+
+
+def _leave_labels() -> dict[str, str]:
+    return {
+        "leave_type": _("Leave type"),
+        "start_date": _("First day"),
+        "end_date": _("Last day"),
+        "reason": _("Reason"),
+        "attachments": _("Attachments"),
+    }
+
+
+def _detail_context(request: HttpRequest, found: ApprovalRequest) -> dict[str, Any]:
+    request_type = request_types.get(found.type_key) if found.type_key in request_types else None
+    staff = selectors.staff_of(request.user)
+    task = None
+    actions: list[str] = []
+    if staff is not None and found.process_instance_id is not None:
+        task = selectors.todo_tasks_for(staff=staff, instance_ids=[found.process_instance_id]).get(
+            found.process_instance_id
+        )
+        if task is not None:
+            actions = flow_selectors.task_allowed_actions(user=request.user, task=task)
+    leave = getattr(found, "leave", None) if found.type_key == "leave" else None
+    is_initiator = staff is not None and staff.pk == found.initiator_id
+    return {
+        "req": found,
+        "type": request_type,
+        "rows": _labels(request_type, found.data),
+        "leave": leave,
+        "chain": selectors.request_chain(found),
+        "copies": selectors.request_copies(found),
+        "comments": selectors.comment_list(found),
+        "task": task,
+        "actions": actions,
+        "is_initiator": is_initiator,
+        "may_withdraw": is_initiator and found.status == RequestStatus.SUBMITTED,
+        "may_resume": leave is not None
+        and found.status == RequestStatus.APPROVED
+        and leave.resumed_on is None
+        and (is_initiator or selectors.may_manage_balances(request.user)),
+        "sheet_url": _url_or_none("approvals:request_sheet", found.pk),
+        "today": datetime.date.today().isoformat(),
+    }
+
+
+@login_required
+@require_GET
+@pages
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    found = selectors.request_get_for_user(user=request.user, request_id=pk)
+    response = render(request, "approvals/request_detail.html", _detail_context(request, found))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+@pages
+def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    found = selectors.request_get_for_user(user=request.user, request_id=pk)
+    action = request.POST.get("action", "")
+    comment = request.POST.get("comment", "").strip()[:2000]
+    if action not in ("approve", "reject"):
+        messages.error(request, _("Choose approve or reject."))
+        return redirect("approvals:request_detail", pk=pk)
+    if action == "reject" and not comment:
+        messages.error(request, _("Say why you reject it."))
+        return redirect("approvals:request_detail", pk=pk)
+    staff = selectors.staff_of(request.user)
+    task = (
+        selectors.todo_tasks_for(staff=staff, instance_ids=[found.process_instance_id]).get(
+            found.process_instance_id
+        )
+        if staff is not None and found.process_instance_id
+        else None
+    )
+    if task is None:
+        messages.error(request, _("There is nothing for you to decide on this request."))
+        return redirect("approvals:request_detail", pk=pk)
+    try:
+        flow_services.task_act(actor=request.user, task=task.pk, action=action, comment=comment)
+    except FlowError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("Approved.") if action == "approve" else _("Rejected."))
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@login_required
+@require_POST
+@pages
+def comment_add(request: HttpRequest, pk: int) -> HttpResponse:
+    found = selectors.request_get_for_user(user=request.user, request_id=pk)
+    try:
+        services.comment_add(actor=request.user, request=found, text=request.POST.get("text", ""))
+    except ApprovalInputError as exc:
+        messages.error(request, str(exc.message))
+    return redirect(f"{reverse('approvals:request_detail', args=[pk])}#comments")
+
+
+@login_required
+@require_POST
+@pages
+def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    found = selectors.request_get_for_user(user=request.user, request_id=pk)
+    try:
+        services.request_withdraw(
+            actor=request.user, request=found, reason=request.POST.get("reason", "")[:200]
+        )
+    except ApprovalError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("Withdrawn."))
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@login_required
+@require_POST
+@pages
+def leave_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    found = selectors.request_get_for_user(user=request.user, request_id=pk)
+    try:
+        day = datetime.date.fromisoformat(request.POST.get("resumed_on", ""))
+    except ValueError:
+        messages.error(request, _("Give the day you are back at work."))
+        return redirect("approvals:request_detail", pk=pk)
+    try:
+        record = services.leave_resume(actor=request.user, request=found, resumed_on=day)
+    except ApprovalError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(
+            request,
+            _("Leave cancelled: %(days)s day(s) returned to the balance.") % {"days": record.returned_days},
+        )
+    return redirect("approvals:request_detail", pk=pk)
+
+
+@login_required
+@require_GET
+def working_days(request: HttpRequest) -> JsonResponse:
+    """The working days between ``start`` and ``end`` (for the leave page, as it is filled in)."""
+    try:
+        start = datetime.date.fromisoformat(request.GET.get("start", ""))
+        end = datetime.date.fromisoformat(request.GET.get("end", ""))
+    except ValueError:
+        return JsonResponse({"days": None}, status=422)
+    if end < start or (end - start).days > 400:
+        return JsonResponse({"days": None}, status=422)
+    return JsonResponse({"days": len(working_dates(start, end))})
+
+
+# --- leave balances and the automatic delegation --------------------------------------------------
+
+
+@login_required
+@require_GET
+def balances(request: HttpRequest) -> HttpResponse:
+    staff = selectors.staff_of(request.user)
+    if staff is None:
+        return render(request, "approvals/balances.html", {"rows": [], "staff": None})
+    try:
+        year = int(request.GET.get("year", "")) if request.GET.get("year") else datetime.date.today().year
+    except ValueError:
+        year = datetime.date.today().year
+    context = {
+        "staff": staff,
+        "year": year,
+        "rows": selectors.leave_balances(staff=staff, year=year),
+        "ledger": selectors.ledger_of(staff=staff, year=year),
+        "setting": selectors.auto_delegation_of(staff),
+        "colleagues": Staff.objects.filter(department=staff.department, status="active")
+        .exclude(pk=staff.pk)
+        .select_related("user")
+        .order_by("name")[:200],
+    }
+    return render(request, "approvals/balances.html", context)
+
+
+@login_required
+@require_POST
+def auto_delegation(request: HttpRequest) -> HttpResponse:
+    username = request.POST.get("delegate", "").strip()
+    delegate = None
+    if username:
+        delegate = Staff.objects.select_related("user").filter(user__username=username).first()
+        if delegate is None:
+            messages.error(request, _("No such person."))
+            return redirect("approvals:balances")
+    try:
+        services.auto_delegation_set(actor=request.user, delegate=delegate)
+    except ApprovalError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("Saved."))
+    return redirect("approvals:balances")
+
+
+# --- the holiday calendar ------------------------------------------------------------------------
+
+
+@login_required
+@pages
+def holiday_list(request: HttpRequest) -> HttpResponse:
+    if not selectors.may_manage_calendar(request.user):
+        raise ApprovalPermissionDenied()
+    try:
+        year = int(request.GET.get("year", "")) if request.GET.get("year") else datetime.date.today().year
+    except ValueError:
+        year = datetime.date.today().year
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            day = datetime.date.fromisoformat(request.POST.get("date", ""))
+        except ValueError:
+            errors["date"] = _("Give a date (YYYY-MM-DD).")
+        else:
+            try:
+                if request.POST.get("remove"):
+                    services.holiday_remove(actor=request.user, day=day)
+                else:
+                    services.holiday_set(
+                        actor=request.user,
+                        day=day,
+                        kind=request.POST.get("kind", ""),
+                        name=request.POST.get("name", ""),
+                    )
+            except ApprovalError as exc:
+                errors = _error_messages(request, exc)
+            else:
+                messages.success(request, _("Saved."))
+                return redirect(f"{reverse('approvals:holiday_list')}?year={day.year}")
+    context = {
+        "year": year,
+        "years": [year - 1, year, year + 1],
+        "holidays": selectors.holiday_list(year=year),
+        "kinds": HolidayKind.choices,
+        "errors": errors,
+    }
+    return render(request, "approvals/holiday_list.html", context)

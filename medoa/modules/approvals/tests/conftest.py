@@ -22,8 +22,8 @@ from medoa.engines.flow import services as flow_services
 from medoa.engines.flow.choices import TaskStatus
 from medoa.engines.flow.models import HumanTask
 from medoa.modules.approvals import services
-from medoa.modules.approvals.calendar import CHINA_2026
 from medoa.modules.approvals.models import ApprovalRequest
+from medoa.modules.approvals.workdays import CHINA_2026
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from medoa.core.org.models import RoleAssignment, Staff
 from medoa.core.org.selectors import department_root, leader_above, role_members
 
 from .. import selectors, services
-from ..calendar import working_days
 from ..catalog import PACKAGE_DIR, RequestType
 from ..choices import LeaveType
 from ..errors import ApprovalInputError, fmt
+from ..workdays import working_days
 
 NURSING_ROLES = ("nurse", "head_nurse")
 LEADER_ROLES = ("dean", "vice_dean")
