@@ -306,7 +306,7 @@ def _apply(
         )
         submission.patient_id = mapping.patient_identifier(data)
         note = "Patient stored." if changed else "Patient unchanged."
-        return Applied(SubmissionStatus.PROCESSED, 200, info(note))
+        return Applied(SubmissionStatus.PROCESSED, 201, info(note))
     if rtype == "Practitioner":
         username = _staff_username(data)
         state = {"username": username} if username else {}
@@ -314,16 +314,16 @@ def _apply(
             data, facility=facility, submission=submission, code=mapping.identifier_code(data), state=state
         )
         note = "Practitioner stored" + (f" (MedOA user {username})." if username else ".")
-        return Applied(SubmissionStatus.PROCESSED, 200, info(note if changed else "Practitioner unchanged."))
+        return Applied(SubmissionStatus.PROCESSED, 201, info(note if changed else "Practitioner unchanged."))
     if rtype == "Location":
         changed = _store(data, facility=facility, submission=submission, code=mapping.identifier_code(data))
         return Applied(
-            SubmissionStatus.PROCESSED, 200, info("Location stored." if changed else "Location unchanged.")
+            SubmissionStatus.PROCESSED, 201, info("Location stored." if changed else "Location unchanged.")
         )
     if rtype == "Encounter":
         known = _stored_state(facility, data)
         if known is not None and known[0] == _digest(data):
-            return Applied(SubmissionStatus.PROCESSED, 200, info("Encounter unchanged: already applied."))
+            return Applied(SubmissionStatus.PROCESSED, 201, info("Encounter unchanged: already applied."))
         before = mapping.EncounterState.from_json(known[1] if known else None)
         fact, enc_state = mapping.encounter_fact(
             data, resolve, before=before, source=source, facility=facility
@@ -340,21 +340,21 @@ def _apply(
             state=enc_state.as_json(),
         )
         note = f"Encounter applied as {fact.kind}." if fact else "Encounter stored: nothing new to apply."
-        return Applied(SubmissionStatus.PROCESSED, 200, info(note), events=events)
+        return Applied(SubmissionStatus.PROCESSED, 201, info(note), events=events)
     if rtype == "Observation":
         known = _stored_state(facility, data)
         if known is not None and known[0] == _digest(data):
-            return Applied(SubmissionStatus.PROCESSED, 200, info("Observation unchanged: already applied."))
+            return Applied(SubmissionStatus.PROCESSED, 201, info("Observation unchanged: already applied."))
         result = mapping.result_fact(data, resolve, source=source, facility=facility)
         submission.patient_id = result.patient.identifier[:100]
         events = [e.pk for e in clinical.apply_result(result, critical_flags=critical_flags())]
         _store(data, facility=facility, submission=submission, code=result.order_code)
         return Applied(
-            SubmissionStatus.PROCESSED, 200, info("Observation applied as a result."), events=events
+            SubmissionStatus.PROCESSED, 201, info("Observation applied as a result."), events=events
         )
     _store(data, facility=facility, submission=submission, code=mapping.identifier_code(data))
     return Applied(
-        SubmissionStatus.STORED, 200, info(f"{rtype} stored for reference; MedOA maps no facts from it.")
+        SubmissionStatus.STORED, 201, info(f"{rtype} stored for reference; MedOA maps no facts from it.")
     )
 
 
@@ -514,7 +514,7 @@ def receive(*, key: SystemApiKey, body: bytes, path_type: str | None, peer: str 
     with transaction.atomic():
         applied = _process(data, facility=facility, resolve=Resolver(facility), submission=submission)
         _finish(submission, applied)
-    status = 201 if applied.http == 200 else applied.http
+    status = applied.http
     return Answer(status, submission.outcome)
 
 
@@ -626,7 +626,7 @@ def _batch(bundle: Submission, entries: list[Any], *, key: SystemApiKey, facilit
                 expression_root=f"Bundle.entry[{index}].resource",
             )
             _finish(row, applied)
-        status = 201 if applied.http == 200 else applied.http
+        status = applied.http
         response: dict[str, Any] = {"status": _status_line(status), "outcome": row.outcome}
         if res.get("id") and status < 300:
             response["location"] = f"{res['resourceType']}/{res['id']}"
