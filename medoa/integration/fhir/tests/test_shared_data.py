@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from medoa.core.clinical.models import CodeMapping
+from medoa.core.clinical.models import UnmappedCode as UnmappedCodeRow
 from medoa.core.events.models import Event
+from medoa.integration.fhir import services
 from medoa.integration.fhir.models import Submission
 from medoa.integration.fhir.services import MAPPED_TYPES
 
@@ -50,6 +53,17 @@ def test_every_sample_lands_in_a_clear_state(fhir: Any, shared_data: Path, hospi
         rtype = json.loads((folder / name).read_text(encoding="utf-8"))["resourceType"]
         if rtype in MAPPED_TYPES:
             assert status in (201, 202), name
+    # Mapping every code the samples used (the mapping page's suggestions) applies what waited.
+    parked = Submission.objects.filter(status="unmapped").count()
+    for code in UnmappedCodeRow.objects.all():
+        CodeMapping.objects.get_or_create(
+            kind=code.kind,
+            facility=code.facility or "*",
+            external_code=code.code,
+            defaults={"internal_code": "W1"},
+        )
+    assert services.reprocess_due() == parked
+    assert not Submission.objects.filter(status="unmapped").exists()
     # The CBC with HH values gives results and critical values.
     if any("lri_cbc_hh" in n for n in seen):
         assert Event.objects.filter(type="clinical.critical_value.received").exists()
