@@ -1,0 +1,96 @@
+"""Several processors on PostgreSQL at once: every message processed exactly once, and each
+patient's messages applied in arrival order (SKIP LOCKED batches, per-patient hold-back)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from medoa.core.clinical.models import EncounterMovement
+from medoa.core.events.models import Event
+from medoa.core.org.choices import DepartmentKind
+from medoa.integration.hl7.models import Message
+from medoa.integration.hl7.processing import process_batch
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _pv1(ward: str, bed: str, visit: str) -> str:
+    fields = [""] * 20
+    fields[:4] = ["PV1", "1", "I", f"{ward}^1^{bed}"]
+    fields[19] = visit
+    return "|".join(fields)
+
+
+def test_three_processors_keep_each_patients_order(department_factory: Any) -> None:
+    card = department_factory(code="CARD", kind=DepartmentKind.DEPARTMENT)
+    for code in ("W5", "W6"):
+        department_factory(code=code, kind=DepartmentKind.WARD, parent=card)
+    rows = []
+    patients = 40
+    steps = [
+        ("A01", "W5", "1"),
+        ("A02", "W6", "2"),
+        ("A03", "W6", "2"),
+        ("A13", "W6", "2"),
+        ("A02", "W5", "3"),
+    ]
+    n = 0
+    for step, (trigger, ward, bed) in enumerate(steps):
+        for p in range(patients):
+            n += 1
+            mrn, visit = f"M{p:03d}", f"V{p:03d}"
+            raw = "\r".join(
+                [
+                    f"MSH|^~\\&|HIS|DEMO|MEDOA|MEDOA|20261126101500||ADT^{trigger}|c{n}|P|2.5",
+                    f"EVN|{trigger}|2026112610{step:02d}00",
+                    f"PID|1||{mrn}^^^HIS^MR||张^三",
+                    _pv1(ward, bed, visit),
+                ]
+            )
+            rows.append(
+                Message(
+                    transport="mllp",
+                    sending_application="HIS",
+                    sending_facility="DEMO",
+                    control_id=f"c{n}",
+                    message_type="ADT",
+                    trigger_event=trigger,
+                    patient_id=mrn,
+                    raw=raw,
+                )
+            )
+    Message.objects.bulk_create(rows)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(1000):
+                if process_batch(limit=17) == 0 and not Message.objects.filter(status="received").exists():
+                    break
+        except BaseException as exc:  # pragma: no cover - shown by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+
+    assert errors == []
+    assert set(Message.objects.values_list("status", flat=True)) == {"processed"}
+    assert set(Message.objects.values_list("attempts", flat=True)) == {1}
+    assert Event.objects.filter(type__startswith="clinical.patient.").count() == patients * len(steps)
+    expected = ["admitted", "transferred", "discharged", "discharge_cancelled", "transferred"]
+    for p in range(patients):
+        kinds = list(
+            EncounterMovement.objects.filter(encounter__visit_number=f"V{p:03d}")
+            .order_by("id")
+            .values_list("kind", flat=True)
+        )
+        assert kinds == expected, p
