@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
+from fhir.resources.R4B import get_fhir_model_class
 
 from medoa.core.access.grants import sync_role_grants
 from medoa.core.access.policy import forget_principal
@@ -78,6 +79,9 @@ def fhir(raw_key: str) -> Callable[..., Any]:
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
         response = client.post(path, data=data, content_type=content_type, **extra)
         payload = json.loads(response.content) if response.content else {}
+        assert response["Content-Type"] == "application/fhir+json; charset=utf-8"
+        # every answer is itself valid R4 (an OperationOutcome, or a batch/transaction-response Bundle)
+        get_fhir_model_class(payload["resourceType"]).model_validate(payload)
         return response.status_code, payload
 
     return post

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from fhir.resources.R4B import get_fhir_model_class
 
 from medoa.core.access.system_keys import create_system_key, revoke_system_key
 from medoa.core.events.models import Event
@@ -22,6 +23,7 @@ def test_metadata_is_a_capability_statement_of_the_five_types() -> None:
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/fhir+json")
     body = response.json()
+    get_fhir_model_class("CapabilityStatement").model_validate(body)
     assert body["resourceType"] == "CapabilityStatement"
     assert body["fhirVersion"] == "4.0.1"
     assert [r["type"] for r in body["rest"][0]["resource"]] == [
