@@ -236,7 +236,9 @@ def authenticate_system_key(raw: str, *, address: str | None = None) -> SystemAp
             return None
         _keys.set(key_hash, _Cached(key=shared, loaded_at=now_mono), generation=generation)
     now = timezone.now()
-    if shared.last_used_at is None or now - shared.last_used_at >= LAST_USED_GRANULARITY:
+    stale = shared.last_used_at is None or now - shared.last_used_at >= LAST_USED_GRANULARITY
+    if stale or (address and not shared.last_used_address):
+        address = address or shared.last_used_address
         SystemApiKey.objects.filter(pk=shared.pk).update(last_used_at=now, last_used_address=address)
         shared.last_used_at = now
         shared.last_used_address = address

@@ -220,3 +220,15 @@ def test_require_scope_answers_403_naming_the_scope_and_401_without_a_key(it_use
     with pytest.raises(HttpError) as info:
         require_scope(RequestFactory().post("/"), "hl7:adt")
     assert info.value.status_code == 401
+
+
+def test_the_first_known_address_is_recorded_at_once_and_never_erased(it_user: Any) -> None:
+    key, raw = create_system_key(actor=it_user, name="HIS", scopes=["hl7:adt"])
+    authenticate_system_key(raw)  # no address (e.g. a check from the command line)
+    authenticate_system_key(raw, address="10.0.0.7")
+    key.refresh_from_db()
+    assert key.last_used_address == "10.0.0.7"
+    SystemApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(seconds=61))
+    authenticate_system_key(raw)
+    key.refresh_from_db()
+    assert key.last_used_address == "10.0.0.7"
