@@ -37,7 +37,7 @@ from medoa.core.events.registry import EventType, Subscriber, event_types, subsc
 from .choices import ActiveStatus, Gender, StaffStatus, Title
 from .models import Department, Staff
 from .services import _apply_private, staff_values_clean
-from .validators import NURSING_TITLES, USERNAME_RE
+from .validators import EMPLOYEE_NO_RE, NURSING_TITLES, USERNAME_RE
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,9 @@ _KIND_WORDS: Final[dict[str, str]] = {
         "admin",
     ),
 }
+EMPLOYEE_NO_RULE: Final = (
+    "An employee number has at most 32 letters, digits, - or _ and starts with a letter or digit."
+)
 USERNAME_RULE: Final = (
     "A username has at most 150 letters, digits or . _ @ + - and starts with a letter or digit."
 )
@@ -181,6 +184,13 @@ class EmployeeHired(BaseModel):
         if not isinstance(value, str):
             return value
         return _GENDER_WORDS.get(value.strip().lower(), Gender.UNKNOWN if value.strip() else "")
+
+    @field_validator("employee_no")
+    @classmethod
+    def _employee_no(cls, value: str) -> str:
+        if not EMPLOYEE_NO_RE.match(value):
+            raise ValueError(_(EMPLOYEE_NO_RULE))
+        return value
 
     @field_validator("username")
     @classmethod

@@ -81,6 +81,7 @@ def test_the_schema_takes_what_hr_systems_and_mfn_messages_send(
     [
         ({"name": "林晓", "department": "CARD"}, "payload.employee_no"),
         ({"employee_no": "1", "department": "CARD"}, "payload.name"),
+        ({"employee_no": "12 34", "name": "林晓", "department": "CARD"}, "payload.employee_no"),
         ({"employee_no": "1", "name": "林晓"}, "payload.department"),
         (
             {"employee_no": "1", "name": "林晓", "department": "CARD", "position_kind": "pilot"},
