@@ -36,6 +36,7 @@ from medoa.engines.forms.models import FormAttachment
 from .catalog import request_types
 from .models import ApprovalRequest
 from .selectors import ChainStep, request_chain
+from .types.contract import contract_revisions
 
 FONT = "STSong-Light"
 LAYOUT_TYPES = frozenset(
@@ -199,6 +200,29 @@ def _grid(rows: list[list[Any]], widths: list[float], *, header: bool) -> Table:
     return table
 
 
+def _revision_flowables(request: ApprovalRequest, styles: dict[str, ParagraphStyle]) -> list[Any]:
+    revisions = contract_revisions(request)
+    if not revisions:
+        return []
+    header = [
+        _p(text, styles["cell"])
+        for text in (_("Revision"), _("Contract file"), _("Revision note"), _("Time"))
+    ]
+    rows = [
+        [
+            _p(f"v{r.number}", styles["cell"]),
+            _p(r.attachment.name, styles["cell"]),
+            _p(r.note, styles["cell"]),
+            _p(_local(r.created_at), styles["cell"]),
+        ]
+        for r in revisions
+    ]
+    return [
+        _p(_("Contract revisions"), styles["heading"]),
+        _grid([header, *rows], [20 * mm, 60 * mm, 60 * mm, 30 * mm], header=True),
+    ]
+
+
 # --- the chain ------------------------------------------------------------------------------------
 
 
@@ -286,6 +310,7 @@ def approval_sheet_pdf(request: ApprovalRequest, *, compress: bool = True) -> by
         facts_table,
         _p(_("Request"), styles["heading"]),
         *_data_flowables(request, styles),
+        *_revision_flowables(request, styles),
         _p(_("Approval chain"), styles["heading"]),
         *_chain_flowables(request, styles),
         Spacer(1, 6 * mm),

@@ -9,6 +9,11 @@ from . import views_document, views_sheet, views_stats
 
 urlpatterns: list[URLPattern] = [
     path("requests/<int:pk>/sheet.pdf", views_sheet.request_sheet, name="request_sheet"),
+    path(
+        "requests/<int:pk>/contract/<int:number>/",
+        views_sheet.contract_revision_file,
+        name="contract_revision_file",
+    ),
     path("stats/", views_stats.stats_page, name="stats"),
     path("documents/", views_document.document_list, name="document_list"),
     path("documents/<int:pk>/", views_document.document_read, name="document_read"),

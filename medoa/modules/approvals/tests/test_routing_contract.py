@@ -115,3 +115,47 @@ def test_the_legal_role_is_a_setting(people: SimpleNamespace, media: Any, settin
     request = submit(people.doctor, "contract", contract(people.doctor))
 
     assert open_steps(request) == [(REVIEW, ["finance"]), (REVIEW, ["hr"])]
+
+
+@pytest.mark.urls("medoa.modules.approvals.tests.proc_urls")
+@pytest.mark.parametrize(
+    ("who", "status"), [("doctor", 200), ("finance", 200), ("dean", 200), ("surgeon", 404)]
+)
+def test_a_kept_revision_downloads_for_those_who_may_see_the_request(
+    people: SimpleNamespace, media: Any, password: str, who: str, status: int
+) -> None:
+    from django.test import Client
+
+    install(people, "contract")
+    request = submit(people.doctor, "contract", contract(people.doctor))
+    files: list[str] = []
+    decide_all(
+        request, {"finance": ["reject", "approve"]}, form_data=revised_by(people.doctor, request, files)
+    )
+    client = Client()
+    assert client.login(username=who, password=password)
+
+    first = client.get(f"/approvals/requests/{request.pk}/contract/1/")
+    missing = client.get(f"/approvals/requests/{request.pk}/contract/3/")
+
+    assert first.status_code == status and missing.status_code == 404
+    if status == 200:
+        assert 'filename="contract-v1.pdf"' in first["Content-Disposition"]
+
+
+def test_the_sheet_lists_the_revisions(people: SimpleNamespace, media: Any) -> None:
+    from medoa.modules.approvals.pdf import approval_sheet_pdf
+
+    from .test_pdf import pdf_text
+
+    install(people, "contract")
+    request = submit(people.doctor, "contract", contract(people.doctor))
+    files: list[str] = []
+    decide_all(
+        request, {"finance": ["reject", "approve"]}, form_data=revised_by(people.doctor, request, files)
+    )
+
+    text = pdf_text(approval_sheet_pdf(request, compress=False))
+
+    assert "contract-v1.pdf" in text and "contract-v2.pdf" in text and "按财务处意见修改付款条款" in text
+    assert "修改合同" in text and "卫法务" in text and "吴院长" in text

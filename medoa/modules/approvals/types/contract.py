@@ -21,6 +21,7 @@ from medoa.core.audit.services import audit_record
 from medoa.engines.forms.models import FormAttachment
 
 from ..catalog import RequestType
+from ..errors import ApprovalNotFound
 from ..models_proc import ContractRevision
 from ._common import Data, as_number, bpmn_path, cents, check_cents, engine_key, money, setting
 
@@ -106,3 +107,23 @@ CONTRACT = RequestType(
         "when a reviewer objects, every revision kept."
     ),
 )
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def contract_revisions(request: Any) -> list[ContractRevision]:
+    """The revisions of a contract request's file, oldest first (empty for other types). The caller
+    checked that the person may see the request."""
+    return list(
+        ContractRevision.objects.filter(request=request).select_related("attachment").order_by("number")
+    )
+
+
+def contract_revision_get(request: Any, number: int) -> ContractRevision:
+    revision = (
+        ContractRevision.objects.filter(request=request, number=number).select_related("attachment").first()
+    )
+    if revision is None:
+        raise ApprovalNotFound()
+    return revision
