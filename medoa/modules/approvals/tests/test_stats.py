@@ -188,3 +188,23 @@ def test_the_statistics_api_refuses(people: SimpleNamespace, figures: SimpleName
     assert (
         api_as(people.dean).get(STATS_URL, {"since": "2026-03-02", "until": "2026-03-01"}).status_code == 422
     )
+
+
+def test_the_overview_reads_a_fixed_number_of_queries(
+    people: SimpleNamespace, figures: SimpleNamespace, django_assert_max_num_queries: Any
+) -> None:
+    """More overdue steps and pending departments do not mean more queries (no N+1)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as before:
+        stats.stats_overview(user=people.dean.user)
+    for staff in (people.doctor2, people.surgeon, people.nurse):
+        late = submit(staff, "business_trip", trip(1))
+        HumanTask.objects.filter(instance=late.process_instance, status="open").update(
+            due_at=timezone.now() - datetime.timedelta(minutes=5)
+        )
+
+    with django_assert_max_num_queries(len(before.captured_queries)):
+        overview = stats.stats_overview(user=people.dean.user)
+    assert len(overview.overdue) == 5
