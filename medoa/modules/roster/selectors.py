@@ -25,7 +25,8 @@ from medoa.core.org.models import Department, Staff
 from .choices import RosterStatus, ShiftKind, SwapStatus, UnavailabilityKind
 from .convert import WardMonth, assignment_of, month_days, ward_month
 from .errors import RosterNotFound, RosterPermissionDenied
-from .models import Roster, RosterCell, ShiftType, StaffProfile, SwapRequest, Unavailability
+from .models import Demand, Roster, RosterCell, ShiftType, StaffProfile, SwapRequest, Unavailability
+from .rules import DEFAULTS, rules_for_ward
 from .solver.check import check
 from .solver.problem import Violation
 
@@ -395,3 +396,56 @@ def swap_get(*, user: Any, swap_id: int) -> SwapRequest:
 
 def pending_swaps(*, user: Any) -> QuerySet[SwapRequest]:
     return swap_list_for_user(user=user).filter(status=SwapStatus.PENDING)
+
+
+# --- the ward's settings page ---------------------------------------------------------------------
+
+
+def rule_codes() -> list[str]:
+    return list(DEFAULTS)
+
+
+def work_shift_types(ward: Department) -> list[ShiftType]:
+    return list(ShiftType.objects.filter(ward=ward, active=True).exclude(kind=ShiftKind.OFF))
+
+
+def ward_profiles(ward: Department) -> list[StaffProfile]:
+    return list(
+        StaffProfile.objects.filter(ward=ward, rostered=True)
+        .select_related("staff")
+        .order_by("staff__employee_no")
+    )
+
+
+def ward_settings_context(ward: Department) -> dict[str, Any]:
+    """The rule table (effective settings), weekday demand per shift, contracts and flags."""
+    rules = rules_for_ward(ward)
+    shift_types = work_shift_types(ward)
+    demand = {(d.shift_type_id, d.weekday): d for d in Demand.objects.filter(ward=ward, on_date__isnull=True)}
+    demand_rows = []
+    for st in shift_types:
+        cells = [demand.get((st.pk, wd)) for wd in range(7)]
+        skill = next((d for d in cells if d is not None and d.skill_level), None)
+        demand_rows.append(
+            {
+                "shift": st,
+                "days": [
+                    {
+                        "weekday": wd,
+                        "label": WEEKDAYS[wd],
+                        "minimum": d.minimum if d else 0,
+                        "preferred": d.preferred if d else 0,
+                    }
+                    for wd, d in enumerate(cells)
+                ],
+                "skill_level": skill.skill_level if skill else "",
+                "skill_minimum": skill.skill_minimum if skill else 0,
+            }
+        )
+    return {
+        "ward": ward,
+        "rules": list(rules.values()),
+        "demand_rows": demand_rows,
+        "profiles": ward_profiles(ward),
+        "levels": ("N0", "N1", "N2", "N3", "N4"),
+    }

@@ -938,3 +938,58 @@ def roster_for(*, ward: Department, month: dt.date) -> Roster:
     if roster is None:
         raise RosterNotFound
     return roster
+
+
+# --- the ward's settings page: several rows at once, all or nothing -------------------------------
+
+
+@transaction.atomic
+def rules_save(*, actor: Any, ward: Department, rows: list[dict[str, Any]]) -> int:
+    """Save the ward's rule table (``code``, ``enabled``, ``hard``, ``weight``, ``value`` per row);
+    only rows that differ from the effective setting are written. All or nothing."""
+    require_manage(actor, ward)
+    from_rows = {r.code: r for r in WardRule.objects.filter(ward=ward)}
+    changed = 0
+    for row in rows:
+        code = str(row.get("code", ""))
+        current = from_rows.get(code) or DEFAULTS.get(code)
+        if current is None:
+            raise RosterInputError(_("Unknown rule."), field="code")
+        wanted = (bool(row["enabled"]), bool(row["hard"]), int(row["weight"]), int(row["value"]))
+        if wanted == (current.enabled, current.hard, current.weight, current.value):
+            continue
+        rule_set(
+            actor=actor,
+            ward=ward,
+            code=code,
+            enabled=wanted[0],
+            hard=wanted[1],
+            weight=wanted[2],
+            value=wanted[3],
+        )
+        changed += 1
+    return changed
+
+
+@transaction.atomic
+def demand_save(*, actor: Any, ward: Department, rows: list[dict[str, Any]]) -> int:
+    """Save weekday demand per shift: each row ``code``, ``weekday`` (0–6), ``minimum``,
+    ``preferred``, ``skill_level``, ``skill_minimum``. All or nothing."""
+    require_manage(actor, ward)
+    for row in rows:
+        demand_set(actor=actor, ward=ward, **row)
+    return len(rows)
+
+
+@transaction.atomic
+def profiles_save(*, actor: Any, ward: Department, rows: list[dict[str, Any]]) -> int:
+    """Save contracts and flags of the ward's staff: each row ``staff`` (id) with the fields of
+    ``profile_update``. All or nothing."""
+    require_manage(actor, ward)
+    profiles = {p.staff_id: p for p in StaffProfile.objects.filter(ward=ward)}
+    for row in rows:
+        profile = profiles.get(int(row.pop("staff")))
+        if profile is None:
+            raise RosterInputError(_("This person is not on this ward's roster."), field="staff")
+        profile_update(actor=actor, profile=profile, **row)
+    return len(rows)

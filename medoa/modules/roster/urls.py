@@ -8,6 +8,7 @@ app_name = "roster"
 
 urlpatterns: list[URLPattern] = [
     path("", views.ward_list, name="ward_list"),
+    path("ward/<int:ward_id>/settings/", views.ward_settings, name="ward_settings"),
     path("ward/<int:ward_id>/<str:month>/", views.roster_grid, name="roster_grid"),
     path("r/<int:roster_id>/cell/", views.cell_update, name="cell_update"),
     path("r/<int:roster_id>/generate/", views.roster_generate, name="roster_generate"),

@@ -474,3 +474,105 @@ def swap_decide(request: HttpRequest, swap_id: int) -> HttpResponse:
     except RosterError as exc:
         messages.error(request, str(exc))
     return redirect(url)
+
+
+# --- the ward's settings --------------------------------------------------------------------------
+
+
+def _flag(request: HttpRequest, name: str) -> bool:
+    return request.POST.get(name) == "1"
+
+
+def _optional_date(request: HttpRequest, name: str) -> dt.date | None:
+    raw = (request.POST.get(name) or "").strip()
+    return _date(raw, name) if raw else None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@pages
+def ward_settings(request: HttpRequest, ward_id: int) -> HttpResponse:
+    """Rules (hard/soft, weight, value), weekday demand with skill mix, contracts and flags, and
+    training days of one ward."""
+    ward = Department.objects.filter(pk=ward_id).first()
+    if ward is None:
+        raise Http404
+    selectors.require_manage(request.user, ward)
+    services.ward_setup(ward=ward)
+    if request.method == "POST":
+        section = request.POST.get("section")
+        try:
+            if section == "rules":
+                rows = [
+                    {
+                        "code": code,
+                        "enabled": _flag(request, f"rule-{code}-enabled"),
+                        "hard": _flag(request, f"rule-{code}-hard"),
+                        "weight": _int(request.POST.get(f"rule-{code}-weight"), f"rule-{code}-weight"),
+                        "value": _int(request.POST.get(f"rule-{code}-value"), f"rule-{code}-value"),
+                    }
+                    for code in selectors.rule_codes()
+                ]
+                services.rules_save(actor=request.user, ward=ward, rows=rows)
+            elif section == "demand":
+                rows = []
+                for st in selectors.work_shift_types(ward):
+                    for weekday in range(7):
+                        prefix = f"demand-{st.code}-{weekday}"
+                        rows.append(
+                            {
+                                "code": st.code,
+                                "weekday": weekday,
+                                "minimum": _int(request.POST.get(f"{prefix}-min"), f"{prefix}-min"),
+                                "preferred": _int(request.POST.get(f"{prefix}-pref"), f"{prefix}-pref"),
+                                "skill_level": request.POST.get(f"demand-{st.code}-skill") or "",
+                                "skill_minimum": _int(
+                                    request.POST.get(f"demand-{st.code}-skillmin") or 0,
+                                    f"demand-{st.code}-skillmin",
+                                ),
+                            }
+                        )
+                services.demand_save(actor=request.user, ward=ward, rows=rows)
+            elif section == "profiles":
+                rows = [
+                    {
+                        "staff": p.staff_id,
+                        "weekly_hours": _int(
+                            request.POST.get(f"p-{p.staff_id}-hours"), f"p-{p.staff_id}-hours"
+                        ),
+                        "max_nights_per_month": _int(
+                            request.POST.get(f"p-{p.staff_id}-nights"), f"p-{p.staff_id}-nights"
+                        ),
+                        "pregnant_from": _optional_date(request, f"p-{p.staff_id}-pregnant"),
+                        "pregnant_until": _optional_date(request, f"p-{p.staff_id}-pregnant-until"),
+                        "nursing_until": _optional_date(request, f"p-{p.staff_id}-nursing"),
+                    }
+                    for p in selectors.ward_profiles(ward)
+                ]
+                services.profiles_save(actor=request.user, ward=ward, rows=rows)
+            elif section == "training":
+                staff = Staff.objects.filter(
+                    pk=_int(request.POST.get("staff"), "staff"), roster_profile__ward=ward
+                ).first()
+                if staff is None:
+                    raise RosterInputError(_("Choose a person."), field="staff")
+                days = [
+                    _date(x.strip(), "dates")
+                    for x in (request.POST.get("dates") or "").split(",")
+                    if x.strip()
+                ]
+                services.unavailability_add(
+                    actor=request.user,
+                    staff=staff,
+                    days=days,
+                    kind=UnavailabilityKind.TRAINING,
+                    note=request.POST.get("note", ""),
+                )
+            else:
+                raise RosterInputError(_("Unknown action."), field="section")
+        except RosterError as exc:
+            messages.error(request, f"{exc.message}" + (f" ({exc.field})" if exc.field else ""))
+        else:
+            messages.success(request, _("Saved."))
+            return redirect(reverse("roster:ward_settings", args=[ward.pk]))
+    return render(request, "roster/ward_settings.html", selectors.ward_settings_context(ward))

@@ -28,7 +28,7 @@ from medoa.modules.roster.models import Roster, RosterCell, StaffProfile
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts"
-TIME_LIMIT = 10
+TIME_LIMIT = 20
 
 
 class Session:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from medoa.core.org.tests.factories import TEST_PASSWORD
 from medoa.modules.roster import services
 from medoa.modules.roster.ical import calendar_for
-from medoa.modules.roster.models import RosterCell, StaffProfile
+from medoa.modules.roster.models import Demand, RosterCell, StaffProfile, Unavailability, WardRule
 from medoa.modules.roster.selectors import my_shifts
 
 from .conftest import MONTH, Ward
@@ -114,3 +114,62 @@ def test_swap_pages(ward_factory: Any) -> None:
     detail = client_for(w.head).get(response["Location"]).content.decode()
     assert 'value="approve"' in detail
     assert client_for(w.nurses[1]).get(reverse("roster:swap_list")).status_code == 200
+
+
+def test_ward_settings_page_saves_rules_demand_contracts_and_training(ward_factory: Any) -> None:
+    w = ward_factory(["N3", "N1"])
+    url = reverse("roster:ward_settings", args=[w.ward.pk])
+    assert client_for(w.nurses[0]).get(url).status_code == 403
+    c = client_for(w.head)
+    page = c.get(url)
+    assert page.status_code == 200
+    # rules: max consecutive nights becomes soft with weight 30 and value 2; the rest as shown
+    form: dict[str, Any] = {"section": "rules"}
+    for r in page.context["rules"]:
+        form[f"rule-{r.code}-weight"] = r.weight
+        form[f"rule-{r.code}-value"] = r.value
+        if r.enabled:
+            form[f"rule-{r.code}-enabled"] = "1"
+        if r.hard:
+            form[f"rule-{r.code}-hard"] = "1"
+    del form["rule-max_consecutive_nights-hard"]
+    form["rule-max_consecutive_nights-weight"] = 30
+    form["rule-max_consecutive_nights-value"] = 2
+    assert c.post(url, form).status_code == 302
+    assert list(WardRule.objects.values_list("code", "hard", "weight", "value")) == [
+        ("max_consecutive_nights", False, 30, 2)
+    ]
+    # demand: N needs 2 (3 preferred) every day, at least one N3+
+    demand: dict[str, Any] = {"section": "demand"}
+    for code in ("A", "P", "N"):
+        for wd in range(7):
+            demand[f"demand-{code}-{wd}-min"] = 2 if code == "N" else 1
+            demand[f"demand-{code}-{wd}-pref"] = 3 if code == "N" else 1
+    demand["demand-N-skill"] = "N3"
+    demand["demand-N-skillmin"] = 1
+    assert c.post(url, demand).status_code == 302
+    assert Demand.objects.filter(shift_type__code="N", minimum=2, preferred=3, skill_level="N3").count() == 7
+    # a refused value changes nothing
+    bad = dict(demand, **{"demand-A-0-min": 5})
+    c.post(url, bad)
+    assert Demand.objects.filter(shift_type__code="A", weekday=0).get().minimum == 1
+    # contracts and flags
+    profiles: dict[str, Any] = {"section": "profiles"}
+    for n in w.nurses:
+        profiles[f"p-{n.pk}-hours"] = 44
+        profiles[f"p-{n.pk}-nights"] = 6
+    profiles[f"p-{w.nurses[1].pk}-nursing"] = "2027-03-01"
+    assert c.post(url, profiles).status_code == 302
+    p = StaffProfile.objects.get(staff=w.nurses[1])
+    assert (p.weekly_hours, p.max_nights_per_month, str(p.nursing_until)) == (44, 6, "2027-03-01")
+    # training days
+    training = {"section": "training", "staff": w.nurses[0].pk, "dates": "2026-12-03, 2026-12-04"}
+    assert c.post(url, training).status_code == 302
+    assert Unavailability.objects.filter(staff=w.nurses[0], kind="training").count() == 2
+
+
+def test_the_workbench_card_shows_my_next_shifts(ward_factory: Any) -> None:
+    w = ward_factory(["N3", "N1"])
+    published(w)
+    page = client_for(w.nurses[0]).get(reverse("web:workbench")).content.decode()
+    assert "我的近期班次" in page or "My next shifts" in page
