@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class RequestStatus(models.TextChoices):
     SUBMITTED = "submitted", _("In approval")
-    APPROVED = "approved", _("Approved")
-    REJECTED = "rejected", _("Rejected")
-    WITHDRAWN = "withdrawn", _("Withdrawn")
-    CANCELLED = "cancelled", _("Cancelled")
+    APPROVED = "approved", pgettext_lazy("request status", "Approved")
+    REJECTED = "rejected", pgettext_lazy("request status", "Rejected")
+    WITHDRAWN = "withdrawn", pgettext_lazy("request status", "Withdrawn")
+    CANCELLED = "cancelled", pgettext_lazy("request status", "Cancelled")
 
 
 class LeaveType(models.TextChoices):

@@ -355,6 +355,10 @@ def _labels(request_type: RequestType | None, data: dict[str, Any]) -> list[tupl
     for key, value in data.items():
         if key == "leave_type" and value in LeaveType.values:
             value = LeaveType(value).label
+        elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+            value = "、".join(str(v) for v in value) if key != "attachments" else len(value) or None
+        elif isinstance(value, dict | list):
+            value = json.dumps(value, ensure_ascii=False)
         rows.append((_leave_labels().get(key) or titles.get(key, key), value))
     return rows
 
