@@ -17,7 +17,7 @@ from medoa.modules.approvals.pdf import approval_sheet_pdf
 from .proc_support import *  # noqa: F403
 from .proc_support import decide_all, install, submit, upload
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("medoa.modules.approvals.tests.proc_urls")]
+pytestmark = pytest.mark.django_db
 
 _LITERAL = re.compile(rb"\((?:\\.|[^\\)])*\)", re.S)
 _ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}

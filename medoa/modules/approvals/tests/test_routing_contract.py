@@ -117,7 +117,6 @@ def test_the_legal_role_is_a_setting(people: SimpleNamespace, media: Any, settin
     assert open_steps(request) == [(REVIEW, ["finance"]), (REVIEW, ["hr"])]
 
 
-@pytest.mark.urls("medoa.modules.approvals.tests.proc_urls")
 @pytest.mark.parametrize(
     ("who", "status"), [("doctor", 200), ("finance", 200), ("dean", 200), ("surgeon", 404)]
 )

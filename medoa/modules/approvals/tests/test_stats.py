@@ -17,11 +17,11 @@ from medoa.modules.approvals.models import ApprovalRequest
 
 from .proc_support import *  # noqa: F403
 from .proc_support import decide_all, install, submit
-from .proc_urls import STATS_URL
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("medoa.modules.approvals.tests.proc_urls")]
+pytestmark = pytest.mark.django_db
 
 HOUR = 3600.0
+STATS_URL = "/api/v1/approvals/stats"
 
 
 def test_percentiles_interpolate_linearly() -> None:

@@ -16,7 +16,7 @@ from medoa.modules.approvals.models import ApprovalRequest, DocumentReceipt
 from .proc_support import *  # noqa: F403
 from .proc_support import decide_all, install, submit, upload
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("medoa.modules.approvals.tests.proc_urls")]
+pytestmark = pytest.mark.django_db
 
 
 def login(username: str, password: str) -> Client:
