@@ -129,6 +129,16 @@ def test_head_nurse_generates_edits_publishes_and_a_nurse_sees_her_shifts(
     expect(cell).not_to_have_class(re.compile(r"\bhas-violation\b"))
     expect(head.page.locator("#hard-count")).to_have_text("0")
 
+    # locks a cell in lock mode
+    other = head.page.locator(
+        f'#roster-grid tr[data-staff="{pregnant.pk}"] td[data-date="{month.replace(day=12).isoformat()}"]'
+    )
+    head.page.click("#lock-mode")
+    other.click()
+    expect(other).to_have_class(re.compile(r"\bis-locked\b"))
+    head.page.click("#lock-mode")
+    assert RosterCell.objects.get(roster=roster, staff=pregnant, date=month.replace(day=12)).locked
+
     # publishes
     head.page.click("#publish-btn")
     head.page.wait_for_load_state()
