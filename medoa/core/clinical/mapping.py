@@ -21,11 +21,20 @@ from medoa.core.org.models import Department, Staff
 
 from .choices import CodeKind
 from .errors import UnmappedCode
-from .models import CodeMapping
+from .models import CodeMapping, Encounter, Patient
 
 
 class CodeResolver:
+    """Code lookups for a batch of facts — and, after ``prefetch()``, the batch's patients and
+    encounters read in two queries instead of two per fact (only for a caller that redoes the
+    whole batch should a write fail: cached rows would otherwise outlive a rolled-back savepoint)."""
+
     def __init__(self) -> None:
+        self.records = False
+        self._patients: dict[tuple[str, str], Patient] = {}
+        self._identifiers: set[str] = set()
+        self._encounters: dict[tuple[str, str], Encounter] = {}
+        self._visits: set[str] = set()
         self._tables: dict[tuple[str, str], dict[str, str]] = {}
         self._departments: dict[str, tuple[str, str]] | None = None
         self._doctors: dict[str, str] = {}
@@ -107,3 +116,46 @@ class CodeResolver:
                 )
             self._doctors[code] = username or ""
         return self._doctors[code]
+
+    # --- the batch's patients and encounters ------------------------------------------------------
+
+    def prefetch(self, *, identifiers: set[str], visits: set[str]) -> None:
+        self.records = True
+        wanted = identifiers - self._identifiers
+        if wanted:
+            for patient in Patient.objects.filter(identifier__in=wanted):
+                self._patients[(patient.authority, patient.identifier)] = patient
+            self._identifiers |= wanted
+        wanted = visits - self._visits
+        if wanted:
+            for enc in Encounter.objects.filter(visit_number__in=wanted):
+                self._encounters[(enc.authority, enc.visit_number)] = enc
+            self._visits |= wanted
+
+    def patient(self, authority: str, identifier: str) -> Patient | None:
+        if self.records and identifier in self._identifiers:
+            return self._patients.get((authority, identifier))
+        return Patient.objects.filter(authority=authority, identifier=identifier).first()
+
+    def remember_patient(self, patient: Patient) -> None:
+        if self.records:
+            self._patients[(patient.authority, patient.identifier)] = patient
+            self._identifiers.add(patient.identifier)
+
+    def encounter(self, authority: str, visit: str) -> Encounter | None:
+        if self.records and visit in self._visits:
+            return self._encounters.get((authority, visit))
+        return Encounter.objects.filter(authority=authority, visit_number=visit).first()
+
+    def same_encounter(self, enc: Encounter | None) -> Encounter | None:
+        """The batch's instance of ``enc`` when it holds one (so that one object carries the writes)."""
+        if enc is not None and self.records and enc.visit_number:
+            cached = self._encounters.get((enc.authority, enc.visit_number))
+            if cached is not None and cached.pk == enc.pk:
+                return cached
+        return enc
+
+    def remember_encounter(self, enc: Encounter) -> None:
+        if self.records and enc.visit_number:
+            self._encounters[(enc.authority, enc.visit_number)] = enc
+            self._visits.add(enc.visit_number)

@@ -225,10 +225,11 @@ def apply_encounter(
     now = timezone.now()
     authority = _authority(fact.patient, facility)
     visit = (fact.visit_number or "").strip()[:100]
-    patient = Patient.objects.filter(authority=authority, identifier=fact.patient.identifier.strip()).first()
-    enc = _target_encounter(fact.kind, patient, authority, visit)
+    patient = resolver.patient(authority, fact.patient.identifier.strip())
+    enc = _target_encounter(fact.kind, patient, authority, visit, resolver)
     with transaction.atomic(savepoint=savepoint):
         patient = _patient_upsert(fact.patient, authority, now, existing=patient, safe=savepoint)
+        resolver.remember_patient(patient)
         payload = _apply_kind(
             fact, patient, enc, authority, visit, department, ward, room, bed, doctor, occurred, now, resolver
         )
@@ -239,16 +240,20 @@ def apply_encounter(
 OPEN_STATUSES = (EncounterStatus.ADMITTED, EncounterStatus.REGISTERED)
 
 
-def _target_encounter(kind: str, patient: Patient | None, authority: str, visit: str) -> Encounter | None:
+def _target_encounter(
+    kind: str, patient: Patient | None, authority: str, visit: str, resolver: CodeResolver
+) -> Encounter | None:
     """The encounter the fact is about (read only); refusals are raised here, before any write."""
     enc: Encounter | None
     if visit:
-        enc = Encounter.objects.filter(authority=authority, visit_number=visit).first()
-    elif patient is None:
+        enc = resolver.encounter(authority, visit)
+    elif patient is None or patient.pk is None:
         enc = None
     else:
         wanted = (EncounterStatus.DISCHARGED,) if kind == "discharge_cancelled" else OPEN_STATUSES
-        enc = Encounter.objects.filter(patient=patient, status__in=wanted).order_by("-id").first()
+        enc = resolver.same_encounter(
+            Encounter.objects.filter(patient=patient, status__in=wanted).order_by("-id").first()
+        )
     if enc is not None and (patient is None or enc.patient_id != patient.pk):
         raise ClinicalFactInvalid(_("The visit number belongs to another patient."), field="visit_number")
     identifier = patient.identifier if patient else ""
@@ -351,6 +356,8 @@ def _apply_kind(
         enc.status = EncounterStatus.REGISTERED
     # "updated": status unchanged
     _save(enc, now, fact.source, create=created)
+    if created:
+        resolver.remember_encounter(enc)
     _move(enc, kind, prior, _location(enc), occurred, now, fact.source)
     return _encounter_payload(enc, patient, fact, occurred, prior)
 
@@ -434,10 +441,8 @@ def apply_result(
     for i, obs in enumerate(fact.observations):
         if not (obs.code or "").strip():
             raise ClinicalFactInvalid(_("An observation has no code."), field=f"observations.{i}.code")
-    patient = Patient.objects.filter(authority=authority, identifier=fact.patient.identifier.strip()).first()
-    enc = None
-    if visit:
-        enc = Encounter.objects.filter(authority=authority, visit_number=visit).first()
+    patient = resolver.patient(authority, fact.patient.identifier.strip())
+    enc = resolver.encounter(authority, visit) if visit else None
     if enc is not None:
         department = enc.department_code or department
         if enc.ward_code or enc.bed_code:
@@ -445,6 +450,7 @@ def apply_result(
         attending = enc.attending_doctor or attending
     with transaction.atomic(savepoint=savepoint):
         patient = _patient_upsert(fact.patient, authority, now, existing=patient, safe=savepoint)
+        resolver.remember_patient(patient)
         observations = []
         critical_count = 0
         for i, obs in enumerate(fact.observations):

@@ -47,6 +47,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from medoa.core.clinical.errors import ClinicalFactPending, UnmappedCode
+from medoa.core.clinical.facts import EncounterFact, ResultFact
 from medoa.core.clinical.mapping import CodeResolver
 from medoa.core.clinical.services import (
     apply_encounter,
@@ -59,7 +60,7 @@ from medoa.core.events.errors import EventError
 from medoa.core.events.registry import event_types
 from medoa.core.events.services import publish
 
-from .mapping import MappingError, map_message
+from .mapping import Mapped, MappingError, map_message
 from .models import Message, MessageStatus
 
 logger = logging.getLogger("medoa.hl7")
@@ -121,25 +122,9 @@ def parse_reason_key(reason: str) -> tuple[str, str, str] | None:
     return parts[0], parts[1], parts[2]
 
 
-def process_message(
-    row: Message,
-    *,
-    resolver: CodeResolver,
-    critical_flags: set[str],
-    unmapped_first: dict[str, int],
-    safe: bool = True,
-) -> Outcome:
-    """Map and apply one message (inside the batch's transaction). ``safe``: in a savepoint of its
-    own; otherwise (the fast path) the facts' refusals come before any write, and a failure after
-    a write raises ``_Poisoned`` so that the batch is redone safely."""
-    pid = row.patient_id
-    if pid and pid in unmapped_first and unmapped_first[pid] < row.pk:
-        first = unmapped_first[pid]
-        return Outcome(
-            MessageStatus.UNMAPPED,
-            f"{WAITS}{first}\nwaits for message #{first} of the same patient (unmapped): "
-            "the patient's order is kept",
-        )
+def prepare_message(row: Message) -> Mapped | Outcome:
+    """Parse and map one message (no database): its facts, or the outcome when there is nothing
+    to apply (too large, not parseable, a type that is not mapped)."""
     raw = row.raw or ""
     if len(raw) > _max_bytes():
         return Outcome(
@@ -155,9 +140,35 @@ def process_message(
         return Outcome(MessageStatus.ERROR, "not parseable as HL7 v2: nested too deeply")
     if mapped.ignored:
         return Outcome(MessageStatus.PROCESSED, f"{IGNORED} {mapped.ignored}")
-    source = f"hl7:{row.pk}"
     if mapped.staff and HIRED not in event_types:
         return Outcome(MessageStatus.ERROR, f"the event type {HIRED} is not registered (HR onboarding)")
+    return mapped
+
+
+def process_message(
+    row: Message,
+    *,
+    resolver: CodeResolver,
+    critical_flags: set[str],
+    unmapped_first: dict[str, int],
+    safe: bool = True,
+    prepared: Mapped | Outcome | None = None,
+) -> Outcome:
+    """Map and apply one message (inside the batch's transaction). ``safe``: in a savepoint of its
+    own; otherwise (the fast path) the facts' refusals come before any write, and a failure after
+    a write raises ``_Poisoned`` so that the batch is redone safely."""
+    pid = row.patient_id
+    if pid and pid in unmapped_first and unmapped_first[pid] < row.pk:
+        first = unmapped_first[pid]
+        return Outcome(
+            MessageStatus.UNMAPPED,
+            f"{WAITS}{first}\nwaits for message #{first} of the same patient (unmapped): "
+            "the patient's order is kept",
+        )
+    mapped = prepared if prepared is not None else prepare_message(row)
+    if isinstance(mapped, Outcome):
+        return mapped
+    source = f"hl7:{row.pk}"
     several = len(mapped.encounters) + len(mapped.results) + len(mapped.staff) > 1
     try:
         staff = [_hired_payload(p, resolver=resolver, facility=mapped.facility) for p in mapped.staff]
@@ -280,11 +291,28 @@ def _process_batch(*, limit: int, safe: bool) -> int:
                 .values_list("patient_id", "first")
             )
         resolver = CodeResolver()
+        prepared = [prepare_message(row) for row in rows]
+        if not safe:
+            identifiers: set[str] = set()
+            visits: set[str] = set()
+            for mapped in prepared:
+                if isinstance(mapped, Mapped):
+                    facts: list[EncounterFact | ResultFact] = [*mapped.encounters, *mapped.results]
+                    for fact in facts:
+                        identifiers.add(fact.patient.identifier.strip())
+                        if fact.visit_number:
+                            visits.add(fact.visit_number.strip()[:100])
+            resolver.prefetch(identifiers=identifiers, visits=visits)
         now = timezone.now()
         applied_patients: set[str] = set()
-        for row in rows:
+        for row, mapped in zip(rows, prepared, strict=True):
             outcome = process_message(
-                row, resolver=resolver, critical_flags=critical, unmapped_first=unmapped_first, safe=safe
+                row,
+                resolver=resolver,
+                critical_flags=critical,
+                unmapped_first=unmapped_first,
+                safe=safe,
+                prepared=mapped,
             )
             row.status = outcome.status
             row.status_reason = outcome.reason.replace("\x00", "\\x00")[:MAX_REASON]
