@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import io
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -135,54 +136,82 @@ def _components(schema: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
             yield component
 
 
-def _data_flowables(request: ApprovalRequest, styles: dict[str, ParagraphStyle]) -> list[Any]:
+@dataclass(frozen=True)
+class ListView:
+    label: str
+    headers: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class DataView:
+    """A request's form data as a person reads it: (label, text) per field, and each dynamic list
+    as a table. Labels come from the form version the request was filled in for."""
+
+    fields: list[tuple[str, str]]
+    lists: list[ListView]
+
+
+def request_data_view(request: ApprovalRequest) -> DataView:
+    """The request's data as labelled text (the approval sheet prints it; a page may show it):
+    fields hidden at some step of the process are left out, computed display-only fields too."""
     record = request.form_record
     schema: Mapping[str, Any] = record.version.schema if record is not None else {}
     values: Mapping[str, Any] = record.values if record is not None else request.data
     hidden = set(record.hidden_fields or ()) if record is not None else set()
-    rows: list[list[Any]] = []
-    lists: list[Any] = []
+    if not schema:  # no form record: the request's data as it was sent
+        return DataView(fields=[(str(k), display_value({}, v)) for k, v in values.items()], lists=[])
+    fields: list[tuple[str, str]] = []
+    lists: list[ListView] = []
     for component in _components(schema):
         path = component.get("path") if component.get("type") == "dynamiclist" else component.get("key")
         if not path or path in hidden:
             continue
-        label = component.get("label") or component.get("dateLabel") or path
+        label = str(component.get("label") or component.get("dateLabel") or path)
         if component.get("type") == "dynamiclist":
-            lists.extend(_list_table(label, component, values.get(path) or [], styles))
-            continue
-        if component.get("type") == "expression" and component.get("doNotSubmit"):
-            continue
-        rows.append(
-            [_p(label, styles["cell"]), _p(display_value(component, values.get(path)), styles["cell"])]
-        )
-    if not schema:  # no form record: the request's data as it was sent
-        rows = [[_p(k, styles["cell"]), _p(v, styles["cell"])] for k, v in values.items()]
-    out: list[Any] = []
-    if rows:
-        out.append(_grid(rows, [40 * mm, 130 * mm], header=False))
-    return out + lists
+            listed = _list_view(label, component, values.get(path) or [])
+            if listed is not None:
+                lists.append(listed)
+        elif not (component.get("type") == "expression" and component.get("doNotSubmit")):
+            fields.append((label, display_value(component, values.get(path))))
+    return DataView(fields=fields, lists=lists)
 
 
-def _list_table(
-    label: str, component: Mapping[str, Any], rows: list[Any], styles: dict[str, ParagraphStyle]
-) -> list[Any]:
+def _list_view(label: str, component: Mapping[str, Any], rows: list[Any]) -> ListView | None:
     columns = [
         c for c in component.get("components") or () if c.get("key") and c.get("type") not in LAYOUT_TYPES
     ]
     if not columns:
-        return []
-    header = [_p(c.get("label") or c.get("key"), styles["cell"]) for c in columns]
-    body = [
-        [_p(display_value(c, (row or {}).get(c["key"])), styles["cell"]) for c in columns]
-        for row in rows
-        if isinstance(row, Mapping)
-    ]
-    width = 170 * mm / len(columns)
-    return [
-        Spacer(1, 3 * mm),
-        _p(label, styles["base"]),
-        _grid([header, *body], [width] * len(columns), header=True),
-    ]
+        return None
+    return ListView(
+        label=label,
+        headers=[str(c.get("label") or c.get("key")) for c in columns],
+        rows=[
+            [display_value(c, row.get(c["key"])) for c in columns] for row in rows if isinstance(row, Mapping)
+        ],
+    )
+
+
+def _data_flowables(request: ApprovalRequest, styles: dict[str, ParagraphStyle]) -> list[Any]:
+    view = request_data_view(request)
+    cell = styles["cell"]
+    out: list[Any] = []
+    if view.fields:
+        out.append(
+            _grid([[_p(k, cell), _p(v, cell)] for k, v in view.fields], [40 * mm, 130 * mm], header=False)
+        )
+    for listed in view.lists:
+        width = 170 * mm / len(listed.headers)
+        out += [
+            Spacer(1, 3 * mm),
+            _p(listed.label, styles["base"]),
+            _grid(
+                [[_p(h, cell) for h in listed.headers], *[[_p(v, cell) for v in row] for row in listed.rows]],
+                [width] * len(listed.headers),
+                header=True,
+            ),
+        ]
+    return out
 
 
 def _grid(rows: list[list[Any]], widths: list[float], *, header: bool) -> Table:
