@@ -93,6 +93,8 @@ class WardMonth:
     unavailable: dict[tuple[int, dt.date], str]
     problem: sp.Problem
     holidays: set[dt.date] = field(default_factory=set)
+    # (staff pk, date) kept off because the person's night block ended at the end of last month
+    carried_off: set[tuple[int, dt.date]] = field(default_factory=set)
 
     def day_index(self, day: dt.date) -> int:
         return (day - self.days[0]).days
@@ -176,6 +178,33 @@ def ward_month(
         days_off[str(row.staff_id)].add((row.date - first).days)
 
     holidays = set(Holiday.objects.filter(date__gte=first, date__lte=last).values_list("date", flat=True))
+
+    # A night block that ended in the last days of the month before: its days off reach into this one.
+    carried_off: set[tuple[int, dt.date]] = set()
+    after_nights = rules[RuleCode.DAYS_OFF_AFTER_NIGHTS]
+    if after_nights.enabled and after_nights.hard and after_nights.value:
+        k = after_nights.value
+        tail_start = first - dt.timedelta(days=k)
+        tail: dict[int, dict[dt.date, str]] = defaultdict(dict)
+        for c in RosterCell.objects.filter(
+            roster__ward=ward,
+            roster__month=tail_start.replace(day=1),
+            staff__in=staff,
+            date__gte=tail_start,
+            date__lt=first,
+        ).select_related("shift_type"):
+            if c.shift_type is not None:
+                tail[c.staff_id][c.date] = c.shift_type.kind
+        for staff_id, kinds in tail.items():
+            for back in range(1, k + 1):
+                kind = kinds.get(first - dt.timedelta(days=back))
+                if kind == ShiftKind.NIGHT:
+                    for i in range(k - back + 1):
+                        carried_off.add((staff_id, days[i]))
+                        days_off[str(staff_id)].add(i)
+                    break
+                if kind not in (None, ShiftKind.OFF):
+                    break  # worked after the block (or no block): nothing carried
 
     # staff
     max_consecutive = rules[RuleCode.MAX_CONSECUTIVE_DAYS]
@@ -336,6 +365,7 @@ def ward_month(
         unavailable=unavailable,
         problem=problem,
         holidays=holidays,
+        carried_off=carried_off,
     )
 
 

@@ -192,6 +192,11 @@ def violations_of(wm: WardMonth, violations: list[Violation]) -> list[CellViolat
         rule, reason = reason_for(wm, v)
         days = v.days or ((v.day,) if v.day is not None else ())
         dates = tuple(wm.days[d] for d in days if 0 <= d < len(wm.days))
+        if rule == "days_off" and v.staff and dates and (int(v.staff), dates[0]) in wm.carried_off:
+            rule, reason = (
+                "rest_after_nights",
+                str(fmt(RULE_REASONS["rest_after_nights"], {"off": wm.rules["days_off_after_nights"].value})),
+            )
         out.append(CellViolation(rule, int(v.staff) if v.staff else None, dates, reason, v.message))
     return out
 

@@ -76,6 +76,11 @@ def _off_request_10th(w: Ward) -> None:
     ShiftRequest.objects.create(staff=w.nurses[0], date=D10, on=False)
 
 
+def _nights_end_of_november(w: Ward) -> None:
+    november = w.roster(dt.date(2026, 11, 1))
+    w.write(november, {0: "NN"}, start=dt.date(2026, 11, 29))
+
+
 def _holidays(w: Ward) -> None:
     for d in (24, 25, 26):
         Holiday.objects.create(date=dt.date(2026, 12, d), name="测试节")
@@ -90,6 +95,15 @@ TABLE: list[tuple[str, Callable[[Ward], None], dict[int, str], dict[int, str], i
     ("max_consecutive_days", _none, {0: "AAAAAAA"}, {0: "AAAAAA.A"}, 1, "max_consecutive_days", True),
     ("max_consecutive_nights", _none, {0: "NNNN"}, {0: "NNN"}, 1, "max_consecutive_nights", True),
     ("days_off_after_nights", _none, {0: "NN.A"}, {0: "NN..A"}, 1, "days_off_after_nights", True),
+    (
+        "days_off_after_nights_across_months",
+        _nights_end_of_november,
+        {0: ".A"},
+        {0: "..A"},
+        1,
+        "days_off_after_nights",
+        True,
+    ),
     ("weekly_hours", _none, {0: "AAAAAA"}, {0: "AAAAA..AAAAA"}, 1, "weekly_hours", True),
     ("rest_day_per_week", _none, {0: "AAAAAAA"}, {0: "AAAAAA."}, 7, "rest_day_per_week", True),
     ("max_nights_month", _max_nights_two, {0: "N...N...N"}, {0: "N...N...."}, 1, "max_nights_month", True),
