@@ -198,6 +198,10 @@ def decode(payload: bytes) -> Decoded:
         return Decoded(
             problem=Problem("UTF-16 is not supported over MLLP; send UTF-8 or GB 18030", code="102")
         )
+    if b"\x00" in payload:  # no text encoding HL7 names uses NUL; PostgreSQL text cannot hold it
+        return Decoded(
+            problem=Problem(f"the message contains a NUL byte (byte {payload.index(0)})", code="102")
+        )
     declared = _declared_charset(payload)
     codec = codec_for(declared) if declared else default_charset()
     if codec is None:

@@ -28,10 +28,12 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -47,6 +49,7 @@ from .processing import announce
 
 logger = logging.getLogger("medoa.hl7")
 
+WAKE_CHANNEL = "medoa_hl7"  # the processor's (processing.CHANNEL)
 DEFAULT_ACCEPTED_TYPES = ("ADT", "ORU", "MFN")
 NOT_STORED = "the message could not be stored; send it again"
 
@@ -113,7 +116,7 @@ class Incoming:
 def _latin1_header(payload: bytes) -> Header | None:
     """The header as far as it can be read without knowing the character set (for MSA-2)."""
     try:
-        parts = split(normalise(payload[:65536].decode("latin-1")))
+        parts = split(normalise(payload[:65536].decode("latin-1").replace("\x00", "")))
     except Exception:  # best effort only
         return None
     if parts.messages and parts.messages[0].header is not None:
@@ -200,9 +203,20 @@ _allow_cache: tuple[float, list[_Allowed]] = (0.0, [])
 _allow_lock = threading.Lock()
 
 
+def _allow_ttl() -> float:
+    """Seconds the allow-list is kept in memory: ``MEDOA_HL7_ALLOW_CACHE_SECONDS`` (setting or
+    environment), else ``MEDOA_ACCESS_CACHE_SECONDS`` (5; 0 in the test profile)."""
+    value = getattr(settings, "MEDOA_HL7_ALLOW_CACHE_SECONDS", None)
+    if value is None:
+        value = os.environ.get("MEDOA_HL7_ALLOW_CACHE_SECONDS")
+    if value is None or value == "":
+        value = getattr(settings, "MEDOA_ACCESS_CACHE_SECONDS", 5)
+    return float(value)
+
+
 def _allow_list() -> list[_Allowed]:
     global _allow_cache
-    ttl = float(getattr(settings, "MEDOA_ACCESS_CACHE_SECONDS", 5))
+    ttl = _allow_ttl()
     expires, rows = _allow_cache
     if ttl > 0 and time.monotonic() < expires:
         return rows
@@ -301,18 +315,23 @@ def _row(item: Item, incoming: Incoming) -> Message:
     )
 
 
-def _durable() -> None:
-    """Make this transaction's commit durable on disk before it returns (whatever the server's
-    default): PostgreSQL waits for the WAL flush at commit."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO on")
-
-
-def _sqlite_full_sync() -> None:
-    if connection.vendor == "sqlite" and not connection.in_atomic_block:
-        with connection.cursor() as cursor:
+def _durable_connection() -> None:
+    """Make every commit on this connection durable before it returns, whatever the server's or
+    the settings' default: PostgreSQL ``synchronous_commit = on`` (the WAL is flushed at commit),
+    SQLite ``synchronous = FULL`` (the WAL file is synced at every commit). Set once per database
+    connection, outside a transaction (a ``SET`` inside one would go with its rollback)."""
+    if connection.in_atomic_block:
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    if getattr(connection, "_hl7_durable", None) is raw:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET synchronous_commit TO on")
+        elif connection.vendor == "sqlite":
             cursor.execute("PRAGMA synchronous=FULL")
+    connection._hl7_durable = raw  # type: ignore[attr-defined]
 
 
 def _existing(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[int, str, str]]:
@@ -340,12 +359,30 @@ def _stored_ack(item: Item, original: tuple[int, str, str]) -> Ack:
 
 
 def store(incomings: list[Incoming]) -> None:
-    """Store the frames' messages in one durable transaction; set each frame's ``answer``."""
+    """Store the frames' messages in one durable transaction; set each frame's ``answer``.
+
+    The group is inserted at once; if another transaction stored one of its keys meanwhile (the
+    unique constraint says so), the whole transaction is rolled back and done again carefully,
+    message by message, a repeat becoming a duplicate."""
     try:
-        _sqlite_full_sync()
-        with transaction.atomic():
-            _durable()
-            _store(incomings)
+        _durable_connection()
+        careful = connection.in_atomic_block  # inside a caller's transaction: savepoints only
+        if connection.vendor == "postgresql" and not careful:
+            _store_postgres(incomings)
+            for incoming in incomings:
+                _answer(incoming)
+            return
+        try:
+            with transaction.atomic():
+                _store(incomings, careful=careful)
+        except IntegrityError:
+            if careful:
+                raise
+            for incoming in incomings:
+                for item in incoming.items:
+                    item.duplicate_of = item.row_id = item.ack = None
+            with transaction.atomic():
+                _store(incomings, careful=True)
     except DatabaseError:
         logger.exception("HL7: %d frame(s) could not be stored; answered AR", len(incomings))
         for incoming in incomings:
@@ -355,7 +392,8 @@ def store(incomings: list[Incoming]) -> None:
         _answer(incoming)
 
 
-def _store(incomings: list[Incoming]) -> None:
+def _check_senders(incomings: list[Incoming]) -> list[Item]:
+    """Apply the MLLP allow-list; return the items still to be accepted."""
     allowed: list[_Allowed] | None = None
     fresh: list[Item] = []
     for incoming in incomings:
@@ -367,9 +405,103 @@ def _store(incomings: list[Incoming]) -> None:
                 item.problem = sender_problem(incoming.peer, item.header, allowed)
             if item.problem is None:
                 fresh.append(item)
+    return fresh
+
+
+_FIELDS = [f for f in Message._meta.concrete_fields if not f.primary_key]
+_UNIQUE_TARGET = (
+    "(sending_application, sending_facility, control_id) "
+    "WHERE NOT (status IN ('duplicate', 'rejected')) AND NOT (control_id = '')"
+)
+
+
+def _insert_returning(rows: list[Message]) -> list[tuple[Any, ...]]:
+    """PostgreSQL, in autocommit: insert the rows in ONE statement — which is its own durable
+    transaction — skipping those whose key is already accepted (``ON CONFLICT … DO NOTHING``), and
+    ``NOTIFY medoa_hl7`` in it. Returns (id, application, facility, control id, status) of the rows
+    inserted, in order."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _FIELDS)
+    one = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
+    params: list[Any] = []
+    for row in rows:
+        params += [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _FIELDS]
+    # Only names from the model and placeholders go into the text; every value is a parameter.
+    sql = (
+        f"WITH ins AS (INSERT INTO {quote(Message._meta.db_table)} ({columns}) VALUES "  # noqa: S608
+        f"{', '.join([one] * len(rows))} ON CONFLICT {_UNIQUE_TARGET} DO NOTHING "
+        "RETURNING id, sending_application, sending_facility, control_id, status) "
+        "SELECT id, sending_application, sending_facility, control_id, status, pg_notify(%s, '') FROM ins"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, WAKE_CHANNEL])
+        return [tuple(r[:5]) for r in cursor.fetchall()]
+
+
+def _store_postgres(incomings: list[Incoming]) -> None:
+    """The PostgreSQL path: one round trip for a group of new messages. Repeats (of an accepted
+    message, or of one earlier in the group) and envelopes take a second, short transaction."""
+    fresh = _check_senders(incomings)
+    first: dict[tuple[str, str, str], Item] = {}
+    later: list[Item] = []
+    for item in fresh:
+        if item.key in first:
+            later.append(item)
+        else:
+            first[item.key] = item
+    later_ids = {id(item) for item in later}
+    originals = [
+        (item, incoming) for incoming in incomings for item in incoming.items if id(item) not in later_ids
+    ]
+    for item, _incoming in originals:
+        item.ack = build_ack(item.header, problem=item.problem)
+    rows = [_row(item, incoming) for item, incoming in originals]
+    inserted = iter(_insert_returning(rows))
+    nxt = next(inserted, None)
+    taken: list[tuple[Item, Incoming]] = []  # their key was accepted before: duplicates
+    for (item, incoming), row in zip(originals, rows, strict=True):
+        if nxt is not None and nxt[1:] == (
+            row.sending_application,
+            row.sending_facility,
+            row.control_id,
+            row.status,
+        ):
+            item.row_id = nxt[0]
+            nxt = next(inserted, None)
+        else:
+            taken.append((item, incoming))
+    envelopes = [inc for inc in incomings if inc.envelope and len(inc.items) > 1]
+    if not (taken or later or envelopes):
+        return
+    with transaction.atomic():
+        existing = _existing(item.key for item, _inc in taken)
+        for item, _inc in taken:
+            original = existing.get(item.key)
+            if original is None:
+                raise DatabaseError("HL7: a conflicting message row disappeared")
+            item.duplicate_of = original[0]
+            item.ack = _stored_ack(item, original)
+        for item in later:
+            original_item = first[item.key]
+            item.duplicate_of = original_item.row_id or original_item.duplicate_of
+            item.ack = original_item.ack
+        repeats = [(item, inc) for item, inc in taken] + [
+            (item, incoming) for incoming in incomings for item in incoming.items if id(item) in later_ids
+        ]
+        if repeats:
+            created = Message.objects.bulk_create([_row(item, inc) for item, inc in repeats])
+            for (item, _inc), row in zip(repeats, created, strict=True):
+                item.row_id = row.pk
+        for incoming in envelopes:
+            ids = [item.row_id for item in incoming.items if item.row_id]
+            Message.objects.filter(pk__in=ids).update(batch_id=ids[0])
+
+
+def _store(incomings: list[Incoming], *, careful: bool) -> None:
+    fresh = _check_senders(incomings)
     existing = _existing(item.key for item in fresh)
     first: dict[tuple[str, str, str], Item] = {}
-    later: list[Item] = []  # repeats of a message earlier in this same group (Item: identity equality)
+    later: list[Item] = []  # repeats of a message earlier in this same group
     for item in fresh:
         key = item.key
         if key in existing:
@@ -379,20 +511,21 @@ def _store(incomings: list[Incoming]) -> None:
             later.append(item)
         else:
             first[key] = item
+    later_ids = {id(item) for item in later}
     for incoming in incomings:
         for item in incoming.items:
-            if item.ack is None and item not in later:
+            if item.ack is None and id(item) not in later_ids:
                 item.ack = build_ack(item.header, problem=item.problem)
-    originals = [(item, incoming) for incoming in incomings for item in incoming.items if item not in later]
-    try:
-        with transaction.atomic():
-            rows = Message.objects.bulk_create([_row(item, incoming) for item, incoming in originals])
-        for (item, _incoming), row in zip(originals, rows, strict=True):
-            item.row_id = row.pk
-    except IntegrityError:
-        # Another transaction stored one of these keys first: one by one, repeats become duplicates.
+    originals = [
+        (item, incoming) for incoming in incomings for item in incoming.items if id(item) not in later_ids
+    ]
+    if careful:
         for item, incoming in originals:
             _insert_one(item, incoming)
+    else:
+        rows = Message.objects.bulk_create([_row(item, incoming) for item, incoming in originals])
+        for (item, _incoming), row in zip(originals, rows, strict=True):
+            item.row_id = row.pk
     for item in later:
         original = first[item.key]
         item.duplicate_of = (
@@ -400,14 +533,12 @@ def _store(incomings: list[Incoming]) -> None:
         )
         item.ack = original.ack
     if later:
-        rows = Message.objects.bulk_create(
-            [_row(item, incoming) for incoming in incomings for item in incoming.items if item in later]
-        )
-        it = iter(rows)
-        for incoming in incomings:
-            for item in incoming.items:
-                if item in later:
-                    item.row_id = next(it).pk
+        repeats = [
+            (item, incoming) for incoming in incomings for item in incoming.items if id(item) in later_ids
+        ]
+        rows = Message.objects.bulk_create([_row(item, incoming) for item, incoming in repeats])
+        for (item, _incoming), row in zip(repeats, rows, strict=True):
+            item.row_id = row.pk
     for incoming in incomings:
         if incoming.envelope and len(incoming.items) > 1:
             ids = [item.row_id for item in incoming.items if item.row_id]
@@ -417,6 +548,10 @@ def _store(incomings: list[Incoming]) -> None:
 
 
 def _insert_one(item: Item, incoming: Incoming) -> None:
+    """Insert one row in a savepoint; when its key is taken, store it as a duplicate instead."""
+    if item.status != MessageStatus.RECEIVED:
+        item.row_id = Message.objects.bulk_create([_row(item, incoming)])[0].pk
+        return
     try:
         with transaction.atomic():
             item.row_id = Message.objects.bulk_create([_row(item, incoming)])[0].pk
