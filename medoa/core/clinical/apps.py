@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.choices import DataScope
 from medoa.core.access.permissions import Permission, register
+from medoa.core.registries import MenuEntry, menu
 
 ALL = DataScope.ALL
 TREE = DataScope.DEPARTMENT_TREE
@@ -34,3 +35,13 @@ class ClinicalConfig(AppConfig):
         for permission in PERMISSIONS:
             register(permission)
         register_event_types()
+        menu.register(
+            "clinical.inpatients",
+            MenuEntry(
+                "clinical.inpatients",
+                _("Inpatients"),
+                "clinical:inpatient_list",
+                order=70,
+                permission="clinical.patient.view",
+            ),
+        )

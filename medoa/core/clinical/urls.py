@@ -1,5 +1,11 @@
-from __future__ import annotations
+"""The clinical pages (mounted at /clinical/)."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from . import views
+
+app_name = "clinical"
+
+urlpatterns = [
+    path("inpatients/", views.inpatient_list, name="inpatient_list"),
+]
