@@ -101,3 +101,18 @@ def test_no_self_approval_a_vice_deans_long_trip_goes_to_the_dean(people: Simple
 
     assert decide_all(request) == [(DEPT_HEAD, "dean"), (VICE_DEAN, "dean")]
     assert request.status == "approved"
+
+
+def test_the_vice_dean_in_charge_of_the_department_decides(
+    people: SimpleNamespace, hospital: SimpleNamespace
+) -> None:
+    """With two vice deans, the one heading 临床科室 (above 心血管内科) gets the step, not the other."""
+    from medoa.core.org.tests.factories import person_maker
+
+    person_maker(default=hospital.root, root=hospital.root)("vice_dean", username="vice2", name="郑副院长")
+    hospital.clinical.head = people.vice
+    hospital.clinical.save(update_fields=["head"])
+    install(people, "business_trip")
+    request = submit(people.doctor, "business_trip", trip("2026-12-01", "2026-12-10"))
+
+    assert decide_all(request) == [(DEPT_HEAD, "head"), (VICE_DEAN, "vice")]

@@ -81,3 +81,10 @@ def test_a_role_with_two_holders_makes_one_share_for_either(
     request = submit(people.doctor, "procurement", purchase((1, 10.0)))
 
     assert open_steps(request) == [(SIGN, ["equipment"]), (SIGN, ["finance", "finance2"]), (SIGN, ["vice"])]
+
+
+def test_a_vice_deans_own_purchase_is_countersigned_by_the_dean(people: SimpleNamespace) -> None:
+    install(people, "procurement")
+    request = submit(people.vice, "procurement", purchase((1, 10.0)))
+
+    assert open_steps(request) == [(SIGN, ["dean"]), (SIGN, ["equipment"]), (SIGN, ["finance"])]

@@ -18,8 +18,11 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict
 
+from medoa.core.org.models import Staff
+
 from ..catalog import PACKAGE_DIR
 from ..errors import ApprovalInputError
+from .leave import vice_dean_in_charge
 
 KEY_PREFIX = "approvals_"
 CENT = Decimal("0.01")
@@ -84,3 +87,11 @@ def date_range(data: dict[str, Any]) -> tuple[datetime.date, datetime.date]:
 
 def setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
+
+
+def vice_deans_for(initiator: Staff) -> list[str]:
+    """The vice dean in charge of the initiator (分管副院长: the first vice dean among the leaders
+    above them, else every vice dean), as the variable ``vice_dean`` of the vice dean's steps. A
+    vice dean who is the only one gets themself: the step's ``medoa:skipInitiator="leader"`` then
+    sends it to their leader (the dean)."""
+    return vice_dean_in_charge(initiator) or [initiator.user.username]

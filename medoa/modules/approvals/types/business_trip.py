@@ -14,7 +14,17 @@ from django.utils.translation import gettext_lazy as _
 from pydantic import Field, field_validator
 
 from ..catalog import RequestType
-from ._common import Data, as_number, bpmn_path, cents, check_cents, date_range, engine_key, money
+from ._common import (
+    Data,
+    as_number,
+    bpmn_path,
+    cents,
+    check_cents,
+    date_range,
+    engine_key,
+    money,
+    vice_deans_for,
+)
 
 KEY = "business_trip"
 LONG_TRIP_DAYS = 5
@@ -41,6 +51,7 @@ def prepare(initiator: Any, data: dict[str, Any]) -> dict[str, Any]:
         "days": (end - start).days + 1,
         "abroad": bool(data.get("abroad")),
         "estimated_cost": as_number(cents(data["estimated_cost"])),
+        "vice_dean": vice_deans_for(initiator),
     }
 
 

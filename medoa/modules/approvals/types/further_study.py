@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from pydantic import Field
 
 from ..catalog import RequestType
-from ._common import Data, bpmn_path, date_range, engine_key
+from ._common import Data, bpmn_path, date_range, engine_key, vice_deans_for
 
 KEY = "further_study"
 LONG_STUDY_MONTHS = 3
@@ -34,7 +34,7 @@ class FurtherStudyData(Data):
 
 def prepare(initiator: Any, data: dict[str, Any]) -> dict[str, Any]:
     date_range(data)
-    return {"months": int(data["months"])}
+    return {"months": int(data["months"]), "vice_dean": vice_deans_for(initiator)}
 
 
 def summary(data: dict[str, Any]) -> str:

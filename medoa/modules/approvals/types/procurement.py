@@ -15,9 +15,21 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from medoa.core.org.models import Staff
+
 from ..catalog import RequestType
 from ..errors import ApprovalInputError, fmt
-from ._common import Data, as_number, bpmn_path, cents, check_cents, engine_key, money, setting
+from ._common import (
+    Data,
+    as_number,
+    bpmn_path,
+    cents,
+    check_cents,
+    engine_key,
+    money,
+    setting,
+)
+from .leave import vice_dean_in_charge
 
 KEY = "procurement"
 COUNTERSIGN_ROLES = ("equipment", "finance", "vice_dean")
@@ -56,6 +68,15 @@ def meeting_threshold() -> Decimal:
     return cents(setting("MEDOA_APPROVALS_PROCUREMENT_MEETING_THRESHOLD", DEFAULT_MEETING_THRESHOLD))
 
 
+def countersigner(code: str, initiator: Staff) -> dict[str, list[str]]:
+    """One countersign share: an office's role, or the initiator's vice dean in charge (the dean
+    when the initiator is the only vice dean: nobody countersigns their own purchase)."""
+    if code != "vice_dean":
+        return {"role": [code], "users": []}
+    in_charge = vice_dean_in_charge(initiator)
+    return {"role": [], "users": in_charge} if in_charge else {"role": ["dean"], "users": []}
+
+
 def prepare(initiator: Any, data: dict[str, Any]) -> dict[str, Any]:
     total = total_of(data)
     if total > MAX_TOTAL:
@@ -65,7 +86,7 @@ def prepare(initiator: Any, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "total": as_number(total),
         "meeting_threshold": as_number(meeting_threshold()),
-        "countersigners": [{"role": code} for code in COUNTERSIGN_ROLES],
+        "countersigners": [countersigner(code, initiator) for code in COUNTERSIGN_ROLES],
     }
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..catalog import RequestType
 from ..errors import ApprovalInputError, fmt
-from ._common import Data, as_number, bpmn_path, cents, check_cents, engine_key, money
+from ._common import Data, as_number, bpmn_path, cents, check_cents, engine_key, money, vice_deans_for
 
 KEY = "reimbursement"
 MAX_TOTAL = Decimal("100000000")
@@ -58,7 +58,11 @@ def prepare(initiator: Any, data: dict[str, Any]) -> dict[str, Any]:
         raise ApprovalInputError(
             "items", fmt(gettext("The total may not exceed %(max)s."), {"max": money(MAX_TOTAL)})
         )
-    return {"total": as_number(total), "item_count": len(data["items"])}
+    return {
+        "total": as_number(total),
+        "item_count": len(data["items"]),
+        "vice_dean": vice_deans_for(initiator),
+    }
 
 
 def summary(data: dict[str, Any]) -> str:
