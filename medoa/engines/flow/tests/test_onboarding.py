@@ -303,6 +303,7 @@ def _people_of(task: HumanTask) -> list[Staff]:
 
 
 @pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_reports_of_one_hire_make_one_record_and_one_onboarding(
     staff: SimpleNamespace, deployed: None
