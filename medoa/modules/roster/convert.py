@@ -64,19 +64,25 @@ def month_days(month: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((nxt - first).days)]
 
 
+# Doctors' titles from junior to senior: a skill mix may ask for "attending or above".
+DOCTOR_RANKS = ("resident", "attending", "assoc_chief_physician", "chief_physician")
+
+
 def skills_of(staff: Staff) -> frozenset[str]:
-    """``N2`` holds ``N0+``, ``N1+`` and ``N2+``; a doctor holds their title."""
+    """``N2`` holds ``N0+``, ``N1+`` and ``N2+``; an attending physician holds ``resident+`` and
+    ``attending+``; everyone holds their title as it is."""
     skills: set[str] = set()
-    if staff.nursing_level in LEVELS:
-        rank = LEVELS.index(staff.nursing_level)
-        skills.update(f"{level}+" for level in LEVELS[: rank + 1])
+    for ladder, value in ((LEVELS, staff.nursing_level), (DOCTOR_RANKS, staff.title)):
+        if value in ladder:
+            rank = ladder.index(value)
+            skills.update(f"{step}+" for step in ladder[: rank + 1])
     if staff.title:
         skills.add(staff.title)
     return frozenset(skills)
 
 
 def skill_key(level: str) -> str:
-    return f"{level}+" if level in LEVELS else level
+    return f"{level}+" if level in LEVELS or level in DOCTOR_RANKS else level
 
 
 @dataclass

@@ -20,10 +20,11 @@ from django.utils.translation import pgettext_lazy
 
 from medoa.core.access.policy import has_perm, principal_of, scope_q
 from medoa.core.errors import fmt
+from medoa.core.org.choices import Title
 from medoa.core.org.models import Department, Staff
 
 from .choices import RosterStatus, ShiftKind, SwapStatus, UnavailabilityKind
-from .convert import WardMonth, assignment_of, month_days, ward_month
+from .convert import DOCTOR_RANKS, WardMonth, assignment_of, month_days, ward_month
 from .errors import RosterNotFound, RosterPermissionDenied
 from .models import Demand, Roster, RosterCell, ShiftType, StaffProfile, SwapRequest, Unavailability
 from .rules import DEFAULTS, rules_for_ward
@@ -447,8 +448,16 @@ def ward_settings_context(ward: Department) -> dict[str, Any]:
                 "skill_minimum": skill.skill_minimum if skill else 0,
             }
         )
+    rostered = StaffProfile.objects.filter(ward=ward, rostered=True).values("staff_id")
+    candidates = (
+        Staff.objects.filter(department_id__in=[ward.pk, ward.parent_id], status="active")
+        .exclude(pk__in=rostered)
+        .order_by("department__path", "employee_no")
+    )
     return {
         "ward": ward,
+        "candidates": list(candidates),
+        "doctor_ranks": [(t, Title(t).label) for t in DOCTOR_RANKS],
         "rules": list(rules.values()),
         "demand_rows": demand_rows,
         "profiles": ward_profiles(ward),

@@ -32,7 +32,7 @@ from medoa.core.org.choices import StaffStatus
 from medoa.core.org.models import Department, RoleAssignment, Staff
 
 from .choices import CellSource, RosterStatus, ShiftKind, SwapStatus, UnavailabilityKind
-from .convert import LEVELS, WardMonth, assignment_of, ward_month
+from .convert import DOCTOR_RANKS, LEVELS, WardMonth, assignment_of, ward_month
 from .errors import (
     RosterConflict,
     RosterInputError,
@@ -864,8 +864,10 @@ def demand_set(
         raise RosterInputError(_("The weekday must be 0 (Monday) to 6 (Sunday)."), field="weekday")
     if not 0 <= minimum <= preferred <= 200:
         raise RosterInputError(_("The minimum must not exceed the preferred number."), field="minimum")
-    if skill_level and skill_level not in LEVELS:
-        raise RosterInputError(_("The skill level must be N0 to N4."), field="skill_level")
+    if skill_level and skill_level not in LEVELS and skill_level not in DOCTOR_RANKS:
+        raise RosterInputError(
+            _("The skill level must be N0 to N4 or a doctor's title."), field="skill_level"
+        )
     if skill_minimum > preferred:
         raise RosterInputError(
             _("The skill minimum must not exceed the preferred number."), field="skill_minimum"
@@ -993,3 +995,20 @@ def profiles_save(*, actor: Any, ward: Department, rows: list[dict[str, Any]]) -
             raise RosterInputError(_("This person is not on this ward's roster."), field="staff")
         profile_update(actor=actor, profile=profile, **row)
     return len(rows)
+
+
+@transaction.atomic
+def profile_add(*, actor: Any, ward: Department, staff: Staff) -> StaffProfile:
+    """Put a person of the ward's department (a doctor, a nurse from the department) on the ward's
+    roster; a person rostered elsewhere moves to this ward."""
+    require_manage(actor, ward)
+    if not staff.is_active:
+        raise RosterInputError(_("This person is not employed."), field="staff")
+    allowed = staff.department_id in (ward.pk, ward.parent_id) or staff.department.path.startswith(ward.path)
+    if not allowed:
+        raise RosterInputError(_("This person does not work in this ward or its department."), field="staff")
+    profile, _created = StaffProfile.objects.update_or_create(
+        staff=staff, defaults={"ward": ward, "rostered": True}
+    )
+    audit_record(actor=actor, action="roster.profile.added", target=profile, details={"ward": ward.code})
+    return profile

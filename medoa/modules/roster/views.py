@@ -550,6 +550,11 @@ def ward_settings(request: HttpRequest, ward_id: int) -> HttpResponse:
                     for p in selectors.ward_profiles(ward)
                 ]
                 services.profiles_save(actor=request.user, ward=ward, rows=rows)
+            elif section == "add":
+                staff = Staff.objects.filter(pk=_int(request.POST.get("staff"), "staff")).first()
+                if staff is None:
+                    raise RosterInputError(_("Choose a person."), field="staff")
+                services.profile_add(actor=request.user, ward=ward, staff=staff)
             elif section == "training":
                 staff = Staff.objects.filter(
                     pk=_int(request.POST.get("staff"), "staff"), roster_profile__ward=ward
