@@ -109,7 +109,7 @@ def check(problem: Problem, assignment: Assignment) -> tuple[int, list[Violation
                                 1,
                                 sid,
                                 [d, d + g],
-                                f"{sid}: {rest // 60} h rest between {first} (day {d}) and {nxt} (day {d + g})",
+                                f"{sid}: {rest // 60} h rest, {first} (day {d}) to {nxt} (day {d + g})",
                             )
         if on("max_shifts"):
             for sh_id, mx in st.max_shifts.items():

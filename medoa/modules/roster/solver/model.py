@@ -91,6 +91,10 @@ class Compiled:
         ids = [sh.id for sh in self.p.shifts]
         return {st.id: [ids[t] if t >= 0 else None for t in cur[s]] for s, st in enumerate(self.p.staff)}
 
+    def to_assignment_one(self, s: int, row: list[int]) -> dict[str, list[str | None]]:
+        ids = [sh.id for sh in self.p.shifts]
+        return {self.p.staff[s].id: [ids[t] if t >= 0 else None for t in row]}
+
     def from_assignment(self, a: dict[str, list[str | None]]) -> list[list[int]]:
         out = []
         for st in self.p.staff:
@@ -442,19 +446,27 @@ class Builder:
     def _cover(self) -> None:
         c = self.c
         lo, hi = self.lo, self.hi
+        if not any(c.cover_by_day[d] for d in range(lo, hi)):
+            return
+        fixed_staff = [s for s in range(c.S) if s not in self.free_set]
         for d in range(lo, hi):
+            if not c.cover_by_day[d]:
+                continue
+            # staff outside the neighbourhood: constants, counted per shift (and skill)
+            const_by_t: dict[int, list[int]] = {}
+            for s in fixed_staff:
+                t = self.cur[s][d]
+                if t >= 0:
+                    const_by_t.setdefault(t, []).append(s)
             for cv in c.cover_by_day[d]:
                 t = c.tidx[cv.shift]
-                const = 0
-                vs = []
-                for s in range(c.S):
-                    if cv.skill is not None and cv.skill not in c.skills[s]:
-                        continue
-                    x = self.X(s, d, t)
-                    if isinstance(x, int):
-                        const += x
-                    else:
-                        vs.append(x)
+                others = const_by_t.get(t, [])
+                if cv.skill is None:
+                    const = len(others)
+                    vs = [self.x[(s, d)][t] for s in self.free]
+                else:
+                    const = sum(1 for s in others if cv.skill in c.skills[s])
+                    vs = [self.x[(s, d)][t] for s in self.free if cv.skill in c.skills[s]]
                 if not vs:
                     continue
                 n_h = const + sum(self.hv(v) for v in vs)

@@ -19,19 +19,33 @@ large-neighbourhood search (LNS), then the independent checker and an explanatio
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from ortools.sat.python import cp_model
 
 from .check import check
 from .model import Builder, Compiled
 from .problem import HARD_RULES, Problem, Solution, Violation
+from .rowdp import best_weekends, row_by_dp
 
-FULL_CELLS = 3000  # staff × days × shifts up to which the full model is solved directly
+FULL_CELLS = 3000  # staff × days × shifts up to which CP-SAT runs its complete search
+FULL_MODEL_CELLS = 25000  # up to this size the full model with a hint, beyond it our own LNS
+DP_MIN_DAYS = 56  # the DP row builder is used from this horizon on (CP-SAT per person below)
+# product rules the DP does not model: with any of them on, rows come from CP-SAT
+DP_UNSUPPORTED = (
+    "max_consecutive_nights",
+    "rest_after_nights",
+    "min_rest_minutes",
+    "weekly_minutes",
+    "weekly_rest_day",
+    "no_night",
+)  # staff × days × shifts up to which the full model is solved directly
 ALL_HARD = frozenset(HARD_RULES) | {
     "cover_minimum",
     "max_consecutive_nights",
@@ -45,6 +59,77 @@ ALL_HARD = frozenset(HARD_RULES) | {
     "fair_weekends",
     "fair_holidays",
 }
+
+
+class _Marginal:
+    """The cost of one more person on each day and shift, given everybody else (cover, requests)."""
+
+    def __init__(self, c: Compiled, cur: list[list[int]]) -> None:
+        self.c = c
+        H, T = c.H, c.T
+        self.req = np.zeros((H, T))
+        self.wu = np.zeros((H, T))
+        self.wo = np.zeros((H, T))
+        self.cnt = np.zeros((H, T))
+        self.skill_covers: list[tuple[int, int, str, int, int, int]] = []  # d, t, skill, req, wu, wo
+        self.skill_cnt: dict[tuple[int, int, str], int] = {}
+        for d in range(H):
+            for cv in c.cover_by_day[d]:
+                t = c.tidx[cv.shift]
+                wu = cv.weight_under if not cv.hard else 1000
+                if cv.skill is None:
+                    self.req[d, t] += cv.requirement
+                    self.wu[d, t] += wu
+                    self.wo[d, t] += cv.weight_over
+                else:
+                    self.skill_covers.append((d, t, cv.skill, cv.requirement, wu, cv.weight_over))
+        for s in range(c.S):
+            self.add(s, cur[s])
+
+    def _apply(self, s: int, row: list[int], sign: int) -> None:
+        for d, t in enumerate(row):
+            if t >= 0:
+                self.cnt[d, t] += sign
+                for sk in self.c.skills[s]:
+                    key = (d, t, sk)
+                    self.skill_cnt[key] = self.skill_cnt.get(key, 0) + sign
+
+    def add(self, s: int, row: list[int]) -> None:
+        self._apply(s, row, 1)
+
+    def remove(self, s: int, row: list[int]) -> None:
+        self._apply(s, row, -1)
+
+    def cost(self, s: int) -> np.ndarray:
+        c = self.c
+        cost = np.where(self.cnt < self.req, -self.wu, self.wo)
+        for d, t, sk, rq, wu, wo in self.skill_covers:
+            if sk in c.skills[s]:
+                cost[d, t] += -wu if self.skill_cnt.get((d, t, sk), 0) < rq else wo
+        for d, items in c.req[s].items():
+            for rt, on, w in items:
+                sign = -1 if on else 1
+                if rt is None:
+                    cost[d, :] += sign * w
+                else:
+                    cost[d, rt] += sign * w
+        return cost
+
+
+def _single(p: Problem, s: int) -> Problem:
+    """The problem of one person alone (their own rules, no cover, no requests)."""
+    st = p.staff[s]
+    return Problem(
+        horizon=p.horizon,
+        shifts=p.shifts,
+        staff=[st],
+        start_weekday=p.start_weekday,
+        forbidden_follow=p.forbidden_follow,
+        days_off={st.id: p.days_off.get(st.id, set())},
+        fixed={k: v for k, v in p.fixed.items() if k[0] == st.id},
+        holidays=p.holidays,
+        rules=p.rules,
+    )
 
 
 def _solver(limit: float, workers: int, seed: int) -> cp_model.CpSolver:
@@ -73,6 +158,9 @@ class _Run:
         self.proven_infeasible = False
         self.first_feasible: float | None = None
         self.optimal = False
+        self._hint_row: list[int] | None = None
+        self._wp = 0.0
+        self.sub_limit = float(os.environ.get("ROSTER_LNS_LIMIT", "2.0"))
 
     def note(self, msg: str) -> None:
         line = f"{time.monotonic() - self.t0:7.2f}s {msg}"
@@ -98,34 +186,77 @@ class _Run:
     def construct(self, cur: list[list[int]]) -> list[list[int]]:
         c = self.c
         order = list(range(c.S))
-        # the most constrained first: fewer allowed minutes slack, more days off
+        # the most constrained first: a narrower minutes window, more days off
         order.sort(
             key=lambda s: (self.p.staff[s].max_minutes - self.p.staff[s].min_minutes, -len(c.days_off[s]))
         )
-        budget = max(0.5, 0.4 * self.left())
+        budget = max(0.5, 0.5 * self.left())
+        use_dp = c.H >= DP_MIN_DAYS and not any(c.enabled(r) for r in DP_UNSUPPORTED)
+        marg = _Marginal(c, cur)
         for i, s in enumerate(order):
+            marg.remove(s, cur[s])
             per = max(0.2, min(5.0, (budget - (time.monotonic() - self.t0)) / max(1, c.S - i)))
-            b = Builder(c, cur, [s], elastic=self.elastic)
-            solver = _solver(per, 1, self.seed + i)
-            st = solver.solve(b.m)
-            if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                cur = b.read(solver, cur)
-                continue
-            # contradictory or too hard within the time: the elastic model of this person
-            if st == cp_model.INFEASIBLE:
-                self.proven_infeasible = True
-                self.note(f"construction: rules of {self.p.staff[s].id} contradict each other")
-            else:
-                self.note(f"construction: no row for {self.p.staff[s].id} in {per:.2f}s")
-            b = Builder(c, cur, [s], elastic=ALL_HARD)
-            solver = _solver(max(per, 1.0), 1, self.seed + i)
-            st = solver.solve(b.m)
-            if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                cur = b.read(solver, cur)
-                for sl in b.slacks:
-                    if solver.value(sl.var) > 0:
-                        self.elastic.add(sl.rule)
+            row = None
+            if use_dp:
+                row = self._row_dp(s, marg)
+            if row is None:
+                row = self._row_cpsat(s, cur, per)
+            cur[s] = row
+            marg.add(s, row)
         return cur
+
+    def _row_dp(self, s: int, marg: _Marginal) -> list[int] | None:
+        c = self.c
+        cost = marg.cost(s)
+        sub = _single(self.p, s)
+        hint = None
+        row = row_by_dp(c, s, cost, blocked=best_weekends(c, s, cost))
+        if row is not None and not check(sub, c.to_assignment_one(s, row))[1]:
+            return row
+        wp = self._wp  # the weekend penalty that worked for the previous person
+        for _ in range(6):
+            row = row_by_dp(c, s, cost, weekend_penalty=wp)
+            if row is None:
+                return None
+            _, viol, _ = check(sub, c.to_assignment_one(s, row))
+            if not viol:
+                self._wp = wp * 0.8
+                return row
+            hint = row
+            if any(v.rule == "max_weekends" for v in viol):
+                wp = 20.0 if wp < 20 else wp * 2.5
+                continue
+            break
+        self._hint_row = hint
+        return None
+
+    def _row_cpsat(self, s: int, cur: list[list[int]], per: float) -> list[int]:
+        c = self.c
+        hint = self._hint_row
+        self._hint_row = None
+        if hint is not None:
+            cur = [row[:] for row in cur]
+            cur[s] = hint
+        b = Builder(c, cur, [s], elastic=self.elastic)
+        solver = _solver(per, 1, self.seed + s)
+        st = solver.solve(b.m)
+        if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return b.read(solver, cur)[s]
+        # contradictory or too hard within the time: the elastic model of this person
+        if st == cp_model.INFEASIBLE:
+            self.proven_infeasible = True
+            self.note(f"construction: rules of {self.p.staff[s].id} contradict each other")
+        else:
+            self.note(f"construction: no row for {self.p.staff[s].id} in {per:.2f}s")
+        b = Builder(c, cur, [s], elastic=ALL_HARD)
+        solver = _solver(max(per, 1.0), self.workers, self.seed + s)
+        st = solver.solve(b.m)
+        if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            for sl in b.slacks:
+                if solver.value(sl.var) > 0:
+                    self.elastic.add(sl.rule)
+            return b.read(solver, cur)[s]
+        return cur[s]
 
     def evaluate(self, cur: list[list[int]]) -> tuple[int, list[Violation]]:
         obj, viol, _ = check(self.p, self.c.to_assignment(cur))
@@ -142,6 +273,9 @@ class _Run:
         c = self.c
         b = Builder(c, cur, list(range(c.S)), elastic=self.elastic)
         solver = _solver(self.left(), self.workers, self.seed)
+        if c.S * c.H * c.T > FULL_CELLS:
+            # the LP bound of this model is weak; CP-SAT's own neighbourhood search does the work
+            solver.parameters.use_lns_only = True
         run = self
 
         class CB(cp_model.CpSolverSolutionCallback):
@@ -165,13 +299,10 @@ class _Run:
         c = self.c
         S, H, T = c.S, c.H, c.T
         kinds = ["people", "window", "block"]
-        size = {
-            "people": min(S, max(2, 1200 // max(1, H * T))),
-            "window": max(7, min(H, 1500 // max(1, S * T))),
-            "block": 1.0,
-        }
+        frac = float(os.environ.get("ROSTER_LNS_FRAC", "0.3"))
+        size = {"people": max(2.0, frac * S), "window": max(3.0, frac * H)}
         score = dict.fromkeys(kinds, 1.0)
-        block_cells = 1500.0
+        block_cells = max(400.0, frac * S * H * T / 2)
         it = 0
         improved_total = 0
         while self.left() > 0.3:
@@ -195,13 +326,17 @@ class _Run:
                 staff = self.rng.sample(range(S), k)
             b = Builder(c, cur, staff, lo, hi, elastic=self.elastic)
             before = b.hint_objective()
-            limit = min(self.left(), 3.0 if S * H > 3000 else 2.0)
+            limit = min(self.left(), self.sub_limit)
             solver = _solver(limit, self.workers, self.seed + it)
             st = solver.solve(b.m)
             ok = st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
             gain = before - round(solver.objective_value) if ok else 0
             if ok and gain >= 0:
                 cur = b.read(solver, cur)
+                if self.first_feasible is None:
+                    obj, viol = self.evaluate(cur)
+                    if not viol:
+                        self.record(cur, obj, viol)
                 if gain > 0:
                     improved_total += gain
                     score[kind] = 0.7 * score[kind] + 0.3 * (1 + min(5.0, gain / max(1.0, solver.wall_time)))
@@ -212,6 +347,11 @@ class _Run:
                     score[kind] = max(0.2, 0.9 * score[kind])
             else:
                 score[kind] = max(0.2, 0.9 * score[kind])
+            if self.verbose:
+                self.note(
+                    f"{kind} staff={len(staff)} days={lo}-{hi} {solver.status_name(st)} "
+                    f"{solver.wall_time:.2f}s gain {gain}"
+                )
             # adapt sizes
             grow = st == cp_model.OPTIMAL and solver.wall_time < 0.5 * limit
             if kind == "block":
@@ -260,7 +400,7 @@ def solve(
         run.elastic.add(v.rule)
     cells = c.S * c.H * c.T
     if strategy == "auto":
-        strategy = "full" if cells <= FULL_CELLS else "lns"
+        strategy = "full" if cells <= FULL_MODEL_CELLS else "lns"
     if strategy == "full" and run.left() > 0.1:
         cur = run.full(cur)
     elif strategy == "lns":
