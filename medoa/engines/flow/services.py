@@ -1196,7 +1196,8 @@ def _pass_initiator_steps(run: _Run, rows: list[HumanTask]) -> None:
             duration=0,
             defer=run.events,
         )
-        _engine(lambda row=row, values=values: run.wf.complete_user_task(row.spiff_task_id, values))
+        spiff_id = row.spiff_task_id
+        _engine(functools.partial(run.wf.complete_user_task, spiff_id, values))
 
 
 def _sync_jobs(run: _Run) -> list[datetime.datetime]:

@@ -233,7 +233,7 @@ def request_finish(*, request_id: int, outcome: str) -> ApprovalRequest:
     if outcome not in (RequestStatus.APPROVED, RequestStatus.REJECTED):
         raise ApprovalInputError("outcome", _("The outcome is approved or rejected."))
     request = (
-        ApprovalRequest.objects.select_for_update()
+        ApprovalRequest.objects.select_for_update(of=("self",))
         .select_related("initiator__user", "department")
         .filter(pk=request_id)
         .first()
@@ -308,7 +308,7 @@ def requests_sync_ended(*, limit: int = 200) -> int:
     for pk in list(ended):
         with transaction.atomic():
             request = (
-                ApprovalRequest.objects.select_for_update()
+                ApprovalRequest.objects.select_for_update(of=("self",))
                 .select_related("process_instance")
                 .filter(pk=pk, status=RequestStatus.SUBMITTED)
                 .first()
@@ -661,7 +661,11 @@ def leave_resume(*, actor: Any, request: ApprovalRequest, resumed_on: datetime.d
     day: the leave is cancelled). Publishes ``approvals.leave.resumed`` with the freed dates and
     ends the automatic delegation."""
     staff = _require_staff(actor)
-    request = ApprovalRequest.objects.select_for_update().select_related("initiator__user").get(pk=request.pk)
+    request = (
+        ApprovalRequest.objects.select_for_update(of=("self",))
+        .select_related("initiator__user")
+        .get(pk=request.pk)
+    )
     if request.type_key != "leave":
         raise ApprovalInputError("type", _("Only leave can be cancelled (销假)."))
     if request.initiator_id != staff.pk and not has_perm(
@@ -671,7 +675,7 @@ def leave_resume(*, actor: Any, request: ApprovalRequest, resumed_on: datetime.d
     if request.status != RequestStatus.APPROVED:
         raise ApprovalConflict(_("Only approved leave can be cancelled."))
     record = (
-        LeaveRecord.objects.select_for_update()
+        LeaveRecord.objects.select_for_update(of=("self",))
         .select_related("staff__user", "staff__department")
         .get(request=request)
     )

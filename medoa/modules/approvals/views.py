@@ -302,7 +302,7 @@ def request_new(request: HttpRequest, type_key: str) -> HttpResponse:
     values: dict[str, Any] = {}
     if request.method == "POST":
         if is_leave:
-            data = {
+            data: dict[str, Any] = {
                 k: request.POST.get(k, "").strip()
                 for k in ("leave_type", "start_date", "end_date", "reason")
                 if request.POST.get(k, "").strip() or k == "reason"
