@@ -60,6 +60,7 @@ BUNDLE_TYPES: tuple[str, ...] = ("batch", "transaction")
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 MAX_ENTRIES = 5000
 REPROCESS_BATCH = 100
+PENDING_ROUNDS = 20
 # Which element carried a code of each kind (for the expression of an unmapped code's warning).
 UNMAPPED_ELEMENT = {
     "Encounter": {
@@ -814,7 +815,9 @@ def reprocess_due(limit: int = REPROCESS_BATCH) -> int:
     due = Submission.objects.filter(status=SubmissionStatus.UNMAPPED).exclude(
         bundle_type="transaction", bundle__isnull=False
     )
-    cond = Q(reason__startswith="pending")
+    # A pending one (a cancel of what MedOA has not seen) is tried every round for a while, then
+    # waits for a mapping change or an administrator.
+    cond = Q(reason__startswith="pending", attempts__lt=PENDING_ROUNDS)
     if changed is not None:
         cond |= Q(processed_at__lt=changed)
     tried = 0

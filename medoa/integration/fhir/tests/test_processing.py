@@ -285,3 +285,19 @@ def test_a_bundle_needs_the_bundle_scope_and_each_type(fhir: Any) -> None:
     status, body = fhir("/fhir/r4/", bundle("batch", patient(), observation()), key=lis)
     assert status == 200
     assert body["entry"][0]["response"]["status"] == "403 Forbidden"
+
+
+def test_a_cancel_before_the_admission_waits_for_it(fhir: Any, places: None) -> None:
+    status, body = fhir("/fhir/r4/Encounter", encounter("cancelled"))
+    assert status == 202
+    assert body["issue"][0]["code"] == "processing"
+    parked = Submission.objects.get(resource_type="Encounter")
+    assert parked.reason.startswith("pending")
+    assert not Event.objects.exists()
+    status, _body = fhir("/fhir/r4/Encounter", encounter("in-progress"))
+    assert status == 201
+    assert services.reprocess_due() == 1
+    parked.refresh_from_db()
+    assert parked.status == "processed"
+    assert _types() == ["clinical.patient.admitted", "clinical.patient.admission_cancelled"]
+    assert Encounter.objects.get(visit_number="V001").status == "cancelled"
