@@ -3,9 +3,11 @@ codes and their reprocessing, cancels that arrive before what they cancel, the s
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+from django.db import transaction
 
 from medoa.core.access.grants import sync_role_grants
 from medoa.core.clinical.models import (
@@ -21,7 +23,13 @@ from medoa.core.events.models import Event
 from medoa.core.org.choices import DepartmentKind
 from medoa.core.org.tests.factories import staff_with_roles
 from medoa.integration.hl7.models import Message, MessageStatus
-from medoa.integration.hl7.processing import process_until_idle, requeue_unmapped, unmapped_sweep
+from medoa.integration.hl7.processing import (
+    ProcessorThread,
+    announce,
+    process_until_idle,
+    requeue_unmapped,
+    unmapped_sweep,
+)
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -330,3 +338,26 @@ def test_every_sample_message_lands_in_a_clear_state(shared_data, wards):
         assert m.status_reason, m.control_id
     assert states["oru_r01__fhirconverter__lri_cbc_hh.hl7:0"] == "processed"
     assert Event.objects.filter(type="clinical.critical_value.received").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_processor_thread_wakes_on_a_stored_message(department_factory):
+    card = department_factory(code="CARD", kind=DepartmentKind.DEPARTMENT)
+    department_factory(code="W5", kind=DepartmentKind.WARD, parent=card)
+    thread = ProcessorThread(worker_id="test")
+    thread.start()
+    try:
+        time.sleep(0.3)  # the thread waits for work
+        with transaction.atomic():
+            msg = store(adt("A01", "t1"))
+            announce()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            msg.refresh_from_db()
+            if msg.status != MessageStatus.RECEIVED:
+                break
+            time.sleep(0.05)
+        assert msg.status == MessageStatus.PROCESSED
+        assert Event.objects.filter(type="clinical.patient.admitted").count() == 1
+    finally:
+        thread.stop()
