@@ -30,6 +30,7 @@ from medoa.integration.hl7.processing import (
     requeue_unmapped,
     unmapped_sweep,
 )
+from medoa.integration.hl7.receive import receive
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -361,3 +362,30 @@ def test_the_processor_thread_wakes_on_a_stored_message(department_factory):
         assert Event.objects.filter(type="clinical.patient.admitted").count() == 1
     finally:
         thread.stop()
+
+
+def test_received_through_the_pipeline_then_processed(wards):
+    # the same bytes a sender puts in an MLLP frame: LF line ends, a GB18030 name, an ORU with LL
+    text = "\n".join(
+        [
+            "MSH|^~\\&|LIS|DEMO_HOSPITAL|MEDOA|MEDOA|20261126101500||ORU^R01|r77|P|2.5||||||GB 18030-2000",
+            "PID|1||MRN77^^^HIS^MR||王^小明",
+            pv1(visit="V77", service=""),
+            "OBR|1|P1|F1|GLU^血糖^L|||20261126100000",
+            "OBX|1|NM|GLU^血糖^L||1.8|mmol/L|3.9-6.1|LL|||F",
+        ]
+    )
+    ack = receive(text.encode("gb18030"), transport="mllp", peer="127.0.0.1", sender_check=False)
+    assert b"MSA|AA|r77" in ack
+    msg = Message.objects.get(control_id="r77")
+    assert msg.patient_id == "MRN77"
+    process_until_idle()
+    msg.refresh_from_db()
+    assert msg.status == "processed"
+    critical = Event.objects.get(type="clinical.critical_value.received").payload
+    assert (critical["test_name"], critical["flag"], critical["patient_initials"], critical["ward"]) == (
+        "血糖",
+        "LL",
+        "王*",
+        "W5",
+    )
