@@ -230,6 +230,7 @@ from .system_keys import (  # noqa: E402
     revoke_system_key,
     system_key_get,
     system_key_list,
+    update_system_key_scopes,
 )
 
 
@@ -278,6 +279,20 @@ def _system_key_out(key: Any) -> dict[str, Any]:
     }
 
 
+class SystemKeyScopesIn(Schema):
+    scopes: list[str] = Field(..., min_length=1, max_length=100)
+
+
+def _system_key_error(exc: SystemKeyError) -> HttpError:
+    zh, en = in_both(exc.message, exc.params)
+    error = HttpError(422, zh)
+    error.extra = {  # type: ignore[attr-defined]
+        "detail_en": en,
+        "errors": [{"field": exc.field, "message": zh, "message_en": en, "type": "invalid"}],
+    }
+    return error
+
+
 def _system_key_manager(request: HttpRequest) -> Any:
     user: Any = request.auth  # type: ignore[attr-defined]
     if not has_perm(user, SYSTEM_KEY_MANAGE):
@@ -307,13 +322,7 @@ def system_keys_create(request: HttpRequest, payload: SystemKeyIn) -> Any:
             actor=user, name=payload.name, system=payload.system, scopes=payload.scopes
         )
     except SystemKeyError as exc:
-        zh, en = in_both(exc.message, exc.params)
-        error = HttpError(422, zh)
-        error.extra = {  # type: ignore[attr-defined]
-            "detail_en": en,
-            "errors": [{"field": exc.field, "message": zh, "message_en": en, "type": "invalid"}],
-        }
-        raise error from None
+        raise _system_key_error(exc) from None
     return Status(201, {**_system_key_out(key), "key": raw})
 
 
@@ -327,3 +336,18 @@ def system_keys_revoke(request: HttpRequest, key_id: int) -> Any:
     key = revoke_system_key(actor=user, key=system_key_get(user=user, key_id=key_id))
     key = system_key_get(user=user, key_id=key.pk)
     return _system_key_out(key)
+
+
+@router.put(
+    "/system-keys/{int:key_id}/scopes",
+    response={200: SystemKeyOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: InvalidOut},
+    summary="Replace the scopes of a live system API key (the key itself stays the same)",
+)
+def system_keys_scopes(request: HttpRequest, key_id: int, payload: SystemKeyScopesIn) -> Any:
+    user = _system_key_manager(request)
+    key = system_key_get(user=user, key_id=key_id)
+    try:
+        update_system_key_scopes(actor=user, key=key, scopes=payload.scopes)
+    except SystemKeyError as exc:
+        raise _system_key_error(exc) from None
+    return _system_key_out(system_key_get(user=user, key_id=key.pk))

@@ -30,6 +30,7 @@ from .system_keys import (
     revoke_system_key,
     system_key_get,
     system_key_list,
+    update_system_key_scopes,
 )
 
 _SPLIT = re.compile(r"[\s,;，；]+")
@@ -77,6 +78,21 @@ class SystemKeyForm(forms.Form):
         except SystemKeyError as exc:
             self.add_error("extra_scopes" if extra else "scopes", str(exc.message) % exc.params)
         return data
+
+
+class SystemKeyScopesForm(SystemKeyForm):
+    """The scopes of an existing key (name and system stay as they are)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["name"]
+        del self.fields["system"]
+
+
+def _split_known(scopes: list[str]) -> dict[str, Any]:
+    """A key's scopes as the form's initial data: known ones ticked, the others as text."""
+    known = [s for s in scopes if s in KNOWN_SCOPES]
+    return {"scopes": known, "extra_scopes": "\n".join(s for s in scopes if s not in KNOWN_SCOPES)}
 
 
 def _require_manage(request: HttpRequest) -> None:
@@ -129,3 +145,28 @@ def systemkey_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
             messages.success(request, _("Key “%(name)s” revoked.") % {"name": key.name})
         return redirect("access:systemkey_list")
     return render(request, "access/systemkey_revoke.html", {"key": key})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def systemkey_scopes(request: HttpRequest, key_id: int) -> HttpResponse:
+    _require_manage(request)
+    key = system_key_get(user=request.user, key_id=key_id)
+    if key.revoked_at is not None:
+        messages.error(request, _("This key has been revoked."))
+        return redirect("access:systemkey_list")
+    if request.method == "POST":
+        form = SystemKeyScopesForm(request.POST)
+        if form.is_valid():
+            actor: Any = request.user
+            try:
+                update_system_key_scopes(actor=actor, key=key, scopes=form.cleaned_data["all_scopes"])
+            except SystemKeyError as exc:
+                form.add_error("scopes", str(exc.message) % exc.params)
+            else:
+                messages.success(request, _("Scopes of “%(name)s” saved.") % {"name": key.name})
+                return redirect("access:systemkey_list")
+    else:
+        form = SystemKeyScopesForm(initial=_split_known(list(key.scopes)))
+    return render(request, "access/systemkey_scopes.html", {"form": form, "key": key})

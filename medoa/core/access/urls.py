@@ -23,4 +23,5 @@ urlpatterns += [
     path("system-keys/", system_key_views.systemkey_list, name="systemkey_list"),
     path("system-keys/new/", system_key_views.systemkey_create, name="systemkey_create"),
     path("system-keys/<int:key_id>/revoke/", system_key_views.systemkey_revoke, name="systemkey_revoke"),
+    path("system-keys/<int:key_id>/scopes/", system_key_views.systemkey_scopes, name="systemkey_scopes"),
 ]

@@ -10,7 +10,12 @@ from django.test import Client
 
 from medoa.core.access.models import SystemApiKey
 from medoa.core.access.services import totp_set
-from medoa.core.access.system_keys import authenticate_system_key, create_system_key, hash_key
+from medoa.core.access.system_keys import (
+    authenticate_system_key,
+    create_system_key,
+    hash_key,
+    revoke_system_key,
+)
 from medoa.core.audit.models import AuditEntry
 from medoa.core.registries import menu
 
@@ -208,3 +213,54 @@ def test_a_system_key_cannot_manage_keys(it_staff: Any) -> None:
     _key, raw = create_system_key(actor=it_staff.user, name="HIS", scopes=["hl7:adt"])
     response = Client().get(API, HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert response.status_code == 401
+
+
+# --- changing scopes ------------------------------------------------------------------------------
+
+
+def test_scopes_are_changed_on_their_page_and_the_key_stays_the_same(
+    it_client: Client, it_staff: Any
+) -> None:
+    key, raw = create_system_key(actor=it_staff.user, name="HIS", scopes=["hl7:adt", "fhir:Patient*"])
+    url = f"/accounts/system-keys/{key.pk}/scopes/"
+    page = it_client.get(url)
+    assert page.status_code == 200
+    assert page.context["form"].initial == {"scopes": ["hl7:adt"], "extra_scopes": "fhir:Patient*"}
+    response = it_client.post(url, {"scopes": ["hl7:adt", "hl7:oru"], "extra_scopes": ""})
+    assert response.status_code == 302 and response["Location"] == LIST
+    found = authenticate_system_key(raw)
+    assert found is not None and found.scopes == ["hl7:adt", "hl7:oru"]
+    assert (
+        AuditEntry.objects.filter(action="access.system_key.scopes_changed", actor=it_staff.user).count() == 1
+    )
+
+
+def test_no_scopes_is_refused_on_the_page_and_nothing_changes(it_client: Client, it_staff: Any) -> None:
+    key, _raw = create_system_key(actor=it_staff.user, name="HIS", scopes=["hl7:adt"])
+    response = it_client.post(f"/accounts/system-keys/{key.pk}/scopes/", {"extra_scopes": ""})
+    assert response.status_code == 200 and response.context["form"].errors["scopes"]
+    key.refresh_from_db()
+    assert key.scopes == ["hl7:adt"]
+
+
+def test_a_revoked_keys_scopes_cannot_be_changed(it_client: Client, it_staff: Any) -> None:
+    key, _raw = create_system_key(actor=it_staff.user, name="HIS", scopes=["hl7:adt"])
+    revoke_system_key(actor=it_staff.user, key=key)
+    response = it_client.post(f"/accounts/system-keys/{key.pk}/scopes/", {"scopes": ["hl7:oru"]})
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.scopes == ["hl7:adt"]
+
+
+def test_api_scopes_change(api_as: Callable[..., Client], it_staff: Any, person: Any) -> None:
+    key, raw = create_system_key(actor=it_staff.user, name="HIS", scopes=["hl7:adt"])
+    url = f"{API}/{key.pk}/scopes"
+    doctor = person("doctor", username="doc")
+    body = {"scopes": ["fhir:*"]}
+    assert api_as(doctor).put(url, body, content_type="application/json").status_code == 403
+    response = api_as(it_staff).put(url, body, content_type="application/json")
+    assert response.status_code == 200 and response.json()["scopes"] == ["fhir:*"]
+    bad = api_as(it_staff).put(url, {"scopes": ["nope"]}, content_type="application/json")
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "scopes"
+    found = authenticate_system_key(raw)
+    assert found is not None and found.scopes == ["fhir:*"]
