@@ -38,6 +38,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -67,7 +68,7 @@ logger = logging.getLogger("medoa.hl7")
 
 CHANNEL = "medoa_hl7"
 BATCH = 200
-POLL_SECONDS = 0.25
+POLL_SECONDS = 1.0  # SQLite: the wake file is looked at every WAKE_POLL_SECONDS meanwhile
 POLL_SECONDS_LISTENING = 1.0
 MAX_REASON = 2000
 HIRED = "hr.employee.hired"
@@ -85,14 +86,39 @@ _listeners_lock = threading.Lock()
 
 def announce(using: str = "default") -> None:
     """Say, inside the transaction that stored ``received`` messages, that there is work: PostgreSQL
-    delivers ``NOTIFY medoa_hl7`` at commit to every listening worker; in this process the
-    processor thread is woken after commit."""
+    delivers ``NOTIFY medoa_hl7`` at commit to every listening worker; on SQLite the wake file
+    (``<data dir>/hl7.wakeup``) is touched after commit, for a worker in another process; in this
+    process the processor thread is woken after commit."""
     conn = connections[using]
     if conn.vendor == "postgresql":
         with conn.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+    else:
+        transaction.on_commit(_touch_wake_file, using=using)
     if _local_listeners:
         transaction.on_commit(local_wakeup.set, using=using)
+
+
+WAKE_FILE = "hl7.wakeup"
+WAKE_POLL_SECONDS = 0.05
+
+
+def _wake_file() -> Path:
+    return Path(settings.DATA_DIR) / WAKE_FILE
+
+
+def _touch_wake_file() -> None:
+    try:
+        _wake_file().touch()
+    except OSError:
+        logger.debug("hl7: could not touch %s", _wake_file())
+
+
+def _wake_mtime() -> float:
+    try:
+        return _wake_file().stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _max_bytes() -> int:
@@ -462,6 +488,7 @@ class ProcessorThread(threading.Thread):
         self.listen = listen
         self._stopping = threading.Event()
         self.processed = 0
+        self._mtime = _wake_mtime()
 
     def _should_run(self) -> bool:
         return not self._stopping.is_set() and (self.parent is None or self.parent.is_alive())
@@ -478,7 +505,15 @@ class ProcessorThread(threading.Thread):
 
     def _wait(self, listener: _Listener | None) -> None:
         if listener is None:
-            local_wakeup.wait(POLL_SECONDS)
+            # SQLite: the in-process event, or the wake file touched by another process
+            deadline = time.monotonic() + POLL_SECONDS
+            while time.monotonic() < deadline and self._should_run():
+                if local_wakeup.wait(WAKE_POLL_SECONDS):
+                    break
+                mtime = _wake_mtime()
+                if mtime != self._mtime:
+                    self._mtime = mtime
+                    break
             local_wakeup.clear()
             return
         waited = 0.0
