@@ -59,6 +59,7 @@ STORED_TYPES: tuple[str, ...] = ("Patient", "Practitioner", "Location")
 BUNDLE_TYPES: tuple[str, ...] = ("batch", "transaction")
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 MAX_ENTRIES = 5000
+MAX_DEPTH = 64  # JSON nesting; real resources stay far below (extensions of extensions …)
 REPROCESS_BATCH = 100
 PENDING_ROUNDS = 20
 # Which element carried a code of each kind (for the expression of an unmapped code's warning).
@@ -139,12 +140,31 @@ def parse_json(body: bytes) -> dict[str, Any]:
         raise problem(
             400, "structure", f"The body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from None
+    except RecursionError:
+        data = None
+    if data is None or _too_deep(data):
+        raise problem(400, "structure", f"The JSON is nested more than {MAX_DEPTH} levels deep.")
     if not isinstance(data, dict):
         raise problem(400, "structure", "The body must be one JSON object (a FHIR resource).")
     rtype = data.get("resourceType")
     if not isinstance(rtype, str) or not rtype:
         raise problem(400, "required", "resourceType is missing.", "resourceType")
     return data
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether ``data`` nests deeper than ``MAX_DEPTH`` (checked without recursion: the R4B models
+    would recurse once per level)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return False
 
 
 def validate_resource(data: dict[str, Any], *, path: str = "") -> None:

@@ -152,3 +152,25 @@ def test_csrf_is_not_required(raw_key: str) -> None:
         HTTP_AUTHORIZATION=f"Bearer {raw_key}",
     )
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000,
+        b'{"resourceType": "Patient", "extension": '
+        + b'[{"url": "http://x", "extension": ' * 3000
+        + b"[]"
+        + b"}]" * 3000
+        + b"}",
+        b"\xff\xfe\x00junk",
+        b" ",
+        b"null",
+        b'{"resourceType": 42}',
+    ],
+)
+def test_malformed_bodies_are_refused_not_crashed(fhir: Any, body: bytes) -> None:
+    status, answer = fhir("/fhir/r4/Patient", body)
+    assert status == 400
+    assert answer["issue"][0]["severity"] == "error"
+    assert Submission.objects.get().status == "rejected"

@@ -180,3 +180,22 @@ def test_api_permission_matrix_and_create(
     assert log["count"] == 1 and log["items"][0]["test"] is True
     assert it.get("/api/v1/integration/webhooks/999999").status_code == 404
     assert json.loads(receiver.requests[0].body)["type"] == "webhooks.test.sent"
+
+
+def test_the_fan_out_costs_no_query_when_no_subscription_matches(
+    it_staff: Staff, receiver: Receiver, django_assert_num_queries: Any
+) -> None:
+    from medoa.core.events.models import Event
+
+    from .conftest import OTHER
+
+    services.subscription_create(
+        actor=it_staff.user, name="other", event_types=[OTHER.name], url=receiver.url
+    )
+    ping = Event.objects.create(type=PING.name, payload={"n": 1})
+    other = Event.objects.create(type=OTHER.name, payload={"n": 2})
+    services._enabled_subscriptions()  # the per-process cache, warm
+    with django_assert_num_queries(0):
+        services.fan_out(ping)
+    with django_assert_num_queries(1):
+        services.fan_out(other)
