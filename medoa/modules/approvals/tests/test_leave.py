@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from medoa.core.events.models import Event
+from medoa.core.notify.models import Notification
 from medoa.core.org.models import Delegation
 from medoa.engines.flow import services as flow_services
 from medoa.engines.flow.models import HumanTask
@@ -243,3 +244,29 @@ def test_a_process_cancelled_in_the_engine_withdraws_the_request(
     assert request.status == RequestStatus.CANCELLED
     assert not HumanTask.objects.filter(instance=request.process_instance, status="open").exists()
     assert submit(installed.nurse2, "2026-03-02", "2026-03-06").leave.days == 5
+
+
+# --- time limits ---------------------------------------------------------------------------------
+
+
+def test_each_step_is_due_in_two_days_with_a_reminder_and_escalation(
+    installed: SimpleNamespace, submit: Callable[..., ApprovalRequest]
+) -> None:
+    request = submit(installed.doctor, "2026-03-02", "2026-03-03")
+    task = open_tasks(request)[0]
+    assert task.due_at is not None
+    assert abs(task.due_at - task.created_at - datetime.timedelta(days=2)) < datetime.timedelta(seconds=5)
+
+    flow_services.flow_tick(now=task.due_at - datetime.timedelta(hours=3))
+    flow_services.flow_tick(now=task.due_at + datetime.timedelta(minutes=1))
+
+    kinds = list(
+        Notification.objects.filter(
+            recipient=installed.head.user, kind__in=("flow.reminder", "flow.escalation")
+        )
+        .order_by("pk")
+        .values_list("kind", flat=True)
+    )
+    assert kinds == ["flow.reminder", "flow.reminder"]  # due soon, then overdue
+    # the head of 心血管内科's leader one level up (the vice dean heading 临床科室) hears of it
+    assert Notification.objects.filter(recipient=installed.vp.user, kind="flow.escalation").count() == 1
