@@ -16,7 +16,7 @@ PERMISSIONS = (
         group="integration",
     ),
     Permission(
-        "integration.message.reprocess",
+        "integration.message.manage",
         _("Process received clinical messages again"),
         defaults={"sys_admin": ALL, "it": ALL},
         group="integration",

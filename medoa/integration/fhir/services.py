@@ -53,7 +53,7 @@ from .outcome import FhirProblem, Issue, info, outcome, problem, pydantic_issues
 log = logging.getLogger("medoa.integration.fhir")
 
 PERM_VIEW = "integration.message.view"
-PERM_REPROCESS = "integration.message.reprocess"
+PERM_REPROCESS = "integration.message.manage"  # shared with the HL7 message store
 MAPPED_TYPES: tuple[str, ...] = ("Encounter", "Observation", "Patient", "Practitioner", "Location")
 STORED_TYPES: tuple[str, ...] = ("Patient", "Practitioner", "Location")
 BUNDLE_TYPES: tuple[str, ...] = ("batch", "transaction")
