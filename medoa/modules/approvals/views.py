@@ -11,7 +11,9 @@ refusals → a message beside the form.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
+from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
@@ -204,11 +206,36 @@ def batch_approve(request: HttpRequest) -> HttpResponse:
 # --- starting a request --------------------------------------------------------------------------
 
 
+@functools.cache
+def _form_labels(form_file: str) -> dict[str, str]:
+    """key → label of the shipped start form's fields (form-js ``label`` / ``dateLabel``): the
+    Chinese names the pages show."""
+    try:
+        schema = json.loads(Path(form_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    labels: dict[str, str] = {}
+
+    def walk(components: list[Any]) -> None:
+        for component in components:
+            if not isinstance(component, dict):
+                continue
+            key = component.get("key") or component.get("path")
+            label = component.get("label") or component.get("dateLabel") or component.get("timeLabel")
+            if isinstance(key, str) and isinstance(label, str) and label:
+                labels.setdefault(key, label)
+            walk(component.get("components") or [])
+
+    walk(schema.get("components") or [])
+    return labels
+
+
 def _schema_fields(request_type: RequestType) -> list[dict[str, Any]]:
     """The fields of a type's data, for the generic start page (flat fields as inputs; lists of
     objects as JSON)."""
     schema = request_type.data_schema.model_json_schema()
     required = set(schema.get("required", []))
+    labels = _form_labels(str(request_type.form_file))
     fields = []
     for name, prop in schema.get("properties", {}).items():
         kind = prop.get("type")
@@ -237,7 +264,7 @@ def _schema_fields(request_type: RequestType) -> list[dict[str, Any]]:
         fields.append(
             {
                 "name": name,
-                "label": prop.get("title") or name,
+                "label": labels.get(name) or prop.get("title") or name,
                 "help": prop.get("description", ""),
                 "widget": widget,
                 "options": options or [],
@@ -351,6 +378,7 @@ def _labels(request_type: RequestType | None, data: dict[str, Any]) -> list[tupl
     if request_type is not None:
         for name, prop in request_type.data_schema.model_json_schema().get("properties", {}).items():
             titles[name] = prop.get("title") or name
+        titles.update(_form_labels(str(request_type.form_file)))
     rows = []
     for key, value in data.items():
         if key == "leave_type" and value in LeaveType.values:

@@ -142,3 +142,59 @@ def test_working_days_helper(installed: SimpleNamespace, as_user: Callable[[Staf
     # 02-09..02-13 (5), 02-14 made up (Saturday), 02-15..02-23 Spring Festival, 02-24..02-27 (4),
     # 02-28 made up (Saturday)
     assert body == {"days": 11}
+
+
+def test_every_installed_type_has_a_start_page(
+    installed: SimpleNamespace, as_user: Callable[[Staff | None], Client]
+) -> None:
+    from medoa.modules.approvals import services
+    from medoa.modules.approvals.catalog import request_types
+
+    services.models_install(actor=installed.admin.user)
+    client = as_user(installed.doctor)
+
+    pages = {t.key: client.get(f"/approvals/new/{t.key}/").status_code for t in request_types}
+
+    assert set(pages.values()) == {200}, pages
+    assert client.get("/approvals/new/nothing/").status_code == 404
+
+
+def test_the_workbench_card_counts_my_approvals(
+    installed: SimpleNamespace,
+    as_user: Callable[[Staff | None], Client],
+    submit: Callable[..., ApprovalRequest],
+) -> None:
+    submit(installed.doctor, "2026-03-02", "2026-03-03")
+
+    page = as_user(installed.head).get("/").content.decode()
+
+    assert "approvals-card" in page
+    assert "<strong>1</strong>" in page
+
+
+def test_a_type_without_its_own_page_is_filled_in_from_its_schema(
+    installed: SimpleNamespace, as_user: Callable[[Staff | None], Client]
+) -> None:
+    from medoa.modules.approvals import services
+
+    services.models_install(actor=installed.admin.user, keys=["business_trip"])
+    client = as_user(installed.doctor)
+    page = client.get("/approvals/new/business_trip/").content.decode()
+    assert 'name="destination"' in page
+
+    response = client.post(
+        "/approvals/new/business_trip/",
+        {
+            "destination": "上海",
+            "purpose": "参加心血管年会",
+            "start_date": "2026-03-02",
+            "end_date": "2026-03-04",
+            "transport": "train",
+            "estimated_cost": "1200",
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    request = ApprovalRequest.objects.get()
+    assert request.type_key == "business_trip"
+    assert request.data["destination"] == "上海"
