@@ -21,7 +21,7 @@ from medoa.core.org.models import Department, Staff
 
 from .choices import CodeKind
 from .errors import UnmappedCode
-from .models import CodeMapping, Encounter, Patient
+from .models import CodeMapping, Encounter, EncounterMovement, Patient
 
 
 class CodeResolver:
@@ -35,6 +35,7 @@ class CodeResolver:
         self._identifiers: set[str] = set()
         self._encounters: dict[tuple[str, str], Encounter] = {}
         self._visits: set[str] = set()
+        self._movements: list[EncounterMovement] = []
         self._tables: dict[tuple[str, str], dict[str, str]] = {}
         self._departments: dict[str, tuple[str, str]] | None = None
         self._doctors: dict[str, str] = {}
@@ -159,3 +160,17 @@ class CodeResolver:
         if self.records and enc.visit_number:
             self._encounters[(enc.authority, enc.visit_number)] = enc
             self._visits.add(enc.visit_number)
+
+    def add_movement(self, movement: EncounterMovement) -> None:
+        """Write an encounter's movement now, or — on the batch's fast path — with the batch's
+        others in one insert at ``flush()``."""
+        if self.records:
+            self._movements.append(movement)
+        else:
+            movement.save(force_insert=True)
+
+    def flush(self) -> None:
+        """Write what the batch held back (call before the batch's transaction commits)."""
+        if self._movements:
+            EncounterMovement.objects.bulk_create(self._movements)
+            self._movements = []

@@ -294,7 +294,7 @@ def _apply_kind(
         if enc.status != EncounterStatus.CANCELLED:  # a repeated cancel only says so again
             enc.status = EncounterStatus.CANCELLED
             _save(enc, now, fact.source)
-            _move(enc, "admission_cancelled", prior, prior, occurred, now, fact.source)
+            _move(enc, "admission_cancelled", prior, prior, occurred, now, fact.source, resolver)
         return _encounter_payload(enc, patient, fact, occurred, prior)
     if kind == "discharge_cancelled":
         assert enc is not None
@@ -306,7 +306,7 @@ def _apply_kind(
         if doctor:
             enc.attending_doctor = doctor
         _save(enc, now, fact.source)
-        _move(enc, "discharge_cancelled", prior, _location(enc), occurred, now, fact.source)
+        _move(enc, "discharge_cancelled", prior, _location(enc), occurred, now, fact.source, resolver)
         return _encounter_payload(enc, patient, fact, occurred, prior)
 
     if kind == "updated" and enc is None:
@@ -358,7 +358,7 @@ def _apply_kind(
     _save(enc, now, fact.source, create=created)
     if created:
         resolver.remember_encounter(enc)
-    _move(enc, kind, prior, _location(enc), occurred, now, fact.source)
+    _move(enc, kind, prior, _location(enc), occurred, now, fact.source, resolver)
     return _encounter_payload(enc, patient, fact, occurred, prior)
 
 
@@ -385,21 +385,24 @@ def _move(
     occurred: datetime,
     now: datetime,
     source: str,
+    resolver: CodeResolver,
 ) -> None:
-    EncounterMovement.objects.create(
-        encounter=enc,
-        kind=kind,
-        from_department_code=before[0],
-        from_ward_code=before[1],
-        from_room_code=before[2],
-        from_bed_code=before[3],
-        department_code=after[0],
-        ward_code=after[1],
-        room_code=after[2],
-        bed_code=after[3],
-        occurred_at=occurred,
-        recorded_at=now,
-        source=source[:100],
+    resolver.add_movement(
+        EncounterMovement(
+            encounter=enc,
+            kind=kind,
+            from_department_code=before[0],
+            from_ward_code=before[1],
+            from_room_code=before[2],
+            from_bed_code=before[3],
+            department_code=after[0],
+            ward_code=after[1],
+            room_code=after[2],
+            bed_code=after[3],
+            occurred_at=occurred,
+            recorded_at=now,
+            source=source[:100],
+        )
     )
 
 

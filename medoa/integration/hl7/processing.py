@@ -209,20 +209,20 @@ def process_message(
             for payload in staff:
                 events.append(publish(HIRED, payload))
     except UnmappedCode as exc:
-        _check_usable(safe)
+        _check_usable(safe, several)
         unmapped_code_note(exc, source=source)
         if pid:
             unmapped_first.setdefault(pid, row.pk)
         return Outcome(MessageStatus.UNMAPPED, f"{exc.key}\n{exc.message}")
     except ClinicalFactPending as exc:
-        _check_usable(safe)
+        _check_usable(safe, several)
         return Outcome(MessageStatus.ERROR, f"{PENDING} {exc.message}")
     except (ServiceError, EventError) as exc:
-        _check_usable(safe)
+        _check_usable(safe, several)
         fields = ", ".join(_error_text(e) for e in getattr(exc, "errors", []))
         return Outcome(MessageStatus.ERROR, f"{exc}" + (f" ({fields})" if fields else ""))
     except DatabaseError as exc:
-        _check_usable(safe)
+        _check_usable(safe, several)
         # the message's savepoint rolled its writes back; the batch goes on
         logger.warning("hl7 message %s: database error while applying: %s", row.pk, exc)
         return Outcome(MessageStatus.ERROR, f"database error while applying: {exc}")
@@ -233,8 +233,10 @@ class _Poisoned(Exception):
     """A message failed after writing without a savepoint: the batch is redone message by message."""
 
 
-def _check_usable(safe: bool) -> None:
-    if not safe and transaction.get_rollback():
+def _check_usable(safe: bool, several: bool) -> None:
+    """On the fast path, a failure after a write (or inside a message of several facts, whose
+    savepoint undid rows the batch's cache still holds) makes the batch be redone safely."""
+    if not safe and (several or transaction.get_rollback()):
         raise _Poisoned
 
 
@@ -347,6 +349,11 @@ def _process_batch(*, limit: int, safe: bool) -> int:
             row.attempts = (row.attempts or 0) + 1
             if outcome.applied and row.patient_id:
                 applied_patients.add(row.patient_id)
+        try:
+            with transaction.atomic():
+                resolver.flush()
+        except DatabaseError as exc:
+            raise _Poisoned from exc
         Message.objects.bulk_update(rows, ["status", "status_reason", "events", "processed_at", "attempts"])
         if applied_patients:
             # cancels that waited for what they cancel: try them again
