@@ -24,6 +24,8 @@ from pydantic import Field
 from medoa.core.apierrors import ErrorOut, InvalidOut, api_user, http_error, in_both
 from medoa.core.org.models import Staff
 from medoa.engines.flow import selectors as flow_selectors
+from medoa.engines.flow.choices import TaskStatus
+from medoa.engines.flow.models import HumanTask
 
 from . import api_stats, selectors, services
 from .catalog import ordered, request_types
@@ -237,22 +239,29 @@ class AutoDelegationOut(Schema):
 
 
 def _tasks(request: ApprovalRequest) -> list[dict[str, Any]]:
-    out = []
-    for step in selectors.request_chain(request):
-        if step.state != "active" or step.task_id is None:
-            continue
-        out.append(
-            {
-                "id": step.task_id,
-                "name": step.name,
-                "step_id": step.step_id,
-                "assignee": None,
-                "assignee_name": step.people[0] if len(step.people) == 1 else None,
-                "candidates": step.people if len(step.people) > 1 else [],
-                "due_at": step.due_at,
-            }
-        )
-    return out
+    """The open tasks of the request's process (who is next)."""
+    if request.process_instance_id is None:
+        return []
+    rows = (
+        HumanTask.objects.filter(instance_id=request.process_instance_id, status=TaskStatus.OPEN)
+        .select_related("assignee__user")
+        .prefetch_related("candidates__staff__user")
+        .order_by("created_at", "pk")
+    )
+    return [
+        {
+            "id": row.pk,
+            "name": row.name,
+            "step_id": row.task_def_id,
+            "assignee": row.assignee.user.username if row.assignee else None,
+            "assignee_name": row.assignee.name if row.assignee else None,
+            "candidates": [c.staff.user.username for c in row.candidates.all()]
+            if row.assignee is None
+            else [],
+            "due_at": row.due_at,
+        }
+        for row in rows
+    ]
 
 
 def _type_name(key: str) -> str:

@@ -54,7 +54,9 @@ def test_submit_answers_the_request_with_instance_and_first_task(
     assert body["status"] == "submitted"
     assert body["number"].startswith("SP-2026-") or body["number"].startswith("SP-")
     assert body["process_instance_id"] is not None
-    assert [(t["name"], t["assignee_name"]) for t in body["current_tasks"]] == [("护士长审批", "护士长")]
+    assert [(t["name"], t["assignee"], t["assignee_name"]) for t in body["current_tasks"]] == [
+        ("护士长审批", "head_nurse", "护士长")
+    ]
     assert body["leave"]["days"] == 5
     assert body["copied_to"] == ["人事处长"]
     assert body["summary"] == "年假 5天 03-02~03-06"
