@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from medoa.core.audit.services import audit_record
 from medoa.core.events.errors import EventRejected
 from medoa.core.events.models import Event
 from medoa.core.org.models import Staff
@@ -50,4 +51,12 @@ def block_leave_days(event: Event) -> None:
         log.info("roster: leave event %s names no known staff or no dates; ignored", event.pk)
         return
     reference = f"leave:{payload.get('request_id') or payload.get('leave') or event.pk}"
-    unavailability_block(staff=staff, days=dates, kind=UnavailabilityKind.LEAVE, reference=reference)
+    added = unavailability_block(staff=staff, days=dates, kind=UnavailabilityKind.LEAVE, reference=reference)
+    if added:
+        audit_record(
+            actor=None,
+            actor_name="roster",
+            action="roster.leave.blocked",
+            target=staff,
+            details={"event": event.pk, "reference": reference, "dates": [d.isoformat() for d in dates]},
+        )

@@ -116,6 +116,9 @@ def ward_setup(*, ward: Department) -> int:
 def profile_for(staff: Staff) -> StaffProfile:
     """The person's roster profile (created in their department when missing: for the iCal token)."""
     profile = StaffProfile.objects.filter(staff=staff).first()
+    if profile is None and staff.department.kind in ("ward", "unit"):
+        ward_setup(ward=staff.department)  # a nurse who looks before the head nurse plans
+        profile = StaffProfile.objects.filter(staff=staff).first()
     if profile is None:
         profile = StaffProfile.objects.create(staff=staff, ward=staff.department, rostered=False)
     return profile
@@ -517,9 +520,11 @@ def roster_replan(
     time_limit: float | None = None,
 ) -> tuple[Roster, list[int]]:
     """A sick call: ``staff`` cannot work on ``days``. Those days are re-planned (their cells are
-    free, everyone's); every other cell is kept (the solver pays ``keep_previous`` for any change
-    there, and only the re-planned days are written). The people whose shifts changed are
-    notified when the roster was published. Returns the roster and those people's ids."""
+    free, everyone's); every other cell stays where possible: the solver pays ``keep_previous``
+    (weight 50) for each change there, so it changes another day only when a hard rule needs it
+    (a colleague's weekly hours, rest after nights). Locked cells never change. The people whose
+    shifts changed are notified when the roster was published. Returns the roster and those
+    people's ids."""
     require_manage(actor, roster.ward)
     limit = _check_time_limit(time_limit)
     dates = [d for d in _dates(days, "dates") if d.replace(day=1) == roster.month]
@@ -539,14 +544,9 @@ def roster_replan(
     try:
         wm = ward_month(roster.ward, roster.month, roster=roster, replan_days=set(dates))
         solution = _run(roster, wm, limit, 0)
-        only = {wm.day_index(d) for d in dates}
         with transaction.atomic():
             locked = Roster.objects.select_for_update().get(pk=roster.pk)
-            changed = (
-                _write_assignment(locked, wm, solution.assignment, only_days=only)
-                if solution.assignment
-                else []
-            )
+            changed = _write_assignment(locked, wm, solution.assignment) if solution.assignment else []
             # the sick person's own cells on those days are off even when locked
             RosterCell.objects.filter(roster=locked, staff=staff, date__in=dates).update(
                 shift_type=None, locked=False, source=CellSource.MANUAL

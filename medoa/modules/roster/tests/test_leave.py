@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from medoa.core.audit.models import AuditEntry
 from medoa.core.events.choices import DeliveryStatus
 from medoa.core.events.dispatcher import dispatch_until_idle
 from medoa.core.events.models import Delivery
@@ -89,6 +90,7 @@ def test_approved_leave_blocks_the_days(ward_factory: Any, leave_type: None) -> 
     publish(LEAVE, payload(nurse.user.username, dates), key="leave:41:approved")
     dispatch_until_idle()
     assert Unavailability.objects.filter(staff=nurse).count() == 2
+    assert AuditEntry.objects.filter(action="roster.leave.blocked").count() == 1
 
 
 def test_a_leave_day_worked_is_a_violation_on_the_cell(ward_factory: Any, leave_type: None) -> None:

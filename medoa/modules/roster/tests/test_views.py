@@ -9,7 +9,7 @@ from typing import Any
 from django.test import Client
 from django.urls import reverse
 
-from medoa.core.org.tests.factories import TEST_PASSWORD
+from medoa.core.org.tests.factories import TEST_PASSWORD, DepartmentFactory, staff_with_roles
 from medoa.modules.roster import services
 from medoa.modules.roster.ical import calendar_for
 from medoa.modules.roster.models import Demand, RosterCell, StaffProfile, Unavailability, WardRule
@@ -173,3 +173,12 @@ def test_the_workbench_card_shows_my_next_shifts(ward_factory: Any) -> None:
     published(w)
     page = client_for(w.nurses[0]).get(reverse("web:workbench")).content.decode()
     assert "我的近期班次" in page or "My next shifts" in page
+
+
+def test_a_nurse_who_looks_before_the_head_nurse_plans_is_still_rostered(db: Any) -> None:
+    root = DepartmentFactory(code="H1", kind="hospital")
+    ward = DepartmentFactory(code="W1", kind="ward", parent=root)
+    nurse = staff_with_roles("nurse", department=ward, root=root, title="nurse", nursing_level="N2")
+    assert client_for(nurse).get(reverse("roster:my_shifts")).status_code == 200
+    profile = StaffProfile.objects.get(staff=nurse)
+    assert (profile.ward_id, profile.rostered) == (ward.pk, True)
