@@ -24,7 +24,6 @@ from pydantic import Field
 from medoa.core.apierrors import ErrorOut, InvalidOut, api_user, http_error, in_both
 from medoa.core.org.models import Staff
 from medoa.engines.flow import selectors as flow_selectors
-from medoa.engines.flow.choices import TaskStatus
 from medoa.engines.flow.models import HumanTask
 
 from . import api_stats, selectors, services
@@ -238,37 +237,36 @@ class AutoDelegationOut(Schema):
 # --- shaping -------------------------------------------------------------------------------------
 
 
-def _tasks(request: ApprovalRequest) -> list[dict[str, Any]]:
+def _task_out(row: HumanTask) -> dict[str, Any]:
+    return {
+        "id": row.pk,
+        "name": row.name,
+        "step_id": row.task_def_id,
+        "assignee": row.assignee.user.username if row.assignee else None,
+        "assignee_name": row.assignee.name if row.assignee else None,
+        "candidates": [c.staff.user.username for c in row.candidates.all()] if row.assignee is None else [],
+        "due_at": row.due_at,
+    }
+
+
+def _tasks(
+    request: ApprovalRequest, open_tasks: dict[int, list[HumanTask]] | None = None
+) -> list[dict[str, Any]]:
     """The open tasks of the request's process (who is next)."""
     if request.process_instance_id is None:
         return []
-    rows = (
-        HumanTask.objects.filter(instance_id=request.process_instance_id, status=TaskStatus.OPEN)
-        .select_related("assignee__user")
-        .prefetch_related("candidates__staff__user")
-        .order_by("created_at", "pk")
-    )
-    return [
-        {
-            "id": row.pk,
-            "name": row.name,
-            "step_id": row.task_def_id,
-            "assignee": row.assignee.user.username if row.assignee else None,
-            "assignee_name": row.assignee.name if row.assignee else None,
-            "candidates": [c.staff.user.username for c in row.candidates.all()]
-            if row.assignee is None
-            else [],
-            "due_at": row.due_at,
-        }
-        for row in rows
-    ]
+    if open_tasks is None:
+        open_tasks = selectors.open_tasks_by_instance([request.process_instance_id])
+    return [_task_out(row) for row in open_tasks.get(request.process_instance_id, [])]
 
 
 def _type_name(key: str) -> str:
     return str(request_types.get(key).name) if key in request_types else key
 
 
-def request_out(request: ApprovalRequest, *, tasks: bool = True) -> dict[str, Any]:
+def request_out(
+    request: ApprovalRequest, *, open_tasks: dict[int, list[HumanTask]] | None = None
+) -> dict[str, Any]:
     return {
         "id": request.pk,
         "number": request.number or "",
@@ -283,7 +281,7 @@ def request_out(request: ApprovalRequest, *, tasks: bool = True) -> dict[str, An
         "submitted_at": request.submitted_at,
         "finished_at": request.finished_at,
         "process_instance_id": request.process_instance_id,
-        "current_tasks": _tasks(request) if tasks else [],
+        "current_tasks": _tasks(request, open_tasks),
     }
 
 
@@ -373,7 +371,10 @@ def requests_list(request: HttpRequest, query: Query[RequestQuery]) -> Any:
         user=user, box=box, type_key=query.type, status=query.status, search=query.search
     )
     page = list(qs[query.offset : query.offset + query.limit])
-    return {"count": qs.count(), "items": [request_out(r) for r in page]}
+    open_tasks = selectors.open_tasks_by_instance(
+        [r.process_instance_id for r in page if r.process_instance_id]
+    )
+    return {"count": qs.count(), "items": [request_out(r, open_tasks=open_tasks) for r in page]}
 
 
 @router.get(

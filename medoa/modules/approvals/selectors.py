@@ -337,3 +337,19 @@ def ledger_of(*, staff: Staff, year: int) -> list[LeaveLedgerEntry]:
         .select_related("balance", "request")
         .order_by("-at", "-pk")[:100]
     )
+
+
+def open_tasks_by_instance(instance_ids: list[int]) -> dict[int, list[HumanTask]]:
+    """The open tasks of these process instances (who each request waits for): two queries."""
+    out: dict[int, list[HumanTask]] = {}
+    if not instance_ids:
+        return out
+    rows = (
+        HumanTask.objects.filter(instance_id__in=instance_ids, status=TaskStatus.OPEN)
+        .select_related("assignee__user")
+        .prefetch_related("candidates__staff__user")
+        .order_by("created_at", "pk")
+    )
+    for row in rows:
+        out.setdefault(row.instance_id, []).append(row)
+    return out

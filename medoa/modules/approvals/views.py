@@ -151,14 +151,23 @@ def box(request: HttpRequest, box: str) -> HttpResponse:
         tasks = selectors.todo_tasks_for(
             staff=staff, instance_ids=[r.process_instance_id for r in rows if r.process_instance_id]
         )
+    waiting = (
+        selectors.open_tasks_by_instance([r.process_instance_id for r in rows if r.process_instance_id])
+        if box != "todo"
+        else {}
+    )
     items = [
         {
             "request": r,
             "type_name": request_types.get(r.type_key).name if r.type_key in request_types else r.type_key,
             "task": tasks.get(r.process_instance_id) if r.process_instance_id else None,
-            "current": [s for s in selectors.request_chain(r) if s.state == "active"]
-            if box != "todo"
-            else [],
+            "current": [
+                {
+                    "name": t.name,
+                    "people": [t.assignee.name] if t.assignee else [c.staff.name for c in t.candidates.all()],
+                }
+                for t in waiting.get(r.process_instance_id or 0, [])
+            ],
         }
         for r in rows
     ]

@@ -9,7 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from medoa.core.events.models import Event
 from medoa.core.notify.models import Notification
@@ -236,3 +238,28 @@ def test_withdraw_frees_pending_days(
     assert response.json()["status"] == "withdrawn"
     again = post(client, "/requests", leave())
     assert again.status_code == 201
+
+
+def test_the_list_costs_the_same_for_one_request_as_for_five(
+    installed: SimpleNamespace, api_as: Callable[[Staff | None], Client]
+) -> None:
+    client = api_as(installed.head_nurse)
+    post(api_as(installed.nurse), "/requests", leave(start_date="2026-03-02", end_date="2026-03-02"))
+    client.get(f"{URL}/requests?box=todo")  # warm the caches (permissions, principal)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(f"{URL}/requests?box=todo")
+        assert response.status_code == 200
+        return len(captured.captured_queries)
+
+    one = queries()
+    for day in ("03", "04", "05", "06"):
+        post(
+            api_as(installed.nurse),
+            "/requests",
+            leave(start_date=f"2026-03-{day}", end_date=f"2026-03-{day}"),
+        )
+
+    assert client.get(f"{URL}/requests?box=todo").json()["count"] == 5
+    assert queries() <= one

@@ -198,3 +198,25 @@ def test_a_type_without_its_own_page_is_filled_in_from_its_schema(
     request = ApprovalRequest.objects.get()
     assert request.type_key == "business_trip"
     assert request.data["destination"] == "上海"
+
+
+def test_a_box_page_costs_the_same_for_one_request_as_for_five(
+    installed: SimpleNamespace,
+    as_user: Callable[[Staff | None], Client],
+    submit: Callable[..., ApprovalRequest],
+    django_assert_max_num_queries: Any,
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = as_user(installed.nurse)
+    submit(installed.nurse, "2026-03-02", "2026-03-02")
+    client.get("/approvals/mine/")
+    with CaptureQueriesContext(connection) as one:
+        client.get("/approvals/mine/")
+    for day in ("03", "04", "05", "06"):
+        submit(installed.nurse, f"2026-03-{day}", f"2026-03-{day}")
+
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        page = client.get("/approvals/mine/").content.decode()
+    assert page.count("approvals-item-main") == 5
