@@ -351,8 +351,16 @@ class Builder:
                 ti = c.tidx.get(sh_id)
                 if ti is None or mx >= H:
                     continue
-                self.le([(1, self.X(s, d, ti)) for d in range(H)], mx, "max_shifts", s, ())
-        minutes = [(c.length[t], self.X(s, d, t)) for d in range(H) for t in range(T)]
+                outside = sum(1 for d in range(H) if not lo <= d < hi and self.cur[s][d] == ti)
+                self.le(
+                    [(1, outside)] + [(1, self.X(s, d, ti)) for d in range(lo, hi)], mx, "max_shifts", s, ()
+                )
+        outside_min = sum(
+            c.length[self.cur[s][d]] for d in range(H) if not lo <= d < hi and self.cur[s][d] >= 0
+        )
+        minutes = [(1, outside_min)] + [
+            (c.length[t], self.X(s, d, t)) for d in range(lo, hi) for t in range(T)
+        ]
         if c.enabled("max_minutes"):
             self.le(minutes, st.max_minutes, "max_minutes", s, ())
         if c.enabled("min_minutes") and st.min_minutes > 0:
@@ -431,16 +439,16 @@ class Builder:
 
     def _weekend(self, s: int, days: list[int]) -> Any:
         lits = [self.W(s, d) for d in days]
-        if all(isinstance(v, int) for v in lits):
-            return int(any(lits))
+        if any(isinstance(v, int) and v for v in lits):
+            return 1  # a worked weekend day outside the neighbourhood
+        lits = [v for v in lits if not isinstance(v, int)]
+        if not lits:
+            return 0
         v = self._var("", int(any(self.hv(x) for x in lits)))
         self._aux.append(v)
         for x in lits:
-            if not isinstance(x, int):
-                self.m.add_implication(x, v)
-            elif x:
-                self.m.add(v == 1)
-        self.m.add_bool_or([x for x in lits if not isinstance(x, int)]).only_enforce_if(v)
+            self.m.add_implication(x, v)
+        self.m.add_bool_or(lits).only_enforce_if(v)
         return v
 
     def _cover(self) -> None:

@@ -24,12 +24,31 @@ from .model import Compiled
 INF = np.float64(1e18)
 
 
+def shift_classes(c: Compiled) -> list[int]:
+    """Class of each shift type: types with the same forbidden successors and predecessors."""
+    forbid = c.forbid.get(1, {})
+    keys: dict[tuple[frozenset[int], frozenset[int]], int] = {}
+    out = []
+    for t in range(c.T):
+        after = frozenset(forbid.get(t, ()))
+        before = frozenset(a for a, bs in forbid.items() if t in bs)
+        out.append(keys.setdefault((after, before), len(keys)))
+    return out
+
+
 def row_by_dp(
-    c: Compiled, s: int, cost: np.ndarray, weekend_penalty: float = 0.0, blocked: set[int] | None = None
+    c: Compiled,
+    s: int,
+    cost: np.ndarray,
+    weekend_penalty: float = 0.0,
+    blocked: set[int] | None = None,
+    by_class: bool = False,
 ) -> list[int] | None:
     """The row of person ``s`` (shift index or -1 per day) minimising ``cost[d, t]`` (d × T).
 
-    ``blocked`` days are kept off (the weekends left out by ``best_weekends``).
+    ``blocked`` days are kept off (the weekends left out by ``best_weekends``). With ``by_class``
+    the state also holds the class of the last shift, so forbidden successions are kept exactly
+    (slower: states × classes).
     Returns None when the DP finds no row keeping the minutes window and stretches.
     """
     p = c.p
@@ -46,101 +65,112 @@ def row_by_dp(
     forced_off = np.zeros(H, dtype=bool)
     forced_t = np.full(H, -1)
     for d, t in c.fixed[s].items():
+        allowed[d, :] = False
         if t < 0:
-            allowed[d, :] = False
             forced_off[d] = True
         else:
-            allowed[d, :] = False
             allowed[d, t] = True
             forced_t[d] = t
     lengths = sorted({c.length[t] for t in range(T)})
     g = reduce(math.gcd, lengths)
-    units = [L // g for L in lengths]
     lo_m = math.ceil(st.min_minutes / g)
-    hi_m = min(st.max_minutes // g, H * max(units))
+    hi_m = min(st.max_minutes // g, H * max(lengths) // g)
     if lo_m > hi_m:
         return None
     M = hi_m + 1
-    # cost of working day d with length index li: the cheapest allowed type of that length
+    cls = shift_classes(c) if by_class else [0] * T
+    C = max(cls) + 1
+    forbid = c.forbid.get(1, {})
+    # class a may be followed by class b unless a's types forbid b's types
+    follow = np.ones((C, C), dtype=bool)
+    if by_class:
+        for t1 in range(T):
+            for t2 in forbid.get(t1, ()):
+                follow[cls[t1], cls[t2]] = False
+    # options: (class, length); cost of working day d with option o = cheapest allowed type in it
+    options = sorted({(cls[t], c.length[t]) for t in range(T)})
+    units = [L // g for _, L in options]
+    ocls = [k for k, _ in options]
     big = 1e12
-    cl = np.full((H, len(lengths)), big)
-    best_t = np.full((H, len(lengths)), -1)
+    co = np.full((H, len(options)), big)
+    best_t = np.full((H, len(options)), -1)
     wk = np.array([p.is_weekend(d) for d in range(H)])
-    for li, L in enumerate(lengths):
-        ts = [t for t in range(T) if c.length[t] == L]
+    for oi, (k, L) in enumerate(options):
+        ts = [t for t in range(T) if cls[t] == k and c.length[t] == L]
         sub = np.where(allowed[:, ts], cost[:, ts], big)
         j = np.argmin(sub, axis=1)
-        cl[:, li] = sub[np.arange(H), j]
-        best_t[:, li] = np.array(ts)[j]
-    cl = cl + np.where(wk, weekend_penalty, 0.0)[:, None]
-    can_work = cl < big / 2
+        co[:, oi] = sub[np.arange(H), j] + np.where(wk, weekend_penalty, 0.0)
+        best_t[:, oi] = np.array(ts)[j]
+    can = (co < big / 2) & ~forced_off[:, None]
     maxc = st.max_consecutive if st.max_consecutive < H else None
     minc = max(1, st.min_consecutive)
     minoff = max(1, st.min_consecutive_off)
     K = maxc if maxc is not None else minc
-    # states: ("W", k, exempt) k=1..K ; ("O", k, exempt) k=1..minoff (minoff absorbs)
-    states: list[tuple[str, int, bool]] = []
+    # states: ("W", k, class, exempt) ; ("O", k, 0, exempt) with k capped (minoff absorbs)
+    states: list[tuple[str, int, int, bool]] = []
     for e in (False, True):
-        states += [("W", k, e) for k in range(1, K + 1)]
-        states += [("O", k, e) for k in range(1, minoff + 1)]
+        states += [("W", k, q, e) for k in range(1, K + 1) for q in range(C)]
+        states += [("O", k, 0, e) for k in range(1, minoff + 1)]
     idx = {x: i for i, x in enumerate(states)}
     n = len(states)
     V = np.full((n, M), INF)
-    # day 0
-    back = np.zeros((H, n, M), dtype=np.int32)  # encoded predecessor: prev_state * 64 + li + 1 (0 = off)
+    back = np.zeros((H, n, M), dtype=np.int32)  # predecessor * 256 + option + 1 (0 = off)
 
-    def shift_add(arr: np.ndarray, u: int, add: np.ndarray | float) -> np.ndarray:
+    def shifted(arr: np.ndarray, u: int, add: float) -> np.ndarray:
         out = np.full(M, INF)
         if u < M:
             out[u:] = arr[: M - u] + add
         return out
 
-    start = np.full(M, INF)
-    start[0] = 0.0
-    # day 0: off -> ("O",1,True); work length li -> ("W",1,True)
-    V[idx[("O", 1, True)]] = start
-    for li, u in enumerate(units):
-        if can_work[0, li] and not forced_off[0]:
-            cand = shift_add(start, u, cl[0, li])
-            j = idx[("W", 1, True)]
-            better = cand < V[j]
-            V[j] = np.where(better, cand, V[j])
-            back[0, j] = np.where(better, -(li + 1), back[0, j])
-    if forced_t[0] >= 0:
-        V[idx[("O", 1, True)]] = INF
-    for d in range(1, H):
-        NV = np.full((n, M), INF)
-        NB = np.zeros((n, M), dtype=np.int32)
-
-        def relax(j: int, cand: np.ndarray, code: int, NV: np.ndarray = NV, NB: np.ndarray = NB) -> None:
-            better = cand < NV[j]
+    def relax(NV: np.ndarray, NB: np.ndarray, j: int, cand: np.ndarray, code: int) -> None:
+        better = cand < NV[j]
+        if better.any():
             NV[j] = np.where(better, cand, NV[j])
             NB[j] = np.where(better, code, NB[j])
 
-        for i, (kind, k, e) in enumerate(states):
+    start = np.full(M, INF)
+    start[0] = 0.0
+    NB0 = back[0]
+    if forced_t[0] < 0:
+        V[idx[("O", 1, 0, True)]] = start
+    for oi, u in enumerate(units):
+        if can[0, oi]:
+            relax(V, NB0, idx[("W", 1, ocls[oi], True)], shifted(start, u, co[0, oi]), oi + 1)
+    for d in range(1, H):
+        NV = np.full((n, M), INF)
+        NB = back[d]
+        for i, (kind, k, q, e) in enumerate(states):
             row = V[i]
-            if not np.isfinite(row).any() or row.min() >= INF / 2:
+            if row.min() >= INF / 2:
                 continue
             if kind == "W":
-                # off next
                 if (k >= minc or e) and forced_t[d] < 0:
-                    relax(idx[("O", 1, False)], row, i * 64)
-                # continue working
+                    relax(NV, NB, idx[("O", 1, 0, False)], row, i * 256)
                 if maxc is None or k < maxc:
                     nk = min(k + 1, K)
-                    for li, u in enumerate(units):
-                        if can_work[d, li] and not forced_off[d]:
-                            relax(idx[("W", nk, e)], shift_add(row, u, cl[d, li]), i * 64 + li + 1)
+                    for oi, u in enumerate(units):
+                        if can[d, oi] and follow[q, ocls[oi]]:
+                            relax(
+                                NV,
+                                NB,
+                                idx[("W", nk, ocls[oi], e)],
+                                shifted(row, u, co[d, oi]),
+                                i * 256 + oi + 1,
+                            )
             else:
                 if forced_t[d] < 0:
-                    relax(idx[("O", min(k + 1, minoff), e)], row, i * 64)
+                    relax(NV, NB, idx[("O", min(k + 1, minoff), 0, e)], row, i * 256)
                 if k >= minoff or e:
-                    for li, u in enumerate(units):
-                        if can_work[d, li] and not forced_off[d]:
-                            relax(idx[("W", 1, False)], shift_add(row, u, cl[d, li]), i * 64 + li + 1)
+                    for oi, u in enumerate(units):
+                        if can[d, oi]:
+                            relax(
+                                NV,
+                                NB,
+                                idx[("W", 1, ocls[oi], False)],
+                                shifted(row, u, co[d, oi]),
+                                i * 256 + oi + 1,
+                            )
         V = NV
-        back[d] = NB
-    # final: any state, minutes within [lo_m, hi_m]
     best = INF
     bi = bm = -1
     for i in range(n):
@@ -151,52 +181,57 @@ def row_by_dp(
             bm = lo_m + int(np.argmin(seg))
     if bi < 0 or best >= INF / 2:
         return None
-    # backtrack lengths
-    lens = [-1] * H
+    opts = [-1] * H
     i, m = bi, bm
     for d in range(H - 1, -1, -1):
         code = int(back[d, i, m])
+        pi, oi = divmod(code, 256)
+        if oi > 0:
+            opts[d] = oi - 1
+            m -= units[oi - 1]
         if d == 0:
-            if code < 0:
-                lens[0] = -code - 1
             break
-        pi, li = divmod(code, 64)
-        if li > 0:
-            lens[d] = li - 1
-            m -= units[li - 1]
         i = pi
-    return _types(c, s, lens, best_t, cost, allowed)
+    return _types(c, s, opts, options, cls, best_t, cost, allowed)
 
 
 def _types(
-    c: Compiled, s: int, lens: list[int], best_t: np.ndarray, cost: np.ndarray, allowed: np.ndarray
+    c: Compiled,
+    s: int,
+    opts: list[int],
+    options: list[tuple[int, int]],
+    cls: list[int],
+    best_t: np.ndarray,
+    cost: np.ndarray,
+    allowed: np.ndarray,
 ) -> list[int]:
-    """Shift types for the worked days: cheapest of the chosen length, keeping successions and
-    per-type maximums where possible (one day of look-ahead)."""
+    """Shift types for the worked days: cheapest of the chosen class and length, keeping
+    successions and per-type maximums where possible (one day of look-ahead)."""
     p = c.p
     st = p.staff[s]
     H, T = c.H, c.T
-    lengths = sorted({c.length[t] for t in range(T)})
     quota = {t: st.max_shifts.get(sh.id, H) for t, sh in enumerate(p.shifts)}
     forbid = c.forbid.get(1, {})
+
+    def members(d: int) -> list[int]:
+        k, L = options[opts[d]]
+        return [t for t in range(T) if cls[t] == k and c.length[t] == L and allowed[d, t] and quota[t] > 0]
+
     row = [-1] * H
     for d in range(H):
-        li = lens[d]
-        if li < 0:
+        if opts[d] < 0:
             continue
-        L = lengths[li]
         prev = row[d - 1] if d > 0 else -1
-        cands = [t for t in range(T) if c.length[t] == L and allowed[d, t] and quota[t] > 0]
+        cands = members(d)
         if prev >= 0:
             ok = [t for t in cands if t not in forbid.get(prev, ())]
             cands = ok or cands
-        if d + 1 < H and lens[d + 1] >= 0:
-            L2 = lengths[lens[d + 1]]
-            nxt = [t2 for t2 in range(T) if c.length[t2] == L2 and allowed[d + 1, t2] and quota[t2] > 0]
+        if d + 1 < H and opts[d + 1] >= 0:
+            nxt = members(d + 1)
             ok = [t for t in cands if any(t2 not in forbid.get(t, ()) for t2 in nxt)]
             cands = ok or cands
         if not cands:
-            cands = [int(best_t[d, li])]
+            cands = [int(best_t[d, opts[d]])]
         t = min(cands, key=lambda t: cost[d, t])
         row[d] = t
         quota[t] -= 1

@@ -32,7 +32,7 @@ from ortools.sat.python import cp_model
 from .check import check
 from .model import Builder, Compiled
 from .problem import HARD_RULES, Problem, Solution, Violation
-from .rowdp import best_weekends, row_by_dp
+from .rowdp import best_weekends, row_by_dp, shift_classes
 
 FULL_CELLS = 3000  # staff × days × shifts up to which CP-SAT runs its complete search
 FULL_MODEL_CELLS = 25000  # up to this size the full model with a hint, beyond it our own LNS
@@ -160,6 +160,8 @@ class _Run:
         self.optimal = False
         self._hint_row: list[int] | None = None
         self._wp = 0.0
+        self._by_class = False
+        self._classes_small = max(shift_classes(self.c)) + 1 <= 6
         self.sub_limit = float(os.environ.get("ROSTER_LNS_LIMIT", "2.0"))
 
     def note(self, msg: str) -> None:
@@ -205,29 +207,48 @@ class _Run:
             marg.add(s, row)
         return cur
 
-    def _row_dp(self, s: int, marg: _Marginal) -> list[int] | None:
+    def _row_dp(self, s: int, marg: _Marginal, cost: np.ndarray | None = None) -> list[int] | None:
+        """A valid row for person ``s`` from the DP, or None (then ``_hint_row`` is the last try).
+
+        Rules the DP does not hold exactly are steered by penalties that grow until they hold:
+        the weekend maximum (first by keeping off the least valuable weekends), per-type
+        maximums; forbidden successions switch the DP to tracking shift classes."""
         c = self.c
-        cost = marg.cost(s)
+        st = self.p.staff[s]
+        if cost is None:
+            cost = marg.cost(s)
         sub = _single(self.p, s)
-        hint = None
-        row = row_by_dp(c, s, cost, blocked=best_weekends(c, s, cost))
-        if row is not None and not check(sub, c.to_assignment_one(s, row))[1]:
-            return row
-        wp = self._wp  # the weekend penalty that worked for the previous person
-        for _ in range(6):
-            row = row_by_dp(c, s, cost, weekend_penalty=wp)
+        pen = np.zeros(c.T)
+        wp = 0.0
+        blocked: set[int] | None = best_weekends(c, s, cost)
+        self._hint_row = None
+        for _ in range(10):
+            row = row_by_dp(c, s, cost + pen, weekend_penalty=wp, blocked=blocked, by_class=self._by_class)
             if row is None:
+                if blocked:
+                    blocked = None
+                    wp = max(wp, self._wp)
+                    continue
                 return None
-            _, viol, _ = check(sub, c.to_assignment_one(s, row))
+            viol = check(sub, c.to_assignment_one(s, row))[1]
             if not viol:
-                self._wp = wp * 0.8
+                if blocked is None:
+                    self._wp = 0.8 * wp
                 return row
-            hint = row
-            if any(v.rule == "max_weekends" for v in viol):
-                wp = 20.0 if wp < 20 else wp * 2.5
+            self._hint_row = row
+            rules = {v.rule for v in viol}
+            if "forbidden_follow" in rules and not self._by_class and self._classes_small:
+                self._by_class = True
                 continue
-            break
-        self._hint_row = hint
+            if "max_shifts" in rules:
+                for t, sh in enumerate(self.p.shifts):
+                    if sum(1 for x in row if x == t) > st.max_shifts.get(sh.id, c.H):
+                        pen[t] = 30.0 if pen[t] == 0 else pen[t] * 2.5
+            if "max_weekends" in rules:
+                blocked = None
+                wp = 20.0 if wp < 20 else wp * 2.5
+            if rules - {"max_shifts", "max_weekends"}:
+                break
         return None
 
     def _row_cpsat(self, s: int, cur: list[list[int]], per: float) -> list[int]:
@@ -257,6 +278,36 @@ class _Run:
                     self.elastic.add(sl.rule)
             return b.read(solver, cur)[s]
         return cur[s]
+
+    def sweeps(self, cur: list[list[int]], share: float, max_sweeps: int = 100) -> list[list[int]]:
+        """Best-response sweeps: each person's row re-optimised by the DP against everybody else,
+        kept when cheaper, until a sweep changes nothing or ``share`` of the time left is used."""
+        c = self.c
+        stop = time.monotonic() + share * self.left()
+        marg = _Marginal(c, cur)
+        sweep = 0
+        while time.monotonic() < stop and sweep < max_sweeps:
+            sweep += 1
+            gained = 0.0
+            order = list(range(c.S))
+            self.rng.shuffle(order)
+            for s in order:
+                if time.monotonic() >= stop:
+                    break
+                marg.remove(s, cur[s])
+                cost = marg.cost(s)
+                old = sum(cost[d, t] for d, t in enumerate(cur[s]) if t >= 0)
+                row = self._row_dp(s, marg, cost=cost)
+                if row is not None:
+                    new = sum(cost[d, t] for d, t in enumerate(row) if t >= 0)
+                    if new < old - 1e-9:
+                        cur[s] = row
+                        gained += old - new
+                marg.add(s, cur[s])
+            self.note(f"sweep {sweep}: gained {gained:.0f}")
+            if gained <= 0:
+                break
+        return cur
 
     def evaluate(self, cur: list[list[int]]) -> tuple[int, list[Violation]]:
         obj, viol, _ = check(self.p, self.c.to_assignment(cur))
@@ -295,18 +346,27 @@ class _Run:
             return b.read(solver, cur)
         return cur
 
-    def lns(self, cur: list[list[int]]) -> list[list[int]]:
+    def lns(self, cur: list[list[int]], dp_ok: bool = False) -> list[list[int]]:
         c = self.c
         S, H, T = c.S, c.H, c.T
-        kinds = ["people", "window", "block"]
-        frac = float(os.environ.get("ROSTER_LNS_FRAC", "0.3"))
-        size = {"people": max(2.0, frac * S), "window": max(3.0, frac * H)}
+        # long horizons: a person's whole row is too hard for CP-SAT, windows of days work
+        kinds = ["people", "window", "block"] if H < DP_MIN_DAYS else ["window", "block"]
+        sweep_cost = 0.0
+        last_sweep_it = 0
+        cells = float(os.environ.get("ROSTER_LNS_CELLS", "2500"))  # free cells of a first neighbourhood
+        size = {"people": max(2.0, min(S, cells / (H * T))), "window": max(3.0, min(H, cells / (S * T)))}
         score = dict.fromkeys(kinds, 1.0)
-        block_cells = max(400.0, frac * S * H * T / 2)
+        block_cells = cells
+        improved_total = 0
         it = 0
         improved_total = 0
         while self.left() > 0.3:
             it += 1
+            if dp_ok and it - last_sweep_it >= 8 and sweep_cost < 0.2 * self.left():
+                t_s = time.monotonic()
+                cur = self.sweeps(cur, 0.2, max_sweeps=1)
+                sweep_cost = time.monotonic() - t_s
+                last_sweep_it = it
             kind = self.rng.choices(kinds, weights=[score[k] for k in kinds])[0]
             if kind == "people":
                 k = max(1, min(S, int(size["people"])))
@@ -401,10 +461,15 @@ def solve(
     cells = c.S * c.H * c.T
     if strategy == "auto":
         strategy = "full" if cells <= FULL_MODEL_CELLS else "lns"
+    dp_ok = not any(c.enabled(r) for r in DP_UNSUPPORTED) and not viol
     if strategy == "full" and run.left() > 0.1:
+        if dp_ok and cells > FULL_CELLS:
+            cur = run.sweeps(cur, 0.15)
         cur = run.full(cur)
     elif strategy == "lns":
-        cur = run.lns(cur)
+        if dp_ok:
+            cur = run.sweeps(cur, 0.5)
+        cur = run.lns(cur, dp_ok=dp_ok)
     obj, viol, breakdown = check(problem, c.to_assignment(cur))
     if not viol and run.first_feasible is None:
         run.first_feasible = time.monotonic() - run.t0
