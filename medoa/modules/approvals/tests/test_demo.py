@@ -50,3 +50,16 @@ def test_demo_nurse_and_doctor_leave(loaded: None) -> None:
     assert chain("card_hn") == ["nursing", "vp_medical"]  # the head nurse's own step passes on
     assert chain("card_doc1") == ["card_head", "vp_medical"]
     assert chain("card_head") == ["vp_medical"]
+
+
+@pytest.mark.django_db
+def test_install_command(installed: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("approvals_install", "--user", "admin", "--type", "seal", "--holidays-2026", stdout=out)
+
+    assert "installed: seal" in out.getvalue()
+    assert ProcessDefinition.objects.filter(key="approvals_seal").exists()
