@@ -140,7 +140,7 @@ class Demand(models.Model):
     on_date = models.DateField(_("date"), null=True, blank=True)
     minimum = models.PositiveSmallIntegerField(_("minimum"), default=0)
     preferred = models.PositiveSmallIntegerField(_("preferred"), default=0)
-    skill_level = models.CharField(_("skill level"), max_length=2, blank=True)
+    skill_level = models.CharField(_("skill level"), max_length=32, blank=True)
     skill_minimum = models.PositiveSmallIntegerField(_("at least of that level"), default=0)
 
     class Meta:
