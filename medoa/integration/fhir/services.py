@@ -27,6 +27,7 @@ import logging
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -491,22 +492,25 @@ def _status_line(code: int) -> str:
 def receive(*, key: SystemApiKey, body: bytes, path_type: str | None, peer: str = "") -> Answer:
     """Store, validate and process one POST (``path_type``: the type named in the URL, ``None``
     for the Bundle endpoint). The key has authenticated; its scopes are checked here."""
-    facility = facility_of(key)
-    expected = path_type or "Bundle"
-    known_type = path_type is None or path_type in MAPPED_TYPES
-    scope = _scope_problem(key, expected) if known_type else None
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = body.decode("latin-1")
     submission = Submission.objects.create(
         api_key=key if key.pk else None,
-        facility=facility,
+        facility=facility_of(key),
         peer=peer[:100],
-        resource_type=expected[:64],
+        resource_type=(path_type or "Bundle")[:64],
         raw=text,
         size=len(body),
     )
+    return _run(submission, body, key=key, path_type=path_type)
+
+
+def _run(submission: Submission, body: bytes, *, key: SystemApiKey, path_type: str | None) -> Answer:
+    """Validate and process a stored submission (a new one, or one a crash left ``received``)."""
+    facility = submission.facility
+    expected = path_type or "Bundle"
     try:
         if path_type is not None and path_type not in MAPPED_TYPES:
             raise problem(
@@ -514,6 +518,7 @@ def receive(*, key: SystemApiKey, body: bytes, path_type: str | None, peer: str 
                 "not-supported",
                 f"MedOA accepts {', '.join(MAPPED_TYPES)} (and Bundles at /fhir/r4); not {path_type}.",
             )
+        scope = _scope_problem(key, expected)
         if scope is not None:
             raise scope
         data = parse_json(body)
@@ -535,8 +540,21 @@ def receive(*, key: SystemApiKey, body: bytes, path_type: str | None, peer: str 
     with transaction.atomic():
         applied = _process(data, facility=facility, resolve=Resolver(facility), submission=submission)
         _finish(submission, applied)
-    status = applied.http
-    return Answer(status, submission.outcome)
+    return Answer(applied.http, submission.outcome)
+
+
+def _recover(submission: Submission) -> Submission:
+    """Run the pipeline again for a submission a crash left ``received`` (its entries, if any,
+    are made again; resources already applied are recognised as unchanged)."""
+    Submission.objects.filter(bundle=submission).delete()
+    key = submission.api_key
+    if key is None:
+        _reject(submission, problem(403, "forbidden", "The API key this was sent with no longer exists."))
+        return submission
+    path_type = None if submission.resource_type == "Bundle" else submission.resource_type
+    _run(submission, submission.raw.encode("utf-8"), key=key, path_type=path_type)
+    submission.refresh_from_db()
+    return submission
 
 
 def _entry_resource(entry: Any, index: int) -> tuple[str, dict[str, Any]]:
@@ -758,7 +776,10 @@ def _apply_transaction(
 
 def _reprocess_one(submission: Submission) -> Submission:
     """Process a stored submission again (an entry of a batch, a single resource, or a whole
-    transaction Bundle)."""
+    transaction Bundle; one a crash left ``received`` goes through the whole pipeline again)."""
+    if submission.status == SubmissionStatus.RECEIVED:
+        top = Submission.objects.get(pk=submission.bundle_id) if submission.bundle_id else submission
+        return _recover(top)
     if submission.bundle_id is not None and submission.bundle_type == "transaction":
         submission = Submission.objects.get(pk=submission.bundle_id)
     data = json.loads(submission.raw)
@@ -798,13 +819,22 @@ def _reprocess_one(submission: Submission) -> Submission:
     return submission
 
 
-REPROCESSABLE = (SubmissionStatus.UNMAPPED, SubmissionStatus.ERROR)
+REPROCESSABLE = (SubmissionStatus.UNMAPPED, SubmissionStatus.ERROR, SubmissionStatus.RECEIVED)
+# A submission still ``received`` this long after it came was left by a crash (a request is
+# processed within it): it is run again.
+STALE_SECONDS = 300
+
+
+def is_stale(submission: Submission) -> bool:
+    return submission.received_at < timezone.now() - timedelta(seconds=STALE_SECONDS)
 
 
 def submission_reprocess(*, actor: Any, submission: Submission) -> Submission:
     """An administrator's "process again" for an unmapped or failed submission (audited)."""
     if not has_perm(actor, PERM_REPROCESS):
         raise PermissionDenied
+    if submission.status == SubmissionStatus.RECEIVED and not is_stale(submission):
+        raise FhirProblem(409, [Issue("error", "conflict", "This submission is being processed.")])
     if submission.status not in REPROCESSABLE:
         raise FhirProblem(
             409,
@@ -830,18 +860,25 @@ def submission_reprocess(*, actor: Any, submission: Submission) -> Submission:
 
 def reprocess_due(limit: int = REPROCESS_BATCH) -> int:
     """The worker's job: unmapped submissions tried again once a code mapping changed after their
-    last attempt (and ``pending`` ones every round); returns how many were tried."""
+    last attempt (``pending`` ones every round, for a while), and submissions a crash left
+    ``received`` run again; returns how many were tried."""
     changed = CodeMapping.objects.aggregate(at=Max("updated_at"))["at"]
-    due = Submission.objects.filter(status=SubmissionStatus.UNMAPPED).exclude(
-        bundle_type="transaction", bundle__isnull=False
-    )
     # A pending one (a cancel of what MedOA has not seen) is tried every round for a while, then
     # waits for a mapping change or an administrator.
     cond = Q(reason__startswith="pending", attempts__lt=PENDING_ROUNDS)
     if changed is not None:
         cond |= Q(processed_at__lt=changed)
+    stale = Q(
+        status=SubmissionStatus.RECEIVED,
+        bundle__isnull=True,
+        received_at__lt=timezone.now() - timedelta(seconds=STALE_SECONDS),
+    )
+    due = Submission.objects.filter(
+        (Q(status=SubmissionStatus.UNMAPPED) & cond & ~Q(bundle_type="transaction", bundle__isnull=False))
+        | stale
+    )
     tried = 0
-    for submission in due.filter(cond).order_by("id")[:limit]:
+    for submission in due.order_by("id")[:limit]:
         try:
             _reprocess_one(submission)
         except Exception:

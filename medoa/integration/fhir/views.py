@@ -157,7 +157,8 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "outcome_json": json.dumps(submission.outcome, ensure_ascii=False, indent=2),
         "entries": list(submission.entries.order_by("entry_index")[:500]),
         "may_reprocess": has_perm(request.user, services.PERM_REPROCESS)
-        and submission.status in services.REPROCESSABLE,
+        and submission.status in services.REPROCESSABLE
+        and (submission.status != "received" or services.is_stale(submission)),
     }
     response = render(request, "fhir/submission_detail.html", context)
     response["Cache-Control"] = "no-store"

@@ -301,3 +301,50 @@ def test_a_cancel_before_the_admission_waits_for_it(fhir: Any, places: None) -> 
     assert parked.status == "processed"
     assert _types() == ["clinical.patient.admitted", "clinical.patient.admission_cancelled"]
     assert Encounter.objects.get(visit_number="V001").status == "cancelled"
+
+
+def test_what_a_crash_left_received_is_run_again(fhir: Any, places: None, raw_key: str) -> None:
+    import json
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from medoa.core.access.models import SystemApiKey
+
+    key = SystemApiKey.objects.get(name="HIS feed")
+    long_ago = timezone.now() - timedelta(minutes=10)
+    single = Submission.objects.create(
+        api_key=key,
+        facility="HIS",
+        resource_type="Observation",
+        raw=json.dumps(observation(oid="c1")),
+        received_at=long_ago,
+    )
+    batch = Submission.objects.create(
+        api_key=key,
+        facility="HIS",
+        resource_type="Bundle",
+        bundle_type="batch",
+        received_at=long_ago,
+        raw=json.dumps(bundle("batch", encounter(), observation(oid="c2", flag=None))),
+    )
+    Submission.objects.create(
+        api_key=key,
+        facility="HIS",
+        bundle=batch,
+        entry_index=0,
+        resource_type="Encounter",
+        raw="{}",
+        received_at=long_ago,
+    )
+    fresh = Submission.objects.create(
+        api_key=key, facility="HIS", resource_type="Observation", raw=json.dumps(observation(oid="c3"))
+    )
+    assert services.reprocess_due() == 2
+    single.refresh_from_db()
+    batch.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (single.status, batch.status, fresh.status) == ("processed", "processed", "received")
+    assert sorted(batch.entries.values_list("entry_index", "status")) == [(0, "processed"), (1, "processed")]
+    assert _types().count("clinical.result.received") == 2
+    assert "clinical.patient.admitted" in _types()
