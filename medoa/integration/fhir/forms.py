@@ -18,3 +18,8 @@ class SubmissionFilterForm(forms.Form):
     )
     patient_id = forms.CharField(label=_("Patient identifier"), required=False, max_length=100)
     facility = forms.CharField(label=_("Sending system"), required=False, max_length=100)
+    entries = forms.BooleanField(
+        label=_("Bundle entries too"),
+        required=False,
+        help_text=_("Filtering by status or patient always includes them."),
+    )

@@ -132,6 +132,7 @@ def submission_list(request: HttpRequest) -> HttpResponse:
             resource_type=data["resource_type"],
             patient_id=data["patient_id"],
             facility=data["facility"],
+            top_level=not (data["entries"] or data["status"] or data["patient_id"]),
         )
         page = Paginator(selectors.submission_list(user=request.user, filters=filters), 50).get_page(
             request.GET.get("page")

@@ -74,3 +74,18 @@ def test_a_bad_filter_400(person: Any) -> None:
     client = Client()
     client.force_login(person("it", username="it_wang").user)
     assert client.get("/fhir/r4/_submissions/?status=nope").status_code == 400
+
+
+def test_the_list_hides_bundle_entries_unless_asked(fhir: Any, person: Any, ward_mapping: None) -> None:
+    from .resources import bundle, observation
+
+    fhir("/fhir/r4/", bundle("batch", patient(), observation()))
+    top = Submission.objects.get(bundle__isnull=True)
+    entry_ids = list(top.entries.values_list("pk", flat=True))
+    client = Client()
+    client.force_login(person("it", username="it_wang").user)
+    html = client.get("/fhir/r4/_submissions/").content.decode()
+    assert f'data-submission="{top.pk}"' in html
+    assert not any(f'data-submission="{pk}"' in html for pk in entry_ids)
+    html = client.get("/fhir/r4/_submissions/?entries=on").content.decode()
+    assert all(f'data-submission="{pk}"' in html for pk in entry_ids)
