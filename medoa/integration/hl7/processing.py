@@ -32,6 +32,7 @@ in-process event — or its poll interval.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -43,7 +44,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, connections, transaction
+from django.db import DatabaseError, close_old_connections, connection, connections, models, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -354,7 +355,7 @@ def _process_batch(*, limit: int, safe: bool) -> int:
                 resolver.flush()
         except DatabaseError as exc:
             raise _Poisoned from exc
-        Message.objects.bulk_update(rows, ["status", "status_reason", "events", "processed_at", "attempts"])
+        _save_outcomes(rows)
         if applied_patients:
             # cancels that waited for what they cancel: try them again
             woken = (
@@ -369,6 +370,41 @@ def _process_batch(*, limit: int, safe: bool) -> int:
             if woken:
                 announce()
     return len(rows)
+
+
+def _save_outcomes(rows: list[Message]) -> None:
+    """Each message's status, reason, events, time and attempts: one prepared UPDATE executed for
+    every row (Django's ``bulk_update`` builds a CASE per field and row, which cost a quarter of
+    the processing time)."""
+    meta = Message._meta
+    table = connection.ops.quote_name(meta.db_table)
+    cols = {}
+    for name in ("status", "status_reason", "events", "processed_at", "attempts", "id"):
+        column = meta.get_field(name)
+        assert isinstance(column, models.Field)
+        cols[name] = connection.ops.quote_name(column.column or name)
+    events_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    # identifiers from the model's meta, quoted; every value is a parameter
+    sql = (
+        f"UPDATE {table} SET {cols['status']} = %s, {cols['status_reason']} = %s, "  # noqa: S608
+        f"{cols['events']} = {events_param}, {cols['processed_at']} = %s, {cols['attempts']} = %s "
+        f"WHERE {cols['id']} = %s"
+    )
+    processed_at = meta.get_field("processed_at")
+    assert isinstance(processed_at, models.Field)
+    params = [
+        (
+            r.status,
+            r.status_reason,
+            json.dumps(r.events),
+            processed_at.get_db_prep_value(r.processed_at, connection),
+            r.attempts,
+            r.pk,
+        )
+        for r in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def process_until_idle(*, limit: int = BATCH, max_rounds: int = 10_000) -> int:
