@@ -7,6 +7,14 @@
       document.querySelectorAll('input[name="task_ids"]').forEach(function (box) { box.checked = all.checked; });
     });
   }
+  // my requests: their status is live — the list reloads every N seconds while the tab is visible
+  var live = document.querySelector("[data-live]");
+  if (live) {
+    var seconds = parseInt(live.getAttribute("data-live"), 10) || 30;
+    window.setInterval(function () {
+      if (document.visibilityState === "visible") { window.location.reload(); }
+    }, seconds * 1000);
+  }
   var form = document.getElementById("request-form");
   var url = form && form.getAttribute("data-working-days");
   var out = document.getElementById("working-days");
