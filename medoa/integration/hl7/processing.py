@@ -20,9 +20,10 @@ Unmapped codes: the reason's first line is ``unmapped:<kind>:<facility>:<code>``
 (``unmapped_sweep``) reprocesses the messages whose code now maps, and saving a mapping on the code
 mapping page does it at once.
 
-Time bound: python-hl7 splits in linear time, so the work per message is bounded by its size: a
-message larger than ``MEDOA_HL7_PROCESS_MAX_BYTES`` (8 MiB) or with more than
-``MEDOA_HL7_PROCESS_MAX_SEGMENTS`` (50,000) segments is not parsed but set to ``error``.
+Time bound: python-hl7 splits in linear time, in the number of separators (one object each):
+a message larger than ``MEDOA_HL7_PROCESS_MAX_BYTES`` (8 MiB), with more than
+``MEDOA_HL7_PROCESS_MAX_SEGMENTS`` (20,000) segments or ``MEDOA_HL7_PROCESS_MAX_DELIMITERS``
+(200,000) separators is not parsed but set to ``error`` — a few seconds of parsing at most.
 
 ``ProcessorThread`` repeats rounds in a worker process (started by the periodic job
 ``hl7.process``): at once while there is work, otherwise it waits for a wake-up — PostgreSQL
@@ -127,7 +128,19 @@ def _max_bytes() -> int:
 
 
 def _max_segments() -> int:
-    return int(getattr(settings, "MEDOA_HL7_PROCESS_MAX_SEGMENTS", 50_000))
+    return int(getattr(settings, "MEDOA_HL7_PROCESS_MAX_SEGMENTS", 20_000))
+
+
+def _max_delimiters() -> int:
+    return int(getattr(settings, "MEDOA_HL7_PROCESS_MAX_DELIMITERS", 200_000))
+
+
+def _delimiters(raw: str) -> int:
+    """How many field, component, repetition and subcomponent separators the message holds (each
+    becomes a python-hl7 object: this, not the byte size, is what parsing time grows with)."""
+    seps = raw[3:8] if raw.startswith(("MSH", "BHS", "FHS")) and len(raw) >= 8 else "|^~\\&"
+    chars = {seps[0], *seps[1:3], seps[4:5]} - {"", "\\"}
+    return sum(raw.count(ch) for ch in chars)
 
 
 @dataclass
@@ -159,6 +172,10 @@ def prepare_message(row: Message) -> Mapped | Outcome:
         )
     if raw.count("\r") > _max_segments():
         return Outcome(MessageStatus.ERROR, f"too many segments to process (limit {_max_segments()})")
+    if _delimiters(raw) > _max_delimiters():
+        return Outcome(
+            MessageStatus.ERROR, f"too many fields and components to process (limit {_max_delimiters()})"
+        )
     try:
         mapped = map_message(raw, message_id=row.pk, facility_hint=row.sending_facility)
     except MappingError as exc:

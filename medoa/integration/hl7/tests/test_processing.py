@@ -389,3 +389,19 @@ def test_received_through_the_pipeline_then_processed(wards):
         "王*",
         "W5",
     )
+
+
+def test_a_pathological_message_is_refused_without_parsing(wards, settings):
+    settings.MEDOA_HL7_PROCESS_MAX_DELIMITERS = 10_000
+    bomb = store(adt("A01", "b1") + "\rZZZ|" + "^" * 50_000)
+    fine = store(adt("A01", "b2", mrn="MRN2", visit="V2"), patient_id="MRN2")
+    started = time.monotonic()
+    process_until_idle()
+    assert time.monotonic() - started < 10
+    bomb.refresh_from_db()
+    fine.refresh_from_db()
+    assert (bomb.status, bomb.status_reason) == (
+        "error",
+        "too many fields and components to process (limit 10000)",
+    )
+    assert fine.status == "processed"
