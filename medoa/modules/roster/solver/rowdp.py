@@ -113,63 +113,55 @@ def row_by_dp(
         states += [("O", k, 0, e) for k in range(1, minoff + 1)]
     idx = {x: i for i, x in enumerate(states)}
     n = len(states)
-    V = np.full((n, M), INF)
-    back = np.zeros((H, n, M), dtype=np.int32)  # predecessor * 256 + option + 1 (0 = off)
 
-    def shifted(arr: np.ndarray, u: int, add: float) -> np.ndarray:
-        out = np.full(M, INF)
-        if u < M:
-            out[u:] = arr[: M - u] + add
-        return out
+    # static moves per state: (next state, option or -1 = off); filtered per day by ``can``
+    static: list[list[tuple[int, int]]] = []
+    for kind, k, q, e in states:
+        mv: list[tuple[int, int]] = []
+        if kind == "W":
+            if k >= minc or e:
+                mv.append((idx[("O", 1, 0, False)], -1))
+            if maxc is None or k < maxc:
+                nk = min(k + 1, K)
+                mv += [(idx[("W", nk, ocls[oi], e)], oi) for oi in range(len(units)) if follow[q, ocls[oi]]]
+        else:
+            mv.append((idx[("O", min(k + 1, minoff), 0, e)], -1))
+            if k >= minoff or e:
+                mv += [(idx[("W", 1, ocls[oi], False)], oi) for oi in range(len(units))]
+        static.append(mv)
+    can_l = can.tolist()
+    off_ok = (forced_t < 0).tolist()
 
-    def relax(NV: np.ndarray, NB: np.ndarray, j: int, cand: np.ndarray, code: int) -> None:
-        better = cand < NV[j]
-        if better.any():
-            NV[j] = np.where(better, cand, NV[j])
-            NB[j] = np.where(better, code, NB[j])
+    def moves(i: int, d: int) -> list[tuple[int, int]]:
+        """(next state, option or -1 for off) from state i into day d (d >= 1)."""
+        cd = can_l[d]
+        od = off_ok[d]
+        return [(j, oi) for j, oi in static[i] if (od if oi < 0 else cd[oi])]
 
-    start = np.full(M, INF)
-    start[0] = 0.0
-    NB0 = back[0]
+    # forward: values only (the path is recovered backwards from the stored values)
+    Vs = np.full((H, n, M), INF)
+    V = Vs[0]
     if forced_t[0] < 0:
-        V[idx[("O", 1, 0, True)]] = start
+        V[idx[("O", 1, 0, True)], 0] = 0.0
     for oi, u in enumerate(units):
-        if can[0, oi]:
-            relax(V, NB0, idx[("W", 1, ocls[oi], True)], shifted(start, u, co[0, oi]), oi + 1)
+        if can[0, oi] and u < M:
+            j = idx[("W", 1, ocls[oi], True)]
+            V[j, u] = min(V[j, u], co[0, oi])
+    buf = np.empty(M)
     for d in range(1, H):
-        NV = np.full((n, M), INF)
-        NB = back[d]
-        for i, (kind, k, q, e) in enumerate(states):
+        NV = Vs[d]
+        for i in range(n):
             row = V[i]
             if row.min() >= INF / 2:
                 continue
-            if kind == "W":
-                if (k >= minc or e) and forced_t[d] < 0:
-                    relax(NV, NB, idx[("O", 1, 0, False)], row, i * 256)
-                if maxc is None or k < maxc:
-                    nk = min(k + 1, K)
-                    for oi, u in enumerate(units):
-                        if can[d, oi] and follow[q, ocls[oi]]:
-                            relax(
-                                NV,
-                                NB,
-                                idx[("W", nk, ocls[oi], e)],
-                                shifted(row, u, co[d, oi]),
-                                i * 256 + oi + 1,
-                            )
-            else:
-                if forced_t[d] < 0:
-                    relax(NV, NB, idx[("O", min(k + 1, minoff), 0, e)], row, i * 256)
-                if k >= minoff or e:
-                    for oi, u in enumerate(units):
-                        if can[d, oi]:
-                            relax(
-                                NV,
-                                NB,
-                                idx[("W", 1, ocls[oi], False)],
-                                shifted(row, u, co[d, oi]),
-                                i * 256 + oi + 1,
-                            )
+            for j, oi in moves(i, d):
+                if oi < 0:
+                    np.minimum(NV[j], row, out=NV[j])
+                else:
+                    u = units[oi]
+                    if u < M:
+                        np.add(row[: M - u], co[d, oi], out=buf[: M - u])
+                        np.minimum(NV[j, u:], buf[: M - u], out=NV[j, u:])
         V = NV
     best = INF
     bi = bm = -1
@@ -183,15 +175,34 @@ def row_by_dp(
         return None
     opts = [-1] * H
     i, m = bi, bm
-    for d in range(H - 1, -1, -1):
-        code = int(back[d, i, m])
-        pi, oi = divmod(code, 256)
-        if oi > 0:
-            opts[d] = oi - 1
-            m -= units[oi - 1]
-        if d == 0:
-            break
-        i = pi
+    for d in range(H - 1, 0, -1):
+        v = Vs[d, i, m]
+        found = False
+        for pi in range(n):
+            for j, oi in moves(pi, d):
+                if j != i:
+                    continue
+                if oi < 0:
+                    ok = Vs[d - 1, pi, m] == v
+                    pm = m
+                else:
+                    pm = m - units[oi]
+                    ok = pm >= 0 and Vs[d - 1, pi, pm] + co[d, oi] == v
+                if ok:
+                    opts[d] = oi
+                    i, m = pi, pm
+                    found = True
+                    break
+            if found:
+                break
+        if not found:
+            return None
+    if states[i][0] == "W":
+        # day 0 worked: the option of the right class whose units match m
+        for oi, u in enumerate(units):
+            if can[0, oi] and u == m and ocls[oi] == states[i][2] and co[0, oi] == Vs[0, i, m]:
+                opts[0] = oi
+                break
     return _types(c, s, opts, options, cls, best_t, cost, allowed)
 
 
@@ -235,6 +246,31 @@ def _types(
         t = min(cands, key=lambda t: cost[d, t])
         row[d] = t
         quota[t] -= 1
+    # repair forbidden successions left: another type of the same length on one of the two days
+    for d in range(H - 1):
+        a, b = row[d], row[d + 1]
+        if a < 0 or b < 0 or b not in forbid.get(a, ()):
+            continue
+        for day in (d + 1, d):
+            cur_t = row[day]
+            before = row[day - 1] if day > 0 else -1
+            after = row[day + 1] if day + 1 < H else -1
+            alts = [
+                t
+                for t in range(T)
+                if t != cur_t
+                and c.length[t] == c.length[cur_t]
+                and allowed[day, t]
+                and quota[t] > 0
+                and (before < 0 or t not in forbid.get(before, ()))
+                and (after < 0 or after not in forbid.get(t, ()))
+            ]
+            if alts:
+                t = min(alts, key=lambda t: cost[day, t])
+                quota[cur_t] += 1
+                quota[t] -= 1
+                row[day] = t
+                break
     return row
 
 

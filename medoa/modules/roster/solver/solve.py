@@ -196,6 +196,9 @@ class _Run:
         use_dp = c.H >= DP_MIN_DAYS and not any(c.enabled(r) for r in DP_UNSUPPORTED)
         marg = _Marginal(c, cur)
         for i, s in enumerate(order):
+            if self.left() <= 0.5:
+                self.note(f"construction: out of time, {c.S - i} people keep their start rows")
+                break
             marg.remove(s, cur[s])
             per = max(0.2, min(5.0, (budget - (time.monotonic() - self.t0)) / max(1, c.S - i)))
             row = None
@@ -237,9 +240,15 @@ class _Run:
                 return row
             self._hint_row = row
             rules = {v.rule for v in viol}
-            if "forbidden_follow" in rules and not self._by_class and self._classes_small:
-                self._by_class = True
-                continue
+            if "forbidden_follow" in rules and not self._by_class:
+                if self._classes_small:
+                    self._by_class = True  # from now on for everybody
+                    continue
+                # many classes: track them for this person only (slower)
+                row = row_by_dp(c, s, cost + pen, weekend_penalty=wp, blocked=blocked, by_class=True)
+                if row is not None and not check(sub, c.to_assignment_one(s, row))[1]:
+                    return row
+                break
             if "max_shifts" in rules:
                 for t, sh in enumerate(self.p.shifts):
                     if sum(1 for x in row if x == t) > st.max_shifts.get(sh.id, c.H):
