@@ -1,5 +1,121 @@
+"""The bed board's REST API, mounted at /api/v1/resources (bearer tokens; every bed checked by
+role and ward).
+
+``GET /beds?ward=&status=`` — the beds the caller may see; status codes ``available``,
+``occupied``, ``to_clean``, ``cleaning``, ``reserved``, ``out_of_service``. An occupied bed shows
+its patient's initials to every reader, and ``mrn``, ``visit_number`` and ``attending`` to those
+holding ``resources.beds.patient`` for the ward.
+``GET /beds/{id}/history`` — the bed's last 50 changes.
+``POST /beds/{id}/status`` — ``{"status", "reason"}``: a manual change (reserve, out of service,
+back to available, start or finish a cleaning), audited; 409 for a transition that is not allowed
+(naming both statuses), 403 without the permission for it, 404 for a bed the caller cannot see,
+422 with ``field`` for bad input.
+"""
+
 from __future__ import annotations
 
-from ninja import Router
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-router = Router()
+from django.http import HttpRequest
+from ninja import Router, Schema
+from ninja.errors import HttpError
+
+from medoa.core.apierrors import in_both
+
+from . import selectors, services
+from .beds_choices import BedStatus
+from .models import Bed, BedHistory
+
+router = Router(tags=["resources"])
+T = TypeVar("T")
+
+
+def _error(exc: services.BedError) -> HttpError:
+    status = 422 if exc.status == 400 else exc.status
+    error = HttpError(status, exc.message)
+    extra: dict[str, Any] = {}
+    if exc.field:
+        zh, en = in_both(exc.msgid, exc.params)
+        extra["errors"] = [{"field": exc.field, "message": zh, "message_en": en, "type": "invalid"}]
+    if extra:
+        error.extra = extra  # type: ignore[attr-defined]
+    return error
+
+
+def _call(fn: Callable[..., T], **kwargs: Any) -> T:
+    try:
+        return fn(**kwargs)
+    except services.BedError as exc:
+        raise _error(exc) from None
+
+
+def bed_out(bed: Bed, *, patient: bool) -> dict[str, Any]:
+    occupied = bed.status == BedStatus.OCCUPIED
+    out: dict[str, Any] = {
+        "id": bed.pk,
+        "ward": bed.ward.code,
+        "ward_name": bed.ward.name_zh,
+        "room": bed.room.code,
+        "bed": bed.code,
+        "type": bed.bed_type,
+        "status": bed.status,
+        "status_since": bed.status_since.isoformat(),
+        "note": bed.note,
+        "patient_initials": bed.patient_initials if occupied else "",
+    }
+    if patient:
+        out.update(
+            {
+                "mrn": bed.patient_mrn if occupied else "",
+                "visit_number": bed.visit_number if occupied else "",
+                "attending": bed.attending if occupied else "",
+                "occupied_since": bed.occupied_since.isoformat() if occupied and bed.occupied_since else None,
+            }
+        )
+    return out
+
+
+def _history_out(row: BedHistory) -> dict[str, Any]:
+    return {
+        "at": row.at.isoformat(),
+        "from": row.from_status,
+        "to": row.to_status,
+        "by": row.actor_name,
+        "source": row.source,
+        "reason": row.reason,
+        "patient_initials": row.patient_initials,
+    }
+
+
+@router.get("/beds", summary="Beds by ward and status")
+def beds_list(request: HttpRequest, ward: str = "", status: str = "") -> Any:
+    if not services.has_perm(request.user, services.PERM_VIEW):
+        raise HttpError(403, "Forbidden")
+    beds = _call(selectors.bed_list, user=request.user, ward=ward or None, status=status or None)
+    allowed = selectors.patient_visible_ids(request.user, beds)
+    return {"count": len(beds), "beds": [bed_out(b, patient=b.pk in allowed) for b in beds]}
+
+
+@router.get("/beds/{bed_id}/history", summary="A bed's last 50 changes")
+def bed_history(request: HttpRequest, bed_id: int) -> Any:
+    bed = _call(selectors.bed_get, user=request.user, pk=bed_id)
+    return {
+        "bed": bed.pk,
+        "history": [_history_out(h) for h in selectors.bed_history(user=request.user, bed=bed)],
+    }
+
+
+class StatusIn(Schema):
+    status: str
+    reason: str = ""
+
+
+@router.post("/beds/{bed_id}/status", summary="Change a bed's status by hand")
+def bed_status(request: HttpRequest, bed_id: int, body: StatusIn) -> Any:
+    bed = _call(
+        services.bed_status_set, actor=request.user, bed=bed_id, status=body.status, reason=body.reason
+    )
+    bed = Bed.objects.select_related("ward", "room").get(pk=bed.pk)
+    allowed = selectors.patient_visible_ids(request.user, [bed])
+    return bed_out(bed, patient=bed.pk in allowed)

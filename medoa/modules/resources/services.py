@@ -71,9 +71,18 @@ class BedError(Exception):
 
     status = 400
 
-    def __init__(self, message: Any, *, field: str | None = None, status: int | None = None) -> None:
-        super().__init__(str(message))
-        self.message = str(message)
+    def __init__(
+        self,
+        message: Any,
+        params: dict[str, Any] | None = None,
+        *,
+        field: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.msgid = message
+        self.params = params or {}
+        self.message = str(message) % self.params if params else str(message)
+        super().__init__(self.message)
         self.field = field
         if status is not None:
             self.status = status
@@ -526,7 +535,8 @@ def cleaning_start(*, actor: Any, cleaning: BedCleaning | int) -> BedCleaning:
     bed = Bed.objects.select_for_update(of=("self",)).get(pk=row.bed_id)
     if bed.status != BedStatus.TO_CLEAN:
         raise BedConflict(
-            _("The bed is %(status)s, not to clean.") % {"status": BedStatus(bed.status).label},
+            _("The bed is %(status)s, not to clean."),
+            {"status": BedStatus(bed.status).label},
             field="status",
         )
     task = _flow_task(row)
@@ -673,7 +683,8 @@ def bed_status_set(*, actor: Any, bed: Bed | int, status: str, reason: str = "")
         raise BedError(_("There is no such bed."), status=404)
     if status not in BedStatus.values:
         raise BedError(
-            _("Unknown status; use one of: %(choices)s.") % {"choices": ", ".join(BedStatus.values)},
+            _("Unknown status; use one of: %(choices)s."),
+            {"choices": ", ".join(BedStatus.values)},
             field="status",
         )
     reason = (reason or "").strip()
@@ -682,13 +693,13 @@ def bed_status_set(*, actor: Any, bed: Bed | int, status: str, reason: str = "")
     current = row.status
     if status == current:
         raise BedConflict(
-            _("The bed is already %(status)s.") % {"status": BedStatus(current).label}, field="status"
+            _("The bed is already %(status)s."), {"status": BedStatus(current).label}, field="status"
         )
     rule = MANUAL_TRANSITIONS.get(status)
     if rule is None or current not in rule[0]:
         raise BedConflict(
-            _("A bed cannot go from %(from)s to %(to)s by hand.")
-            % {"from": BedStatus(current).label, "to": BedStatus(status).label},
+            _("A bed cannot go from %(from)s to %(to)s by hand."),
+            {"from": BedStatus(current).label, "to": BedStatus(status).label},
             field="status",
         )
     _allowed, perm = rule
