@@ -42,7 +42,13 @@ def may_act(user: Any, alert: CriticalAlert) -> bool:
 
 
 def may_view(user: Any, alert: CriticalAlert) -> bool:
-    return may_act(user, alert) or has_perm(user, PERM_VIEW, department=alert.department)
+    """Recipients, and ``quality.critical.view`` over the alert's department or its ward (a head
+    nurse holds the role for the ward, below the clinical department)."""
+    return (
+        may_act(user, alert)
+        or has_perm(user, PERM_VIEW, department=alert.department)
+        or (alert.ward is not None and has_perm(user, PERM_VIEW, department=alert.ward))
+    )
 
 
 def may_configure(user: Any) -> bool:
@@ -73,7 +79,11 @@ def alerts_visible(user: Any) -> QuerySet[CriticalAlert]:
     mine = Exists(CriticalAlertRecipient.objects.filter(alert=OuterRef("pk"), user_id=user.pk))
     if has_perm(user, PERM_MANAGE):
         return CriticalAlert.objects.all()
-    return CriticalAlert.objects.filter(mine | scope_q(user, PERM_VIEW, department_field="department"))
+    by_department = scope_q(user, PERM_VIEW, department_field="department")
+    by_ward = scope_q(user, PERM_VIEW, department_field="ward")
+    if not by_department or not by_ward:  # an empty Q() is "everything"; an OR would drop it
+        return CriticalAlert.objects.all()
+    return CriticalAlert.objects.filter(mine | by_department | by_ward)
 
 
 def alerts_for_user(
