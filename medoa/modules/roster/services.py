@@ -157,13 +157,7 @@ def _release(roster_id: int) -> None:
     Roster.objects.filter(pk=roster_id).update(generating=False)
 
 
-def _write_assignment(
-    roster: Roster,
-    wm: WardMonth,
-    assignment: dict[str, list[str | None]],
-    *,
-    only_days: set[int] | None = None,
-) -> list[int]:
+def _write_assignment(roster: Roster, wm: WardMonth, assignment: dict[str, list[str | None]]) -> list[int]:
     """Replace the unlocked cells by ``assignment``; return the staff ids whose cells changed."""
     off = next((t for t in wm.shift_types.values() if t.kind == ShiftKind.OFF), None)
     existing = {
@@ -173,8 +167,6 @@ def _write_assignment(
     for s in wm.staff:
         row = assignment.get(str(s.pk), [None] * len(wm.days))
         for i, day in enumerate(wm.days):
-            if only_days is not None and i not in only_days:
-                continue
             code = row[i]
             st = wm.shift_types[code] if code else off
             cell = existing.get((s.pk, day))
