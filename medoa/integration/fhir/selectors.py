@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -62,3 +62,30 @@ def submission_counts(*, user: Any, hours: int = 24) -> dict[str, int]:
     since = timezone.now() - timedelta(hours=hours)
     rows = Submission.objects.filter(received_at__gte=since).values("status").annotate(n=Count("id"))
     return {row["status"]: row["n"] for row in rows}
+
+
+@dataclass(frozen=True)
+class SenderCounts:
+    facility: str
+    last_hour: int
+    last_day: int
+    refused_last_day: int
+
+
+def sender_counts(*, user: Any) -> list[SenderCounts]:
+    """Per sending system: what it sent in the last hour and day (resources and Bundles, not their
+    entries), and how much of the day's was rejected or failed — one query."""
+    _require_view(user)
+    now = timezone.now()
+    hour, day = now - timedelta(hours=1), now - timedelta(days=1)
+    rows = (
+        Submission.objects.filter(received_at__gte=day, bundle__isnull=True)
+        .values("facility")
+        .annotate(
+            last_hour=Count("id", filter=Q(received_at__gte=hour)),
+            last_day=Count("id"),
+            refused=Count("id", filter=Q(status__in=("rejected", "error"))),
+        )
+        .order_by("facility")
+    )
+    return [SenderCounts(r["facility"], r["last_hour"], r["last_day"], r["refused"]) for r in rows]

@@ -137,7 +137,12 @@ def submission_list(request: HttpRequest) -> HttpResponse:
         page = Paginator(selectors.submission_list(user=request.user, filters=filters), 50).get_page(
             request.GET.get("page")
         )
-    context = {"form": form, "page": page, "counts": selectors.submission_counts(user=request.user)}
+    context = {
+        "form": form,
+        "page": page,
+        "counts": selectors.submission_counts(user=request.user),
+        "senders": selectors.sender_counts(user=request.user),
+    }
     response = render(request, "fhir/submission_list.html", context, status=200 if page is not None else 400)
     response["Cache-Control"] = "no-store"
     return response

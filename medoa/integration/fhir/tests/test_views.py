@@ -10,6 +10,7 @@ from django.test import Client
 
 from medoa.core.audit.models import AuditEntry
 from medoa.core.clinical.models import CodeMapping
+from medoa.integration.fhir import selectors
 from medoa.integration.fhir.models import Submission
 
 from .resources import encounter, patient, ward
@@ -49,13 +50,17 @@ def test_a_doctor_may_not_see_them(parked: Submission, person: Any) -> None:
 
 def test_it_sees_the_list_the_detail_and_reprocesses(parked: Submission, person: Any) -> None:
     client = Client()
-    client.force_login(person("it", username="it_wang").user)
+    viewer = person("it", username="it_wang").user
+    client.force_login(viewer)
     page = client.get("/fhir/r4/_submissions/?status=unmapped")
     assert page.status_code == 200
     html = page.content.decode()
     _no_inline(html)
     assert f'data-submission="{parked.pk}"' in html
     assert page["Cache-Control"] == "no-store"
+    senders = selectors.sender_counts(user=viewer)
+    assert [(s.facility, s.last_hour, s.last_day, s.refused_last_day) for s in senders] == [("HIS", 3, 3, 0)]
+    assert 'data-sender="HIS"' in html
     detail = client.get(f"/fhir/r4/_submissions/{parked.pk}/")
     assert detail.status_code == 200
     html = detail.content.decode()
