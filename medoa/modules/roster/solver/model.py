@@ -33,25 +33,30 @@ class Compiled:
         self.length = [sh.minutes for sh in p.shifts]
         self.night = [t for t, sh in enumerate(p.shifts) if sh.kind == "night"]
         self.on = {name: p.rule(name).enabled for name in set(p.rules) | {"cover_minimum"}}
-        # next-day (gap 1) and gap-2 forbidden pairs: t1 -> set of t2
-        self.forbid: dict[int, dict[int, set[int]]] = {1: {}, 2: {}}
-        self.forbid_rule: dict[tuple[int, int, int], str] = {}
+        # forbidden pairs per rule and gap (1 = next day, 2 = the day after): t1 -> set of t2;
+        # ``forbid`` is their union per gap (the DP's view)
+        self.forbid_by_rule: dict[tuple[str, int], dict[int, set[int]]] = {}
         if self.enabled("forbidden_follow"):
+            table: dict[int, set[int]] = {}
             for a, bs in p.forbidden_follow.items():
                 for b in bs:
                     if a in self.tidx and b in self.tidx:
-                        t1, t2 = self.tidx[a], self.tidx[b]
-                        self.forbid[1].setdefault(t1, set()).add(t2)
-                        self.forbid_rule[(1, t1, t2)] = "forbidden_follow"
+                        table.setdefault(self.tidx[a], set()).add(self.tidx[b])
+            self.forbid_by_rule[("forbidden_follow", 1)] = table
         if self.enabled("min_rest_minutes"):
             need = p.rule("min_rest_minutes").value
-            for t1, sh1 in enumerate(p.shifts):
-                end = sh1.start_minute + sh1.minutes
-                for t2, sh2 in enumerate(p.shifts):
-                    for g in (1, 2):
+            for g in (1, 2):
+                table = {}
+                for t1, sh1 in enumerate(p.shifts):
+                    end = sh1.start_minute + sh1.minutes
+                    for t2, sh2 in enumerate(p.shifts):
                         if g * 1440 + sh2.start_minute - end < need:
-                            self.forbid[g].setdefault(t1, set()).add(t2)
-                            self.forbid_rule.setdefault((g, t1, t2), "min_rest_minutes")
+                            table.setdefault(t1, set()).add(t2)
+                self.forbid_by_rule[("min_rest_minutes", g)] = table
+        self.forbid: dict[int, dict[int, set[int]]] = {1: {}, 2: {}}
+        for (_, g), table in self.forbid_by_rule.items():
+            for t1, t2s in table.items():
+                self.forbid[g].setdefault(t1, set()).update(t2s)
         self.days_off = [{d for d in p.days_off.get(st.id, ()) if 0 <= d < self.H} for st in p.staff]
         self.fixed: list[dict[int, int]] = [{} for _ in p.staff]
         for (sid, d), sh in p.fixed.items():
@@ -328,23 +333,15 @@ class Builder:
                     self.le([(1, self.W(s, d))], 0, "keep_previous", s, (d,))
                 else:
                     self.le([(-1, self.X(s, d, prev[d]))], -1, "keep_previous", s, (d,))
-        # successions (gap 1 and 2)
-        for g, table in c.forbid.items():
+        # successions (gap 1 and 2), one constraint per first shift: x[d, t1] + Σ x[d+g, t2] <= 1
+        for (rule, g), table in c.forbid_by_rule.items():
             for d in range(max(0, lo - g), min(hi, H - g)):
                 for t1, t2s in table.items():
                     a = self.X(s, d, t1)
                     bs = [self.X(s, d + g, t2) for t2 in sorted(t2s)]
                     if isinstance(a, int) and all(isinstance(b, int) for b in bs):
                         continue
-                    rules = {c.forbid_rule[(g, t1, t2)] for t2 in t2s}
-                    rule = (
-                        "forbidden_follow" if "forbidden_follow" in rules and g == 1 else "min_rest_minutes"
-                    )
-                    if len(rules) == 1:
-                        self.le([(1, a)] + [(1, b) for b in bs], 1, rule, s, (d, d + g))
-                    else:
-                        for t2, b in zip(sorted(t2s), bs, strict=True):
-                            self.le([(1, a), (1, b)], 1, c.forbid_rule[(g, t1, t2)], s, (d, d + g))
+                    self.le([(1, a)] + [(1, b) for b in bs], 1, rule, s, (d, d + g))
         # totals over the horizon
         if c.enabled("max_shifts"):
             for sh_id, mx in st.max_shifts.items():

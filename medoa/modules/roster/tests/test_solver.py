@@ -212,3 +212,52 @@ def test_instance2_reaches_its_known_optimum(shared_data: Path) -> None:
     objective, viol, _ = check(p, sol.assignment)
     assert viol == []
     assert objective == 828
+
+
+def test_model_and_checker_agree_on_every_soft_rule() -> None:
+    """The CP-SAT model's objective at a roster (its complete hint) equals the checker's."""
+    import random
+
+    from medoa.modules.roster.solver.model import Builder, Compiled
+
+    rng = random.Random(7)
+    staff = [
+        Staff(
+            f"n{i}",
+            max_shifts={"N": 3},
+            max_minutes=9 * 480,
+            min_minutes=6 * 480,
+            max_consecutive=3,
+            min_consecutive=2,
+            min_consecutive_off=2,
+            max_weekends=1,
+            skills=frozenset({"N3"}) if i % 2 else frozenset(),
+            no_night=i == 0,
+        )
+        for i in range(5)
+    ]
+    p = ward(staff, horizon=14, start_weekday=3, forbidden_follow={"N": {"A", "P"}, "P": {"A"}})
+    p.days_off = {"n1": {2, 3}}
+    p.fixed = {("n2", 5): "A", ("n3", 6): None}
+    p.requests = [Request("n0", 1, "A", True, 3), Request("n4", 9, None, False, 2)]
+    p.cover = [Cover(d, s, 1, 100, 1) for d in range(14) for s in ("A", "P", "N")]
+    p.cover += [Cover(d, "N", 1, 50, 0, skill="N3", hard=True) for d in range(14)]
+    p.holidays = {4, 5}
+    p.history = {"n1": {"nights": 3, "weekends": 1, "holidays": 2}}
+    p.previous = {f"n{i}": [rng.choice(["A", "P", "N", None]) for _ in range(14)] for i in range(5)}
+    p.replan_days = {6, 7, 8}
+    for name in [*p.rules, "cover_minimum", "max_consecutive_nights", "rest_after_nights"]:
+        value = {"max_consecutive_nights": 1, "rest_after_nights": 2, "min_rest_minutes": 11 * 60}.get(
+            name, {"weekly_minutes": 4 * 480}.get(name, 1 if name.startswith("fair_") else 0)
+        )
+        p.rules[name] = Rule(enabled=True, hard=False, weight=3, value=value)
+    for name in ("min_rest_minutes", "weekly_minutes", "weekly_rest_day", "no_night"):
+        p.rules[name] = Rule(enabled=True, hard=False, weight=3, value=p.rules[name].value)
+    c = Compiled(p)
+    for _ in range(20):
+        roster = {f"n{i}": [rng.choice(["A", "P", "N", None, None]) for _ in range(14)] for i in range(5)}
+        cur = c.from_assignment(roster)
+        b = Builder(c, cur, list(range(5)))
+        objective, viol, _ = check(p, roster)
+        assert viol == []
+        assert b.hint_objective() + b.offset == objective
