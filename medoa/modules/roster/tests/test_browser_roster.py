@@ -23,7 +23,7 @@ from medoa.core.org.demo import demo_load as org_demo_load
 from medoa.core.org.models import Department, Staff
 from medoa.core.org.tests.factories import TEST_PASSWORD
 from medoa.modules.roster.demo import demo_load as roster_demo_load
-from medoa.modules.roster.models import Roster, RosterCell, StaffProfile
+from medoa.modules.roster.models import Roster, RosterCell, StaffProfile, WardRule
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -146,6 +146,14 @@ def test_head_nurse_generates_edits_publishes_and_a_nurse_sees_her_shifts(
     roster.refresh_from_db()
     assert roster.status == "published"
     assert Notification.objects.filter(recipient__staff__roster_profile__ward=demo_ward).count() == 20
+
+    # the ward's settings: max consecutive nights made soft, saved
+    head.page.click("text=排班设置")
+    head.page.uncheck('input[name="rule-max_consecutive_nights-hard"]')
+    head.page.click("#rules-form button[type=submit]")
+    expect(head.page.locator(".messages")).to_contain_text("已保存")
+    assert WardRule.objects.get(ward=demo_ward, code="max_consecutive_nights").hard is False
+    head.shot("settings")
 
     # a nurse sees her shifts on her phone
     nurse = Session(browser, live_server, phone=True)
