@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
@@ -639,7 +639,7 @@ def _auto_delegate(request: ApprovalRequest, record: LeaveRecord) -> None:
                 ends_at=ends,
                 reason=gettext("On leave (%(number)s)") % {"number": request.number},
             )
-    except (ValidationError, PermissionError, Exception) as exc:
+    except (ValidationError, PermissionDenied) as exc:  # the approval stands; the person is told
         request.data = {**request.data, "auto_delegation_error": str(getattr(exc, "messages", exc))[:300]}
         request.save(update_fields=["data", "updated_at"])
         notification_send(
@@ -716,7 +716,7 @@ def leave_resume(*, actor: Any, request: ApprovalRequest, resumed_on: datetime.d
             try:
                 with transaction.atomic():
                     org_services.delegation_revoke(actor=record.staff.user, delegation=delegation)
-            except Exception:  # noqa: S110 — an ended delegation stays as it was
+            except (ValidationError, PermissionDenied):  # already ended: it stays as it was
                 pass
     publish(
         LEAVE_RESUMED,

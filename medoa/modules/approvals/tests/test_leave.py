@@ -270,3 +270,22 @@ def test_each_step_is_due_in_two_days_with_a_reminder_and_escalation(
     assert kinds == ["flow.reminder", "flow.reminder"]  # due soon, then overdue
     # the head of 心血管内科's leader one level up (the vice dean heading 临床科室) hears of it
     assert Notification.objects.filter(recipient=installed.vp.user, kind="flow.escalation").count() == 1
+
+
+def test_a_delegation_that_cannot_be_made_leaves_the_approval_standing(
+    installed: SimpleNamespace, submit: Callable[..., ApprovalRequest]
+) -> None:
+    services.auto_delegation_set(actor=installed.head.user, delegate=installed.doctor)
+    installed.doctor.status = "left"
+    installed.doctor.save(update_fields=["status"])
+    request = submit(installed.head, "2026-12-01", "2026-12-02")
+
+    approve_all(request)
+
+    request.refresh_from_db()
+    assert request.status == RequestStatus.APPROVED
+    assert "auto_delegation_error" in request.data
+    assert not Delegation.objects.filter(delegator=installed.head).exists()
+    assert (
+        Notification.objects.filter(recipient=installed.head.user, kind="approvals.delegation").count() == 1
+    )
