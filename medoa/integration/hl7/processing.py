@@ -441,6 +441,7 @@ def unmapped_sweep() -> int:
     for reason in (
         Message.objects.filter(status=MessageStatus.UNMAPPED, status_reason__startswith=UNMAPPED)
         .values_list("status_reason", flat=True)
+        .order_by()
         .distinct()[:1000]
     ):
         key = parse_reason_key(reason)

@@ -94,9 +94,17 @@ def sender_counters(*, user: Any, now: datetime | None = None) -> list[dict[str,
     return [dict(r) for r in rows[:100]]
 
 
+ATTENTION = (MessageStatus.RECEIVED, MessageStatus.UNMAPPED, MessageStatus.ERROR)
+
+
 def status_counts(*, user: Any) -> dict[str, int]:
+    """How many messages wait (received), are parked (unmapped) or failed (error): the statuses
+    that need attention, counted through the (status, id) index — never the whole store."""
     require(user, PERM_VIEW)
-    return dict(Message.objects.values_list("status").annotate(n=Count("id")).order_by())
+    counts = dict(
+        Message.objects.filter(status__in=ATTENTION).values_list("status").annotate(n=Count("id")).order_by()
+    )
+    return {status.value: counts.get(status.value, 0) for status in ATTENTION}
 
 
 def sender_list(*, user: Any) -> QuerySet[Sender]:

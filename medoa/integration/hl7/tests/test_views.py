@@ -96,6 +96,8 @@ def test_search_and_counters(client: Client, people: SimpleNamespace, unmapped: 
     assert page.status_code == 200
     assert f'data-message="{unmapped.pk}"' in body
     assert 'data-sender="HIS|DEMO_HOSPITAL"' in body
+    assert 'data-count="day">1<' in body
+    assert page.context["status_counts"] == {"received": 0, "unmapped": 1, "error": 0}
     assert c.get("/integration/hl7/", {"status": "processed"}).content.decode().count("data-message=") == 0
     assert c.get("/integration/hl7/", {"type": "ORU"}).content.decode().count("data-message=") == 0
 
