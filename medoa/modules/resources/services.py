@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.policy import has_perm
@@ -228,14 +228,16 @@ def bed_occupy(
     truth for where patients lie; a cleaning still open on the bed is cancelled)."""
     if bed.status in (BedStatus.TO_CLEAN, BedStatus.CLEANING):
         for cleaning in BedCleaning.objects.select_for_update().filter(bed=bed, status__in=OPEN_CLEANING):
-            _cleaning_cancel(cleaning, reason=_g("The bed was occupied again."), at=at)
+            _cleaning_cancel(cleaning, reason=gettext("The bed was occupied again."), at=at)
     if (
         bed.status == BedStatus.OCCUPIED
         and bed.encounter_id
         and who.encounter_id
         and bed.encounter_id != who.encounter_id
     ):
-        reason = reason or _g("Replaces visit %(visit)s.") % {"visit": bed.visit_number or bed.encounter_id}
+        reason = reason or gettext("Replaces visit %(visit)s.") % {
+            "visit": bed.visit_number or bed.encounter_id
+        }
     _set_occupant(bed, who, at)
     return _record(bed, BedStatus.OCCUPIED, actor_name="HIS", source=source, event_id=event_id, reason=reason)
 
@@ -310,7 +312,7 @@ def apply_encounter_event(*, event_id: int, kind: str, payload: dict[str, Any]) 
                         to_status=BedStatus.AVAILABLE,
                         source=source,
                         event_id=event_id,
-                        reason=_g("Transferred out"),
+                        reason=gettext("Transferred out"),
                         at=at,
                     )
                 )
@@ -347,7 +349,7 @@ def apply_encounter_event(*, event_id: int, kind: str, payload: dict[str, Any]) 
                         actor_name="HIS",
                         source=source,
                         event_id=event_id,
-                        reason=_g("Patient information updated"),
+                        reason=gettext("Patient information updated"),
                     )
                 )
     elif kind == "admission_cancelled":
@@ -361,7 +363,7 @@ def apply_encounter_event(*, event_id: int, kind: str, payload: dict[str, Any]) 
                     to_status=BedStatus.AVAILABLE,
                     source=source,
                     event_id=event_id,
-                    reason=_g("Admission cancelled"),
+                    reason=gettext("Admission cancelled"),
                     at=at,
                 )
             )
@@ -392,7 +394,7 @@ def _discharge_cancel(*, payload: dict[str, Any], event_id: int, at: dt.datetime
     )
     bed: Bed | None = None
     if cleaning is not None:
-        _cleaning_cancel(cleaning, reason=_g("Discharge cancelled"), at=at)
+        _cleaning_cancel(cleaning, reason=gettext("Discharge cancelled"), at=at)
         bed = Bed.objects.select_for_update(of=("self",)).get(pk=cleaning.bed_id)
     wanted = bed_find(str(payload.get("ward") or ""), str(payload.get("bed") or ""))
     if wanted is not None:
@@ -416,7 +418,7 @@ def _discharge_cancel(*, payload: dict[str, Any], event_id: int, at: dt.datetime
             source=source,
             event_id=event_id,
             at=at,
-            reason=_g("Discharge cancelled"),
+            reason=gettext("Discharge cancelled"),
         )
     )
     return out
@@ -431,7 +433,7 @@ def cleaning_request(
     """The patient left ``bed``: it is 待清洁 and a cleaning (with its process) starts."""
 
     for old in BedCleaning.objects.select_for_update().filter(bed=bed, status__in=OPEN_CLEANING):
-        _cleaning_cancel(old, reason=_g("A new discharge from this bed."), at=at)
+        _cleaning_cancel(old, reason=gettext("A new discharge from this bed."), at=at)
     ward = Department.objects.get(pk=bed.ward_id)
     settings_row = ward_settings(ward)
     minutes = settings_row.cleaning_minutes or DEFAULT_CLEANING_MINUTES
@@ -455,7 +457,7 @@ def cleaning_request(
         to_status=BedStatus.TO_CLEAN,
         source=f"event:{event_id}" if event_id else "cleaning",
         event_id=event_id,
-        reason=_g("Discharged"),
+        reason=gettext("Discharged"),
         at=at,
     )
     cleaners = [p.user.username for p in cleaners_for(ward)]
@@ -600,11 +602,11 @@ def _cleaning_done(row: BedCleaning, *, actor: Any) -> None:
     root = department_root()
     if root is not None:
         recipients += _users(list(role_members(ADMISSION_OFFICE_ROLE, root)))
-    title = _g("Bed %(bed)s of %(ward)s is available") % {"bed": bed.code, "ward": ward.name_zh}
+    title = gettext("Bed %(bed)s of %(ward)s is available") % {"bed": bed.code, "ward": ward.name_zh}
     notification_send(
         recipients=recipients,
         title=title,
-        body=_g("Cleaned after discharge; turnaround %(minutes)s min.")
+        body=gettext("Cleaned after discharge; turnaround %(minutes)s min.")
         % {"minutes": round(row.turnaround_seconds / 60)},
         link=f"/resources/beds/?ward={ward.code}",
         kind="info",
@@ -658,9 +660,9 @@ def cleaning_overdue_step(variables: dict[str, Any]) -> dict[str, Any] | None:
     recipients = _users(list(role_members(LOGISTICS_ROLE, root))) if root is not None else []
     notification_send(
         recipients=recipients,
-        title=_g("Overdue bed cleaning: %(ward)s bed %(bed)s")
+        title=gettext("Overdue bed cleaning: %(ward)s bed %(bed)s")
         % {"ward": row.ward.name_zh, "bed": row.bed.code},
-        body=_g("Not cleaned within %(minutes)s minutes of the discharge.")
+        body=gettext("Not cleaned within %(minutes)s minutes of the discharge.")
         % {"minutes": row.time_limit_minutes},
         link=f"/resources/beds/{row.bed_id}/clean",
         kind="alert",

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from medoa.core.events.dispatcher import dispatch_until_idle
 from medoa.core.notify.models import Notification
+from medoa.engines.flow import services as flow_services
 from medoa.engines.flow.choices import TaskStatus
 from medoa.engines.flow.models import HumanTask, ProcessInstance
+from medoa.engines.flow.spiff import clock as spiff_clock
 from medoa.modules.resources.beds_choices import BedStatus, CleaningStatus
 from medoa.modules.resources.models import Bed, BedCleaning, BedHistory
 from medoa.modules.resources.services import (
@@ -118,3 +122,22 @@ def test_manual_changes(beds, people):
         bed_status_set(actor=people.cleaner.user, bed=bed, status="available")
     assert exc.value.status == 403
     assert status(bed) == "reserved"
+
+
+def test_overdue_cleaning_escalates_to_logistics(beds, people, deployed, monkeypatch):
+    admit()
+    admit("discharged")
+    dispatch_until_idle()
+    cleaning = BedCleaning.objects.get(bed=beds["CARD-W1/01"])
+    later = datetime.now(UTC) + timedelta(minutes=61)
+    monkeypatch.setattr(spiff_clock, "now", lambda: later)
+    monkeypatch.setattr(flow_services, "_now", lambda: later)
+    flow_services.flow_tick(now=later)
+    cleaning.refresh_from_db()
+    assert cleaning.escalated_at is not None
+    told = set(
+        Notification.objects.filter(data__cleaning=cleaning.pk).values_list("recipient__username", flat=True)
+    )
+    assert "logi" in told
+    # the task is still open for the cleaner
+    assert HumanTask.objects.filter(instance_id=cleaning.process_instance_id, status=TaskStatus.OPEN).exists()
