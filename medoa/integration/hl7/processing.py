@@ -70,6 +70,7 @@ logger = logging.getLogger("medoa.hl7")
 
 CHANNEL = "medoa_hl7"
 BATCH = 200
+SQLITE_BATCH = 50
 POLL_SECONDS = 1.0  # SQLite: the wake file is looked at every WAKE_POLL_SECONDS meanwhile
 POLL_SECONDS_LISTENING = 1.0
 MAX_REASON = 2000
@@ -322,6 +323,10 @@ def process_batch(*, limit: int = BATCH) -> int:
 
 
 def _process_batch(*, limit: int, safe: bool) -> int:
+    if connection.vendor == "sqlite":
+        # SQLite has one writer: a short batch keeps the MLLP listener's commits (and ACKs) waiting
+        # for a short time only
+        limit = min(limit, SQLITE_BATCH)
     critical = critical_flags_default()
     with transaction.atomic():
         rows = _claim(limit)
