@@ -22,6 +22,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from medoa.core.errors import fmt
 
 DEFAULT_TIMEOUT = 10.0
 MAX_ERROR = 2000
@@ -30,7 +33,14 @@ USER_AGENT = "MedOA-Webhooks/1"
 
 
 class UrlRefused(ValueError):
-    """A URL webhooks may not call; the message says why (English, for the log and the form)."""
+    """A URL webhooks may not call; ``message`` (lazy, translated where it is shown) says why."""
+
+    def __init__(self, message: Any, params: dict[str, Any] | None = None) -> None:
+        self.message = fmt(message, params or {})
+        super().__init__(str(self.message))
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 def allow_private() -> bool:
@@ -74,15 +84,15 @@ def check_url_syntax(url: str) -> tuple[str, str, int, str]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UrlRefused(f"The URL is not valid: {exc}.") from None
+        raise UrlRefused(_("The URL is not valid: %(error)s."), {"error": str(exc)}) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise UrlRefused("Only http and https URLs are allowed.")
+        raise UrlRefused(_("Only http and https URLs are allowed."))
     host = parts.hostname or ""
     if not host:
-        raise UrlRefused("The URL has no host.")
+        raise UrlRefused(_("The URL has no host."))
     if parts.username or parts.password:
-        raise UrlRefused("The URL may not carry a user name or password; sign with the secret instead.")
+        raise UrlRefused(_("The URL may not carry a user name or password; sign with the secret instead."))
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -95,20 +105,25 @@ def resolve(url: str) -> Target:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UrlRefused(f"The host {host} cannot be resolved ({exc}).") from None
+        raise UrlRefused(
+            _("The host %(host)s cannot be resolved (%(error)s)."), {"host": host, "error": str(exc)}
+        ) from None
     addresses = []
     for info in infos:
         address = str(info[4][0]).split("%")[0]
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise UrlRefused(f"The host {host} has no address.")
+        raise UrlRefused(_("The host %(host)s has no address."), {"host": host})
     if not allow_private():
         for address in addresses:
             if not _public(ipaddress.ip_address(address)):
                 raise UrlRefused(
-                    f"The host {host} resolves to {address}, a private, loopback or reserved address; "
-                    "webhooks only call public addresses."
+                    _(
+                        "The host %(host)s resolves to %(address)s, a private, loopback or reserved "
+                        "address; webhooks only call public addresses."
+                    ),
+                    {"host": host, "address": address},
                 )
     return Target(scheme=scheme, host=host, port=port, path=path, address=addresses[0])
 

@@ -167,7 +167,7 @@ def _clean(
         try:
             sender.resolve(url)
         except sender.UrlRefused as exc:
-            errors.append(("url", fmt(_("This URL is not allowed: %(reason)s"), {"reason": str(exc)})))
+            errors.append(("url", fmt(_("This URL is not allowed: %(reason)s"), {"reason": exc.message})))
     if secret is not None and len(secret) < MIN_SECRET:
         errors.append(
             ("secret", fmt(_("The secret needs at least %(min)s characters."), {"min": MIN_SECRET}))

@@ -158,6 +158,11 @@ def test_api_permission_matrix_and_create(
     )
     assert bad.status_code == 422
     assert [e["field"] for e in bad.json()["errors"]] == ["url"]
+    assert bad.json()["errors"][0]["message"] == "不允许使用此 URL：只允许 http 和 https URL。"
+    assert (
+        bad.json()["errors"][0]["message_en"]
+        == "This URL is not allowed: Only http and https URLs are allowed."
+    )
     created = it.post("/api/v1/integration/webhooks", data=body, content_type="application/json")
     assert created.status_code == 201
     data = created.json()
