@@ -156,6 +156,7 @@ def roster_grid(request: HttpRequest, ward_id: int, month: str) -> HttpResponse:
             has_cells=roster.cells.exists(),
             breakdown=sorted(grid.breakdown.items()),
             staff_choices=[(r.staff.pk, r.staff.name) for r in grid.rows],
+            pending_swaps=roster.swaps.filter(status=SwapStatus.PENDING).count() if manage else 0,
         )
     return render(request, "roster/roster_grid.html", context)
 

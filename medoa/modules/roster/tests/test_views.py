@@ -113,6 +113,8 @@ def test_swap_pages(ward_factory: Any) -> None:
     assert response.status_code == 302
     detail = client_for(w.head).get(response["Location"]).content.decode()
     assert 'value="approve"' in detail
+    grid = client_for(w.head).get(reverse("roster:roster_grid", args=[w.ward.pk, "2026-12"])).content.decode()
+    assert 'id="pending-swaps"' in grid
     assert client_for(w.nurses[1]).get(reverse("roster:swap_list")).status_code == 200
 
 
