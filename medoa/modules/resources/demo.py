@@ -50,20 +50,20 @@ class WardPlan:
 
 
 WARDS: Final[tuple[WardPlan, ...]] = (
-    WardPlan("CARD-W1", 32, 3),
+    WardPlan("CARD-W1", 36, 3),
     WardPlan("CARD-W2", 30, 4),
-    WardPlan("RESP-W1", 30, 5),
-    WardPlan("GAST-W1", 28, 6),
-    WardPlan("NEUR-W1", 28, 7),
-    WardPlan("SURG-W1", 30, 8),
+    WardPlan("RESP-W1", 34, 5),
+    WardPlan("GAST-W1", 30, 6),
+    WardPlan("NEUR-W1", 30, 7),
+    WardPlan("SURG-W1", 34, 8),
     WardPlan("SURG-W2", 28, 9),
-    WardPlan("ORTH-W1", 30, 10),
+    WardPlan("ORTH-W1", 34, 10),
     WardPlan("UROL-W1", 24, 11),
     WardPlan("PED-W1", 26, 12),
     WardPlan("OBGY-W1", 26, 13),
     WardPlan("OBGY-W2", 24, 14),
-    WardPlan("EMER-W1", 20, 1, per_room=4),
-    WardPlan("ICU-W1", 16, 2, per_room=1, bed_type=BedType.MONITORED),
+    WardPlan("EMER-W1", 24, 1, per_room=4),
+    WardPlan("ICU-W1", 20, 2, per_room=1, bed_type=BedType.MONITORED),
 )
 
 
@@ -208,4 +208,4 @@ def demo_load(*, password: str) -> None:
         patients_admit()
 
 
-DEMO_LOADER: Final = DemoLoader("resources", demo_load, order=70, depends_on=("org", "flow"))
+DEMO_LOADER: Final = DemoLoader("resources", demo_load, order=70, depends_on=("org",))

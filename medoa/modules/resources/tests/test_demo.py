@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from medoa.core.clinical.models import CodeMapping, Encounter
+from medoa.core.registries import demo_loaders
+from medoa.core.runtime.demo import run_demo_loaders
+from medoa.engines.flow.models import ProcessDefinition
+from medoa.modules.resources.beds_choices import BedStatus
+from medoa.modules.resources.models import Bed
+from medoa.modules.resources.simulate import adt_a03, oru_critical, targets
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_beds_patients_mappings_and_process():
+    started = time.monotonic()
+    run_demo_loaders(
+        password="Demo@Pass-2026", loaders=[demo_loaders.get("org"), demo_loaders.get("resources")]
+    )
+    print(f"demo loaded in {time.monotonic() - started:.1f}s")
+    total = Bed.objects.count()
+    occupied = Bed.objects.filter(status=BedStatus.OCCUPIED).count()
+    assert 380 <= total <= 420
+    assert occupied / total > 0.7
+    assert ProcessDefinition.objects.filter(key="bed_cleaning", latest_version__isnull=False).exists()
+    assert CodeMapping.objects.filter(kind="ward", facility="DEMO_HOSPITAL").count() == 14
+    assert CodeMapping.objects.filter(kind="doctor", facility="DEMO_HOSPITAL").exists()
+    bed = Bed.objects.filter(status=BedStatus.OCCUPIED).select_related("encounter", "ward").first()
+    assert bed.encounter.status == "admitted" and bed.encounter.ward_code == bed.ward.code
+    assert bed.attending and len(bed.patient_initials) == 2 and bed.patient_initials.endswith("*")
+    # the simulator finds occupied beds with their HIS codes and doctors' employee numbers
+    (target,) = targets(count=1, with_doctor=True)
+    _control, text = adt_a03(target)
+    assert f"PV1|1|I|{target.his_ward}^{target.room}^{target.bed}|" in text
+    assert target.doctor_no and target.visit in text
+    _control, text = oru_critical(target)
+    assert "|HH|" in text or "|LL|" in text
+    # loading again changes nothing
+    run_demo_loaders(
+        password="Demo@Pass-2026", loaders=[demo_loaders.get("org"), demo_loaders.get("resources")]
+    )
+    assert Bed.objects.count() == total
+    assert Encounter.objects.count() == occupied
