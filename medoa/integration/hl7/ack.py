@@ -63,7 +63,8 @@ def timestamp() -> str:
 
 def escape(text: str, separators: str) -> str:
     """HL7 escape sequences for the separators (``\\F\\ \\S\\ \\R\\ \\E\\ \\T\\``); line ends to spaces."""
-    field, comp, rep, esc, sub = separators[:5]
+    seps = (separators + DEFAULT_SEPARATORS[len(separators) :])[:5]
+    field, comp, rep, esc, sub = seps[0], seps[1], seps[2], seps[3], seps[4]
     out = text.replace(esc, f"{esc}E{esc}")
     for char, code in ((field, "F"), (comp, "S"), (rep, "R"), (sub, "T")):
         out = out.replace(char, f"{esc}{code}{esc}")

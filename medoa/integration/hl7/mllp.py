@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -174,7 +175,7 @@ class MllpServer:
         self._server = await asyncio.start_server(
             self._handle, self.host, self.port, limit=READ_SIZE, reuse_address=True, backlog=256
         )
-        sockets = self._server.sockets or []
+        sockets: list[socket.socket] = list(self._server.sockets or [])
         if sockets:
             self.port = sockets[0].getsockname()[1]
         logger.info("MLLP listening on %s port %d", self.host, self.port)

@@ -206,7 +206,7 @@ _allow_lock = threading.Lock()
 def _allow_ttl() -> float:
     """Seconds the allow-list is kept in memory: ``MEDOA_HL7_ALLOW_CACHE_SECONDS`` (setting or
     environment), else ``MEDOA_ACCESS_CACHE_SECONDS`` (5; 0 in the test profile)."""
-    value = getattr(settings, "MEDOA_HL7_ALLOW_CACHE_SECONDS", None)
+    value: Any = getattr(settings, "MEDOA_HL7_ALLOW_CACHE_SECONDS", None)
     if value is None:
         value = os.environ.get("MEDOA_HL7_ALLOW_CACHE_SECONDS")
     if value is None or value == "":
@@ -421,7 +421,7 @@ def _insert_returning(rows: list[Message]) -> list[tuple[Any, ...]]:
     ``NOTIFY medoa_hl7`` in it. Returns (id, application, facility, control id, status) of the rows
     inserted, in order."""
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _FIELDS)
+    columns = ", ".join(quote(str(f.column)) for f in _FIELDS)
     one = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
     params: list[Any] = []
     for row in rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -23,8 +25,8 @@ def his_key() -> str:
 
 def post(
     body: bytes | str, *, key: str | None = None, content_type: str = "application/hl7-v2", **headers: str
-):
-    extra = dict(headers)
+) -> Any:
+    extra: dict[str, Any] = dict(headers)
     if key:
         extra["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     data = body.encode() if isinstance(body, str) else body
@@ -38,6 +40,7 @@ def test_message_with_a_key_is_stored_and_acknowledged(his_key: str) -> None:
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert segments_of(response.content)["MSA"][1:3] == ["AA", "H1"]
     row = Message.objects.get()
+    assert row.api_key is not None
     assert (row.transport, row.status, row.api_key.name) == ("http", MessageStatus.RECEIVED, "HIS")
 
 

@@ -107,7 +107,7 @@ def test_frame_over_the_maximum_is_refused_and_the_connection_goes_on(server: Ml
     assert segments_of(ack2)["MSA"][1:3] == ["AA", "M6"]
     rejected = Message.objects.get(status=MessageStatus.REJECTED)
     assert rejected.control_id == "M5"
-    assert len(bytes(rejected.raw_bytes)) == 64 * 1024
+    assert len(bytes(rejected.raw_bytes or b"")) == 64 * 1024
 
 
 def test_duplicate_over_mllp_gets_the_same_ack(server: MllpServer) -> None:
@@ -193,3 +193,31 @@ def test_graceful_stop_closes_waiting_connections(loopback: Sender) -> None:
     assert segments_of(ack)["MSA"][1] == "AA"
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+
+
+def test_the_same_message_on_eight_connections_at_once_is_stored_once(server: MllpServer) -> None:
+    frame = encode_frame(message("RACE1").encode())
+    socks = [connect(server) for _ in range(8)]
+    barrier = threading.Barrier(8)
+    answers: list[bytes] = []
+
+    def send(sock: socket.socket) -> None:
+        barrier.wait()
+        sock.sendall(frame)
+        answers.extend(read_frames(sock, 1))
+
+    threads = [threading.Thread(target=send, args=(s,)) for s in socks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for sock in socks:
+        sock.close()
+
+    assert len(answers) == 8 and len(set(answers)) == 1  # the one stored ACK, eight times
+    statuses = sorted(Message.objects.values_list("status", flat=True))
+    assert statuses == ["duplicate"] * 7 + ["received"]
+    original = Message.objects.get(status="received")
+    assert set(Message.objects.filter(status="duplicate").values_list("duplicate_of_id", flat=True)) == {
+        original.pk
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ LOOPBACK = "127.0.0.1:40000"
 
 
 @pytest.fixture(autouse=True)
-def loopback_sender(db: object) -> Sender:
+def loopback_sender(db: object) -> Iterator[Sender]:
     forget_allow_list()
     sender = Sender.objects.create(name="loopback", address="127.0.0.1/32", facility="*", scopes=["hl7:*"])
     yield sender
@@ -96,7 +97,7 @@ def test_undecodable_bytes_are_rejected_with_the_offset() -> None:
     row = Message.objects.get()
     assert row.status == MessageStatus.REJECTED
     assert row.status_reason.startswith("the message is not valid UNICODE UTF-8 text (byte ")
-    assert bytes(row.raw_bytes) == data
+    assert bytes(row.raw_bytes or b"") == data
     assert ack["MSA"][1:3] == ["AR", "C103"]
     assert ack["ERR"][3] == "102^Data type error^HL70357"
 
