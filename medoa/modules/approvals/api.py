@@ -293,9 +293,14 @@ def _detail(user: Any, request: ApprovalRequest) -> dict[str, Any]:
         my_task = selectors.todo_tasks_for(staff=staff, instance_ids=[request.process_instance_id]).get(
             request.process_instance_id
         )
+    data = request.data
+    is_initiator = staff is not None and staff.pk == request.initiator_id
+    if not is_initiator and request.form_record is not None and request.form_record.hidden_fields:
+        hidden = {path.split(".")[0].split("[")[0] for path in request.form_record.hidden_fields}
+        data = {k: v for k, v in data.items() if k not in hidden}  # as the process engine shows them
     return {
         **request_out(request),
-        "data": request.data,
+        "data": data,
         "leave": (
             {
                 "leave_type": leave.leave_type,

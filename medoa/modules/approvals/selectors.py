@@ -58,7 +58,7 @@ def request_visible_q(user: Any) -> Q:
 
 def _base() -> QuerySet[ApprovalRequest]:
     return ApprovalRequest.objects.select_related(
-        "initiator__user", "department", "process_instance", "leave"
+        "initiator__user", "department", "process_instance", "leave", "form_record"
     )
 
 

@@ -39,6 +39,7 @@ from .catalog import RequestType, ordered, request_types
 from .choices import HolidayKind, LeaveType, RequestStatus
 from .errors import ApprovalError, ApprovalInputError, ApprovalNotFound, ApprovalPermissionDenied
 from .models import ApprovalRequest
+from .pdf import request_data_view
 from .workdays import working_dates
 
 pages = error_pages(not_found=ApprovalNotFound, denied=ApprovalPermissionDenied)
@@ -382,34 +383,6 @@ def request_new(request: HttpRequest, type_key: str) -> HttpResponse:
 # --- the request page ----------------------------------------------------------------------------
 
 
-def _labels(request_type: RequestType | None, data: dict[str, Any]) -> list[tuple[str, Any]]:
-    titles: dict[str, str] = {}
-    if request_type is not None:
-        for name, prop in request_type.data_schema.model_json_schema().get("properties", {}).items():
-            titles[name] = prop.get("title") or name
-        titles.update(_form_labels(str(request_type.form_file)))
-    rows = []
-    for key, value in data.items():
-        if key == "leave_type" and value in LeaveType.values:
-            value = LeaveType(value).label
-        elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
-            value = "、".join(str(v) for v in value) if key != "attachments" else len(value) or None
-        elif isinstance(value, dict | list):
-            value = json.dumps(value, ensure_ascii=False)
-        rows.append((_leave_labels().get(key) or titles.get(key, key), value))
-    return rows
-
-
-def _leave_labels() -> dict[str, str]:
-    return {
-        "leave_type": _("Leave type"),
-        "start_date": _("First day"),
-        "end_date": _("Last day"),
-        "reason": _("Reason"),
-        "attachments": _("Attachments"),
-    }
-
-
 def _detail_context(request: HttpRequest, found: ApprovalRequest) -> dict[str, Any]:
     request_type = request_types.get(found.type_key) if found.type_key in request_types else None
     staff = selectors.staff_of(request.user)
@@ -426,7 +399,7 @@ def _detail_context(request: HttpRequest, found: ApprovalRequest) -> dict[str, A
     return {
         "req": found,
         "type": request_type,
-        "rows": _labels(request_type, found.data),
+        "data_view": request_data_view(found),
         "leave": leave,
         "chain": selectors.request_chain(found),
         "copies": selectors.request_copies(found),
