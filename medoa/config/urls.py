@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from medoa.api.api import api
+from medoa.integration.fhir import views as fhir_views
 from medoa.web.views import set_language
 
 urlpatterns = [
@@ -17,6 +18,7 @@ urlpatterns = [
     path("notifications/", include("medoa.core.notify.urls")),
     path("clinical/", include("medoa.core.clinical.urls")),
     path("integration/hl7/", include("medoa.integration.hl7.urls")),
+    path("fhir/r4", fhir_views.receive),  # FHIR clients post a Bundle to the base without a slash
     path("fhir/r4/", include("medoa.integration.fhir.urls")),
     path("integration/webhooks/", include("medoa.integration.webhooks.urls")),
     path("approvals/", include("medoa.modules.approvals.urls")),

@@ -134,7 +134,7 @@ def test_condition_error_carries_its_position() -> None:
 
 @pytest.mark.django_db
 def test_disabled_rule_is_a_draft_its_references_checked_when_enabled(designer: Staff) -> None:
-    data = rule_data(event_type="clinical.critical_value.received", enabled=False)
+    data = rule_data(event_type="nobody.registers.this", enabled=False)
     rule = services.rule_create(actor=designer.user, data=data)
     assert (rule.enabled, rule.version) == (False, 1)
     with pytest.raises(RuleInvalid):
