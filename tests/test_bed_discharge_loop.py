@@ -131,3 +131,47 @@ def test_a01_a03_cleaning_then_available_and_a13(loop: Any) -> None:
         his.send(adt("A02", target("02", "ZY3"), "c8"))
         wait_for(lambda: Bed.objects.get(pk=loop.beds[1].pk).status == BedStatus.OCCUPIED)
         assert Bed.objects.get(pk=bed1.pk).status == BedStatus.AVAILABLE
+
+
+@pytest.mark.browser
+def test_the_bed_board_changes_while_a_discharge_arrives(loop: Any, browser: Any, live_server: Any) -> None:
+    from medoa.core.org.tests.factories import TEST_PASSWORD
+
+    bed1 = loop.beds[0]
+    with MllpClient("127.0.0.1", loop.server.port) as his:
+        his.send(adt("A01", target(), "b1"))
+        wait_for(lambda: Bed.objects.get(pk=bed1.pk).status == BedStatus.OCCUPIED)
+        context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            page.goto(f"{live_server.url}/accounts/login/")
+            page.fill('input[name="username"]', "hn")
+            page.fill('input[name="password"]', TEST_PASSWORD)
+            page.click("form button[type=submit]")
+            page.wait_for_load_state()
+            page.goto(f"{live_server.url}/resources/beds/?ward=CARD-W1")
+            cell = page.locator(f'[data-bed="{bed1.pk}"]')
+            assert cell.get_attribute("data-status") == "occupied"
+            assert cell.locator(".bed-initials").inner_text() == "张*"
+            assert "张三" not in page.content()
+            # the HIS discharges the patient: the open board changes without a reload
+            _c, text = adt_a03(target(), control="b2")
+            assert ack_code(his.send(text)) == "AA"
+            page.wait_for_selector(f'[data-bed="{bed1.pk}"][data-status="to_clean"]')
+            assert cell.locator(".bed-state").inner_text() == "待清洁"
+            assert cell.locator(".bed-initials").inner_text() == ""
+            # the drawer shows the bed's history
+            cell.click()
+            page.wait_for_selector("#bed-drawer:not([hidden]) .bed-history li")
+            assert "待清洁" in page.locator("#bed-drawer").inner_text()
+            # the cleaner finishes: the board turns green
+            cleaning = wait_for(lambda: BedCleaning.objects.filter(bed=bed1).first())
+            cleaning_finish(actor=loop.cleaner.user, cleaning=cleaning)
+            page.wait_for_selector(f'[data-bed="{bed1.pk}"][data-status="available"]')
+            assert errors == []
+        finally:
+            context.close()
