@@ -198,3 +198,6 @@ class HandledEvent(models.Model):
 
     def __str__(self) -> str:
         return str(self.event_id)
+
+
+from .models_or import *  # noqa: E402, F403 — operating rooms and equipment (role ORQ), migrated here
