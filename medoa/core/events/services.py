@@ -77,7 +77,11 @@ def publish(
         "cause": cause,
         "depth": min(cause.depth + 1, 32767) if cause is not None else 0,
     }
-    with transaction.atomic():
+    # Without a key, no savepoint of its own (two round trips per event): an error here is a
+    # database error that aborts the caller's transaction anyway; outside one, this opens one for
+    # the event and its rows. With a key, a refusal (EventKeyConflict) must leave the caller's
+    # transaction usable, so that path keeps its savepoint.
+    with transaction.atomic(savepoint=key is not None):
         if key is None:
             event = Event.objects.create(**fields)
         else:

@@ -26,9 +26,22 @@ def listening(delta: int) -> None:
         _local_listeners += delta
 
 
+def _announced() -> None:
+    """The marker ``announce`` leaves among the transaction's on-commit callbacks (it does nothing)."""
+
+
 def announce(using: str = "default") -> None:
-    """Say, from inside the publishing transaction, that deliveries are due."""
+    """Say, from inside the publishing transaction, that deliveries are due — once per transaction.
+
+    A transaction that publishes many events (a batch of HL7 messages) notifies once: the first
+    call leaves a marker among the connection's on-commit callbacks, which Django drops on a
+    rollback (of the transaction, or of the savepoint the call was made in — and PostgreSQL
+    drops that savepoint's NOTIFY with it), so the next call notifies again."""
     conn = connections[using]
+    if conn.in_atomic_block:
+        if any(callback is _announced for _sids, callback, _robust in conn.run_on_commit):
+            return
+        transaction.on_commit(_announced, using=using)
     if conn.vendor == "postgresql":
         with conn.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
