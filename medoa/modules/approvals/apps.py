@@ -32,6 +32,9 @@ PERMISSIONS = (
 MENU = (
     MenuEntry("approvals.centre", _("Approval centre"), "approvals:centre", group="main", order=12),
     MenuEntry(
+        "approvals.documents", _("Documents to read"), "approvals:document_list", group="main", order=13
+    ),
+    MenuEntry(
         "approvals.stats",
         _("Approval statistics"),
         "approvals:stats",
@@ -73,9 +76,7 @@ class ApprovalsConfig(AppConfig):
         for request_type in types.ALL:
             request_types.register(request_type.key, request_type)
         service_functions.register("approvals.finish", finish_function)
-        register_more = getattr(types, "register_more", None)  # PROC's script steps and permissions
-        if register_more is not None:
-            register_more()
+        types.register_more()  # the script steps of the types' models, the statistics' permissions
         register_event_types()
         for permission in PERMISSIONS:
             register(permission)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from medoa.core.access.policy import has_perm, scope_q
 from medoa.core.org.models import Staff
+from medoa.engines.flow import form_link
 from medoa.engines.flow import selectors as flow_selectors
 from medoa.engines.flow.choices import EventKind, InstanceStatus, TaskStatus
 from medoa.engines.flow.models import HumanTask, ProcessDefinition, ProcessEvent, ProcessInstance, TaskCopy
@@ -353,3 +354,16 @@ def open_tasks_by_instance(instance_ids: list[int]) -> dict[int, list[HumanTask]
     for row in rows:
         out.setdefault(row.instance_id, []).append(row)
     return out
+
+
+def start_form(process_key: str) -> form_link.StepView | None:
+    """The start form of a request type's installed process as the browser shows it (its current
+    published version, empty), or None when the process is not installed or binds no form."""
+    definition = (
+        ProcessDefinition.objects.filter(key=process_key, is_active=True, latest_version__isnull=False)
+        .select_related("latest_version")
+        .first()
+    )
+    if definition is None or definition.latest_version is None:
+        return None
+    return form_link.start_view(flow_selectors.parsed_version(definition.latest_version))

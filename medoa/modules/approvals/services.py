@@ -124,10 +124,13 @@ def _prefixed(exc: ApprovalInputError) -> ApprovalInputError:
 
 
 @transaction.atomic
-def request_submit(*, actor: Any, type_key: str, data: Any) -> ApprovalRequest:
+def request_submit(
+    *, actor: Any, type_key: str, data: Any, form_version: int | None = None
+) -> ApprovalRequest:
     """Validate ``data`` for the type, compute the process variables, store the request and start
     its process (with the start form's record), all in one transaction: nothing is kept when
-    anything is refused (``ApprovalInputError`` naming ``data.<field>``)."""
+    anything is refused (``ApprovalInputError`` naming ``data.<field>``). ``form_version``: the
+    start form's version the page showed (a newer one published meanwhile: ``ApprovalConflict``)."""
     staff = _require_staff(actor)
     if not isinstance(type_key, str) or type_key not in request_types:
         raise ApprovalInputError(
@@ -174,6 +177,7 @@ def request_submit(*, actor: Any, type_key: str, data: Any) -> ApprovalRequest:
             business_key=request.number,
             title=title[:300],
             form_data=form_data,
+            form_version=form_version,
         )
     except FlowError as exc:
         raise _flow_error(exc) from None

@@ -11,9 +11,7 @@ refusals → a message beside the form.
 from __future__ import annotations
 
 import datetime
-import functools
 import json
-from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
@@ -37,9 +35,16 @@ from medoa.engines.forms.errors import FormsError
 from . import selectors, services
 from .catalog import RequestType, ordered, request_types
 from .choices import HolidayKind, LeaveType, RequestStatus
-from .errors import ApprovalError, ApprovalInputError, ApprovalNotFound, ApprovalPermissionDenied
+from .errors import (
+    ApprovalConflict,
+    ApprovalError,
+    ApprovalInputError,
+    ApprovalNotFound,
+    ApprovalPermissionDenied,
+)
 from .models import ApprovalRequest
 from .pdf import request_data_view
+from .types.contract import contract_revisions
 from .workdays import working_dates
 
 pages = error_pages(not_found=ApprovalNotFound, denied=ApprovalPermissionDenied)
@@ -216,107 +221,6 @@ def batch_approve(request: HttpRequest) -> HttpResponse:
 # --- starting a request --------------------------------------------------------------------------
 
 
-@functools.cache
-def _form_labels(form_file: str) -> dict[str, str]:
-    """key → label of the shipped start form's fields (form-js ``label`` / ``dateLabel``): the
-    Chinese names the pages show."""
-    try:
-        schema = json.loads(Path(form_file).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    labels: dict[str, str] = {}
-
-    def walk(components: list[Any]) -> None:
-        for component in components:
-            if not isinstance(component, dict):
-                continue
-            key = component.get("key") or component.get("path")
-            label = component.get("label") or component.get("dateLabel") or component.get("timeLabel")
-            if isinstance(key, str) and isinstance(label, str) and label:
-                labels.setdefault(key, label)
-            walk(component.get("components") or [])
-
-    walk(schema.get("components") or [])
-    return labels
-
-
-def _schema_fields(request_type: RequestType) -> list[dict[str, Any]]:
-    """The fields of a type's data, for the generic start page (flat fields as inputs; lists of
-    objects as JSON)."""
-    schema = request_type.data_schema.model_json_schema()
-    required = set(schema.get("required", []))
-    labels = _form_labels(str(request_type.form_file))
-    fields = []
-    for name, prop in schema.get("properties", {}).items():
-        kind = prop.get("type")
-        options = prop.get("enum")
-        if "anyOf" in prop:
-            kinds = [p.get("type") for p in prop["anyOf"] if p.get("type") != "null"]
-            kind = kinds[0] if kinds else None
-        fmt = prop.get("format")
-        widget = "text"
-        if options:
-            widget = "select"
-        elif fmt == "date":
-            widget = "date"
-        elif fmt == "date-time":
-            widget = "datetime-local"
-        elif kind in ("number", "integer"):
-            widget = "number"
-        elif kind == "boolean":
-            widget = "checkbox"
-        elif kind == "array" and prop.get("items", {}).get("type") == "string":
-            widget = "files" if "attachment" in name else "list"
-        elif kind in ("array", "object"):
-            widget = "json"
-        elif prop.get("maxLength", 0) > 200:
-            widget = "textarea"
-        fields.append(
-            {
-                "name": name,
-                "label": labels.get(name) or prop.get("title") or name,
-                "help": prop.get("description", ""),
-                "widget": widget,
-                "options": options or [],
-                "required": name in required,
-            }
-        )
-    return fields
-
-
-def _generic_data(
-    request: HttpRequest, fields: list[dict[str, Any]], errors: dict[str, str]
-) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for field in fields:
-        name, widget = field["name"], field["widget"]
-        if widget == "files":
-            ids = _upload(request, name, errors)
-            if ids:
-                data[name] = ids
-            continue
-        raw = request.POST.get(name, "")
-        if widget == "checkbox":
-            data[name] = name in request.POST
-        elif raw.strip() == "":
-            continue
-        elif widget == "number":
-            try:
-                data[name] = json.loads(raw)
-            except ValueError:
-                data[name] = raw
-        elif widget == "json":
-            try:
-                data[name] = json.loads(raw)
-            except ValueError:
-                errors[name] = _("Write valid JSON.")
-        elif widget == "list":
-            data[name] = [part.strip() for part in raw.replace("，", ",").split(",") if part.strip()]
-        else:
-            data[name] = raw
-    return data
-
-
 def _upload(request: HttpRequest, name: str, errors: dict[str, str]) -> list[str]:
     ids = []
     for file in request.FILES.getlist(name)[:10]:
@@ -327,56 +231,118 @@ def _upload(request: HttpRequest, name: str, errors: dict[str, str]) -> list[str
     return ids
 
 
+def _viewer_urls() -> dict[str, str]:
+    """Where the form viewer's fields search people and departments and upload files (the form
+    engine's endpoints)."""
+    return {
+        "staffSearchUrl": reverse("forms:staff_lookup"),
+        "departmentSearchUrl": reverse("forms:department_lookup"),
+        "uploadUrl": reverse("forms:attachment_upload"),
+        "downloadUrl": reverse("forms:attachment_download", args=["TOKEN"]),
+    }
+
+
+def _json_errors(exc: ApprovalError) -> list[dict[str, str]]:
+    """The refusal's errors with the form's data paths (``items.2.amount``, ``contract_file``);
+    a refusal naming no field of the data has ``field`` "" (shown above the form)."""
+    errors = []
+    for field, message in exc.errors or [(exc.field or "", exc.message)]:
+        name = field or ""
+        name = "" if name in ("data", "type") else name.removeprefix("data.")
+        errors.append({"field": name, "message": str(message)})
+    return errors
+
+
+def _submit_json(request: HttpRequest, request_type: RequestType) -> JsonResponse:
+    """POST ``{"data", "version"}`` from the start form's page: the request's address, or the
+    refusal with one error per field (the same ``data`` and checks as the API)."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        message = _("The request is not valid JSON.")
+        return JsonResponse({"ok": False, "message": message, "errors": []}, status=400)
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        version = None
+    try:
+        created = services.request_submit(
+            actor=request.user, type_key=request_type.key, data=body.get("data"), form_version=version
+        )
+    except ApprovalPermissionDenied as exc:
+        return JsonResponse({"ok": False, "message": str(exc.message), "errors": []}, status=403)
+    except ApprovalConflict as exc:
+        return JsonResponse({"ok": False, "message": str(exc.message), "errors": []}, status=409)
+    except ApprovalError as exc:
+        return JsonResponse(
+            {"ok": False, "message": str(exc.message), "errors": _json_errors(exc)}, status=400
+        )
+    messages.success(request, _("Submitted: %(number)s") % {"number": created.number})
+    url = reverse("approvals:request_detail", args=[created.pk])
+    return JsonResponse({"ok": True, "id": created.pk, "number": created.number, "url": url}, status=201)
+
+
+def _applicant(request: HttpRequest) -> Staff | None:
+    return selectors.staff_of(request.user)
+
+
 @login_required
 @pages
 def request_new(request: HttpRequest, type_key: str) -> HttpResponse:
+    """The start page of a request type: leave has its own page (days counted as the dates are
+    picked, balances beside the type); every other type shows its start form in the form engine's
+    viewer and posts its data as JSON (the API's ``data``)."""
     if type_key not in request_types:
         raise ApprovalNotFound()
     request_type = request_types.get(type_key)
-    is_leave = type_key == "leave"
-    fields = [] if is_leave else _schema_fields(request_type)
+    if type_key == "leave":
+        return _leave_new(request, request_type)
+    if request.method == "POST":
+        return _submit_json(request, request_type)
+    step_form = selectors.start_form(request_type.process_key)
+    context: dict[str, Any] = {
+        "type": request_type,
+        "applicant": _applicant(request),
+        "step_form": step_form,
+        "form_urls": _viewer_urls(),
+    }
+    return render(request, "approvals/request_start.html", context, status=200 if step_form else 409)
+
+
+def _leave_new(request: HttpRequest, request_type: RequestType) -> HttpResponse:
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     if request.method == "POST":
-        if is_leave:
-            data: dict[str, Any] = {
-                k: request.POST.get(k, "").strip()
-                for k in ("leave_type", "start_date", "end_date", "reason")
-                if request.POST.get(k, "").strip() or k == "reason"
-            }
-            attachments = _upload(request, "attachments", errors)
-            if attachments:
-                data["attachments"] = attachments
-        else:
-            data = _generic_data(request, fields, errors)
+        data: dict[str, Any] = {
+            k: request.POST.get(k, "").strip()
+            for k in ("leave_type", "start_date", "end_date", "reason")
+            if request.POST.get(k, "").strip() or k == "reason"
+        }
+        attachments = _upload(request, "attachments", errors)
+        if attachments:
+            data["attachments"] = attachments
         values = {k: request.POST.get(k, "") for k in request.POST}
         if not errors:
             try:
-                created = services.request_submit(actor=request.user, type_key=type_key, data=data)
+                created = services.request_submit(actor=request.user, type_key="leave", data=data)
             except ApprovalError as exc:
                 errors = _error_messages(request, exc)
             else:
                 messages.success(request, _("Submitted: %(number)s") % {"number": created.number})
                 return redirect("approvals:request_detail", pk=created.pk)
-    for field in fields:
-        name = field["name"]
-        field["value"] = values.get(name, "")
-        field["errors"] = [
-            (key, message)
-            for key, message in errors.items()
-            if key == name or key.startswith((f"{name}.", f"{name}["))
-        ]
+    staff = _applicant(request)
+    balances = selectors.leave_balances(staff=staff) if staff is not None else []
     context: dict[str, Any] = {
         "type": request_type,
-        "is_leave": is_leave,
-        "fields": fields,
+        "is_leave": True,
+        "applicant": staff,
         "errors": errors,
         "values": values,
         "leave_types": LeaveType.choices,
+        "balances": balances,
+        "balance_texts": {row.leave_type: row for row in balances},
     }
-    if is_leave:
-        staff = selectors.staff_of(request.user)
-        context["balances"] = selectors.leave_balances(staff=staff) if staff is not None else []
     return render(request, "approvals/request_new.html", context)
 
 
@@ -413,6 +379,8 @@ def _detail_context(request: HttpRequest, found: ApprovalRequest) -> dict[str, A
         and leave.resumed_on is None
         and (is_initiator or selectors.may_manage_balances(request.user)),
         "sheet_url": _url_or_none("approvals:request_sheet", found.pk),
+        "revisions": contract_revisions(found) if found.type_key == "contract" else [],
+        "is_document": found.type_key == "document",
         "today": datetime.date.today().isoformat(),
     }
 

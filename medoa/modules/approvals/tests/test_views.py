@@ -172,34 +172,6 @@ def test_the_workbench_card_counts_my_approvals(
     assert "<strong>1</strong>" in page
 
 
-def test_a_type_without_its_own_page_is_filled_in_from_its_schema(
-    installed: SimpleNamespace, as_user: Callable[[Staff | None], Client]
-) -> None:
-    from medoa.modules.approvals import services
-
-    services.models_install(actor=installed.admin.user, keys=["business_trip"])
-    client = as_user(installed.doctor)
-    page = client.get("/approvals/new/business_trip/").content.decode()
-    assert 'name="destination"' in page
-
-    response = client.post(
-        "/approvals/new/business_trip/",
-        {
-            "destination": "上海",
-            "purpose": "参加心血管年会",
-            "start_date": "2026-03-02",
-            "end_date": "2026-03-04",
-            "transport": "train",
-            "estimated_cost": "1200",
-        },
-    )
-
-    assert response.status_code == 302, response.content.decode()[:2000]
-    request = ApprovalRequest.objects.get()
-    assert request.type_key == "business_trip"
-    assert request.data["destination"] == "上海"
-
-
 def test_a_box_page_costs_the_same_for_one_request_as_for_five(
     installed: SimpleNamespace,
     as_user: Callable[[Staff | None], Client],

@@ -3,25 +3,30 @@
 
 from __future__ import annotations
 
+from medoa.core.access.permissions import register as register_permission
+from medoa.engines.flow.registry import service_functions
+
+from ..catalog import RequestType
+from ..stats import PERMISSIONS as STATS_PERMISSIONS
+from .business_trip import BUSINESS_TRIP
+from .contract import CONTRACT, contract_revision_record
+from .document import DOCUMENT, document_distribute
+from .further_study import FURTHER_STUDY
 from .leave import LEAVE
+from .procurement import PROCUREMENT
+from .reimbursement import REIMBURSEMENT
+from .seal import SEAL
 
-ALL = (LEAVE,)
-
-# --- PROC's types (business trip … document circulation) and their automatic steps -------------
-
-from medoa.core.access.permissions import register as register_permission  # noqa: E402
-from medoa.engines.flow.registry import service_functions  # noqa: E402
-
-from ..stats import PERMISSIONS as STATS_PERMISSIONS  # noqa: E402
-from .business_trip import BUSINESS_TRIP  # noqa: E402
-from .contract import CONTRACT, contract_revision_record  # noqa: E402
-from .document import DOCUMENT, document_distribute  # noqa: E402
-from .further_study import FURTHER_STUDY  # noqa: E402
-from .procurement import PROCUREMENT  # noqa: E402
-from .reimbursement import REIMBURSEMENT  # noqa: E402
-from .seal import SEAL  # noqa: E402
-
-ALL = (*ALL, BUSINESS_TRIP, FURTHER_STUDY, REIMBURSEMENT, PROCUREMENT, SEAL, CONTRACT, DOCUMENT)  # type: ignore[assignment]
+ALL: tuple[RequestType, ...] = (
+    LEAVE,
+    BUSINESS_TRIP,
+    FURTHER_STUDY,
+    REIMBURSEMENT,
+    PROCUREMENT,
+    SEAL,
+    CONTRACT,
+    DOCUMENT,
+)
 
 PROC_FUNCTIONS = {
     "approvals.contract_revision": contract_revision_record,

@@ -1,0 +1,115 @@
+// The start page of a request type (approvals/request_start.html): the type's start form in the
+// form engine's viewer (window.MedoaForms, as the form engine's own fill page), the attachments
+// uploaded by its fields through the form engine; "Submit" runs the viewer's checks, then posts
+// {data, version} — the API's "data" — to the page. The server's errors show beside their fields
+// (line items by row: items.2.amount), those naming no field above the form.
+(function () {
+  'use strict';
+
+  const root = document.getElementById('approvals-start');
+  if (!root || !window.MedoaForms) {
+    return;
+  }
+  const M = window.MedoaForms;
+  const data = root.dataset;
+  const setStatus = M.statusWriter(document.getElementById('approvals-start-status'));
+  M.configurePage(data, 'approvals-form-names');
+  const schema = M.readJson('approvals-form-schema', { components: [] });
+
+  const viewer = M.createViewer({ container: '#approvals-start-viewer', language: data.language });
+  viewer
+    .importSchema(schema, {})
+    .then(function () {
+      root.classList.add('forms-ready');
+    })
+    .catch(function (err) {
+      setStatus(data.msgImportFailed + ' ' + (err.message || err), 'error');
+    });
+
+  // top-level single-file fields ("multiple": false, e.g. the contract file): the widget keeps a
+  // list; the data holds one id
+  const single = (schema.components || [])
+    .filter(function (c) {
+      return c && c.type === 'medoa-attachment' && c.multiple === false && c.key;
+    })
+    .map(function (c) {
+      return c.key;
+    });
+
+  function payload(values) {
+    const out = Object.assign({}, values);
+    single.forEach(function (key) {
+      const value = out[key];
+      if (Array.isArray(value)) {
+        if (value.length === 0) {
+          delete out[key];
+        } else if (value.length === 1) {
+          out[key] = value[0];
+        }
+      }
+    });
+    return out;
+  }
+
+  const submitButton = document.getElementById('submit-request');
+  const listErrors = M.errorLister(document.getElementById('approvals-start-errors'), function (field) {
+    return M.labelFor(viewer, field);
+  });
+  let busy = false;
+
+  function firstError() {
+    M.focusFirstError(root, '.fjs-has-errors, #approvals-start-errors:not([hidden])');
+  }
+
+  async function send(result) {
+    listErrors([]);
+    if (Object.keys(result.errors || {}).length) {
+      setStatus(data.msgFix, 'error');
+      firstError();
+      return;
+    }
+    busy = true;
+    submitButton.disabled = true;
+    setStatus(data.msgSending);
+    try {
+      const answer = await M.postJson(
+        data.postUrl,
+        { data: payload(result.data), version: Number(data.version) },
+        data.msgFailed,
+      );
+      if (answer.ok) {
+        window.location.assign(answer.url);
+        return;
+      }
+      const errors = (answer.errors || []).filter(function (error) {
+        return error.field;
+      });
+      const general = (answer.errors || []).filter(function (error) {
+        return !error.field;
+      });
+      let listed = M.showServerErrors(viewer, errors).concat(general);
+      if (!listed.length && !errors.length) {
+        listed = [{ field: '', message: answer.message }];
+      }
+      listErrors(listed);
+      setStatus(errors.length ? data.msgFix : answer.message, 'error');
+      firstError();
+    } catch (err) {
+      setStatus(err.message || data.msgFailed, 'error');
+    } finally {
+      busy = false;
+      submitButton.disabled = false;
+    }
+  }
+
+  viewer.on('submit', function (event) {
+    if (!busy) {
+      send(event);
+    }
+  });
+  submitButton.addEventListener('click', function () {
+    if (!busy) {
+      viewer.submit();
+    }
+  });
+})();
