@@ -397,7 +397,7 @@ def alerts_escalate(limit: int = 100, *, now: dt.datetime | None = None) -> int:
         with transaction.atomic():
             qs = CriticalAlert.objects.filter(pk=pk)
             if connection.features.has_select_for_update_skip_locked:
-                qs = qs.select_for_update(skip_locked=True)
+                qs = qs.select_for_update(skip_locked=True, of=("self",))
             alert = qs.select_related("department").first()
             if (
                 alert is None
