@@ -234,3 +234,36 @@ def test_redeliver_needs_the_permission(
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("dead", 8)
     assert not AuditEntry.objects.filter(action="events.delivery.redelivered").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_of_many_events_notifies_once_and_a_rolled_back_savepoint_notifies_again(
+    subscribe: Callable[..., Any],
+) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("NOTIFY is PostgreSQL's")
+    subscribe("testres.housekeeping", ("testres.bed.released",))
+
+    def notifies(captured: CaptureQueriesContext) -> int:
+        return sum("pg_notify" in q["sql"] for q in captured.captured_queries)
+
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        for _ in range(5):
+            publish("testres.bed.released", PAYLOAD)
+        queries_of_five = len(captured.captured_queries)
+    assert notifies(captured) == 1
+    assert queries_of_five <= 5 * 2 + 2  # an event and its deliveries each, one notify (was 25)
+
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        try:
+            with transaction.atomic():
+                publish("testres.bed.released", PAYLOAD)
+                raise RuntimeError("undo this savepoint")
+        except RuntimeError:
+            pass
+        publish("testres.bed.released", PAYLOAD)  # the first NOTIFY went with its savepoint
+    assert notifies(captured) == 2
+    assert Event.objects.count() == 6
