@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import json
 import logging
 import os
 import threading
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 
 from medoa.core.access.models import SystemApiKey
 from medoa.core.access.system_keys import key_allows
@@ -415,26 +416,53 @@ _UNIQUE_TARGET = (
 )
 
 
+def _array_type(field: Any) -> str:
+    """The PostgreSQL array element type a column's values are sent as (``unnest``)."""
+    if isinstance(field, models.JSONField):
+        return "text"  # sent as JSON text, cast to jsonb in the SELECT
+    db_type = str(field.db_type(connection))
+    return "text" if db_type.startswith("varchar") else db_type
+
+
+_INSERT_SQL: str | None = None
+
+
+def _insert_sql() -> str:
+    """One statement text for any number of rows (short, so psycopg caches and prepares it): the
+    values come as one array per column, unnested in order."""
+    global _INSERT_SQL
+    if _INSERT_SQL is None:
+        quote = connection.ops.quote_name
+        names = [quote(str(f.column)) for f in _FIELDS]
+        arrays = ", ".join(f"%s::{_array_type(f)}[]" for f in _FIELDS)
+        select = ", ".join(
+            f"u.{name}::jsonb" if isinstance(f, models.JSONField) else f"u.{name}"
+            for f, name in zip(_FIELDS, names, strict=True)
+        )
+        # Only names and types from the model go into the text; every value is a parameter.
+        _INSERT_SQL = (
+            f"WITH ins AS (INSERT INTO {quote(Message._meta.db_table)} ({', '.join(names)}) "  # noqa: S608
+            f"SELECT {select} FROM unnest({arrays}) WITH ORDINALITY AS u({', '.join(names)}, ord) "
+            f"ORDER BY u.ord ON CONFLICT {_UNIQUE_TARGET} DO NOTHING "
+            "RETURNING id, sending_application, sending_facility, control_id, status) "
+            "SELECT id, sending_application, sending_facility, control_id, status, pg_notify(%s, '') FROM ins"
+        )
+    return _INSERT_SQL
+
+
 def _insert_returning(rows: list[Message]) -> list[tuple[Any, ...]]:
     """PostgreSQL, in autocommit: insert the rows in ONE statement — which is its own durable
     transaction — skipping those whose key is already accepted (``ON CONFLICT … DO NOTHING``), and
     ``NOTIFY medoa_hl7`` in it. Returns (id, application, facility, control id, status) of the rows
     inserted, in order."""
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(f.column)) for f in _FIELDS)
-    one = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
-    params: list[Any] = []
-    for row in rows:
-        params += [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _FIELDS]
-    # Only names from the model and placeholders go into the text; every value is a parameter.
-    sql = (
-        f"WITH ins AS (INSERT INTO {quote(Message._meta.db_table)} ({columns}) VALUES "  # noqa: S608
-        f"{', '.join([one] * len(rows))} ON CONFLICT {_UNIQUE_TARGET} DO NOTHING "
-        "RETURNING id, sending_application, sending_facility, control_id, status) "
-        "SELECT id, sending_application, sending_facility, control_id, status, pg_notify(%s, '') FROM ins"
-    )
+    columns: list[list[Any]] = []
+    for f in _FIELDS:
+        if isinstance(f, models.JSONField):
+            columns.append([json.dumps(getattr(row, f.attname)) for row in rows])
+        else:
+            columns.append([f.get_db_prep_save(getattr(row, f.attname), connection) for row in rows])
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, WAKE_CHANNEL])
+        cursor.execute(_insert_sql(), [*columns, WAKE_CHANNEL])
         return [tuple(r[:5]) for r in cursor.fetchall()]
 
 
