@@ -15,6 +15,7 @@ from medoa.core.notify.api import router as notify_router
 from medoa.core.org.api import router as org_router
 from medoa.engines.flow.api import router as flow_router
 from medoa.engines.forms.api import router as forms_router
+from medoa.engines.reports.api import router as reports_router
 from medoa.engines.rules.api import decisions_router, rules_router
 from medoa.integration.hl7.api import router as hl7_router
 from medoa.integration.webhooks.api import router as webhooks_router
@@ -46,6 +47,7 @@ api.add_router("/forms", forms_router)
 api.add_router("/events", events_router)
 api.add_router("/rules", rules_router)
 api.add_router("/decisions", decisions_router)
+api.add_router("/reports", reports_router)
 api.add_router("/clinical", clinical_router)
 api.add_router("/integration", hl7_router)
 api.add_router("/integration/webhooks", webhooks_router)

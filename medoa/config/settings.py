@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "medoa.engines.rules",
     "medoa.engines.forms",
     "medoa.engines.flow",
+    "medoa.engines.reports",
     "medoa.integration.hl7",
     "medoa.integration.fhir",
     "medoa.integration.webhooks",

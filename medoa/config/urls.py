@@ -14,6 +14,7 @@ urlpatterns = [
     path("flow/", include("medoa.engines.flow.urls")),
     path("forms/", include("medoa.engines.forms.urls")),
     path("rules/", include("medoa.engines.rules.urls")),
+    path("reports/", include("medoa.engines.reports.urls")),
     path("events/", include("medoa.core.events.urls")),
     path("notifications/", include("medoa.core.notify.urls")),
     path("clinical/", include("medoa.core.clinical.urls")),

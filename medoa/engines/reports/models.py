@@ -1,0 +1,3 @@
+"""Reports: models."""
+
+from __future__ import annotations
