@@ -282,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beds", type=int, default=0)
     parser.add_argument("--background", type=float, default=50.0, help="background messages per second")
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between measured messages")
+    parser.add_argument("--workers", type=int, default=1, help="medoa worker processes")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -295,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = tempfile.mkdtemp(prefix="medoa-bench-loops-")
     args.data_dir = data_dir
     recreate_database(PG_URL)
-    listener = worker = None
+    listener = None
+    workers: list[Child] = []
     try:
         setup_django(data_dir, PG_URL)
         state = setup(args.beds)
@@ -316,9 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             ],
             env,
         )
-        worker = Child(
-            [sys.executable, "-m", "medoa", "--data-dir", data_dir, "worker", "--interval", "0.2"], env
-        )
+        workers = [
+            Child([sys.executable, "-m", "medoa", "--data-dir", data_dir, "worker", "--interval", "0.2"], env)
+            for _ in range(max(1, int(args.workers)))
+        ]
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -332,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         sent, background_sent, seconds = asyncio.run(drive(port, args, state["targets"]))
         found = collect(sent, state["doctor"], timeout=30.0)
     finally:
-        for child in (listener, worker):
+        for child in (listener, *workers):
             if child is not None:
                 child.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -366,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _probe(port: int) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.close()
     await writer.wait_closed()
 
