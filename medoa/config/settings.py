@@ -305,3 +305,44 @@ LOGGING = {
 
 MEDOA_DEMO = MEDOA_ENV == "demo"
 MEDOA_TITLE = _("MedOA 医务办公系统")
+
+# --- tunables of the integration layer and the modules ----------------------------------------------
+# Their defaults live next to the code that reads them (``getattr(settings, NAME, default)``);
+# an operator sets one through the environment: a number, ``true``/``false``, a JSON list or
+# object, or plain text (docs/operators.md lists them).
+ENV_TUNABLES = (
+    "MEDOA_HL7_CRITICAL_FLAGS",  # local critical flags besides HH/LL/AA, e.g. "PL,PH"
+    "MEDOA_HL7_MAX_FRAME_MB",
+    "MEDOA_HL7_DEFAULT_CHARSET",
+    "MEDOA_HL7_MESSAGE_TYPES",
+    "MEDOA_HL7_PROCESS_MAX_BYTES",
+    "MEDOA_HL7_PROCESS_MAX_SEGMENTS",
+    "MEDOA_HL7_PROCESS_MAX_DELIMITERS",
+    "MEDOA_HL7_ALLOW_CACHE_SECONDS",
+    "MEDOA_MLLP_HOST",
+    "MEDOA_MLLP_PORT",
+    "MEDOA_FHIR_MAX_BYTES",
+    "MEDOA_WEBHOOKS_ALLOW_PRIVATE",
+    "MEDOA_WEBHOOKS_TIMEOUT_SECONDS",
+    "MEDOA_WEBHOOKS_RETRY_BASE_SECONDS",
+    "MEDOA_WEBHOOKS_MAX_ATTEMPTS",
+    "MEDOA_WEBHOOKS_MAX_FAILURES",
+    "MEDOA_ROSTER_TIME_LIMIT",
+    "MEDOA_OR_OVERRUN_MINUTES",
+    "MEDOA_CRITICAL_ACK_MINUTES",
+    "MEDOA_APPROVALS_PROCUREMENT_MEETING_THRESHOLD",
+    "MEDOA_APPROVALS_SEAL_KEEPERS",
+    "MEDOA_APPROVALS_CONTRACT_LEGAL_ROLE",
+)
+
+
+def _tunable(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+for _name in ENV_TUNABLES:
+    if _name in os.environ:
+        globals()[_name] = _tunable(os.environ[_name])
