@@ -6,6 +6,9 @@ role and ward).
 its patient's initials to every reader, and ``mrn``, ``visit_number`` and ``attending`` to those
 holding ``resources.beds.patient`` for the ward.
 ``GET /beds/{id}/history`` — the bed's last 50 changes.
+``PUT /wards/{code}/settings`` — ``{"cleaning_minutes", "housekeeping_area"?}``: the ward's
+cleaning time limit (5–1440 minutes) and housekeeping area (a department code), audited
+(``resources.beds.settings``).
 ``POST /beds/{id}/status`` — ``{"status", "reason"}``: a manual change (reserve, out of service,
 back to available, start or finish a cleaning), audited; 409 for a transition that is not allowed
 (naming both statuses), 403 without the permission for it, 404 for a bed the caller cannot see,
@@ -17,11 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
+from medoa.core.access.policy import has_perm
 from medoa.core.apierrors import in_both
+from medoa.core.org.models import Department
 
 from . import selectors, services
 from .beds_choices import BedStatus
@@ -90,7 +97,7 @@ def _history_out(row: BedHistory) -> dict[str, Any]:
 
 @router.get("/beds", summary="Beds by ward and status")
 def beds_list(request: HttpRequest, ward: str = "", status: str = "") -> Any:
-    if not services.has_perm(request.user, services.PERM_VIEW):
+    if not has_perm(request.user, services.PERM_VIEW):
         raise HttpError(403, "Forbidden")
     beds = _call(selectors.bed_list, user=request.user, ward=ward or None, status=status or None)
     allowed = selectors.patient_visible_ids(request.user, beds)
@@ -119,3 +126,37 @@ def bed_status(request: HttpRequest, bed_id: int, body: StatusIn) -> Any:
     bed = Bed.objects.select_related("ward", "room").get(pk=bed.pk)
     allowed = selectors.patient_visible_ids(request.user, [bed])
     return bed_out(bed, patient=bed.pk in allowed)
+
+
+class WardSettingsIn(Schema):
+    cleaning_minutes: int
+    housekeeping_area: str = ""
+
+
+@router.put("/wards/{ward_code}/settings", summary="A ward's cleaning time limit and housekeeping area")
+def ward_settings_put(request: HttpRequest, ward_code: str, body: WardSettingsIn) -> Any:
+    ward = Department.objects.filter(code=ward_code).first()
+    if ward is None or not has_perm(request.user, services.PERM_VIEW, department=ward):
+        raise HttpError(404, "Not found")
+    area = None
+    if body.housekeeping_area:
+        area = Department.objects.filter(code=body.housekeeping_area).first()
+        if area is None:
+            raise _error(
+                services.BedError(_("There is no department with this code."), field="housekeeping_area")
+            )
+    try:
+        row = _call(
+            services.ward_settings_save,
+            actor=request.user,
+            ward=ward,
+            cleaning_minutes=body.cleaning_minutes,
+            housekeeping_area=area,
+        )
+    except PermissionDenied:
+        raise HttpError(403, "Forbidden") from None
+    return {
+        "ward": ward.code,
+        "cleaning_minutes": row.cleaning_minutes,
+        "housekeeping_area": area.code if area else "",
+    }

@@ -78,3 +78,21 @@ def test_status_changes_matrix(beds, people, api_as):
     assert res.status_code == 422
     hist = api_as(people.head_nurse).get(f"{URL}/{free.pk}/history").json()
     assert [h["to"] for h in hist["history"]] == ["reserved"]
+
+
+def test_ward_settings(beds, people, api_as):
+    url = "/api/v1/resources/wards/CARD-W1/settings"
+    assert (
+        api_as(people.nurse).put(url, {"cleaning_minutes": 45}, content_type="application/json").status_code
+        == 403
+    )
+    res = api_as(people.head_nurse).put(url, {"cleaning_minutes": 2}, content_type="application/json")
+    assert res.status_code == 422 and res.json()["errors"][0]["field"] == "cleaning_minutes"
+    res = api_as(people.head_nurse).put(url, {"cleaning_minutes": 45}, content_type="application/json")
+    assert res.json() == {"ward": "CARD-W1", "cleaning_minutes": 45, "housekeeping_area": ""}
+    assert (
+        api_as(people.surg_nurse)
+        .put(url, {"cleaning_minutes": 45}, content_type="application/json")
+        .status_code
+        == 404
+    )
