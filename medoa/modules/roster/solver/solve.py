@@ -148,6 +148,7 @@ class _Run:
         self.c = Compiled(p)
         self.t0 = time.monotonic()
         self.deadline = self.t0 + time_limit
+        self.time_limit = time_limit
         self.workers = workers
         self.seed = seed
         self.rng = random.Random(seed)  # noqa: S311 - search diversification, not security
@@ -193,7 +194,8 @@ class _Run:
             key=lambda s: (self.p.staff[s].max_minutes - self.p.staff[s].min_minutes, -len(c.days_off[s]))
         )
         budget = max(0.5, 0.5 * self.left())
-        use_dp = c.H >= DP_MIN_DAYS and not any(c.enabled(r) for r in DP_UNSUPPORTED)
+        big = c.S * c.H * c.T > FULL_MODEL_CELLS
+        use_dp = (c.H >= DP_MIN_DAYS or big) and not any(c.enabled(r) for r in DP_UNSUPPORTED)
         marg = _Marginal(c, cur)
         for i, s in enumerate(order):
             if self.left() <= 0.5:
@@ -204,6 +206,10 @@ class _Run:
             row = None
             if use_dp:
                 row = self._row_dp(s, marg)
+                if row is None and big and self._hint_row is not None:
+                    # a one-person CP-SAT model is too slow to build and solve here: keep the
+                    # DP's row (it breaks a rule locally) and let the LNS repair it elastically
+                    row = self._hint_row
             if row is None:
                 row = self._row_cpsat(s, cur, per)
             cur[s] = row
@@ -244,7 +250,9 @@ class _Run:
                 if self._classes_small:
                     self._by_class = True  # from now on for everybody
                     continue
-                # many classes: track them for this person only (slower)
+                # many classes: track them for this person only (slow: only early in the run)
+                if self.left() < 0.6 * self.time_limit:
+                    break
                 row = row_by_dp(c, s, cost + pen, weekend_penalty=wp, blocked=blocked, by_class=True)
                 if row is not None and not check(sub, c.to_assignment_one(s, row))[1]:
                     return row
@@ -366,9 +374,11 @@ class _Run:
         size = {"people": max(2.0, min(S, cells / (H * T))), "window": max(3.0, min(H, cells / (S * T)))}
         score = dict.fromkeys(kinds, 1.0)
         block_cells = cells
-        improved_total = 0
         it = 0
         improved_total = 0
+        violations = self.evaluate(cur)[1]
+        if violations:
+            kinds = ["block"]
         while self.left() > 0.3:
             it += 1
             if dp_ok and it - last_sweep_it >= 8 and sweep_cost < 0.2 * self.left():
@@ -391,8 +401,16 @@ class _Run:
                 k = max(2, min(S, int(block_cells / (w * T))))
                 lo = self.rng.randrange(0, H - w + 1)
                 hi = lo + w
-                # people who share shifts on those days are the ones that can trade
                 staff = self.rng.sample(range(S), k)
+                if violations and self.rng.random() < 0.7:
+                    # aim at a broken hard rule: its person and days inside the block
+                    v = self.rng.choice(violations)
+                    if v.staff is not None and v.day is not None:
+                        lo = max(0, min(H - w, v.day - w // 2))
+                        hi = lo + w
+                        si = c.sidx[v.staff]
+                        if si not in staff:
+                            staff[0] = si
             b = Builder(c, cur, staff, lo, hi, elastic=self.elastic)
             before = b.hint_objective()
             limit = min(self.left(), self.sub_limit)
@@ -402,10 +420,11 @@ class _Run:
             gain = before - round(solver.objective_value) if ok else 0
             if ok and gain >= 0:
                 cur = b.read(solver, cur)
-                if self.first_feasible is None:
-                    obj, viol = self.evaluate(cur)
-                    if not viol:
-                        self.record(cur, obj, viol)
+                if self.first_feasible is None and gain > 0:
+                    obj, violations = self.evaluate(cur)
+                    if not violations:
+                        self.record(cur, obj, violations)
+                        kinds = ["people", "window", "block"] if H < DP_MIN_DAYS else ["window", "block"]
                 if gain > 0:
                     improved_total += gain
                     score[kind] = 0.7 * score[kind] + 0.3 * (1 + min(5.0, gain / max(1.0, solver.wall_time)))
