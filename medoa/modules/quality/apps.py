@@ -85,7 +85,7 @@ class QualityConfig(AppConfig):
                 template="quality/card_critical.html",
                 context=my_critical_values_card,
                 order=1,
-                width="full",
+                roles=("doctor", "dept_head", "head_nurse", "medical_affairs"),
             ),
         )
         message_templates.register(

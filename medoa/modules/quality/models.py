@@ -160,6 +160,11 @@ class CriticalAlert(models.Model):
     )
     action_taken = models.TextField(_("action taken"), blank=True)
 
+    # Display names the pages fill in (not stored).
+    responsible_name = ""
+    acknowledged_by_name = ""
+    closed_by_name = ""
+
     class Meta:
         verbose_name = _("critical value")
         ordering = ["-received_at", "-id"]

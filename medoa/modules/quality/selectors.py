@@ -129,7 +129,22 @@ def alert_get(user: Any, pk: int) -> CriticalAlert:
 
 
 def recipients_of(alert: CriticalAlert) -> list[CriticalAlertRecipient]:
-    return list(alert.recipients.select_related("user").order_by("notified_at", "id"))
+    """The people the alert went to, in order, each with ``display`` (their staff name)."""
+    rows = list(alert.recipients.select_related("user").order_by("notified_at", "id"))
+    names = display_names([r.user_id for r in rows])
+    for r in rows:
+        r.display = names.get(r.user_id) or r.user.get_username()  # type: ignore[attr-defined]
+    return rows
+
+
+def display_names(user_ids: list[int | None]) -> dict[int, str]:
+    """User id → the staff member's name (one query); users without a staff record are left out."""
+    from medoa.core.org.models import Staff
+
+    wanted = [i for i in user_ids if i is not None]
+    if not wanted:
+        return {}
+    return dict(Staff.objects.filter(user_id__in=wanted).values_list("user_id", "name"))
 
 
 def my_active_alerts(user: Any, limit: int = 5) -> list[CriticalAlert]:

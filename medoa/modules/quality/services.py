@@ -37,7 +37,7 @@ from .models import (
     RecipientReason,
     RoutedTo,
 )
-from .selectors import may_act, require_act
+from .selectors import display_names, may_act, require_act
 
 log = logging.getLogger("medoa.quality")
 
@@ -427,10 +427,9 @@ def _escalate(alert: CriticalAlert, now: dt.datetime) -> int:
     alert.save(
         update_fields=["escalation_level", "status", "escalated_1_at", "escalated_2_at", "next_due_at"]
     )
-    responsible = alert.responsible
     who = ""
-    if responsible is not None:
-        who = responsible.get_full_name() or responsible.get_username()
+    if alert.responsible_id is not None:
+        who = display_names([alert.responsible_id]).get(alert.responsible_id) or ""
     _notify(
         alert,
         people,

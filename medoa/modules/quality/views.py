@@ -57,6 +57,11 @@ def critical_list(request: HttpRequest) -> HttpResponse:
         request.user, status=status, mine=mine, department_id=department_id, **window
     )
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    names = selectors.display_names([a.responsible_id for a in page.object_list])
+    for a in page.object_list:
+        a.responsible_name = names.get(a.responsible_id or 0) or (
+            a.responsible.get_username() if a.responsible else ""
+        )
     rows, total = selectors.timeliness(request.user, **window) if wide else ([], None)
     departments = (
         Department.objects.filter(pk__in=[r.department_id for r in rows if r.department_id]).order_by("path")
@@ -91,9 +96,18 @@ def critical_list(request: HttpRequest) -> HttpResponse:
 
 def _alert_or_404(request: HttpRequest, pk: int) -> Any:
     try:
-        return selectors.alert_get(request.user, pk)
+        alert = selectors.alert_get(request.user, pk)
     except AlertNotFound:
         raise Http404 from None
+    names = selectors.display_names([alert.responsible_id, alert.acknowledged_by_id, alert.closed_by_id])
+
+    def name(user: Any) -> str:
+        return names.get(user.pk) or user.get_username() if user is not None else ""
+
+    alert.responsible_name = name(alert.responsible)
+    alert.acknowledged_by_name = name(alert.acknowledged_by)
+    alert.closed_by_name = name(alert.closed_by)
+    return alert
 
 
 @login_required
@@ -148,7 +162,7 @@ def critical_close(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             "quality/critical_detail.html",
             {
-                "alert": selectors.alert_get(request.user, pk),
+                "alert": _alert_or_404(request, pk),
                 "may_act": True,
                 "recipients": selectors.recipients_of(alert),
                 "action_error": message if exc.field == "action_taken" else "",
