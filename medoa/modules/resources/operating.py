@@ -323,7 +323,7 @@ def or_conflicts(
         ORBooking.objects.select_related("room")
         .filter(room=room, status__in=OR_ACTIVE, planned_start__lt=end + buffer)
         .filter(Q(planned_end__gt=start - buffer) | Q(status__in=OR_RUNNING))
-        .exclude(pk=exclude)
+        .exclude(pk=exclude or 0)
         .order_by("planned_start", "pk")
     )
     for other in near:
@@ -356,7 +356,7 @@ def or_conflicts(
             .filter(Q(surgeon_id=person_id) | Q(anaesthetist_id=person_id), status__in=OR_ACTIVE)
             .filter(planned_start__lt=end)
             .filter(Q(planned_end__gt=start) | Q(status__in=OR_RUNNING))
-            .exclude(pk=exclude)
+            .exclude(pk=exclude or 0)
             .order_by("planned_start", "pk")
         )
         for other in busy:
