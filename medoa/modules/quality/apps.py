@@ -3,7 +3,15 @@ from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.choices import DataScope
 from medoa.core.access.permissions import Permission, register
-from medoa.core.registries import MenuEntry, PeriodicJob, WorkbenchCard, menu, periodic_jobs, workbench_cards
+from medoa.core.registries import (
+    MenuEntry,
+    PeriodicJob,
+    WorkbenchCard,
+    demo_loaders,
+    menu,
+    periodic_jobs,
+    workbench_cards,
+)
 
 ALL = DataScope.ALL
 TREE = DataScope.DEPARTMENT_TREE
@@ -59,12 +67,14 @@ class QualityConfig(AppConfig):
 
         from . import conf
         from .cards import my_critical_values_card
+        from .demo import DEMO_LOADER
         from .services import TEMPLATE_ALERT, TEMPLATE_ESCALATED, alerts_escalate, critical_value_received
 
         for permission in PERMISSIONS:
             register(permission)
         for entry in MENU:
             menu.register(entry.key, entry)
+        demo_loaders.register(DEMO_LOADER.key, DEMO_LOADER)
         subscribers.register(
             Subscriber(
                 "quality.critical_value_alert",

@@ -214,3 +214,17 @@ def test_limits_most_specific_wins(hospital):
         )
     alert = receive()
     assert alert.ack_limit_seconds == 120
+
+
+def test_demo_history_and_limits_load_once(hospital):
+    from medoa.modules.quality.demo import PER_DEPARTMENT, demo_load
+    from medoa.modules.quality.selectors import timeliness
+
+    demo_load(password="x")
+    demo_load(password="x")
+    history = CriticalAlert.objects.filter(observation_id__lt=0)
+    assert history.count() == PER_DEPARTMENT  # CARD is the only department with a ward and doctors
+    assert set(history.values_list("status", flat=True)) == {AlertStatus.CLOSED}
+    assert all(a.responsible.username in {"dr_li", "dr_zhao"} for a in history)
+    rows, total = timeliness(hospital.quality.user)
+    assert total.total == PER_DEPARTMENT and total.pending == 0 and total.rate is not None
