@@ -226,5 +226,5 @@ def test_demo_history_and_limits_load_once(hospital):
     assert history.count() == PER_DEPARTMENT  # CARD is the only department with a ward and doctors
     assert set(history.values_list("status", flat=True)) == {AlertStatus.CLOSED}
     assert all(a.responsible.username in {"dr_li", "dr_zhao"} for a in history)
-    rows, total = timeliness(hospital.quality.user)
+    _rows, total = timeliness(hospital.quality.user)
     assert total.total == PER_DEPARTMENT and total.pending == 0 and total.rate is not None
