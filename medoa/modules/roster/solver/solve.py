@@ -206,10 +206,6 @@ class _Run:
             row = None
             if use_dp:
                 row = self._row_dp(s, marg)
-                if row is None and big and self._hint_row is not None:
-                    # a one-person CP-SAT model is too slow to build and solve here: keep the
-                    # DP's row (it breaks a rule locally) and let the LNS repair it elastically
-                    row = self._hint_row
             if row is None:
                 row = self._row_cpsat(s, cur, per)
             cur[s] = row
