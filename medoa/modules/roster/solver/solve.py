@@ -197,8 +197,10 @@ class _Run:
         big = c.S * c.H * c.T > FULL_MODEL_CELLS
         use_dp = (c.H >= DP_MIN_DAYS or big) and not any(c.enabled(r) for r in DP_UNSUPPORTED)
         marg = _Marginal(c, cur)
+        slowest = 0.0
         for i, s in enumerate(order):
-            if self.left() <= 0.5:
+            t_person = time.monotonic()
+            if self.left() <= 0.5 + slowest:
                 self.note(f"construction: out of time, {c.S - i} people keep their start rows")
                 break
             marg.remove(s, cur[s])
@@ -210,6 +212,7 @@ class _Run:
                 row = self._row_cpsat(s, cur, per)
             cur[s] = row
             marg.add(s, row)
+            slowest = max(slowest, time.monotonic() - t_person)
         return cur
 
     def _row_dp(self, s: int, marg: _Marginal, cost: np.ndarray | None = None) -> list[int] | None:
