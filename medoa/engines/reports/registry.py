@@ -1,0 +1,162 @@
+"""What modules register with the report engine: datasets, KPI providers and daily-fact sources.
+
+Each app may ship a ``reporting.py`` with a function ``register(site)``; the engine imports it by
+name at ``ready()`` (``autodiscover_modules("reporting")``) and calls it with :data:`site`. The
+function only needs the methods of :class:`Site` (duck typing), so ``core`` apps register without
+importing the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import QuerySet
+
+from medoa.core.registries import Registry
+
+KINDS = ("dimension", "measure", "time")
+
+
+@dataclass(frozen=True)
+class Field:
+    """A column of a dataset, addressed by its registered ``name`` only.
+
+    ``path`` is the ORM lookup path; ``duration`` (end path, start path) makes a measure whose value
+    is the number of seconds between two timestamps. ``choices`` labels category values.
+    """
+
+    name: str
+    kind: str
+    label_zh: str
+    label_en: str
+    path: str = ""
+    duration: tuple[str, str] | None = None
+    choices: dict[str, str] = field(default_factory=dict)
+    boolean: bool = False
+
+    def label(self, lang: str = "zh") -> str:
+        return self.label_zh if lang.startswith("zh") else self.label_en
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A queryable set of rows.
+
+    ``queryset()`` returns the base rows; ``department_path`` is the ORM path to the id of the
+    row's ``org.Department`` (a column or an annotation; used for row-level access and the
+    ``department`` dimension);
+    ``permission`` the access permission whose data scope narrows the rows.
+    """
+
+    key: str
+    label_zh: str
+    label_en: str
+    queryset: Callable[[], QuerySet[Any]]
+    fields: tuple[Field, ...]
+    department_path: str | None = "department_id"
+    permission: str = "reports.data.view"
+    record_url: Callable[[Any], str] | None = None
+    record_fields: tuple[str, ...] = ()
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def label(self, lang: str = "zh") -> str:
+        return self.label_zh if lang.startswith("zh") else self.label_en
+
+
+@dataclass(frozen=True)
+class KpiContext:
+    """The period ``[start, end)`` (aware datetimes, local midnights), the days, and the
+    departments the figure covers (``None``: the whole hospital)."""
+
+    start: Any
+    end: Any
+    day_from: Any
+    day_to: Any
+    department_ids: frozenset[int] | None
+
+    @property
+    def days(self) -> int:
+        return int((self.day_to - self.day_from).days) + 1
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """A hospital key figure: ``compute(ctx)`` returns a number or ``None`` (no data)."""
+
+    key: str
+    label_zh: str
+    label_en: str
+    compute: Callable[[KpiContext], float | None]
+    unit: str = ""
+    formula: str = ""
+    order: int = 100
+    drill_dataset: str = ""
+
+
+@dataclass(frozen=True)
+class FactSource:
+    """Fills daily facts: ``compute(day_from, day_to)`` returns ``(day, department_id, key, value)``
+    tuples for every day of the inclusive range (missing tuples mean 0)."""
+
+    key: str
+    keys: tuple[str, ...]
+    compute: Callable[[Any, Any], list[tuple[Any, int | None, str, float]]]
+
+
+datasets: Registry[Dataset] = Registry("report datasets")
+kpis: Registry[Kpi] = Registry("report KPIs")
+fact_sources: Registry[FactSource] = Registry("report fact sources")
+
+
+class Site:
+    """The object handed to each app's ``reporting.register(site)``."""
+
+    def field(self, name: str, kind: str, label_zh: str, label_en: str, **kwargs: Any) -> Field:
+        if kind not in KINDS:
+            raise ValueError(f"field {name!r}: kind must be one of {KINDS}")
+        return Field(name, kind, label_zh, label_en, **kwargs)
+
+    def dataset(self, key: str, label_zh: str, label_en: str, **kwargs: Any) -> Dataset:
+        fields = tuple(kwargs.pop("fields"))
+        ds = Dataset(key, label_zh, label_en, fields=fields, **kwargs)
+        return datasets.register(key, ds)
+
+    def kpi(self, key: str, label_zh: str, label_en: str, compute: Callable[..., Any], **kwargs: Any) -> Kpi:
+        return kpis.register(key, Kpi(key, label_zh, label_en, compute, **kwargs))
+
+    def facts(self, key: str, keys: tuple[str, ...], compute: Callable[..., Any]) -> FactSource:
+        return fact_sources.register(key, FactSource(key, keys, compute))
+
+    # helpers the providers use (so they need not import the engine)
+    @property
+    def helpers(self) -> Any:
+        from . import helpers
+
+        return helpers
+
+
+site = Site()
+
+
+def discover() -> None:
+    """Import every app's ``reporting`` module (``autodiscover_modules``) and call its
+    ``register(site)`` once."""
+    import sys
+
+    from django.apps import apps
+    from django.utils.module_loading import autodiscover_modules
+
+    autodiscover_modules("reporting")
+    for config in apps.get_app_configs():
+        module = sys.modules.get(f"{config.name}.reporting")
+        register = getattr(module, "register", None)
+        if callable(register) and not getattr(module, "_medoa_reports_registered", False):
+            register(site)
+            module._medoa_reports_registered = True  # type: ignore[union-attr]

@@ -1,0 +1,185 @@
+"""KPI formulas against the hand-computed fixture (tests/conftest.py), access, and the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from medoa.engines.reports import kpis
+from medoa.engines.reports.access import subtree_ids
+from medoa.engines.reports.helpers import percentile_of
+
+from .conftest import DAY_FROM, DAY_TO
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/reports/kpis"
+PERIOD = "from=2026-03-01&to=2026-03-10"
+
+
+def test_hospital_wide_figures(hospital: Any) -> None:
+    got = kpis.compute(kpis.context(DAY_FROM, DAY_TO, None))
+    # occupied 17 (W5) + 5 (W7) = 22 bed days; open 10×10 + 5×10 = 150
+    assert got["bed_occupancy_rate"] == pytest.approx(22 / 150, abs=1e-6)
+    # discharged: E1 (3 days), E3 (1), E5 (5) → 9 / 3
+    assert got["average_length_of_stay"] == pytest.approx(3.0)
+    # 3 discharges / (150 / 10 average open beds)
+    assert got["bed_turnover"] == pytest.approx(0.2)
+    assert got["bed_turnaround_minutes_median"] == pytest.approx(40.0)  # 20, 30, 50, 90
+    assert got["critical_value_timely_rate"] == pytest.approx(2 / 4)  # unacknowledged left out
+    assert got["approval_cycle_hours_median"] == pytest.approx(6.0)  # 2, 6, 10
+    assert got["or_utilisation"] == pytest.approx(180 / 6000)  # 3 h of 10 days × 10 h
+
+
+def test_department_figures(hospital: Any) -> None:
+    got = kpis.compute(kpis.context(DAY_FROM, DAY_TO, subtree_ids(hospital.card)))
+    assert got["bed_occupancy_rate"] == pytest.approx(0.17)
+    assert got["average_length_of_stay"] == pytest.approx(2.0)
+    assert got["bed_turnover"] == pytest.approx(0.2)
+    assert got["bed_turnaround_minutes_median"] == pytest.approx(50.0)
+    assert got["critical_value_timely_rate"] == pytest.approx(2 / 3)
+    assert got["approval_cycle_hours_median"] == pytest.approx(4.0)
+    assert got["or_utilisation"] is None  # no operating room in 心内科
+
+
+def test_percentile_definition_matches_percentile_cont() -> None:
+    assert percentile_of([1, 2, 3, 4], 0.5) == 2.5
+    assert percentile_of([10, 20, 30, 40, 50], 0.9) == pytest.approx(46.0)
+    assert percentile_of([], 0.5) is None
+
+
+def test_api_dean_hospital_wide_and_drill_down(hospital: Any, api_as: Any) -> None:
+    client = api_as(hospital.dean)
+    body = client.get(f"{URL}?{PERIOD}").json()
+    assert set(body) == set(kpis.STANDARD)
+    assert body["bed_occupancy_rate"] == pytest.approx(22 / 150, abs=1e-6)
+    body = client.get(f"{URL}?{PERIOD}&department=SURG").json()
+    assert body["bed_occupancy_rate"] == pytest.approx(0.1)
+    assert body["or_utilisation"] == pytest.approx(0.03)
+    rows = client.get(f"{URL}/by-department?{PERIOD}&kpi=bed_occupancy_rate").json()["rows"]
+    assert {r["department"]: r["value"] for r in rows} == {
+        "CARD": pytest.approx(0.17),
+        "SURG": pytest.approx(0.1),
+    }
+
+
+def test_api_department_head_sees_only_own_department(hospital: Any, api_as: Any) -> None:
+    client = api_as(hospital.head_card)
+    own = client.get(f"{URL}?{PERIOD}").json()
+    assert own["bed_occupancy_rate"] == pytest.approx(0.17)  # without department: their tree
+    assert client.get(f"{URL}?{PERIOD}&department=W5").status_code == 200
+    assert client.get(f"{URL}?{PERIOD}&department=SURG").status_code == 403
+    assert client.get(f"{URL}?{PERIOD}&department=W7").status_code == 403
+    assert client.get(f"{URL}?{PERIOD}&department=HOSP").status_code == 403
+    assert (
+        client.get("/api/v1/reports/records?dataset=clinical.encounters&department=SURG").status_code == 403
+    )
+    # a filter naming another department's id finds nothing: rows are narrowed before filters
+    spec = {
+        "dataset": "clinical.encounters",
+        "measures": [{"op": "count"}],
+        "dimensions": [{"field": "department"}],
+        "filters": [{"field": "department", "op": "in", "value": [hospital.w7.pk, hospital.surg.pk]}],
+    }
+    res = client.post("/api/v1/reports/query", json.dumps(spec), content_type="application/json").json()
+    assert res["rows"] == []
+    spec["filters"] = []
+    res = client.post("/api/v1/reports/query", json.dumps(spec), content_type="application/json").json()
+    assert res["rows"] == [["心内一病区", 4]]
+    recs = client.get("/api/v1/reports/records?dataset=clinical.encounters").json()["rows"]
+    assert len(recs) == 4
+
+
+def test_api_doctor_without_reports_access(hospital: Any, api_as: Any) -> None:
+    assert api_as(hospital.doctor).get(f"{URL}?{PERIOD}").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("to=2026-03-10", "from"),
+        ("from=2026-3-1&to=2026-03-10", "from"),
+        ("from=2026-03-01&to=2026-02-28", "to"),
+        ("from=2026-02-30&to=2026-03-10", "from"),
+        ("from=2020-01-01&to=2026-03-10", "to"),
+    ],
+)
+def test_api_bad_periods(hospital: Any, api_as: Any, query: str, field: str) -> None:
+    res = api_as(hospital.dean).get(f"{URL}?{query}")
+    assert res.status_code == 422
+    assert res.json()["errors"][0]["field"] == field
+
+
+def test_api_unknown_department(hospital: Any, api_as: Any) -> None:
+    res = api_as(hospital.dean).get(f"{URL}?{PERIOD}&department=NOPE")
+    assert res.status_code == 422
+    assert res.json()["errors"][0]["field"] == "department"
+
+
+def test_query_builder_measures(hospital: Any, api_as: Any) -> None:
+    client = api_as(hospital.dean)
+    spec = {
+        "dataset": "resources.bed_turnaround",
+        "measures": [
+            {"op": "count"},
+            {"op": "p50", "field": "turnaround_seconds"},
+            {"op": "avg", "field": "turnaround_seconds"},
+        ],
+        "dimensions": [{"field": "department"}],
+        "sort": [{"by": "m0", "desc": True}],
+    }
+    res = client.post("/api/v1/reports/query", json.dumps(spec), content_type="application/json")
+    assert res.status_code == 200, res.content
+    body = res.json()
+    assert body["rows"] == [
+        ["心内一病区", 3, 3000.0, pytest.approx(3400.0)],
+        ["外科一病区", 1, 1200.0, 1200.0],
+    ]
+    assert body["totals"][1:] == [4, 2400.0, 2850.0]
+    spec2 = {
+        "dataset": "approvals.requests",
+        "measures": [{"op": "p50", "field": "cycle_seconds"}],
+        "dimensions": [{"field": "finished_at", "grain": "month"}],
+    }
+    body = client.post("/api/v1/reports/query", json.dumps(spec2), content_type="application/json").json()
+    assert body["rows"] == [["2026-03-01", 21600.0]]
+    spec3 = {"dataset": "quality.critical_values", "measures": [{"op": "ratio", "field": "timely"}]}
+    body = client.post("/api/v1/reports/query", json.dumps(spec3), content_type="application/json").json()
+    assert body["rows"][0][0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"dataset": "nope"}, "dataset"),
+        ({"dataset": "clinical.encounters", "measures": [{"op": "drop table"}]}, "measures[0].op"),
+        (
+            {"dataset": "clinical.encounters", "dimensions": [{"field": "patient__name"}]},
+            "dimensions[0].field",
+        ),
+        (
+            {"dataset": "clinical.encounters", "filters": [{"field": "status; --", "value": 1}]},
+            "filters[0].field",
+        ),
+        ({"dataset": "clinical.encounters", "sort": [{"by": "x"}]}, "sort[0].by"),
+    ],
+)
+def test_query_refuses_unregistered_names(
+    hospital: Any, api_as: Any, spec: dict[str, Any], field: str
+) -> None:
+    res = api_as(hospital.dean).post(
+        "/api/v1/reports/query", json.dumps(spec), content_type="application/json"
+    )
+    assert res.status_code == 422
+    assert res.json()["errors"][0]["field"] == field
+
+
+def test_exports(hospital: Any, client: Any) -> None:
+    client.force_login(hospital.dean.user)
+    spec = json.dumps({"dataset": "clinical.encounters", "dimensions": [{"field": "department"}]})
+    res = client.get("/reports/export/xlsx/", {"spec": spec})
+    assert res.status_code == 200 and res.content[:2] == b"PK"
+    res = client.get("/reports/export/pdf/", {"spec": spec, "chart": "bar"})
+    assert res.status_code == 200 and res.content[:4] == b"%PDF"

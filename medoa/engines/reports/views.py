@@ -1,0 +1,131 @@
+"""Report pages: the cockpit (per role), the builder, exports. The pages fetch their numbers from
+``/reports/data/…`` (session) — the same code as the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import get_language
+from ninja.errors import HttpError
+
+from medoa.core.access.policy import has_role
+from medoa.core.apierrors import in_both
+
+from . import access, api, kpis, query
+from . import export as exports
+from .registry import datasets
+
+
+def _error(exc: HttpError) -> JsonResponse:
+    zh, en = in_both(exc.message)
+    body: dict[str, Any] = {"detail": zh, "detail_en": en}
+    body.update(getattr(exc, "extra", {}) or {})
+    return JsonResponse(body, status=exc.status_code)
+
+
+def _default_period() -> tuple[str, str]:
+    today = timezone.localdate()
+    return (today - dt.timedelta(days=29)).isoformat(), today.isoformat()
+
+
+def _home_department(request: HttpRequest) -> str:
+    """Hospital-wide users start at the hospital; a department head / head nurse at their own."""
+    if access.allowed_department_ids(request.user) is None:
+        return ""
+    staff = getattr(request.user, "staff", None)
+    return staff.department.code if staff is not None and staff.department_id else ""
+
+
+@login_required
+def cockpit(request: HttpRequest) -> HttpResponse:
+    if not access.may_view(request.user):
+        return HttpResponse(status=403)
+    start, end = _default_period()
+    role = (
+        "dean"
+        if has_role(request.user, "dean") or has_role(request.user, "vice_dean")
+        else "head_nurse"
+        if has_role(request.user, "head_nurse")
+        else "dept_head"
+        if has_role(request.user, "dept_head")
+        else "office"
+    )
+    config = {
+        "from": start,
+        "to": end,
+        "department": request.GET.get("department") or _home_department(request),
+        "role": role,
+        "refresh_seconds": 60,
+        "catalog": kpis.catalog(get_language() or "zh"),
+    }
+    return render(request, "reports/cockpit.html", {"config": config, "role": role})
+
+
+@login_required
+def builder(request: HttpRequest) -> HttpResponse:
+    if not access.may_view(request.user):
+        return HttpResponse(status=403)
+    return render(request, "reports/builder.html", {"config": {"datasets": api.datasets_list(request)}})
+
+
+@login_required
+def data_kpis(request: HttpRequest) -> JsonResponse:
+    try:
+        return JsonResponse(api.kpis_get(request))
+    except HttpError as exc:
+        return _error(exc)
+
+
+@login_required
+def data_by_department(request: HttpRequest) -> JsonResponse:
+    try:
+        return JsonResponse(api.kpis_by_department(request))
+    except HttpError as exc:
+        return _error(exc)
+
+
+@login_required
+def data_records(request: HttpRequest) -> JsonResponse:
+    try:
+        return JsonResponse(api.records(request))
+    except HttpError as exc:
+        return _error(exc)
+
+
+@login_required
+def data_query(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        return JsonResponse({"detail": "POST"}, status=405)
+    try:
+        return JsonResponse(api.query_run(request))
+    except HttpError as exc:
+        return _error(exc)
+
+
+@login_required
+def export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """``?spec=<json>&chart=bar`` → .xlsx or PDF of a query."""
+    try:
+        spec = json.loads(request.GET.get("spec") or "{}")
+        result = query.run(spec, request.user, lang=get_language() or "zh")
+    except (ValueError, query.QueryError) as exc:
+        return JsonResponse({"detail": str(exc)}, status=422)
+    title = datasets.get(spec["dataset"]).label("zh")
+    chart = request.GET.get("chart", "bar")
+    if fmt == "xlsx":
+        body = exports.to_xlsx(title, result)
+        ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    elif fmt == "pdf":
+        body = exports.to_pdf(title, result, chart=chart)
+        ctype = "application/pdf"
+    else:
+        return HttpResponse(status=404)
+    response = HttpResponse(body, content_type=ctype)
+    response["Content-Disposition"] = f'attachment; filename="report.{fmt}"'
+    return response
