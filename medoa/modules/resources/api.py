@@ -31,10 +31,12 @@ from medoa.core.apierrors import in_both
 from medoa.core.org.models import Department
 
 from . import selectors, services
+from .api_or import or_router
 from .beds_choices import BedStatus
 from .models import Bed, BedHistory
 
 router = Router(tags=["resources"])
+router.add_router("", or_router)  # operating rooms and equipment (role ORQ)
 T = TypeVar("T")
 
 

@@ -105,6 +105,7 @@ class ResourcesConfig(AppConfig):
         from .beds_events import register_event_types
         from .beds_handlers import BED_SUBSCRIBER
         from .demo import DEMO_LOADER
+        from .operating import register as register_or
         from .services import cleaning_done_step, cleaning_overdue_step
 
         for permission in PERMISSIONS:
@@ -116,3 +117,4 @@ class ResourcesConfig(AppConfig):
         service_functions.register("resources.cleaning_done", cleaning_done_step)
         service_functions.register("resources.cleaning_overdue", cleaning_overdue_step)
         demo_loaders.register(DEMO_LOADER.key, DEMO_LOADER)
+        register_or()  # operating rooms and equipment (role ORQ)

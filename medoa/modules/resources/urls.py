@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from . import views
+from .urls_or import urlpatterns as or_urlpatterns
 
 app_name = "resources"
 
@@ -16,3 +17,5 @@ urlpatterns = [
     path("cleaning/", views.cleaning_list, name="cleaning_list"),
     path("simulate/", views.simulate_page, name="simulate"),
 ]
+
+urlpatterns += or_urlpatterns  # operating rooms and equipment (role ORQ)
