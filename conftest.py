@@ -23,6 +23,18 @@ from medoa.core.org.tests.factories import (
 )
 
 SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """``@pytest.mark.postgres`` tests are skipped (with the reason) when the run is on SQLite."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL); this run is on SQLite")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
 CHROMIUM = os.environ.get("MEDOA_CHROMIUM", "/usr/bin/chromium")
 
 
