@@ -34,6 +34,7 @@ ESBUILD = NODE / ".bin" / "esbuild"
 VENDOR: list[tuple[str, str]] = [
     ("htmx.org/dist/htmx.min.js", "htmx/htmx.min.js"),
     ("@alpinejs/csp/dist/cdn.min.js", "alpine/alpine-csp.min.js"),
+    ("echarts/dist/echarts.min.js", "echarts/echarts.min.js"),
 ]
 
 
