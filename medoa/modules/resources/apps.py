@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from medoa.core.access.choices import DataScope
 from medoa.core.access.permissions import Permission, register
-from medoa.core.registries import MenuEntry, menu
+from medoa.core.registries import MenuEntry, WorkbenchCard, menu, workbench_cards
 
 D, A = DataScope.DEPARTMENT, DataScope.ALL
 
@@ -102,6 +102,7 @@ class ResourcesConfig(AppConfig):
         from medoa.core.registries import demo_loaders
         from medoa.engines.flow.registry import service_functions
 
+        from .beds_cards import cleaning_card
         from .beds_events import register_event_types
         from .beds_handlers import BED_SUBSCRIBER
         from .demo import DEMO_LOADER
@@ -117,4 +118,15 @@ class ResourcesConfig(AppConfig):
         service_functions.register("resources.cleaning_done", cleaning_done_step)
         service_functions.register("resources.cleaning_overdue", cleaning_overdue_step)
         demo_loaders.register(DEMO_LOADER.key, DEMO_LOADER)
+        workbench_cards.register(
+            "resources.cleaning",
+            WorkbenchCard(
+                key="resources.cleaning",
+                title=_("Beds to clean"),
+                template="resources/card_cleaning.html",
+                context=cleaning_card,
+                order=30,
+                roles=("housekeeping",),
+            ),
+        )
         register_or()  # operating rooms and equipment (role ORQ)

@@ -75,3 +75,19 @@ def test_simulator_page_needs_it_and_checks_input(beds, people):
         "/resources/simulate/", {"discharges": "x", "critical": "1", "port": "2575"}
     )
     assert res.status_code == 422
+
+
+def test_housekeeping_workbench_card(beds, people):
+    from medoa.modules.resources.beds_cards import cleaning_card
+
+    admit()
+    admit("discharged")
+    dispatch_until_idle()
+
+    class Request:
+        user = people.cleaner.user
+
+    context = cleaning_card(Request())  # type: ignore[arg-type]
+    assert context["total"] == 1 and context["cleanings"][0].bed == beds["CARD-W1/01"]
+    home = client_for(people.cleaner).get("/")
+    assert home.status_code == 200 and "待清洁床位" in home.content.decode()
