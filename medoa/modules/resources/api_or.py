@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from medoa.core.access.policy import has_perm
@@ -62,8 +62,8 @@ def _conflict_out(exc: eq.ResourceError) -> dict[str, Any]:
             booking_kind="equipment",
             id=c.pk,
             resource=c.equipment.code,
-            start=c.start.isoformat(),
-            end=c.end.isoformat(),
+            start=_iso(c.start),
+            end=_iso(c.end),
             or_booking=c.or_booking_id,
         )
     elif isinstance(c, ORBooking):
@@ -71,11 +71,16 @@ def _conflict_out(exc: eq.ResourceError) -> dict[str, Any]:
             booking_kind="or",
             id=c.pk,
             resource=c.room.code,
-            start=c.planned_start.isoformat(),
-            end=c.planned_end.isoformat(),
+            start=_iso(c.planned_start),
+            end=_iso(c.planned_end),
             status=c.status,
         )
     return out
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    """Times as the hospital reads them (local time with its offset)."""
+    return timezone.localtime(value).isoformat() if value else None
 
 
 def _call(fn: Callable[..., T], **kwargs: Any) -> T:
@@ -112,14 +117,14 @@ def or_booking_out(b: ORBooking, *, user: Any) -> dict[str, Any]:
         "patient_initials": b.patient_initials,
         "surgeon": _person(b.surgeon),
         "anaesthetist": _person(b.anaesthetist),
-        "start": b.planned_start.isoformat(),
-        "end": b.planned_end.isoformat(),
+        "start": _iso(b.planned_start),
+        "end": _iso(b.planned_end),
         "duration_minutes": b.duration_minutes,
         "equipment": [e.equipment.code for e in b.equipment_bookings.all() if e.status != "cancelled"],
-        "in_room_at": b.in_room_at.isoformat() if b.in_room_at else None,
-        "incision_at": b.incision_at.isoformat() if b.incision_at else None,
-        "ended_at": b.ended_at.isoformat() if b.ended_at else None,
-        "overrun_at": b.overrun_at.isoformat() if b.overrun_at else None,
+        "in_room_at": _iso(b.in_room_at),
+        "incision_at": _iso(b.incision_at),
+        "ended_at": _iso(b.ended_at),
+        "overrun_at": _iso(b.overrun_at),
     }
     if _patient_visible(user, b):
         out.update(patient_mrn=b.patient_mrn, visit_number=b.visit_number)
@@ -136,11 +141,11 @@ def equipment_booking_out(b: EquipmentBooking, *, user: Any) -> dict[str, Any]:
         "status": b.status,
         "purpose": b.purpose,
         "patient_initials": b.patient_initials,
-        "start": b.start.isoformat(),
-        "end": b.end.isoformat(),
+        "start": _iso(b.start),
+        "end": _iso(b.end),
         "or_booking": b.or_booking_id,
-        "used_from": b.used_from.isoformat() if b.used_from else None,
-        "used_to": b.used_to.isoformat() if b.used_to else None,
+        "used_from": _iso(b.used_from),
+        "used_to": _iso(b.used_to),
     }
     if mine:
         out["patient_mrn"] = b.patient_mrn
@@ -247,7 +252,7 @@ def bookings_create(request: HttpRequest, body: BookingIn) -> Any:
             note=body.note,
         )
         b = orq.booking_get(user=user, pk=b.pk)
-        return 201, or_booking_out(b, user=user)
+        return Status(201, or_booking_out(b, user=user))
     device = MedicalEquipment.objects.filter(code=code).first()
     if device is None:
         raise _error(eq.ResourceError(_("There is no such resource."), field="resource"))
@@ -262,7 +267,7 @@ def bookings_create(request: HttpRequest, body: BookingIn) -> Any:
         patient_mrn=body.patient_mrn,
         patient_initials=body.patient_initials,
     )
-    return 201, equipment_booking_out(e, user=user)
+    return Status(201, equipment_booking_out(e, user=user))
 
 
 class DecisionIn(Schema):
@@ -342,7 +347,7 @@ def equipment_status(request: HttpRequest, code: str, body: EquipmentStatusIn) -
     device = _call(
         eq.equipment_status_set, actor=request.user, equipment=device, status=body.status, note=body.note
     )
-    return {"code": device.code, "status": device.status, "status_since": device.status_since.isoformat()}
+    return {"code": device.code, "status": device.status, "status_since": _iso(device.status_since)}
 
 
 @or_router.get(

@@ -161,16 +161,13 @@ def demo_load(*, password: str = "") -> None:
     # requests waiting for the OR head nurse (tomorrow)
     tomorrow = day_start + dt.timedelta(days=1, hours=8)
     for i, room in enumerate(rooms[:3]):
-        _case(
-            rng,
-            room,
-            surgeons[(i + 3) % len(surgeons)],
-            None,
-            tomorrow,
-            90,
-            now,
-            force_status=ORBookingStatus.REQUESTED,
-        )
+        for surgeon in surgeons[(i + 3) % len(surgeons) :] + surgeons:
+            end = tomorrow + dt.timedelta(minutes=90)
+            if not or_conflicts(
+                room=room, surgeon_id=surgeon.pk, anaesthetist_id=None, start=tomorrow, end=end
+            ):
+                _case(rng, room, surgeon, None, tomorrow, 90, now, force_status=ORBookingStatus.REQUESTED)
+                break
     # equipment bookings today
     for code, hours in (
         ("CT-01", (8, 9, 10, 13, 14, 15)),
