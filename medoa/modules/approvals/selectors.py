@@ -367,3 +367,74 @@ def start_form(process_key: str) -> form_link.StepView | None:
     if definition is None or definition.latest_version is None:
         return None
     return form_link.start_view(flow_selectors.parsed_version(definition.latest_version))
+
+
+FILE_TYPES = ("medoa-attachment", "medoa-signature")
+
+
+@dataclass(frozen=True)
+class RequestFile:
+    label: str  # the field's label, with the line number inside a list ("报销明细 2 · 发票")
+    attachment: Any  # FormAttachment
+
+
+def _file_fields(components: Any, hidden: set[str], prefix: str = "") -> Any:
+    """(path, label, component) of every file field of a form-js schema not hidden at a step;
+    fields of a dynamic list come as ``list[].field``."""
+    for component in components or ():
+        if not isinstance(component, dict):
+            continue
+        kind = component.get("type")
+        if kind == "dynamiclist" and component.get("path"):
+            path = f"{prefix}{component['path']}"
+            if path not in hidden:
+                yield from _file_fields(component.get("components"), hidden, f"{path}[].")
+        elif kind == "group" and not component.get("path"):
+            yield from _file_fields(component.get("components"), hidden, prefix)
+        elif kind in FILE_TYPES and component.get("key"):
+            path = f"{prefix}{component['key']}"
+            if path not in hidden:
+                yield path, str(component.get("label") or component["key"]), component
+
+
+def request_files(request: ApprovalRequest) -> list[RequestFile]:
+    """The files of a request's form (invoices per line, the seal document, the contract file …)
+    that everyone who sees the request may open: fields hidden at a step of its process are left
+    out, as on the page and the sheet. The caller checked that the person may see the request."""
+    from medoa.engines.forms.models import FormAttachment
+
+    record = request.form_record
+    if record is None:
+        return []
+    values = record.values or {}
+    hidden = set(record.hidden_fields or ())
+    wanted: list[tuple[str, str]] = []
+    for path, label, _component in _file_fields((record.version.schema or {}).get("components"), hidden):
+        if "[]." in path:
+            list_path, key = path.split("[].", 1)
+            for number, row in enumerate(values.get(list_path) or (), start=1):
+                if isinstance(row, dict):
+                    for token in _tokens(row.get(key)):
+                        wanted.append((f"{number} · {label}", token))
+        else:
+            for token in _tokens(values.get(path)):
+                wanted.append((label, token))
+    found = FormAttachment.objects.filter(record=record).in_bulk([t for _l, t in wanted])
+    return [RequestFile(label=label, attachment=found[t]) for label, t in wanted if t in found]
+
+
+def _tokens(value: Any) -> list[str]:
+    if isinstance(value, str) and value:
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str) and v]
+    return []
+
+
+def request_file_get(*, user: Any, request_id: int, attachment_id: str) -> Any:
+    """One file of a request the person may see (``ApprovalNotFound`` otherwise)."""
+    request = request_get_for_user(user=user, request_id=request_id)
+    for entry in request_files(request):
+        if entry.attachment.pk == attachment_id:
+            return entry.attachment
+    raise ApprovalNotFound()

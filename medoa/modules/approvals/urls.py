@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern] = [
     path("cc/", views.box, {"box": "cc"}, name="cc"),
     path("new/<slug:type_key>/", views.request_new, name="request_new"),
     path("requests/<int:pk>/", views.request_detail, name="request_detail"),
+    path("requests/<int:pk>/files/<str:attachment_id>/", views.request_file, name="request_file"),
     path("requests/<int:pk>/decide/", views.request_decide, name="request_decide"),
     path("requests/<int:pk>/comment/", views.comment_add, name="comment_add"),
     path("requests/<int:pk>/withdraw/", views.request_withdraw, name="request_withdraw"),

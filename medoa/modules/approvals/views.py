@@ -30,6 +30,7 @@ from medoa.engines.flow import selectors as flow_selectors
 from medoa.engines.flow import services as flow_services
 from medoa.engines.flow.errors import FlowError
 from medoa.engines.forms import services as forms_services
+from medoa.engines.forms.attachments import download_response
 from medoa.engines.forms.errors import FormsError
 
 from . import selectors, services
@@ -379,6 +380,7 @@ def _detail_context(request: HttpRequest, found: ApprovalRequest) -> dict[str, A
         and leave.resumed_on is None
         and (is_initiator or selectors.may_manage_balances(request.user)),
         "sheet_url": _url_or_none("approvals:request_sheet", found.pk),
+        "files": selectors.request_files(found),
         "revisions": contract_revisions(found) if found.type_key == "contract" else [],
         "is_document": found.type_key == "document",
         "today": datetime.date.today().isoformat(),
@@ -393,6 +395,17 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     response = render(request, "approvals/request_detail.html", _detail_context(request, found))
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_required
+@require_GET
+@pages
+def request_file(request: HttpRequest, pk: int, attachment_id: str) -> HttpResponse:
+    """One file of the request's form (an invoice, the seal document …) for whoever sees it."""
+    attachment = selectors.request_file_get(user=request.user, request_id=pk, attachment_id=attachment_id)
+    return download_response(
+        attachment.file.open("rb"), name=attachment.name, content_type=attachment.content_type
+    )
 
 
 @login_required

@@ -85,6 +85,16 @@ def test_a_reimbursement_with_three_lines_is_submitted_as_json(people: SimpleNam
     assert "高铁票" in page and "差旅费" in page
     assert "<th>发票</th>" in page and "<th>invoice</th>" not in page  # labels, not the data's keys
 
+    # every invoice opens from the request page, for the approver too; not for anyone else
+    token = items[1]["invoice"][0]
+    link = f"/approvals/requests/{request.pk}/files/{token}/"
+    assert f'href="{link}"' in page and "2 · 发票" in page
+    download = client_of(people.head).get(link)
+    assert download.status_code == 200 and download["Content-Disposition"].startswith("attachment")
+    assert b"".join(download.streaming_content).startswith(b"%PDF")
+    assert client_of(people.surgeon).get(link).status_code == 404
+    assert client_of(people.head).get(f"/approvals/requests/{request.pk}/files/nothing/").status_code == 404
+
 
 def test_refusals_come_back_beside_their_fields(people: SimpleNamespace, media: Any) -> None:
     install(people, "reimbursement")

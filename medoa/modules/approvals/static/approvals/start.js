@@ -26,6 +26,38 @@
       setStatus(data.msgImportFailed + ' ' + (err.message || err), 'error');
     });
 
+  // computed fields (the total of the line items): form-js computes them but shows nothing, so
+  // their values are written under the form as they change
+  const computed = (schema.components || []).filter(function (c) {
+    return c && c.type === 'expression' && c.key && c.label;
+  });
+  const shown = document.getElementById('approvals-start-computed');
+  function showComputed(values) {
+    if (!shown) {
+      return;
+    }
+    shown.replaceChildren();
+    computed.forEach(function (c) {
+      const value = values ? values[c.key] : null;
+      const row = document.createElement('div');
+      row.dataset.key = c.key;
+      const term = document.createElement('dt');
+      term.textContent = c.label;
+      const text = document.createElement('dd');
+      text.textContent =
+        typeof value === 'number' && isFinite(value)
+          ? value.toLocaleString('zh-CN', { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+          : '—';
+      row.append(term, text);
+      shown.append(row);
+    });
+    shown.hidden = computed.length === 0;
+  }
+  viewer.on('changed', function (event) {
+    showComputed(event.data);
+  });
+  showComputed({});
+
   // top-level single-file fields ("multiple": false, e.g. the contract file): the widget keeps a
   // list; the data holds one id
   const single = (schema.components || [])
@@ -36,8 +68,21 @@
       return c.key;
     });
 
+  // fields the form marks "doNotSubmit" (the computed total) are not data: the viewer sends them
+  // all the same, the server would refuse them
+  const notData = (schema.components || [])
+    .filter(function (c) {
+      return c && c.doNotSubmit && c.key;
+    })
+    .map(function (c) {
+      return c.key;
+    });
+
   function payload(values) {
     const out = Object.assign({}, values);
+    notData.forEach(function (key) {
+      delete out[key];
+    });
     single.forEach(function (key) {
       const value = out[key];
       if (Array.isArray(value)) {
