@@ -39,7 +39,7 @@ def announce(using: str = "default") -> None:
     drops that savepoint's NOTIFY with it), so the next call notifies again."""
     conn = connections[using]
     if conn.in_atomic_block:
-        if any(callback is _announced for _sids, callback, _robust in conn.run_on_commit):
+        if any(entry[1] is _announced for entry in conn.run_on_commit):
             return
         transaction.on_commit(_announced, using=using)
     if conn.vendor == "postgresql":

@@ -4,12 +4,12 @@
    check): when the certificate expires within 30 days, notify the person named in the payload and
    人事处 (the holders of the role ``hr``) with the message template ``rules.certificate_expiring``.
    ENABLED.
-2. 危急值告警 — ``clinical.critical_value.received`` and
-3. 手术室超时协调 — ``resources.operating_room.overrun``: templates, DISABLED. Their event types
-   belong to the clinical-resources and resources issues, which register them (and decide their
-   payloads); a disabled rule may name a type nobody registers yet, and its references (the event
-   type, the process to start) are checked when someone enables it. The payload fields used here
-   are the expected ones; adjust the rule when the event type lands.
+2. 危急值告警 — ``clinical.critical_value.received``: a template, DISABLED. The critical-value loop
+   itself (alert the attending doctor, acknowledgement within a limit, escalation to the department
+   head and 医务处, 处置措施, timeliness) is the quality module's (``/quality/critical-values/``);
+   enabling this rule would notify the doctor twice. It shows how a rule reads that event's fields.
+3. 手术室超时协调 — the operating-room overrun event: a template, DISABLED; its references (the
+   event type, the process to start) are checked when someone enables it.
 
 Loading is idempotent: a rule is created once per ``template_key``.
 """
@@ -65,10 +65,11 @@ DEMO_RULES: tuple[dict[str, Any], ...] = (
     },
     {
         "template_key": "demo.critical_value",
-        "name": "危急值告警：通知主管医生确认，超时升级科主任（模板）",
+        "name": "危急值告警示例：通知主管医生确认（模板；危急值闭环由医疗质量模块处理）",
         "description": (
-            "模板，未启用：事件类型 clinical.critical_value.received 由临床资源模块注册；启用前请核对"
-            "事件字段（attending、patient、item、value）。"
+            "模板，未启用：危急值闭环（通知主管医生、限时确认、升级科主任和医务处、处置措施、及时率）由"
+            "医疗质量模块（/quality/critical-values/）处理；启用本规则会重复通知医生。事件字段："
+            "attending_doctor、patient_initials、ward、bed、test_name、value、unit、flag。"
         ),
         "trigger_kind": "event",
         "event_type": "clinical.critical_value.received",
@@ -77,8 +78,8 @@ DEMO_RULES: tuple[dict[str, Any], ...] = (
             {
                 "type": "rules.supervise",
                 "params": {
-                    "payload_fields": ["attending"],
-                    "title": "危急值：{patient} {item} {value}",
+                    "payload_fields": ["attending_doctor"],
+                    "title": "危急值：{patient_initials} {ward}-{bed} {test_name} {value}{unit}（{flag}）",
                     "body": "请立即处理并确认收到。",
                     "kind": "alert",
                     "urgent": True,
