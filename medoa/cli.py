@@ -440,6 +440,9 @@ def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
     connections.close_all()
 
     env = dict(os.environ)
+    # The web process's simulation page sends to this listener (settings read these variables).
+    env["MEDOA_MLLP_HOST"] = mllp_host
+    env["MEDOA_MLLP_PORT"] = str(args.mllp_port)
     me = [sys.executable, "-m", "medoa", "--data-dir", str(data_dir)]
     group = ChildGroup()
     stop = threading.Event()
