@@ -43,6 +43,14 @@ MENU = (
         permission="approvals.stats.view",
     ),
     MenuEntry(
+        "approvals.balance_adjust",
+        _("Adjust leave balances"),
+        "approvals:balance_adjust",
+        group="admin",
+        order=61,
+        permission="approvals.balance.manage",
+    ),
+    MenuEntry(
         "approvals.calendar",
         _("Holiday calendar"),
         "approvals:holiday_list",

@@ -335,7 +335,7 @@ def may_see_balances_of(user: Any, staff: Staff) -> bool:
 def ledger_of(*, staff: Staff, year: int) -> list[LeaveLedgerEntry]:
     return list(
         LeaveLedgerEntry.objects.filter(balance__staff=staff, balance__year=year)
-        .select_related("balance", "request")
+        .select_related("balance", "request", "actor__staff")
         .order_by("-at", "-pk")[:100]
     )
 

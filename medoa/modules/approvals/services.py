@@ -531,7 +531,8 @@ def balances_seed(*, year: int, staff: Iterable[Staff] | None = None) -> int:
 def balance_adjust(
     *, actor: Any, staff: Staff, leave_type: str, year: int, days: Decimal, note: str = ""
 ) -> LeaveBalance:
-    """Add ``days`` (negative: take away) to the entitlement, e.g. compensatory days for overtime.
+    """Add ``days`` (negative: take away) to the entitlement, e.g. compensatory days for overtime,
+    with the reason (``note``, 2–200 characters, required): a ledger entry and an audit entry.
     Permission ``approvals.balance.manage`` (人事处) over the person's department."""
     if not has_perm(actor, selectors.PERM_BALANCE, department=staff.department):
         raise ApprovalPermissionDenied(_("You may not change leave balances."))
@@ -544,7 +545,13 @@ def balance_adjust(
         or days != days.quantize(Decimal("0.1"))
     ):
         raise ApprovalInputError("days", _("Give a number of days other than 0 (at most one decimal)."))
-    note = (note or "").strip()[:200]
+    note = (note or "").strip()
+    if len(note) < 2:
+        raise ApprovalInputError("note", _("Give the reason for the change (e.g. overtime worked)."))
+    if len(note) > 200:
+        raise ApprovalInputError("note", _("The reason may have at most 200 characters."))
+    if not 2000 <= year <= 2100:
+        raise ApprovalInputError("year", _("Give a year between 2000 and 2100."))
     balance = _balance_locked(staff, leave_type, year)
     if balance.entitled is None:
         raise ApprovalInputError(

@@ -11,13 +11,14 @@ refusals → a message beside the form.
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal, InvalidOperation
 import json
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
@@ -26,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from medoa.core.access.policy import has_perm
 from medoa.core.errors import error_pages
 from medoa.core.org.models import Staff
+from medoa.core.org.selectors import DIRECTORY_FIELDS, staff_directory
 from medoa.engines.flow import selectors as flow_selectors
 from medoa.engines.flow import services as flow_services
 from medoa.engines.flow.errors import FlowError
@@ -400,7 +402,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 @pages
-def request_file(request: HttpRequest, pk: int, attachment_id: str) -> HttpResponse:
+def request_file(request: HttpRequest, pk: int, attachment_id: str) -> FileResponse:
     """One file of the request's form (an invoice, the seal document …) for whoever sees it."""
     attachment = selectors.request_file_get(user=request.user, request_id=pk, attachment_id=attachment_id)
     return download_response(
@@ -524,6 +526,7 @@ def balances(request: HttpRequest) -> HttpResponse:
         "rows": selectors.leave_balances(staff=staff, year=year),
         "ledger": selectors.ledger_of(staff=staff, year=year),
         "setting": selectors.auto_delegation_of(staff),
+        "may_adjust": selectors.may_manage_balances(request.user),
         "colleagues": Staff.objects.filter(department=staff.department, status="active")
         .exclude(pk=staff.pk)
         .select_related("user")
@@ -549,6 +552,102 @@ def auto_delegation(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, _("Saved."))
     return redirect("approvals:balances")
+
+
+# --- 人事处: adjusting a person's balance ----------------------------------------------------------
+
+
+def _staff_by_username(username: str) -> Staff | None:
+    if not username:
+        return None
+    return (
+        Staff.objects.select_related("user", "department")
+        .filter(user__username=username[:150], status="active")
+        .first()
+    )
+
+
+@login_required
+@pages
+def balance_adjust(request: HttpRequest) -> HttpResponse:
+    """``/approvals/leave/adjust/?staff=<username>``: 人事处 (``approvals.balance.manage``) finds a
+    person, sees their balances and ledger, and adds or takes away days with a reason (audited)."""
+    if not selectors.may_manage_balances(request.user):
+        raise ApprovalPermissionDenied()
+    source = request.POST if request.method == "POST" else request.GET
+    username = source.get("staff", "").strip()
+    person = _staff_by_username(username)
+    errors: dict[str, str] = {}
+    values = {k: source.get(k, "") for k in ("leave_type", "year", "days", "note")}
+    try:
+        year = int(values["year"]) if values["year"] else datetime.date.today().year
+    except ValueError:
+        year = datetime.date.today().year
+        errors["year"] = _("Give a year between 2000 and 2100.")
+    if username and person is None:
+        errors["staff"] = _("No such person.")
+    if request.method == "POST" and person is not None and not errors:
+        try:
+            days = Decimal(values["days"].strip().replace("＋", "+").replace("－", "-"))
+        except (InvalidOperation, ValueError):
+            errors["days"] = _("Give a number of days other than 0 (at most one decimal).")
+        else:
+            try:
+                services.balance_adjust(
+                    actor=request.user,
+                    staff=person,
+                    leave_type=values["leave_type"],
+                    year=year,
+                    days=days,
+                    note=values["note"],
+                )
+            except ApprovalError as exc:
+                errors = _error_messages(request, exc)
+            else:
+                messages.success(
+                    request,
+                    _("%(name)s: %(type)s %(year)s changed by %(days)s day(s).")
+                    % {
+                        "name": person.name,
+                        "type": LeaveType(values["leave_type"]).label,
+                        "year": year,
+                        "days": f"{days:+}",
+                    },
+                )
+                return redirect(
+                    f"{reverse('approvals:balance_adjust')}?staff={person.user.username}&year={year}"
+                )
+    rows = selectors.leave_balances(staff=person, year=year) if person is not None else []
+    context = {
+        "person": person,
+        "username": username,
+        "year": year,
+        "rows": rows,
+        "limited": [r for r in rows if r.entitled is not None],
+        "ledger": selectors.ledger_of(staff=person, year=year) if person is not None else [],
+        "errors": errors,
+        "values": values,
+    }
+    return render(request, "approvals/balance_adjust.html", context, status=400 if errors else 200)
+
+
+@login_required
+@require_GET
+def staff_lookup(request: HttpRequest) -> JsonResponse:
+    """People matching ``q`` in the directory (name, phone, department), for @mentions and the
+    balance page: ``{"results": [{"username", "name", "department"}]}``."""
+    text = request.GET.get("q", "").strip()[:50]
+    people = (
+        staff_directory(user=request.user, search=text)
+        .select_related("user")
+        .only(*DIRECTORY_FIELDS, "user__id", "user__username")[:10]
+        if text
+        else []
+    )
+    results = [
+        {"username": s.user.username, "name": s.name, "department": s.department.name_zh} for s in people
+    ]
+    return JsonResponse({"results": results})
 
 
 # --- the holiday calendar ------------------------------------------------------------------------

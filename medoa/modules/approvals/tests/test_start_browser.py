@@ -108,6 +108,15 @@ def test_a_doctor_files_a_reimbursement_with_three_invoices(
     assert "高铁往返" in data and "发票3.pdf" in data
     assert "科室负责人审批" in page.locator("#chain").inner_text()
 
+    # a comment @mentioning the department head, picked from the list as the name is typed
+    page.locator("#comment-text").press_sequentially("请张主任审阅 @张")
+    page.locator(".approvals-lookup li", has_text="张主任").click()
+    assert page.locator("#comment-text").input_value() == "请张主任审阅 @head "
+    s.shot("mention")
+    page.click("#comment-form button[type=submit]")
+    page.wait_for_selector(".approvals-comments strong")
+    assert request.comments.get().mentions.get() == people.head
+
 
 def test_on_a_phone_a_document_to_three_departments_and_a_procurement(
     people: SimpleNamespace, media: Any, phone: Callable[..., Phone]
