@@ -11,8 +11,8 @@ refusals → a message beside the form.
 from __future__ import annotations
 
 import datetime
-from decimal import Decimal, InvalidOperation
 import json
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
