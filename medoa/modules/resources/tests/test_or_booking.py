@@ -224,3 +224,24 @@ def test_a_running_case_past_its_end_still_holds_the_room(orp, ors):
     operating.booking_status_set(actor=orp.or_nurse.user, booking=b, status="in_room")
     err = refused(book, orp, ors.r1, now + dt.timedelta(minutes=10), 60, surgeon=orp.surgeon2)
     assert (err.kind, err.conflict.pk) == ("turnover", b.pk)
+
+
+def test_visit_number_links_the_encounter_and_its_initials(orp, ors, beds):
+    from medoa.core.clinical.models import Encounter
+
+    from .conftest import admit
+
+    admit(mrn="MRN9", visit="V9")
+    encounter = Encounter.objects.get(visit_number="V9")
+    b = operating.booking_request(
+        actor=orp.surgeon.user,
+        room=ors.r1,
+        patient_mrn="MRN9",
+        visit_number="V9",
+        procedure="阑尾切除术",
+        surgeon=orp.surgeon,
+        planned_start=at(9),
+        duration_minutes=60,
+    )
+    assert (b.encounter_id, b.patient_initials) == (encounter.pk, encounter.patient.initials)
+    assert b.patient_initials == "张*"
