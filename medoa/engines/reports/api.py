@@ -182,6 +182,13 @@ def records(request: HttpRequest) -> Any:
         ids = department_scope(user, dept)
         if ids is not None and ds.department_path:
             filters.append({"field": "department", "op": "in", "value": sorted(ids)})
+    if request.GET.get("from") and request.GET.get("to"):
+        day_from, day_to = parse_period(request.GET.get("from"), request.GET.get("to"))
+        time_field = next((f for f in ds.fields if f.kind == "time"), None)
+        if time_field is not None:
+            filters.append({"field": time_field.name, "op": "gte", "value": day_from.isoformat()})
+            end = (day_to + dt.timedelta(days=1)).isoformat()
+            filters.append({"field": time_field.name, "op": "lt", "value": end})
     try:
         qs = query.base_rows(ds, user, filters)
         names = list(ds.record_fields)

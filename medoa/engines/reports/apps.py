@@ -12,11 +12,20 @@ class ReportsConfig(AppConfig):
     def ready(self) -> None:
         from medoa.core.access.permissions import register
         from medoa.core.events.registry import Subscriber, subscribers
-        from medoa.core.registries import MenuEntry, PeriodicJob, menu, periodic_jobs
+        from medoa.core.registries import (
+            MenuEntry,
+            PeriodicJob,
+            WorkbenchCard,
+            menu,
+            periodic_jobs,
+            workbench_cards,
+        )
 
         from .access import PERMISSIONS, VIEW
+        from .cards import key_figures_card
         from .facts import REFRESH_SECONDS, facts_refresh_job, on_clinical_event
         from .registry import discover
+        from .services import scheduled_reports_job
 
         for permission in PERMISSIONS:
             register(permission)
@@ -37,6 +46,30 @@ class ReportsConfig(AppConfig):
         periodic_jobs.register(
             "reports.facts",
             PeriodicJob(key="reports.facts", run=facts_refresh_job, every_seconds=REFRESH_SECONDS),
+        )
+        periodic_jobs.register(
+            "reports.scheduled",
+            PeriodicJob(key="reports.scheduled", run=scheduled_reports_job, every_seconds=600.0),
+        )
+        workbench_cards.register(
+            "reports.key_figures",
+            WorkbenchCard(
+                key="reports.key_figures",
+                title=_("Key figures"),
+                template="reports/card_figures.html",
+                context=key_figures_card,
+                order=15,
+                roles=(
+                    "dean",
+                    "vice_dean",
+                    "dept_head",
+                    "head_nurse",
+                    "medical_affairs",
+                    "nursing_dept",
+                    "quality_office",
+                ),
+                permission=VIEW,
+            ),
         )
         subscribers.register(
             Subscriber(

@@ -32,9 +32,17 @@ class PercentileCont(Aggregate):
         super().__init__(expression, **extra)
         self.fraction = fraction
 
-    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
-        extra_context["template"] = f"%(function)s({self.fraction!r}) WITHIN GROUP (ORDER BY %(expressions)s)"
-        return super().as_sql(compiler, connection, **extra_context)
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> Any:
+        template = f"%(function)s({self.fraction!r}) WITHIN GROUP (ORDER BY %(expressions)s)"
+        return super().as_sql(compiler, connection, function=function, template=template, **extra_context)
 
 
 def epoch_seconds(end: str, start: str) -> Func:

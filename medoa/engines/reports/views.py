@@ -71,7 +71,10 @@ def cockpit(request: HttpRequest) -> HttpResponse:
 def builder(request: HttpRequest) -> HttpResponse:
     if not access.may_view(request.user):
         return HttpResponse(status=403)
-    return render(request, "reports/builder.html", {"config": {"datasets": api.datasets_list(request)}})
+    from .services import CHARTS
+
+    config = {"datasets": api.datasets_list(request), "charts": list(CHARTS)}
+    return render(request, "reports/builder.html", {"config": config})
 
 
 @login_required
@@ -129,3 +132,82 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     response = HttpResponse(body, content_type=ctype)
     response["Content-Disposition"] = f'attachment; filename="report.{fmt}"'
     return response
+
+
+def _saved_out(report: Any) -> dict[str, Any]:
+    return {
+        "id": report.pk,
+        "name": report.name,
+        "dataset": report.dataset,
+        "spec": report.spec,
+        "chart": report.chart,
+        "shared_roles": report.shared_roles,
+        "schedule": report.schedule,
+        "schedule_format": report.schedule_format,
+        "schedule_weekday": report.schedule_weekday,
+        "owner": report.owner_id,
+    }
+
+
+@login_required
+def data_saved(request: HttpRequest) -> JsonResponse:
+    """GET: the reports the user may open; POST: save one (``id`` to change one's own)."""
+    from . import services
+    from .models import SavedReport
+
+    if request.method == "GET":
+        return JsonResponse({"reports": [_saved_out(r) for r in services.reports_visible(request.user)]})
+    if not access.may_view(request.user):
+        return JsonResponse({"detail": "forbidden"}, status=403)
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"detail": "Cannot parse request body"}, status=400)
+    report = None
+    if data.get("id"):
+        report = SavedReport.objects.filter(pk=data["id"]).first()
+        if report is None:
+            return JsonResponse({"detail": "not found"}, status=404)
+    try:
+        report = services.report_save(actor=request.user, data=data, report=report)
+    except services.ReportInputError as exc:
+        return JsonResponse(
+            {"detail": exc.message, "errors": [{"field": exc.field, "message": exc.message}]}, status=422
+        )
+    except access.Forbidden:
+        return JsonResponse({"detail": "forbidden"}, status=403)
+    return JsonResponse(_saved_out(report), status=201)
+
+
+@login_required
+def saved_export(request: HttpRequest, report_id: int, fmt: str) -> HttpResponse:
+    """A saved report's export, run with the data scope of the person opening it."""
+    from . import services
+
+    report = services.reports_visible(request.user).filter(pk=report_id).first()
+    if report is None:
+        return HttpResponse(status=404)
+    try:
+        result = query.run(report.spec, request.user, lang=get_language() or "zh")
+    except query.QueryError as exc:
+        return JsonResponse({"detail": str(exc)}, status=422)
+    if fmt == "xlsx":
+        body = exports.to_xlsx(report.name, result)
+        ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    elif fmt == "pdf":
+        body = exports.to_pdf(report.name, result, chart=report.chart)
+        ctype = "application/pdf"
+    else:
+        return HttpResponse(status=404)
+    response = HttpResponse(body, content_type=ctype)
+    response["Content-Disposition"] = f'attachment; filename="report-{report.pk}.{fmt}"'
+    return response
+
+
+@login_required
+def data_ward(request: HttpRequest) -> JsonResponse:
+    from .cards import ward_panel
+
+    if not access.may_view(request.user):
+        return JsonResponse({"detail": "forbidden"}, status=403)
+    return JsonResponse(ward_panel(request.user))

@@ -183,3 +183,69 @@ def test_exports(hospital: Any, client: Any) -> None:
     assert res.status_code == 200 and res.content[:2] == b"PK"
     res = client.get("/reports/export/pdf/", {"spec": spec, "chart": "bar"})
     assert res.status_code == 200 and res.content[:4] == b"%PDF"
+
+
+def test_records_follow_the_period(hospital: Any, api_as: Any) -> None:
+    client = api_as(hospital.dean)
+    rows = client.get(f"/api/v1/reports/records?dataset=clinical.encounters&{PERIOD}").json()["rows"]
+    assert sorted(r[0] for r in rows) == ["V1", "V3", "V4", "V5"]  # V2 admitted on 02-25
+
+
+def test_saved_reports_share_and_schedule(hospital: Any, client: Any) -> None:
+    from medoa.engines.reports.models import SavedReport
+    from medoa.engines.reports.services import scheduled_reports_job
+
+    client.force_login(hospital.head_card.user)
+    spec = {"dataset": "clinical.encounters", "dimensions": [{"field": "department"}]}
+    bad = client.post(
+        "/reports/data/saved/",
+        json.dumps({"name": "x", "spec": {"dataset": "nope"}}),
+        content_type="application/json",
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "spec.dataset"
+    res = client.post(
+        "/reports/data/saved/",
+        json.dumps(
+            {
+                "name": "科室住院",
+                "spec": spec,
+                "chart": "pie",
+                "shared_roles": ["head_nurse"],
+                "schedule": "weekly",
+                "schedule_format": "xlsx",
+            }
+        ),
+        content_type="application/json",
+    )
+    assert res.status_code == 201, res.content
+    report = SavedReport.objects.get()
+    # the head nurse sees it (shared with her role), within HER scope; the other head does not
+    client.force_login(hospital.nurse_w5.user)
+    assert [r["name"] for r in client.get("/reports/data/saved/").json()["reports"]] == ["科室住院"]
+    assert client.get(f"/reports/saved/{report.pk}/export.xlsx").status_code == 200
+    client.force_login(hospital.head_surg.user)
+    assert client.get("/reports/data/saved/").json()["reports"] == []
+    assert client.get(f"/reports/saved/{report.pk}/export.pdf").status_code == 404
+    # the weekly e-mail: due → one notification to the owner with the export link
+    from django.utils import timezone
+
+    SavedReport.objects.filter(pk=report.pk).update(next_run_at=timezone.now())
+    assert scheduled_reports_job() == 1
+    assert scheduled_reports_job() == 0
+    from medoa.core.notify.models import Notification
+
+    note = Notification.objects.get(recipient=hospital.head_card.user)
+    assert note.link == f"/reports/saved/{report.pk}/export.xlsx"
+
+
+def test_ward_panel_and_pages(hospital: Any, client: Any) -> None:
+    client.force_login(hospital.nurse_w5.user)
+    body = client.get("/reports/data/ward/").json()
+    assert {b["status"]: b["count"] for b in body["beds"]} == {"available": 10}
+    assert body["open_critical_values"] == 0
+    assert client.get("/reports/").status_code == 200
+    assert client.get("/reports/builder/").status_code == 200
+    # another department through the page's own endpoints: refused
+    assert client.get(f"/reports/data/kpis/?{PERIOD}&department=W7").status_code == 403
+    client.force_login(hospital.doctor.user)
+    assert client.get("/reports/").status_code == 403

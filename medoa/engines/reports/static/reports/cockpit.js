@@ -69,6 +69,18 @@
       r.forEach(function (v) { tr.insertCell().textContent = v === null ? "" : v; });
     });
   }
+  var bedsEl = document.getElementById("chart-beds");
+  var beds = bedsEl ? echarts.init(bedsEl) : null;
+  function ward() {
+    if (!beds) return null;
+    return get("/reports/data/ward/").then(function (w) {
+      beds.setOption({ tooltip: {}, series: [{ type: "pie", radius: "65%",
+        data: (w.beds || []).map(function (b) { return { name: b.status, value: b.count }; }) }] }, true);
+      document.getElementById("w-crit").textContent = w.open_critical_values === undefined ? "—" : w.open_critical_values;
+      var rc = w.roster_coverage_today;
+      document.getElementById("w-roster").textContent = rc === null || rc === undefined ? "—" : (rc * 100).toFixed(0) + "%";
+    });
+  }
   function load() {
     var status = document.getElementById("cockpit-status");
     status.textContent = "…";
@@ -79,7 +91,7 @@
     }).then(departments).then(function () {
       var ds = drills[state.kpi];
       return ds ? get("/reports/data/records/?" + qs({ dataset: ds })).then(records) : null;
-    }).catch(function (e) { status.textContent = String(e.message || e); });
+    }).then(ward).catch(function (e) { status.textContent = String(e.message || e); });
   }
   document.getElementById("c-from").value = state.from;
   document.getElementById("c-to").value = state.to;
