@@ -95,11 +95,12 @@ DEMO_RULES: tuple[dict[str, Any], ...] = (
         "template_key": "demo.or_overrun",
         "name": "手术室超出计划结束 30 分钟启动协调流程（模板）",
         "description": (
-            "模板，未启用：事件类型 resources.operating_room.overrun 和流程 or_coordination 由医疗资源"
-            "模块提供；启用前请核对事件字段（room、minutes_over、coordinator）。"
+            "模板，未启用：手术超时协调（通知下一台手术团队和麻醉科、改期选项）由医疗资源模块处理；"
+            "本规则示范如何用事件 resources.or.overrun（字段 room、minutes_over、coordinator）"
+            "启动一个自定义的协调流程 or_coordination（需先设计并部署）。"
         ),
         "trigger_kind": "event",
-        "event_type": "resources.operating_room.overrun",
+        "event_type": "resources.or.overrun",
         "condition": "payload.minutes_over >= 30",
         "actions": [
             {
