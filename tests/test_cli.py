@@ -80,7 +80,7 @@ class Demo:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
 
-    def wait_for_banner(self, timeout: float = 90) -> None:
+    def wait_for_banner(self, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
         while "Press Ctrl-C to stop." not in self.output:
             assert self.proc.poll() is None, f"medoa demo exited early:\n{self.output}"
