@@ -378,9 +378,9 @@ class RequestFile:
     attachment: Any  # FormAttachment
 
 
-def _file_fields(components: Any, hidden: set[str], prefix: str = "") -> Any:
-    """(path, label, component) of every file field of a form-js schema not hidden at a step;
-    fields of a dynamic list come as ``list[].field``."""
+def _file_fields(components: Any, hidden: set[str], prefix: str = "", within: str = "") -> Any:
+    """(path, label, list label) of every file field of a form-js schema not hidden at a step;
+    fields of a dynamic list come as ``list[].field`` with the list's label."""
     for component in components or ():
         if not isinstance(component, dict):
             continue
@@ -388,13 +388,14 @@ def _file_fields(components: Any, hidden: set[str], prefix: str = "") -> Any:
         if kind == "dynamiclist" and component.get("path"):
             path = f"{prefix}{component['path']}"
             if path not in hidden:
-                yield from _file_fields(component.get("components"), hidden, f"{path}[].")
+                label = str(component.get("label") or component["path"])
+                yield from _file_fields(component.get("components"), hidden, f"{path}[].", label)
         elif kind == "group" and not component.get("path"):
-            yield from _file_fields(component.get("components"), hidden, prefix)
+            yield from _file_fields(component.get("components"), hidden, prefix, within)
         elif kind in FILE_TYPES and component.get("key"):
             path = f"{prefix}{component['key']}"
             if path not in hidden:
-                yield path, str(component.get("label") or component["key"]), component
+                yield path, str(component.get("label") or component["key"]), within
 
 
 def request_files(request: ApprovalRequest) -> list[RequestFile]:
@@ -409,13 +410,13 @@ def request_files(request: ApprovalRequest) -> list[RequestFile]:
     values = record.values or {}
     hidden = set(record.hidden_fields or ())
     wanted: list[tuple[str, str]] = []
-    for path, label, _component in _file_fields((record.version.schema or {}).get("components"), hidden):
+    for path, label, within in _file_fields((record.version.schema or {}).get("components"), hidden):
         if "[]." in path:
             list_path, key = path.split("[].", 1)
             for number, row in enumerate(values.get(list_path) or (), start=1):
                 if isinstance(row, dict):
                     for token in _tokens(row.get(key)):
-                        wanted.append((f"{number} · {label}", token))
+                        wanted.append((f"{within} {number} · {label}", token))
         else:
             for token in _tokens(values.get(path)):
                 wanted.append((label, token))

@@ -97,7 +97,7 @@ def test_a_doctor_files_a_reimbursement_with_three_invoices(
     third.locator(".medoa-file-link", has_text="发票3.pdf").wait_for()
     s.shot("reimbursement-form")
     page.click("#submit-request")
-    page.wait_for_selector("#chain")
+    page.wait_for_selector("#chain", timeout=40_000)
     s.shot("reimbursement-submitted")
 
     request = ApprovalRequest.objects.get()
@@ -136,7 +136,7 @@ def test_on_a_phone_a_document_to_three_departments_and_a_procurement(
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
     s.shot("document-form")
     page.click("#submit-request")
-    page.wait_for_selector("#chain")
+    page.wait_for_selector("#chain", timeout=40_000)
     s.shot("document-submitted")
     document = ApprovalRequest.objects.get(type_key="document")
     assert [r["department"] for r in document.data["recipients"]] == ["SURG", "FIN", "EQP"]
@@ -156,7 +156,7 @@ def test_on_a_phone_a_document_to_three_departments_and_a_procurement(
         row.locator(".fjs-form-field-number input").nth(1).fill(price)
     s.wait_text("#approvals-start-computed", "78,600.00")
     page.click("#submit-request")
-    page.wait_for_selector("#chain")
+    page.wait_for_selector("#chain", timeout=40_000)
     s.shot("procurement-submitted")
     procurement = ApprovalRequest.objects.get(type_key="procurement")
     assert len(procurement.data["items"]) == 2

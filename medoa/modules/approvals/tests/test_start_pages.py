@@ -88,7 +88,7 @@ def test_a_reimbursement_with_three_lines_is_submitted_as_json(people: SimpleNam
     # every invoice opens from the request page, for the approver too; not for anyone else
     token = items[1]["invoice"][0]
     link = f"/approvals/requests/{request.pk}/files/{token}/"
-    assert f'href="{link}"' in page and "2 · 发票" in page
+    assert f'href="{link}"' in page and "报销明细 2 · 发票" in page
     download = client_of(people.head).get(link)
     assert download.status_code == 200 and download["Content-Disposition"].startswith("attachment")
     assert b"".join(download.streaming_content).startswith(b"%PDF")
