@@ -10,8 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import helpers
-from .models import DailyFact, FactDirtyDay
-from .registry import fact_sources
+from .models import DailyFact, DurationFact, FactDirtyDay
+from .registry import duration_sources, fact_sources
 
 RECENT_DAYS = 2
 REFRESH_SECONDS = 300.0
@@ -43,6 +43,59 @@ def facts_rebuild(day_from: dt.date, day_to: dt.date, *, sources: list[str] | No
     return written
 
 
+def durations_rebuild(day_from: dt.date, day_to: dt.date) -> int:
+    """Recompute the duration facts of ``[day_from, day_to]``: on PostgreSQL one
+    ``INSERT … SELECT`` from the source's (Django-compiled) queryset, elsewhere through Python."""
+    from django.db import connection
+
+    written = 0
+    for source in duration_sources:
+        qs = source.rows(day_from, day_to)
+        with transaction.atomic():
+            DurationFact.objects.filter(
+                series__startswith=source.prefix, day__gte=day_from, day__lte=day_to
+            ).delete()
+            if helpers.is_postgres():
+                rows = qs.annotate(_seconds=helpers.epoch_seconds("end", "start")).values_list(
+                    "series", "day", "department_id", "_seconds", "source_id"
+                )
+                sql, params = rows.query.sql_with_params()
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "INSERT INTO reports_durationfact (series, day, department_id, seconds, source_id) "
+                        f"SELECT * FROM ({sql}) AS src ON CONFLICT DO NOTHING",
+                        params,
+                    )
+                    written += cursor.rowcount
+            else:
+                batch = [
+                    DurationFact(
+                        series=series,
+                        day=day,
+                        department_id=dept,
+                        seconds=(end - start).total_seconds(),
+                        source_id=source_id,
+                    )
+                    for series, source_id, day, dept, end, start in qs.values_list(
+                        "series", "source_id", "day", "department_id", "end", "start"
+                    ).iterator(chunk_size=5000)
+                    if end is not None and start is not None
+                ]
+                DurationFact.objects.bulk_create(batch, batch_size=2000, ignore_conflicts=True)
+                written += len(batch)
+    return written
+
+
+def duration_percentile(ctx: Any, series: str, fraction: float = 0.5) -> float | None:
+    """The percentile of a duration series (``prefix*`` for every series starting so) over the
+    context's days and departments."""
+    qs = DurationFact.objects.filter(day__gte=ctx.day_from, day__lte=ctx.day_to)
+    qs = qs.filter(series__startswith=series[:-1]) if series.endswith("*") else qs.filter(series=series)
+    if ctx.department_ids is not None:
+        qs = qs.filter(department_id__in=sorted(ctx.department_ids))
+    return helpers.percentile(qs, fraction=fraction, path="seconds")
+
+
 def mark_dirty(moment: dt.datetime | dt.date | None) -> None:
     """Mark the day of ``moment`` (local) for the next refresh."""
     if moment is None:
@@ -59,6 +112,7 @@ def facts_refresh_job() -> int:
     n = 0
     for day in sorted(days):
         n += facts_rebuild(day, day)
+        n += durations_rebuild(day, day)
     FactDirtyDay.objects.filter(day__in=list(days)).delete()
     return n
 

@@ -116,3 +116,10 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if not denominator or numerator is None:
         return None
     return float(numerator) / float(denominator)
+
+
+def duration_percentile(ctx: Any, series: str, fraction: float = 0.5) -> float | None:
+    """See ``facts.duration_percentile`` (pre-aggregated duration facts)."""
+    from .facts import duration_percentile as compute
+
+    return compute(ctx, series, fraction)

@@ -82,3 +82,27 @@ class SavedReport(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DurationFact(models.Model):
+    """One duration (seconds) per source row of a registered duration source (``series`` names
+    the source and its group, e.g. ``flow.task:leave``): a narrow, indexed projection so that the
+    percentiles of a period read an index range instead of scanning the source tables. Rebuilt by
+    day range from the source's queryset (INSERT … SELECT on PostgreSQL)."""
+
+    series = models.CharField(max_length=64)
+    day = models.DateField()
+    department = models.ForeignKey(
+        "org.Department", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    seconds = models.FloatField()
+    source_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "source_id"], name="reports_duration_unique")
+        ]
+        indexes = [models.Index(fields=["series", "day"], name="reports_duration_series_day")]
+
+    def __str__(self) -> str:
+        return f"{self.series} {self.day} {self.seconds}"

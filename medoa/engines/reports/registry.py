@@ -110,7 +110,19 @@ class FactSource:
     compute: Callable[[Any, Any], list[tuple[Any, int | None, str, float]]]
 
 
+@dataclass(frozen=True)
+class DurationSource:
+    """Feeds ``DurationFact``: ``rows(day_from, day_to)`` returns a queryset whose rows are
+    ``series``, ``source_id``, ``day`` (local), ``department_id``, ``end``, ``start`` (timestamps)
+    for the source rows ending on those days; ``prefix`` is the start of every series it makes."""
+
+    key: str
+    prefix: str
+    rows: Callable[[Any, Any], QuerySet[Any]]
+
+
 datasets: Registry[Dataset] = Registry("report datasets")
+duration_sources: Registry[DurationSource] = Registry("report duration sources")
 kpis: Registry[Kpi] = Registry("report KPIs")
 fact_sources: Registry[FactSource] = Registry("report fact sources")
 
@@ -133,6 +145,9 @@ class Site:
 
     def facts(self, key: str, keys: tuple[str, ...], compute: Callable[..., Any]) -> FactSource:
         return fact_sources.register(key, FactSource(key, keys, compute))
+
+    def durations(self, key: str, prefix: str, rows: Callable[..., Any]) -> DurationSource:
+        return duration_sources.register(key, DurationSource(key, prefix, rows))
 
     # helpers the providers use (so they need not import the engine)
     @property

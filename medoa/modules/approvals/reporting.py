@@ -89,6 +89,7 @@ def register(site: Any) -> None:
         ),
         record_fields=("number", "type", "status", "submitted_at", "finished_at"),
     )
+    site.durations("approvals.cycle", "approvals.cycle:", cycle_rows)
     site.kpi(
         "approval_cycle_hours_median",
         "审批周期中位数(小时)",

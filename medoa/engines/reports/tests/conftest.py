@@ -105,9 +105,10 @@ def hospital(department_factory: Any) -> Hospital:
     _cleanings(h)
     _approvals(h)
     _or(h)
-    from medoa.engines.reports.facts import facts_rebuild
+    from medoa.engines.reports.facts import durations_rebuild, facts_rebuild
 
     facts_rebuild(DAY_FROM, DAY_TO)
+    durations_rebuild(DAY_FROM, DAY_TO)
     return h
 
 

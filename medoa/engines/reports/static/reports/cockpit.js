@@ -44,17 +44,19 @@
       grid.appendChild(card);
     });
     var occ = values.bed_occupancy_rate;
-    gauge.setOption({ series: [{ type: "gauge", min: 0, max: 100, detail: { formatter: "{value}%" },
+    gauge.setOption({ series: [{ type: "gauge", min: 0, max: 100, detail: { formatter: "{value}%", offsetCenter: [0, "70%"], fontSize: 22 },
+      title: { offsetCenter: [0, "100%"] },
       data: [{ value: occ === null ? 0 : Math.round(occ * 1000) / 10, name: labels.bed_occupancy_rate || "" }] }] });
   }
   function departments(body) {
     var rows = body.rows;
     document.getElementById("drill-title").textContent = (labels[state.kpi] || state.kpi);
     bar.setOption({
-      tooltip: {}, grid: { left: 50, right: 20, bottom: 60, top: 20 },
+      grid: { left: 50, right: 20, bottom: 60, top: 20 },
       xAxis: { type: "category", data: rows.map(function (r) { return r.name; }), axisLabel: { rotate: 30 } },
-      yAxis: { type: "value" },
-      series: [{ type: "bar", data: rows.map(function (r) { return { value: r.value, code: r.department }; }) }]
+      yAxis: { type: "value", axisLabel: { formatter: function (v) { return RATES[units[state.kpi]] ? Math.round(v * 100) + "%" : v; } } },
+      tooltip: { valueFormatter: function (v) { return fmt(state.kpi, v); } },
+      series: [{ type: "bar", label: { show: true, position: "top", formatter: function (p) { return fmt(state.kpi, p.value); } }, data: rows.map(function (r) { return { value: r.value, code: r.department }; }) }]
     }, true);
   }
   bar.on("click", function (p) { if (p.data && p.data.code) { state.department = p.data.code; document.getElementById("c-dept").value = p.data.code; load(); } });
