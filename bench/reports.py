@@ -176,7 +176,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
 
     def alerts() -> Any:
-        for i in range(200_000):
+        for i in range(args.alerts):
             ward = rng.choice(wards)
             received = now - dt.timedelta(seconds=rng.randrange(365 * 86400))
             ack = rng.randint(30, 1500)
@@ -257,7 +257,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     def cleanings() -> Any:
-        for _ in range(200_000):
+        for _ in range(args.cleanings):
             bed = rng.choice(beds)
             discharged = now - dt.timedelta(seconds=rng.randrange(365 * 86400))
             minutes = rng.randint(15, 180)
@@ -298,7 +298,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     def requests() -> Any:
-        for i in range(300_000):
+        for i in range(args.requests):
             person = rng.choice(staff)
             submitted = now - dt.timedelta(seconds=rng.randrange(365 * 86400))
             yield (
@@ -442,11 +442,18 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     today = timezone.localtime(now, tz).date()
     facts_rebuild(today - dt.timedelta(days=730), today)
     timings["facts_rebuild, 2 years (s)"] = time.perf_counter() - t0
+    from medoa.engines.reports.facts import durations_rebuild
+
+    t0 = time.perf_counter()
+    durations_rebuild(today - dt.timedelta(days=730), today)
+    timings["durations_rebuild, 2 years (s)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     facts_rebuild(today - dt.timedelta(days=1), today)
-    timings["facts refresh, last 2 days (s)"] = time.perf_counter() - t0
+    durations_rebuild(today - dt.timedelta(days=1), today)
+    timings["facts + durations refresh, last 2 days (s)"] = time.perf_counter() - t0
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE reports_dailyfact")
+        cursor.execute("ANALYZE reports_durationfact")
     return {"timings": timings, "dept": depts[3], "dean": None}
 
 
@@ -513,7 +520,25 @@ def run_queries(args: argparse.Namespace, built: dict[str, Any]) -> list[tuple[s
                 duration=("completed_at", "created_at"),
             )
 
-    measure("task duration median per process (5 processes, 30 days)", task_median, args.reps, results)
+    measure("task duration median per process, source table (5 × 30 days)", task_median, args.reps, results)
+    from medoa.engines.reports.facts import duration_percentile
+
+    def task_median_facts() -> None:
+        for key in ("leave", "trip", "reimbursement", "procurement", "procurement_big"):
+            duration_percentile(month, f"flow.task:{key}", 0.5)
+
+    measure(
+        "task duration median per process, duration facts (5 × 30 days)",
+        task_median_facts,
+        args.reps,
+        results,
+    )
+
+    def task_median_facts_dept() -> None:
+        for key in ("leave", "trip", "reimbursement", "procurement", "procurement_big"):
+            duration_percentile(dept_month, f"flow.task:{key}", 0.5)
+
+    measure("the same for one department tree", task_median_facts_dept, args.reps, results)
     return results
 
 
@@ -523,6 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--encounters", type=int, default=1_000_000)
     parser.add_argument("--tasks", type=int, default=5_000_000)
+    parser.add_argument("--alerts", type=int, default=200_000)
+    parser.add_argument("--cleanings", type=int, default=200_000)
+    parser.add_argument("--requests", type=int, default=300_000)
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--db-url", default=DEFAULT_DB_URL)
     parser.add_argument("--keep-db", action="store_true")
@@ -543,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
         connections.close_all()
         if not args.keep_db:
             recreate_database(args.db_url, drop_only=True)
-    failed = [name for name, _p50, p95 in results if p95 >= GOAL_MS]
+    # the source-table variant is shown for comparison; the cockpit reads the duration facts
+    failed = [name for name, _p50, p95 in results if p95 >= GOAL_MS and "source table" not in name]
     print(
         ("PASS" if not failed else "FAIL")
         + f": p95 < {GOAL_MS:.0f} ms for each cockpit query"
