@@ -62,8 +62,8 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Field, Max, Model, Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
@@ -219,6 +219,10 @@ class _Run:
     events: list[ProcessEvent] = field(default_factory=list)
     # steps passed on because the initiator would have approved them (``_pass_initiator_steps``)
     passed_steps: int = 0
+    # every task row of the instance as the database has it, when the change knows them already
+    # (a new instance; a plain decision on a task read with its siblings): ``_sync`` takes them
+    # instead of reading them again, once
+    rows: list[HumanTask] | None = None
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -753,12 +757,13 @@ def _lock_sql(vendor: str, where: str, skip_locked: bool) -> str:
 
 _TASK_SQL = (
     "SELECT {columns}, EXISTS (SELECT 1 FROM {tasks} s WHERE s.added_for_id = t.id) AS has_added_signers "
-    "FROM {tasks} t WHERE t.id = %s"
+    "FROM {tasks} t WHERE t.instance_id = %s"
 )
 
 
 def _task_statement() -> str:
-    """A task with whether signers were added to it (the action checks and completes those)."""
+    """An instance's tasks, each with whether signers were added to it (the action checks and
+    completes those; a plain decision's ``_sync`` takes the others from here)."""
     return _task_sql(connection.vendor)
 
 
@@ -769,6 +774,93 @@ def _task_sql(vendor: str) -> str:
         columns=", ".join(f"t.{quote(f.column or f.attname)}" for f in HumanTask._meta.concrete_fields),
         tasks=quote(HumanTask._meta.db_table),
     )
+
+
+# The hot path's inserts and updates are written out too: the ORM's per-statement work (query
+# compilation, expression resolution) cost about as much as the database. The statements are built
+# once per vendor, model and shape; values go through each field's own ``get_db_prep_save`` as the
+# ORM's would. The flow models have no signals and no ``save()`` of their own, so nothing is skipped.
+
+
+_INSERT_SQL = "INSERT INTO {table} ({columns}) VALUES {values} RETURNING {pk}"
+_UPDATE_SQL = "UPDATE {table} SET {sets} WHERE {where}"
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
+    return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+
+
+@functools.lru_cache(maxsize=128)
+def _insert_sql(vendor: str, model: type[Model], rows: int) -> str:
+    quote = connection.ops.quote_name
+    fields = _insert_fields(model)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return _INSERT_SQL.format(
+        table=quote(model._meta.db_table),
+        columns=", ".join(quote(f.column or f.attname) for f in fields),
+        values=", ".join([one] * rows),
+        pk=quote(_pk_column(model)),
+    )
+
+
+def _pk_column(model: type[Model]) -> str:
+    pk = model._meta.pk
+    assert pk is not None
+    return pk.column or pk.attname
+
+
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    found = model._meta.get_field(name)
+    assert isinstance(found, Field)
+    return found
+
+
+def _insert(objs: Sequence[Model]) -> None:
+    """Insert new rows of one model (ids set on the objects, in order), as ``bulk_create`` would."""
+    if not objs:
+        return
+    if not connection.features.can_return_rows_from_bulk_insert:
+        type(objs[0])._default_manager.bulk_create(objs)
+        return
+    model = type(objs[0])
+    fields = _insert_fields(model)
+    batch = max(1, connection.ops.bulk_batch_size(list(fields), list(objs)))
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), batch):
+            chunk = objs[start : start + batch]
+            params: list[Any] = []
+            for obj in chunk:
+                obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
+                params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
+            cursor.execute(_insert_sql(connection.vendor, model, len(chunk)), params)
+            for obj, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
+                obj.pk = pk
+                obj._state.adding = False
+                obj._state.db = connection.alias
+
+
+@functools.lru_cache(maxsize=128)
+def _update_sql(vendor: str, model: type[Model], names: tuple[str, ...], guard: str | None) -> str:
+    quote = connection.ops.quote_name
+    sets = ", ".join(f"{quote(_field(model, n).column or n)} = %s" for n in names)
+    where = f"{quote(_pk_column(model))} = %s"
+    if guard is not None:
+        where += f" AND {quote(_field(model, guard).column or guard)} = %s"
+    return _UPDATE_SQL.format(table=quote(model._meta.db_table), sets=sets, where=where)
+
+
+def _update(obj: Model, names: Sequence[str]) -> None:
+    """``obj.save(update_fields=names)``, written out (the row must exist)."""
+    model = type(obj)
+    params = [
+        f.get_db_prep_save(f.pre_save(obj, False), connection) for f in (_field(model, n) for n in names)
+    ]
+    params.append(obj.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(_update_sql(connection.vendor, model, tuple(names), None), params)
+        if cursor.rowcount != 1:
+            raise DatabaseError("Save with update_fields did not affect any rows.")
 
 
 def _version(version_id: int, checksum: str) -> ProcessVersion:
@@ -833,9 +925,17 @@ def _open(instance: ProcessInstance, now: datetime.datetime | None = None) -> _R
 def _bump(instance: ProcessInstance, **fields: Any) -> None:
     """Save ``fields`` and the next revision, if nobody saved the instance since we read it."""
     now = _now()
-    updated = ProcessInstance.objects.filter(pk=instance.pk, revision=instance.revision).update(
-        revision=instance.revision + 1, updated_at=now, **fields
-    )
+    names = ("revision", "updated_at", *fields)
+    params = [
+        _field(ProcessInstance, name).get_db_prep_save(
+            value.pk if isinstance(value, Model) else value, connection
+        )
+        for name, value in (("revision", instance.revision + 1), ("updated_at", now), *fields.items())
+    ]
+    params += [instance.pk, instance.revision]
+    with connection.cursor() as cursor:
+        cursor.execute(_update_sql(connection.vendor, ProcessInstance, names, "revision"), params)
+        updated = cursor.rowcount
     if updated != 1:
         raise FlowConflict()
     instance.revision += 1
@@ -893,7 +993,7 @@ def _close(
     row.completed_by = by
     if comment:
         row.comment = comment
-    row.save(update_fields=["status", "outcome", "completed_at", "completed_by", "comment", "data"])
+    _update(row, ("status", "outcome", "completed_at", "completed_by", "comment", "data"))
 
 
 def _close_vanished(
@@ -1027,9 +1127,8 @@ def _insert_rows(
     with the run's other history rows) and notifications."""
     if not rows:
         return
-    for row in rows:
-        row.save()
-    HumanTaskCandidate.objects.bulk_create(
+    _insert(rows)
+    _insert(
         [
             HumanTaskCandidate(task=row, staff=person)
             for row in rows
@@ -1056,7 +1155,7 @@ def _insert_rows(
     if events is not None:
         events.extend(created)
     else:
-        ProcessEvent.objects.bulk_create(created)
+        _insert(created)
     for row in rows:
         people = [row.assignee] if row.assignee is not None else list(getattr(row, "_candidates", []))
         notification_send(
@@ -1082,7 +1181,10 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
         )
         for done in wf.take_decisions()
     )
-    rows = list(HumanTask.objects.filter(instance=instance).order_by())
+    if run.rows is not None:
+        rows, run.rows = run.rows, None
+    else:
+        rows = list(HumanTask.objects.filter(instance=instance).order_by())
     ready = [] if wf.completed else wf.ready_user_tasks()
     ready_ids = {r.spiff_id for r in ready}
     cancelled = _close_vanished(run, rows, ready_ids, TaskStatus.CANCELLED)
@@ -1139,7 +1241,8 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
             else ""
         )
         fields["ended_at"] = now
-        _close_open_rows(run, TaskStatus.CANCELLED)
+        # every row of the instance is in rows or new_rows (nothing since has written tasks)
+        _close_open_rows(run, TaskStatus.CANCELLED, rows=[*rows, *new_rows])
         _event(instance, EventKind.ENDED, data={"outcome": fields["outcome"]}, defer=run.events)
         status = InstanceStatus.COMPLETED
     if status == InstanceStatus.RUNNING:
@@ -1154,7 +1257,7 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
     else:
         fields["next_due_at"] = None
     if run.events:
-        ProcessEvent.objects.bulk_create(run.events)
+        _insert(run.events)
         run.events.clear()
     _bump(instance, **fields)
     if thrown:
@@ -1256,8 +1359,12 @@ def _task_alarms_of(instance: ProcessInstance, parsed: ParsedDefinition) -> list
     return alarms
 
 
-def _close_open_rows(run: _Run, status: str) -> list[HumanTask]:
-    rows = list(HumanTask.objects.filter(instance=run.instance, status=TaskStatus.OPEN))
+def _close_open_rows(run: _Run, status: str, *, rows: list[HumanTask] | None = None) -> list[HumanTask]:
+    """Close the open rows (``rows``: all of the instance's, known already; else they are read)."""
+    if rows is None:
+        rows = list(HumanTask.objects.filter(instance=run.instance, status=TaskStatus.OPEN))
+    else:
+        rows = [row for row in rows if row.status == TaskStatus.OPEN]
     for row in rows:
         _close(row, status, run.now)
     return rows
@@ -1432,7 +1539,7 @@ def _start(
     now = _now()
     if not title:
         title = f"{definition.name} · {initiator.name}" if initiator is not None else definition.name
-    instance = ProcessInstance.objects.create(
+    instance = ProcessInstance(
         definition=definition,
         version=version,
         business_key=business_key,
@@ -1442,7 +1549,8 @@ def _start(
         state={},
         variables={},
     )
-    run = _Run(instance=instance, parsed=parsed, wf=wf, now=now)
+    _insert([instance])
+    run = _Run(instance=instance, parsed=parsed, wf=wf, now=now, rows=[])  # a new instance: no tasks yet
     _event(
         instance,
         EventKind.STARTED,
@@ -1465,12 +1573,36 @@ def _startable(definition_key: str) -> tuple[ProcessDefinition, ProcessVersion]:
         raise FlowNotFound(
             fmt(_("There is no process “%(key)s”."), {"key": str(definition_key).replace("\x00", "")[:80]})
         )
-    definition = ProcessDefinition.objects.select_related("latest_version").filter(key=definition_key).first()
+    definition = next(iter(ProcessDefinition.objects.raw(_startable_statement(), [definition_key])), None)
     if definition is None:
         raise FlowNotFound(fmt(_("There is no process “%(key)s”."), {"key": str(definition_key)[:80]}))
-    if not definition.is_active or definition.latest_version is None:
+    if not definition.is_active or definition.latest_version_id is None:
         raise FlowConflict(fmt(_("The process “%(name)s” cannot be started now."), {"name": definition.name}))
+    definition.latest_version = _version(definition.latest_version_id, definition.version_checksum)  # type: ignore[attr-defined]
     return definition, definition.latest_version
+
+
+_STARTABLE_SQL = (
+    "SELECT {columns}, v.checksum AS version_checksum FROM {definitions} d "
+    "LEFT JOIN {versions} v ON v.id = d.latest_version_id WHERE d.key = %s"
+)
+
+
+@functools.cache
+def _startable_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    return _STARTABLE_SQL.format(
+        columns=", ".join(
+            f"d.{quote(f.column or f.attname)}" for f in ProcessDefinition._meta.concrete_fields
+        ),
+        definitions=quote(ProcessDefinition._meta.db_table),
+        versions=quote(ProcessVersion._meta.db_table),
+    )
+
+
+def _startable_statement() -> str:
+    """A definition by key with its latest version's checksum (the version comes from ``_version``)."""
+    return _startable_sql(connection.vendor)
 
 
 @transaction.atomic
@@ -1562,13 +1694,18 @@ def _locked_task(task: HumanTask | int) -> tuple[HumanTask, ProcessInstance]:
         task_id = int(task_id)
     except (TypeError, ValueError):
         raise FlowNotFound(_("There is no such task.")) from None
-    # the task's instance, locked, in one statement; then the task (it cannot move to another
+    # the task's instance, locked, in one statement; then its tasks (a task cannot move to another
     # instance, and nothing deletes a task of a locked instance)
     instance = _locked(_BY_TASK.format(tasks=connection.ops.quote_name(HumanTask._meta.db_table)), task_id)
     if instance is None:
         raise FlowNotFound(_("There is no such task."))
-    row = next(iter(HumanTask.objects.raw(_task_statement(), [task_id])))
-    row.instance = instance
+    rows = list(HumanTask.objects.raw(_task_statement(), [instance.pk]))
+    row = next((r for r in rows if r.pk == task_id), None)
+    if row is None:
+        raise FlowNotFound(_("There is no such task."))
+    for r in rows:
+        r.instance = instance
+    instance._task_rows = rows  # type: ignore[attr-defined]  # see _decide
     return row, instance
 
 
@@ -1781,6 +1918,11 @@ def _decide(
 
     run = _open(instance, now)
     run.events.extend(early)
+    # the rows read with the task are still the database's when the decision touches no other
+    # row (no signers added to it or after it): ``_sync`` need not read them again
+    known = instance.__dict__.pop("_task_rows", None)
+    if plain and not getattr(row, "has_added_signers", True):
+        run.rows = known
     if position == POSITION_BEFORE:
         pass  # an opinion: the task it was added before decides
     elif position == POSITION_RESUBMIT:
