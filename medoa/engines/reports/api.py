@@ -196,4 +196,5 @@ def records(request: HttpRequest) -> Any:
     except query.QueryError as exc:
         raise _invalid(exc.field, exc.message) from None
     rows = [[query._plain(v) for v in row] for row in qs.order_by("-pk").values_list(*paths)[:200]]
-    return {"columns": names, "rows": rows}
+    lang = get_language() or "zh"
+    return {"columns": [ds.field(n).label(lang) for n in names], "fields": names, "rows": rows}

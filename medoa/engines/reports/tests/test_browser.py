@@ -31,8 +31,9 @@ def test_cockpit_draws_real_charts(browser: Any, live_server: Any, hospital: Any
         page.fill("#c-from", "2026-03-01")
         page.fill("#c-to", "2026-03-10")
         page.click("#cockpit-filter button[type=submit]")
-        page.wait_for_function("document.querySelectorAll('#kpi-grid .kpi').length >= 7")
-        page.wait_for_function("document.querySelectorAll('#records tbody tr').length > 0")
+        page.locator("#kpi-grid .kpi").nth(6).wait_for()
+        page.locator("#records tbody tr").first.wait_for()
+        page.locator("#kpi-grid .kpi-value", has_text="14.7%").wait_for()
         assert "14.7%" in page.locator("#kpi-grid").inner_text()
         assert page.locator("#chart-departments canvas").count() == 1
         assert page.locator("#chart-gauge canvas").count() == 1
