@@ -160,6 +160,7 @@ class _Run:
         self.first_feasible: float | None = None
         self.optimal = False
         self._hint_row: list[int] | None = None
+        self._fell_back = False
         self._wp = 0.0
         self._by_class = False
         self._classes_small = max(shift_classes(self.c)) + 1 <= 6
@@ -199,6 +200,7 @@ class _Run:
         use_dp = (c.H >= DP_MIN_DAYS or big) and dp_rules
         marg = _Marginal(c, cur)
         slowest = 0.0
+        misses = 0
         for i, s in enumerate(order):
             t_person = time.monotonic()
             if self.left() <= 0.5 + slowest:
@@ -215,6 +217,13 @@ class _Run:
                 # (construction of Instance11 9 094 against 6 769)
                 fallback = (lambda s=s: self._row_dp(s, marg)) if dp_rules and not use_dp else None
                 row = self._row_cpsat(s, cur, per, fallback=fallback)
+                if fallback is not None and self._fell_back:
+                    misses += 1
+                    if misses >= 3:  # CP-SAT keeps missing: the DP for everybody left
+                        use_dp = True
+                        self.note("construction: the DP for the remaining people")
+                else:
+                    misses = 0
             cur[s] = row
             marg.add(s, row)
             slowest = max(slowest, time.monotonic() - t_person)
@@ -282,6 +291,7 @@ class _Run:
         c = self.c
         hint = self._hint_row
         self._hint_row = None
+        self._fell_back = False
         if hint is not None:
             cur = [row[:] for row in cur]
             cur[s] = hint
@@ -295,6 +305,7 @@ class _Run:
             self._hint_row = None
             if row is not None:
                 self.note(f"construction: the DP's row for {self.p.staff[s].id}")
+                self._fell_back = True
                 return row
         # contradictory or too hard within the time: the elastic model of this person
         if st == cp_model.INFEASIBLE:
