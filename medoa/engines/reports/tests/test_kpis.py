@@ -249,3 +249,9 @@ def test_ward_panel_and_pages(hospital: Any, client: Any) -> None:
     assert client.get(f"/reports/data/kpis/?{PERIOD}&department=W7").status_code == 403
     client.force_login(hospital.doctor.user)
     assert client.get("/reports/").status_code == 403
+
+
+def test_workbench_card(hospital: Any, client: Any) -> None:
+    client.force_login(hospital.dean.user)
+    page = client.get("/").content.decode()
+    assert 'id="reports-card"' in page and "床位使用率" in page
