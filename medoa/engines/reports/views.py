@@ -54,6 +54,12 @@ def cockpit(request: HttpRequest) -> HttpResponse:
         if has_role(request.user, "head_nurse")
         else "dept_head"
         if has_role(request.user, "dept_head")
+        else "medical_affairs"
+        if has_role(request.user, "medical_affairs")
+        else "nursing_dept"
+        if has_role(request.user, "nursing_dept")
+        else "quality_office"
+        if has_role(request.user, "quality_office")
         else "office"
     )
     config = {
