@@ -23,6 +23,10 @@ django.setup()
 from medoa.engines.rules.dmn import evaluate_decision, parse_dmn  # noqa: E402
 from medoa.engines.rules.tests.test_api_decisions import TRIAGE  # noqa: E402
 
+sys.path[:] = [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]  # bench/hl7.py would shadow python-hl7
+
 NS = "https://www.omg.org/spec/DMN/20191111/MODEL/"
 DINNER = (
     Path(__file__).resolve().parents[2]

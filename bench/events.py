@@ -44,6 +44,10 @@ sys.path.insert(0, str(ROOT))
 # the process-engine bench's pieces, shared (bench/rules.py takes them from here)
 from bench.flow import percentile, recreate_database  # noqa: E402
 
+sys.path[:] = [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]  # bench/hl7.py would shadow python-hl7
+
 PG_URL = os.environ.get("MEDOA_BENCH_PG", "postgres://postgres@127.0.0.1:5432/medoa_bench_events")
 EVENT_TYPE = "bench.item.happened"
 FULL = {"events": 2000, "seconds": 10.0}

@@ -87,6 +87,10 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.util.task import TaskState
 
+sys.path[:] = [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]  # bench/hl7.py would shadow python-hl7
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = Path(__file__).resolve().parent / "flow_models"
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/medoa_bench_flow"

@@ -27,6 +27,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+sys.path[:] = [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]  # bench/hl7.py would shadow python-hl7
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 GOAL_PER_SECOND = 5000

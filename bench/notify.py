@@ -59,6 +59,10 @@ django.setup()
 from django.conf import settings
 from django.test import Client
 from medoa.core.org.tests.factories import DepartmentFactory, StaffFactory
+
+# bench/hl7.py would shadow python-hl7 ("import hl7") for a script run from this folder
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 dept = DepartmentFactory(code="bench", name_zh="压测科")
 out = {}
 for i in range(int(sys.argv[1])):

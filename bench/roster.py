@@ -27,6 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from medoa.modules.roster.solver import check, solve
 from medoa.modules.roster.solver.curtois import read_instance, read_solution, write_solution
 
+sys.path[:] = [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]  # bench/hl7.py would shadow python-hl7
+
 # Best known objective values (upper bounds), from ../shared/data/roster/README.md, section
 # "Best known objective values" (schedulingbenchmarks.org results pages and ORProjects/NRP).
 BEST_KNOWN = {

@@ -56,6 +56,10 @@ from bench.events import EVENT_TYPE, percentile, recreate_database  # noqa: E402
 from bench.notify import sse_client, start_server  # noqa: E402
 from bench.web import free_port, server_env, wait_for  # noqa: E402
 
+sys.path[:] = [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]  # bench/hl7.py would shadow python-hl7
+
 PG_URL = os.environ.get("MEDOA_BENCH_PG", "postgres://postgres@127.0.0.1:5432/medoa_bench_rules")
 FULL = {"events": 1000, "seconds": 10.0, "expr": 200_000}
 QUICK = {"events": 200, "seconds": 4.0, "expr": 50_000}

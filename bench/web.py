@@ -67,6 +67,10 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 
+sys.path[:] = [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]  # bench/hl7.py would shadow python-hl7
+
 ROOT = Path(__file__).resolve().parent.parent
 MEDOA = Path(sys.executable).with_name("medoa")
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/medoa_bench"
