@@ -118,7 +118,7 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return float(numerator) / float(denominator)
 
 
-def duration_percentile(ctx: Any, series: str, fraction: float = 0.5) -> float | None:
+def duration_percentile(ctx: Any, series: Any, fraction: float = 0.5) -> float | None:
     """See ``facts.duration_percentile`` (pre-aggregated duration facts)."""
     from .facts import duration_percentile as compute
 

@@ -18,7 +18,10 @@ DECIDED = (RequestStatus.APPROVED, RequestStatus.REJECTED)
 
 def approval_cycle_hours_median(ctx: Any, h: Any) -> float | None:
     """From the duration facts (series ``approvals.cycle:<type>``, refreshed with the daily facts)."""
-    seconds = h.duration_percentile(ctx, "approvals.cycle:*", 0.5)
+    from .catalog import request_types
+
+    series = [f"approvals.cycle:{t.key}" for t in request_types]
+    seconds = h.duration_percentile(ctx, series, 0.5)
     return None if seconds is None else seconds / 3600.0
 
 

@@ -260,7 +260,8 @@ def test_workbench_card(hospital: Any, client: Any) -> None:
 def test_office_dashboard_heading(hospital: Any, client: Any, role_assignment_factory: Any) -> None:
     from medoa.core.org.models import Role
 
-    role_assignment_factory(staff=hospital.doctor, role=Role.objects.get(code="quality_office"),
-                            department=hospital.root)
+    role_assignment_factory(
+        staff=hospital.doctor, role=Role.objects.get(code="quality_office"), department=hospital.root
+    )
     client.force_login(hospital.doctor.user)
     assert "质控办看板" in client.get("/reports/").content.decode()
