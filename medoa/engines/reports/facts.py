@@ -95,10 +95,9 @@ def duration_percentile(ctx: Any, series: Any, fraction: float = 0.5) -> float |
     """The percentile of a duration series (or of several together: a list) over the context's
     days and departments."""
     qs = DurationFact.objects.filter(day__gte=ctx.day_from, day__lte=ctx.day_to)
-    if isinstance(series, (list, tuple)):
-        qs = qs.filter(series__in=list(series))  # an index range per series (no LIKE scan)
-    else:
-        qs = qs.filter(series=series)
+    # a list: an index range per series (no LIKE scan)
+    names = list(series) if isinstance(series, (list, tuple)) else [series]
+    qs = qs.filter(series__in=names)
     if ctx.department_ids is not None:
         qs = qs.filter(department_id__in=sorted(ctx.department_ids))
     return helpers.percentile(qs, fraction=fraction, path="seconds")
