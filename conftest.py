@@ -35,6 +35,8 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
 CHROMIUM = os.environ.get("MEDOA_CHROMIUM", "/usr/bin/chromium")
 
 
