@@ -27,7 +27,7 @@ from .models_or import OperatingRoom, ORBooking
 def open_bed_facts(day_from: dt.date, day_to: dt.date) -> list[tuple[dt.date, int | None, str, float]]:
     counts = Bed.objects.exclude(status=BedStatus.OUT_OF_SERVICE).values("ward_id").annotate(n=Count("pk"))
     by_ward = [(row["ward_id"], row["n"]) for row in counts]
-    out = []
+    out: list[tuple[dt.date, int | None, str, float]] = []
     day = day_from
     while day <= day_to:
         out.extend((day, ward, "beds.open_days", float(n)) for ward, n in by_ward)
@@ -69,7 +69,8 @@ def or_utilisation(ctx: Any, h: Any) -> float | None:
         room__in=rooms, in_room_at__gte=ctx.start, in_room_at__lt=ctx.end, ended_at__isnull=False
     ).values_list("in_room_at", "ended_at")
     for start, end in cases:
-        used += max(0.0, (end - start).total_seconds())
+        if start is not None and end is not None:
+            used += max(0.0, (end - start).total_seconds())
     return used / available
 
 
