@@ -98,7 +98,6 @@ def average_length_of_stay(ctx: Any, helpers: Any) -> float | None:
 
 
 def register(site: Any) -> None:
-    h = site.helpers
     f = site.field
     site.dataset(
         "clinical.encounters",
@@ -113,7 +112,7 @@ def register(site: Any) -> None:
                 "状态",
                 "Status",
                 path="status",
-                choices={c.value: str(c.label) for c in EncounterStatus},
+                choices=EncounterStatus,
             ),
             f("ward", "dimension", "病区", "Ward", path="ward_code"),
             f("department_code", "dimension", "科室代码", "Department code", path="department_code"),
@@ -136,7 +135,7 @@ def register(site: Any) -> None:
         "average_length_of_stay",
         "平均住院日",
         "Average length of stay",
-        lambda ctx: average_length_of_stay(ctx, h),
+        average_length_of_stay,
         unit="days",
         formula="出院者占用总床日数 / 出院人数",
         order=20,

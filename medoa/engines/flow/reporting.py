@@ -26,7 +26,7 @@ def register(site: Any) -> None:
                 "状态",
                 "Status",
                 path="status",
-                choices={c.value: str(c.label) for c in TaskStatus},
+                choices=TaskStatus,
             ),
             f("outcome", "dimension", "结果", "Outcome", path="outcome"),
             f("created_at", "time", "创建时间", "Created at", path="created_at"),
@@ -62,28 +62,14 @@ def register(site: Any) -> None:
         ),
         record_fields=("process", "status", "started_at", "ended_at"),
     )
-    site.durations("flow.task_durations", "flow.task:", task_duration_rows)
-
-
-def task_duration_rows(day_from: Any, day_to: Any) -> Any:
-    """Completed tasks ending on those (local) days, as duration-fact rows: series
-    ``flow.task:<process key>``, department = the initiator's department."""
-    import datetime as dt
-
-    from django.db.models import CharField, F, Value
-    from django.db.models.functions import Concat, TruncDate
-    from django.utils import timezone
-
-    tz = timezone.get_default_timezone()
-    start = timezone.make_aware(dt.datetime.combine(day_from, dt.time.min), tz)
-    end = timezone.make_aware(dt.datetime.combine(day_to + dt.timedelta(days=1), dt.time.min), tz)
-    return HumanTask.objects.filter(
-        completed_at__gte=start, completed_at__lt=end, status=TaskStatus.COMPLETED
-    ).annotate(
-        series=Concat(Value("flow.task:"), F("instance__definition__key"), output_field=CharField()),
-        source_id=F("pk"),
-        day=TruncDate("completed_at", tzinfo=tz),
-        department_id=F("instance__initiator_department_id"),
-        end=F("completed_at"),
-        start=F("created_at"),
+    # completed tasks as duration facts: series ``flow.task:<process key>``, department = the
+    # initiator's department
+    site.durations(
+        "flow.task_durations",
+        "flow.task:",
+        lambda: HumanTask.objects.filter(status=TaskStatus.COMPLETED),
+        series="instance__definition__key",
+        end="completed_at",
+        start="created_at",
+        department="instance__initiator_department_id",
     )

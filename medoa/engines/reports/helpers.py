@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import connection
-from django.db.models import Aggregate, F, FloatField, Func, Q, QuerySet, Sum
+from django.db.models import Aggregate, CharField, F, FloatField, Func, Q, QuerySet, Sum, Value
+from django.db.models.functions import Concat, TruncDate
 from django.utils import timezone
 
 ALLOWED_FRACTIONS = (0.5, 0.75, 0.9, 0.95, 0.99)
@@ -102,6 +103,38 @@ def facts_sum(ctx: Any, key: str) -> float:
 
 def local_midnight(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_default_timezone())
+
+
+def duration_rows(
+    queryset: Callable[[], QuerySet[Any]],
+    day_from: dt.date,
+    day_to: dt.date,
+    *,
+    prefix: str,
+    series: str,
+    end: str,
+    start: str,
+    department: str = "department_id",
+) -> QuerySet[Any]:
+    """The rows of ``queryset()`` whose ``end`` falls on the local days ``[day_from, day_to]``, as
+    duration-fact rows (``registry.DurationSource``): ``series`` = ``prefix`` + the value at the
+    ``series`` path, ``source_id``, ``day`` (local), ``department_id`` (the ``department`` path),
+    ``end``, ``start``."""
+    tz = timezone.get_default_timezone()
+    qs = queryset().filter(
+        **{
+            f"{end}__gte": local_midnight(day_from),
+            f"{end}__lt": local_midnight(day_to + dt.timedelta(days=1)),
+        }
+    )
+    columns: dict[str, Any] = {
+        "series": Concat(Value(prefix), F(series), output_field=CharField()),
+        "source_id": F("pk"),
+        "day": TruncDate(end, tzinfo=tz),
+    }
+    if department != "department_id":  # else the model's own column
+        columns["department_id"] = F(department)
+    return qs.annotate(**columns, end=F(end), start=F(start))
 
 
 def local_date(moment: dt.datetime) -> dt.date:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.db.models import QuerySet
@@ -131,8 +132,11 @@ class Site:
     """The object handed to each app's ``reporting.register(site)``."""
 
     def field(self, name: str, kind: str, label_zh: str, label_en: str, **kwargs: Any) -> Field:
+        """``choices`` may be a ``TextChoices``/``IntegerChoices`` class: its values labelled."""
         if kind not in KINDS:
             raise ValueError(f"field {name!r}: kind must be one of {KINDS}")
+        if isinstance(kwargs.get("choices"), type):
+            kwargs["choices"] = {c.value: str(c.label) for c in kwargs["choices"]}
         return Field(name, kind, label_zh, label_en, **kwargs)
 
     def dataset(self, key: str, label_zh: str, label_en: str, **kwargs: Any) -> Dataset:
@@ -141,12 +145,36 @@ class Site:
         return datasets.register(key, ds)
 
     def kpi(self, key: str, label_zh: str, label_en: str, compute: Callable[..., Any], **kwargs: Any) -> Kpi:
-        return kpis.register(key, Kpi(key, label_zh, label_en, compute, **kwargs))
+        """``compute(ctx, helpers)``: the provider is handed :attr:`helpers` with the context."""
+        helpers = self.helpers
+        return kpis.register(key, Kpi(key, label_zh, label_en, lambda ctx: compute(ctx, helpers), **kwargs))
 
     def facts(self, key: str, keys: tuple[str, ...], compute: Callable[..., Any]) -> FactSource:
         return fact_sources.register(key, FactSource(key, keys, compute))
 
-    def durations(self, key: str, prefix: str, rows: Callable[..., Any]) -> DurationSource:
+    def durations(
+        self,
+        key: str,
+        prefix: str,
+        queryset: Callable[[], QuerySet[Any]],
+        *,
+        series: str,
+        end: str,
+        start: str,
+        department: str = "department_id",
+    ) -> DurationSource:
+        """Duration facts of the rows of ``queryset()`` whose ``end`` falls on the days refreshed:
+        series ``prefix`` + the row's ``series`` path, seconds from ``start`` to ``end``, the
+        department at the ``department`` path (see ``helpers.duration_rows``)."""
+        rows = partial(
+            self.helpers.duration_rows,
+            queryset,
+            prefix=prefix,
+            series=series,
+            end=end,
+            start=start,
+            department=department,
+        )
         return duration_sources.register(key, DurationSource(key, prefix, rows))
 
     # helpers the providers use (so they need not import the engine)

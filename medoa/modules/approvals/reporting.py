@@ -25,28 +25,6 @@ def approval_cycle_hours_median(ctx: Any, h: Any) -> float | None:
     return None if seconds is None else seconds / 3600.0
 
 
-def cycle_rows(day_from: Any, day_to: Any) -> Any:
-    """Decided requests finishing on those (local) days as duration-fact rows."""
-    import datetime as dt
-
-    from django.db.models import CharField, F, Value
-    from django.db.models.functions import Concat, TruncDate
-    from django.utils import timezone
-
-    tz = timezone.get_default_timezone()
-    start = timezone.make_aware(dt.datetime.combine(day_from, dt.time.min), tz)
-    end = timezone.make_aware(dt.datetime.combine(day_to + dt.timedelta(days=1), dt.time.min), tz)
-    return ApprovalRequest.objects.filter(
-        status__in=DECIDED, finished_at__gte=start, finished_at__lt=end
-    ).annotate(
-        series=Concat(Value("approvals.cycle:"), F("type_key"), output_field=CharField()),
-        source_id=F("pk"),
-        day=TruncDate("finished_at", tzinfo=tz),
-        end=F("finished_at"),
-        start=F("submitted_at"),
-    )
-
-
 def approval_cycle_by_type(ctx: Any, h: Any) -> dict[str, float | None]:
     qs = ApprovalRequest.objects.filter(
         status__in=DECIDED, finished_at__gte=ctx.start, finished_at__lt=ctx.end
@@ -61,7 +39,6 @@ def approval_cycle_by_type(ctx: Any, h: Any) -> dict[str, float | None]:
 
 
 def register(site: Any) -> None:
-    h = site.helpers
     f = site.field
     site.dataset(
         "approvals.requests",
@@ -77,7 +54,7 @@ def register(site: Any) -> None:
                 "状态",
                 "Status",
                 path="status",
-                choices={c.value: str(c.label) for c in RequestStatus},
+                choices=RequestStatus,
             ),
             f("submitted_at", "time", "提交时间", "Submitted at", path="submitted_at"),
             f("finished_at", "time", "办结时间", "Finished at", path="finished_at"),
@@ -92,12 +69,20 @@ def register(site: Any) -> None:
         ),
         record_fields=("number", "type", "status", "submitted_at", "finished_at"),
     )
-    site.durations("approvals.cycle", "approvals.cycle:", cycle_rows)
+    # decided requests as duration facts: series ``approvals.cycle:<type>``
+    site.durations(
+        "approvals.cycle",
+        "approvals.cycle:",
+        lambda: ApprovalRequest.objects.filter(status__in=DECIDED),
+        series="type_key",
+        end="finished_at",
+        start="submitted_at",
+    )
     site.kpi(
         "approval_cycle_hours_median",
         "审批周期中位数(小时)",
         "Approval cycle time, median (hours)",
-        lambda c: approval_cycle_hours_median(c, h),
+        approval_cycle_hours_median,
         unit="hours",
         formula="median(finished_at − submitted_at) / 3600, 已办结(通过/驳回)的申请 (duration facts)",
         order=60,
@@ -107,7 +92,7 @@ def register(site: Any) -> None:
         "approval_cycle_hours_by_type",
         "各类审批周期中位数(小时)",
         "Approval cycle median by type (hours)",
-        lambda c: approval_cycle_by_type(c, h),
+        approval_cycle_by_type,
         unit="hours",
         order=61,
         drill_dataset="approvals.requests",

@@ -29,7 +29,6 @@ def critical_value_timely_rate(ctx: Any, h: Any) -> float | None:
 
 
 def register(site: Any) -> None:
-    h = site.helpers
     f = site.field
     site.dataset(
         "quality.critical_values",
@@ -44,7 +43,7 @@ def register(site: Any) -> None:
                 "状态",
                 "Status",
                 path="status",
-                choices={c.value: str(c.label) for c in AlertStatus},
+                choices=AlertStatus,
             ),
             f("test_code", "dimension", "检验项目", "Test", path="test_code"),
             f("flag", "dimension", "标志", "Flag", path="flag"),
@@ -68,7 +67,7 @@ def register(site: Any) -> None:
         "critical_value_timely_rate",
         "危急值处置及时率",
         "Critical values handled in time",
-        lambda c: critical_value_timely_rate(c, h),
+        critical_value_timely_rate,
         unit="ratio",
         formula="及时确认的危急值数 / 已确认的危急值数 (CriticalAlert.timely)",
         order=50,

@@ -75,7 +75,6 @@ def or_utilisation(ctx: Any, h: Any) -> float | None:
 
 
 def register(site: Any) -> None:
-    h = site.helpers
     f = site.field
     site.dataset(
         "resources.bed_turnaround",
@@ -112,7 +111,7 @@ def register(site: Any) -> None:
                 "床位状态",
                 "Bed status",
                 path="status",
-                choices={c.value: str(c.label) for c in BedStatus},
+                choices=BedStatus,
             ),
             f("bed_type", "dimension", "床位类型", "Bed type", path="bed_type"),
             f("bed", "dimension", "床号", "Bed", path="code"),
@@ -153,7 +152,7 @@ def register(site: Any) -> None:
         "bed_occupancy_rate",
         "床位使用率",
         "Bed occupancy rate",
-        lambda c: bed_occupancy_rate(c, h),
+        bed_occupancy_rate,
         unit="ratio",
         formula="实际占用总床日数 / 实际开放总床日数",
         order=10,
@@ -163,7 +162,7 @@ def register(site: Any) -> None:
         "bed_turnover",
         "床位周转次数",
         "Bed turnover",
-        lambda c: bed_turnover(c, h),
+        bed_turnover,
         unit="times",
         formula="出院人数 / 平均开放床位数",
         order=30,
@@ -173,7 +172,7 @@ def register(site: Any) -> None:
         "bed_turnaround_minutes_median",
         "床位周转时间中位数(分钟)",
         "Bed turnaround, median (minutes)",
-        lambda c: bed_turnaround_minutes_median(c, h),
+        bed_turnaround_minutes_median,
         unit="minutes",
         formula="median(BedCleaning.turnaround_seconds) / 60",
         order=40,
@@ -183,7 +182,7 @@ def register(site: Any) -> None:
         "or_utilisation",
         "手术间利用率",
         "Operating-room utilisation",
-        lambda c: or_utilisation(c, h),
+        or_utilisation,
         unit="ratio",
         formula="Σ(ended_at − in_room_at) / Σ 开放时长",
         order=70,

@@ -50,7 +50,6 @@ def roster_coverage(ctx: Any, h: Any) -> float | None:
 
 
 def register(site: Any) -> None:
-    h = site.helpers
     f = site.field
     site.dataset(
         "roster.cells",
@@ -66,7 +65,7 @@ def register(site: Any) -> None:
                 "班次类型",
                 "Shift kind",
                 path="shift_type__kind",
-                choices={c.value: str(c.label) for c in ShiftKind},
+                choices=ShiftKind,
             ),
             f("staff", "dimension", "人员", "Staff", path="staff__name"),
             f("date", "time", "日期", "Date", path="date"),
@@ -78,7 +77,7 @@ def register(site: Any) -> None:
         "roster_coverage",
         "排班覆盖率",
         "Roster coverage",
-        lambda c: roster_coverage(c, h),
+        roster_coverage,
         unit="ratio",
         formula="Σ min(在岗人数, 最低需求) / Σ 最低需求",
         order=80,
