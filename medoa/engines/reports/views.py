@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -27,6 +28,29 @@ def _error(exc: HttpError) -> JsonResponse:
     body: dict[str, Any] = {"detail": zh, "detail_en": en}
     body.update(getattr(exc, "extra", {}) or {})
     return JsonResponse(body, status=exc.status_code)
+
+
+def _api_json(compute: Callable[[HttpRequest], Any], request: HttpRequest) -> JsonResponse:
+    """An API function's answer as JSON for the pages; its ``HttpError`` as the API gives it."""
+    try:
+        return JsonResponse(compute(request))
+    except HttpError as exc:
+        return _error(exc)
+
+
+def _download(title: str, result: Any, fmt: str, *, chart: str, name: str) -> HttpResponse:
+    """A query's ``result`` as an .xlsx or PDF download ``<name>.<fmt>`` (404 for another format)."""
+    if fmt == "xlsx":
+        body = exports.to_xlsx(title, result)
+        ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    elif fmt == "pdf":
+        body = exports.to_pdf(title, result, chart=chart)
+        ctype = "application/pdf"
+    else:
+        return HttpResponse(status=404)
+    response = HttpResponse(body, content_type=ctype)
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
 
 
 def _default_period() -> tuple[str, str]:
@@ -85,36 +109,24 @@ def builder(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def data_kpis(request: HttpRequest) -> JsonResponse:
-    try:
-        return JsonResponse(api.kpis_get(request))
-    except HttpError as exc:
-        return _error(exc)
+    return _api_json(api.kpis_get, request)
 
 
 @login_required
 def data_by_department(request: HttpRequest) -> JsonResponse:
-    try:
-        return JsonResponse(api.kpis_by_department(request))
-    except HttpError as exc:
-        return _error(exc)
+    return _api_json(api.kpis_by_department, request)
 
 
 @login_required
 def data_records(request: HttpRequest) -> JsonResponse:
-    try:
-        return JsonResponse(api.records(request))
-    except HttpError as exc:
-        return _error(exc)
+    return _api_json(api.records, request)
 
 
 @login_required
 def data_query(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
         return JsonResponse({"detail": "POST"}, status=405)
-    try:
-        return JsonResponse(api.query_run(request))
-    except HttpError as exc:
-        return _error(exc)
+    return _api_json(api.query_run, request)
 
 
 @login_required
@@ -126,18 +138,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     except (ValueError, query.QueryError) as exc:
         return JsonResponse({"detail": str(exc)}, status=422)
     title = datasets.get(spec["dataset"]).label("zh")
-    chart = request.GET.get("chart", "bar")
-    if fmt == "xlsx":
-        body = exports.to_xlsx(title, result)
-        ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    elif fmt == "pdf":
-        body = exports.to_pdf(title, result, chart=chart)
-        ctype = "application/pdf"
-    else:
-        return HttpResponse(status=404)
-    response = HttpResponse(body, content_type=ctype)
-    response["Content-Disposition"] = f'attachment; filename="report.{fmt}"'
-    return response
+    return _download(title, result, fmt, chart=request.GET.get("chart", "bar"), name="report")
 
 
 def _saved_out(report: Any) -> dict[str, Any]:
@@ -197,17 +198,7 @@ def saved_export(request: HttpRequest, report_id: int, fmt: str) -> HttpResponse
         result = query.run(report.spec, request.user, lang=get_language() or "zh")
     except query.QueryError as exc:
         return JsonResponse({"detail": str(exc)}, status=422)
-    if fmt == "xlsx":
-        body = exports.to_xlsx(report.name, result)
-        ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    elif fmt == "pdf":
-        body = exports.to_pdf(report.name, result, chart=report.chart)
-        ctype = "application/pdf"
-    else:
-        return HttpResponse(status=404)
-    response = HttpResponse(body, content_type=ctype)
-    response["Content-Disposition"] = f'attachment; filename="report-{report.pk}.{fmt}"'
-    return response
+    return _download(report.name, result, fmt, chart=report.chart, name=f"report-{report.pk}")
 
 
 @login_required
