@@ -10,21 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.test import Client
-from django.utils import timezone
 
-from medoa.core.access.grants import sync_role_grants
-from medoa.core.access.policy import forget_principal, has_perm
+from medoa.core.access.policy import has_perm
 from medoa.core.access.tokens import api_token_issue
 from medoa.core.audit.models import AuditEntry
-from medoa.core.org.choices import RoleScope
-from medoa.core.org.models import Role, RoleAssignment, Staff
+from medoa.core.org.models import Staff
 from medoa.engines.rules import services
 from medoa.engines.rules.models import DecisionDefinition, DecisionVersion
 
 API = "/api/v1/decisions"
-TOTP_SECRET = "JBSWY3DPEHPK3PXP"
 NS = "https://www.omg.org/spec/DMN/20191111/MODEL/"
 
 TRIAGE = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -61,32 +56,6 @@ def _counts() -> tuple[int, int, int]:
         DecisionVersion.objects.count(),
         AuditEntry.objects.filter(action="rules.decision.deployed").count(),
     )
-
-
-@pytest.fixture(autouse=True)
-def grants(db: Any) -> None:
-    sync_role_grants()
-
-
-@pytest.fixture
-def person(staff_factory: Any, department_factory: Any) -> Callable[..., Staff]:
-    root = department_factory(code="H", name_zh="示范医院", name_en="Hospital", kind="hospital")
-    ward = department_factory(code="W1", name_zh="一病区", name_en="Ward 1", kind="ward", parent=root)
-
-    def make(*role_codes: str, username: str) -> Staff:
-        staff: Staff = staff_factory(department=ward, user__username=username)
-        for code in role_codes:
-            role = Role.objects.get(code=code)
-            at = staff.department if role.scope == RoleScope.DEPARTMENT else root
-            RoleAssignment.objects.create(staff=staff, role=role, department=at)
-        if set(role_codes) & set(settings.MEDOA_TOTP_REQUIRED_ROLES):
-            staff.user.totp_secret = TOTP_SECRET
-            staff.user.totp_confirmed_at = timezone.now()
-            staff.user.save(update_fields=["totp_secret", "totp_confirmed_at"])
-        forget_principal(staff.user)
-        return staff
-
-    return make
 
 
 @pytest.fixture

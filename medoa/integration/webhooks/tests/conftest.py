@@ -10,15 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.utils import timezone
 from pydantic import BaseModel, ConfigDict
 
 from medoa.core.access.grants import sync_role_grants
-from medoa.core.access.policy import forget_principal
 from medoa.core.events.registry import EventType, event_types
-from medoa.core.org.choices import RoleScope
-from medoa.core.org.models import Role, RoleAssignment, Staff
+from medoa.core.org.models import Staff
+from medoa.core.org.tests.factories import person_maker
 from medoa.integration.webhooks import services
 
 TOTP_SECRET = "JBSWY3DPEHPK3PXP"
@@ -97,24 +94,10 @@ def setup(db: Any, settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def person(staff_factory: Any, department_factory: Any) -> Callable[..., Staff]:
+def person(department_factory: Any) -> Callable[..., Staff]:
     root = department_factory(code="H", name_zh="示范医院", name_en="Hospital", kind="hospital")
     info = department_factory(code="IT", name_zh="信息中心", name_en="IT", kind="department", parent=root)
-
-    def make(*role_codes: str, username: str) -> Staff:
-        staff: Staff = staff_factory(department=info, user__username=username)
-        for code in role_codes:
-            role = Role.objects.get(code=code)
-            at = staff.department if role.scope == RoleScope.DEPARTMENT else root
-            RoleAssignment.objects.create(staff=staff, role=role, department=at)
-        if set(role_codes) & set(settings.MEDOA_TOTP_REQUIRED_ROLES):
-            staff.user.totp_secret = TOTP_SECRET
-            staff.user.totp_confirmed_at = timezone.now()
-            staff.user.save(update_fields=["totp_secret", "totp_confirmed_at"])
-        forget_principal(staff.user)
-        return staff
-
-    return make
+    return person_maker(default=info, root=root, totp_secret=TOTP_SECRET)
 
 
 @pytest.fixture
