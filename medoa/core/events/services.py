@@ -1,8 +1,10 @@
-"""Writes of the event bus: ``publish`` (the outbox row, in the caller's transaction) and
-``delivery_redeliver`` (an administrator's second chance for a failed or dead delivery)."""
+"""Writes of the event bus: ``publish`` (the outbox row, in the caller's transaction),
+``publish_many`` (a batch's events in two statements) and ``delivery_redeliver`` (an
+administrator's second chance for a failed or dead delivery)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -101,6 +103,49 @@ def publish(
             )
             announce()
     return event
+
+
+def publish_many(
+    events: Sequence[tuple[str, Any]], *, actor: Any = None, actor_name: str = ""
+) -> list[Event]:
+    """``publish`` for many events without keys, in the caller's transaction: every payload is
+    validated first (the first invalid one raises, nothing written), then ONE insert writes the
+    events (in the given order: their ids ascend in it) and ONE the deliveries of all of them, and
+    one ``NOTIFY`` goes out — instead of two statements per event. A batch processor's path (the
+    HL7 processor's); everything else ``publish`` says holds, cause and depth included."""
+    if not events:
+        return []
+    validated = [(type, event_types.get(type).validate(payload)) for type, payload in events]
+    if actor is not None and not actor_name:
+        actor_name = actor.get_username()
+    cause = current_event()
+    depth = min(cause.depth + 1, 32767) if cause is not None else 0
+    now = timezone.now()
+    rows = [
+        Event(
+            type=type,
+            payload=data,
+            actor=actor,
+            actor_name=actor_name[:150],
+            cause=cause,
+            depth=depth,
+            created_at=now,
+        )
+        for type, data in validated
+    ]
+    with transaction.atomic(savepoint=False):
+        Event.objects.bulk_create(rows)
+        if any(row.pk is None for row in rows):  # a backend that returns no ids from a bulk insert
+            raise EventError(_("This database cannot publish events in bulk."))
+        deliveries = [
+            Delivery(event=row, subscriber=s.name, next_attempt_at=now)
+            for row in rows
+            for s in subscribers.for_type(row.type)
+        ]
+        if deliveries:
+            Delivery.objects.bulk_create(deliveries)
+            announce()
+    return rows
 
 
 @transaction.atomic

@@ -23,7 +23,7 @@ from medoa.core.events.errors import (
     UnknownEventType,
 )
 from medoa.core.events.models import Delivery, Event
-from medoa.core.events.services import delivery_redeliver
+from medoa.core.events.services import delivery_redeliver, publish_many
 
 PAYLOAD = {"bed": "12", "ward": "W1"}
 
@@ -54,6 +54,53 @@ def test_publish_writes_the_event_and_one_pending_delivery_per_subscriber(
         (event.pk, "testres.housekeeping", "pending", 0),
         (event.pk, "testres.everything", "pending", 0),
     ]
+
+
+@pytest.mark.django_db
+def test_publish_many_writes_the_events_in_order_with_their_deliveries_in_two_inserts(
+    subscribe: Callable[..., Any], people: SimpleNamespace, django_assert_max_num_queries: Any
+) -> None:
+    subscribe("testres.housekeeping", ("testres.bed.released",))
+    subscribe("testres.everything", ("testres.*",))
+
+    with django_assert_max_num_queries(3):  # events, deliveries (and NOTIFY on PostgreSQL)
+        events = publish_many(
+            [
+                ("testres.bed.released", {"bed": "1", "ward": "W1"}),
+                ("testres.bed.cleaned", {"bed": "2", "ward": "W1", "clean_minutes": 5}),
+                ("testres.bed.released", {"bed": "3", "ward": "W2"}),
+            ],
+            actor=people.nurse.user,
+        )
+
+    stored = list(Event.objects.order_by("id").values_list("id", "type", "payload", "actor_name", "depth"))
+    assert [e.pk for e in events] == [row[0] for row in stored]
+    assert [row[1:] for row in stored] == [
+        ("testres.bed.released", {"bed": "1", "ward": "W1", "clean_minutes": 30}, "nurse_li", 0),
+        ("testres.bed.cleaned", {"bed": "2", "ward": "W1", "clean_minutes": 5}, "nurse_li", 0),
+        ("testres.bed.released", {"bed": "3", "ward": "W2", "clean_minutes": 30}, "nurse_li", 0),
+    ]
+    first, second, third = (e.pk for e in events)
+    assert _deliveries() == [
+        (first, "testres.housekeeping", "pending", 0),
+        (first, "testres.everything", "pending", 0),
+        (second, "testres.everything", "pending", 0),
+        (third, "testres.housekeeping", "pending", 0),
+        (third, "testres.everything", "pending", 0),
+    ]
+
+
+@pytest.mark.django_db
+def test_publish_many_with_one_bad_payload_writes_nothing(subscribe: Callable[..., Any]) -> None:
+    subscribe("testres.housekeeping", ("testres.bed.released",))
+
+    with pytest.raises(EventPayloadInvalid):
+        publish_many([("testres.bed.released", PAYLOAD), ("testres.bed.released", {"bed": ""})])
+    with pytest.raises(UnknownEventType):
+        publish_many([("testres.bed.released", PAYLOAD), ("testres.no.such", PAYLOAD)])
+
+    assert (Event.objects.count(), Delivery.objects.count()) == (0, 0)
+    assert publish_many([]) == []
 
 
 @pytest.mark.django_db
