@@ -32,7 +32,15 @@ export function configurePage(dataset, namesId) {
   configure(pageSettings(dataset, namesId));
 }
 
-export { csrfToken, errorLister, focusFirstError, postJson, readJson, statusWriter } from './page.js';
+export {
+  csrfToken,
+  errorLister,
+  focusFirstError,
+  postJson,
+  readJson,
+  statusWriter,
+  submitThrough,
+} from './page.js';
 
 // --- modules ------------------------------------------------------------------------------------
 

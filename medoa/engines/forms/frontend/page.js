@@ -1,8 +1,9 @@
 // The page glue every page around a MedOA form viewer needs (the form engine's fill and record
-// pages, static/forms/fill.js; the process start and task pages, static/flow/form.js): the data the
-// page carries in <script type="application/json"> blocks (json_script: data, not code, so the CSP
-// allows them), the field types' settings from the page, the status line, the list of errors no
-// field carries, the first error brought into view, and the JSON post.
+// pages, static/forms/fill.js; the process start and task pages, static/flow/form.js; the approval
+// centre's start page, approvals/static/approvals/start.js): the data the page carries in
+// <script type="application/json"> blocks (json_script: data, not code, so the CSP allows them),
+// the field types' settings from the page, the status line, the list of errors no field carries,
+// the first error brought into view, the JSON post, and the submit that goes through the viewer.
 
 /** The JSON in the <script type="application/json"> element ``id``; ``fallback`` if absent, null or unreadable. */
 export function readJson(id, fallback) {
@@ -107,4 +108,68 @@ export async function postJson(url, body, failedMessage) {
     throw new Error(failedMessage + ' (' + response.status + ')');
   }
   return answer;
+}
+
+/**
+ * Send a form page's data. Every submit goes through ``viewer`` (the page's ``button``, or a
+ * submit button inside the schema): the viewer's own checks run first (the same rules; the server
+ * checks again and decides); then {data: ``body(values)``, version} is posted as JSON to
+ * ``dataset.postUrl``. An answer ``ok`` sends the browser to ``next(answer)``; any other is handed
+ * to ``showErrors(answer)``, which shows the server's errors and returns the status line's text.
+ * ``dataset`` (the form root's data-* attributes) carries the version and the texts msgFix,
+ * msgSending and msgFailed; ``firstError()`` brings the first error into view.
+ */
+export function submitThrough({
+  viewer,
+  button,
+  dataset,
+  setStatus,
+  listErrors,
+  firstError,
+  body,
+  next,
+  showErrors,
+}) {
+  let busy = false;
+
+  async function send(result) {
+    listErrors([]);
+    if (Object.keys(result.errors || {}).length) {
+      setStatus(dataset.msgFix, 'error');
+      firstError();
+      return;
+    }
+    busy = true;
+    button.disabled = true;
+    setStatus(dataset.msgSending);
+    try {
+      const answer = await postJson(
+        dataset.postUrl,
+        { data: body(result.data), version: Number(dataset.version) },
+        dataset.msgFailed,
+      );
+      if (answer.ok) {
+        window.location.assign(next(answer));
+        return;
+      }
+      setStatus(showErrors(answer), 'error');
+      firstError();
+    } catch (err) {
+      setStatus(err.message || dataset.msgFailed, 'error');
+    } finally {
+      busy = false;
+      button.disabled = false;
+    }
+  }
+
+  viewer.on('submit', function (event) {
+    if (!busy) {
+      send(event);
+    }
+  });
+  button.addEventListener('click', function () {
+    if (!busy) {
+      viewer.submit();
+    }
+  });
 }

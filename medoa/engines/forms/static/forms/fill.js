@@ -29,60 +29,31 @@
     return;
   }
 
-  const submitButton = document.getElementById('fill-submit');
-  let busy = false;
-
   const listErrors = M.errorLister(document.getElementById('fill-errors'), function (field) {
     return M.labelFor(viewer, field);
   });
 
-  function firstError() {
-    M.focusFirstError(root, '.fjs-has-errors, #fill-errors:not([hidden])');
-  }
-
-  // every submit goes through the viewer (our button, or a submit button inside the schema): the
-  // viewer's own checks run first (the same rules; the server checks again and decides)
-  async function send(result) {
-    listErrors([]);
-    if (Object.keys(result.errors || {}).length) {
-      setStatus(data.msgFix, 'error');
-      firstError();
-      return;
-    }
-    busy = true;
-    submitButton.disabled = true;
-    setStatus(data.msgSending);
-    try {
-      const answer = await M.postJson(
-        data.postUrl,
-        { data: result.data, version: Number(data.version) },
-        data.msgFailed,
-      );
-      if (answer.ok) {
-        window.location.assign(answer.record_url);
-        return;
-      }
+  M.submitThrough({
+    viewer: viewer,
+    button: document.getElementById('fill-submit'),
+    dataset: data,
+    setStatus: setStatus,
+    listErrors: listErrors,
+    firstError: function () {
+      M.focusFirstError(root, '.fjs-has-errors, #fill-errors:not([hidden])');
+    },
+    body: function (values) {
+      return values;
+    },
+    next: function (answer) {
+      return answer.record_url;
+    },
+    // the server's errors beside their fields; those no field carries above the form
+    showErrors: function (answer) {
       const errors = answer.errors || [];
       const unplaced = M.showServerErrors(viewer, errors);
       listErrors(errors.length ? unplaced : [{ field: '', message: answer.message }]);
-      setStatus(errors.length ? data.msgFix : answer.message, 'error');
-      firstError();
-    } catch (err) {
-      setStatus(err.message || data.msgFailed, 'error');
-    } finally {
-      busy = false;
-      submitButton.disabled = false;
-    }
-  }
-
-  viewer.on('submit', function (event) {
-    if (!busy) {
-      send(event);
-    }
-  });
-  submitButton.addEventListener('click', function () {
-    if (!busy) {
-      viewer.submit();
-    }
+      return errors.length ? data.msgFix : answer.message;
+    },
   });
 })();

@@ -96,36 +96,25 @@
     return out;
   }
 
-  const submitButton = document.getElementById('submit-request');
   const listErrors = M.errorLister(document.getElementById('approvals-start-errors'), function (field) {
     return M.labelFor(viewer, field);
   });
-  let busy = false;
 
-  function firstError() {
-    M.focusFirstError(root, '.fjs-has-errors, #approvals-start-errors:not([hidden])');
-  }
-
-  async function send(result) {
-    listErrors([]);
-    if (Object.keys(result.errors || {}).length) {
-      setStatus(data.msgFix, 'error');
-      firstError();
-      return;
-    }
-    busy = true;
-    submitButton.disabled = true;
-    setStatus(data.msgSending);
-    try {
-      const answer = await M.postJson(
-        data.postUrl,
-        { data: payload(result.data), version: Number(data.version) },
-        data.msgFailed,
-      );
-      if (answer.ok) {
-        window.location.assign(answer.url);
-        return;
-      }
+  M.submitThrough({
+    viewer: viewer,
+    button: document.getElementById('submit-request'),
+    dataset: data,
+    setStatus: setStatus,
+    listErrors: listErrors,
+    firstError: function () {
+      M.focusFirstError(root, '.fjs-has-errors, #approvals-start-errors:not([hidden])');
+    },
+    body: payload,
+    next: function (answer) {
+      return answer.url;
+    },
+    // field errors beside their fields (those no field carries, and the general ones, above)
+    showErrors: function (answer) {
       const errors = (answer.errors || []).filter(function (error) {
         return error.field;
       });
@@ -137,24 +126,7 @@
         listed = [{ field: '', message: answer.message }];
       }
       listErrors(listed);
-      setStatus(errors.length ? data.msgFix : answer.message, 'error');
-      firstError();
-    } catch (err) {
-      setStatus(err.message || data.msgFailed, 'error');
-    } finally {
-      busy = false;
-      submitButton.disabled = false;
-    }
-  }
-
-  viewer.on('submit', function (event) {
-    if (!busy) {
-      send(event);
-    }
-  });
-  submitButton.addEventListener('click', function () {
-    if (!busy) {
-      viewer.submit();
-    }
+      return errors.length ? data.msgFix : answer.message;
+    },
   });
 })();
