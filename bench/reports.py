@@ -120,12 +120,15 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     first_patient = connection.cursor()
     first_patient.execute("SELECT min(id) FROM clinical_patient")
     p0 = first_patient.fetchone()[0]
-    span_seconds = 730 * 86400
+
+    def moment_within(days: int) -> dt.datetime:
+        """A moment in the last ``days`` days (one draw of the generator)."""
+        return now - dt.timedelta(seconds=rng.randrange(days * 86400))
 
     def encounters() -> Any:
         for i in range(args.encounters):
             ward = wards[i % len(wards)]
-            admitted = now - dt.timedelta(seconds=rng.randrange(span_seconds))
+            admitted = moment_within(730)
             los = dt.timedelta(days=rng.randint(1, 20), seconds=rng.randrange(86400))
             discharged = admitted + los
             if discharged > now:
@@ -178,7 +181,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     def alerts() -> Any:
         for i in range(args.alerts):
             ward = rng.choice(wards)
-            received = now - dt.timedelta(seconds=rng.randrange(365 * 86400))
+            received = moment_within(365)
             ack = rng.randint(30, 1500)
             yield (
                 i,
@@ -259,7 +262,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     def cleanings() -> Any:
         for _ in range(args.cleanings):
             bed = rng.choice(beds)
-            discharged = now - dt.timedelta(seconds=rng.randrange(365 * 86400))
+            discharged = moment_within(365)
             minutes = rng.randint(15, 180)
             yield (
                 bed.pk,
@@ -300,7 +303,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     def requests() -> Any:
         for i in range(args.requests):
             person = rng.choice(staff)
-            submitted = now - dt.timedelta(seconds=rng.randrange(365 * 86400))
+            submitted = moment_within(365)
             yield (
                 f"SP-{i}",
                 rng.choice(("leave", "trip", "reimbursement", "procurement")),
@@ -349,7 +352,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(inst_count):
             v = versions[i % len(versions)]
             person = rng.choice(staff)
-            started = now - dt.timedelta(seconds=rng.randrange(365 * 86400))
+            started = moment_within(365)
             yield (
                 v.definition_id,
                 v.pk,
@@ -395,7 +398,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 
     def tasks() -> Any:
         for _ in range(args.tasks):
-            created = now - dt.timedelta(seconds=rng.randrange(365 * 86400))
+            created = moment_within(365)
             yield (
                 i0 + rng.randrange(inst_count),
                 uuid.uuid4(),
