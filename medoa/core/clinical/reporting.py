@@ -106,14 +106,7 @@ def register(site: Any) -> None:
         queryset=_encounters_with_department,
         department_path="reports_department_id",
         fields=(
-            f(
-                "status",
-                "dimension",
-                "状态",
-                "Status",
-                path="status",
-                choices=EncounterStatus,
-            ),
+            f("status", "dimension", "状态", "Status", path="status", choices=EncounterStatus),
             f("ward", "dimension", "病区", "Ward", path="ward_code"),
             f("department_code", "dimension", "科室代码", "Department code", path="department_code"),
             f("attending_doctor", "dimension", "主治医生", "Attending doctor", path="attending_doctor"),

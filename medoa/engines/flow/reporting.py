@@ -20,14 +20,7 @@ def register(site: Any) -> None:
         fields=(
             f("process", "dimension", "流程", "Process", path="instance__definition__key"),
             f("step", "dimension", "环节", "Step", path="name"),
-            f(
-                "status",
-                "dimension",
-                "状态",
-                "Status",
-                path="status",
-                choices=TaskStatus,
-            ),
+            f("status", "dimension", "状态", "Status", path="status", choices=TaskStatus),
             f("outcome", "dimension", "结果", "Outcome", path="outcome"),
             f("created_at", "time", "创建时间", "Created at", path="created_at"),
             f("completed_at", "time", "完成时间", "Completed at", path="completed_at"),

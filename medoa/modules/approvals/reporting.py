@@ -48,14 +48,7 @@ def register(site: Any) -> None:
         department_path="department_id",
         fields=(
             f("type", "dimension", "申请类型", "Request type", path="type_key"),
-            f(
-                "status",
-                "dimension",
-                "状态",
-                "Status",
-                path="status",
-                choices=RequestStatus,
-            ),
+            f("status", "dimension", "状态", "Status", path="status", choices=RequestStatus),
             f("submitted_at", "time", "提交时间", "Submitted at", path="submitted_at"),
             f("finished_at", "time", "办结时间", "Finished at", path="finished_at"),
             f(

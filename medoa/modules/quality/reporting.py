@@ -37,14 +37,7 @@ def register(site: Any) -> None:
         queryset=alerts,
         department_path="reports_department_id",
         fields=(
-            f(
-                "status",
-                "dimension",
-                "状态",
-                "Status",
-                path="status",
-                choices=AlertStatus,
-            ),
+            f("status", "dimension", "状态", "Status", path="status", choices=AlertStatus),
             f("test_code", "dimension", "检验项目", "Test", path="test_code"),
             f("flag", "dimension", "标志", "Flag", path="flag"),
             f("routed_to", "dimension", "通知对象", "Routed to", path="routed_to"),

@@ -105,14 +105,7 @@ def register(site: Any) -> None:
         queryset=lambda: Bed.objects.all(),
         department_path="ward_id",
         fields=(
-            f(
-                "status",
-                "dimension",
-                "床位状态",
-                "Bed status",
-                path="status",
-                choices=BedStatus,
-            ),
+            f("status", "dimension", "床位状态", "Bed status", path="status", choices=BedStatus),
             f("bed_type", "dimension", "床位类型", "Bed type", path="bed_type"),
             f("bed", "dimension", "床号", "Bed", path="code"),
             f("status_since", "time", "状态开始", "Status since", path="status_since"),
