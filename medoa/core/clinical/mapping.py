@@ -14,20 +14,27 @@ Rules (documented in docs/integration.md, "Mapping"):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from django.contrib.auth import get_user_model
+from django.db import connection, models
 
 from medoa.core.org.choices import DepartmentKind
 from medoa.core.org.models import Department, Staff
 
 from .choices import CodeKind
 from .errors import UnmappedCode
-from .models import CodeMapping, Encounter, EncounterMovement, Patient
+from .models import CodeMapping, Encounter, EncounterMovement, Observation, Patient, Result
 
 
 class CodeResolver:
     """Code lookups for a batch of facts — and, after ``prefetch()``, the batch's patients and
-    encounters read in two queries instead of two per fact (only for a caller that redoes the
-    whole batch should a write fail: cached rows would otherwise outlive a rolled-back savepoint)."""
+    encounters read in two queries instead of two per fact, and the batch's writes held back and
+    written together by ``flush()``: new patients, encounters, results, observations and movements
+    in one insert each, changed patients and encounters in one prepared update each (only for a
+    caller that redoes the whole batch should a write fail: cached rows would otherwise outlive a
+    rolled-back savepoint)."""
 
     def __init__(self) -> None:
         self.records = False
@@ -36,6 +43,12 @@ class CodeResolver:
         self._encounters: dict[tuple[str, str], Encounter] = {}
         self._visits: set[str] = set()
         self._movements: list[EncounterMovement] = []
+        # the batch's held-back writes (by object identity: one object carries a row's writes)
+        self._new_patients: dict[int, Patient] = {}
+        self._changed_patients: dict[int, tuple[Patient, set[str]]] = {}
+        self._new_encounters: dict[int, Encounter] = {}
+        self._changed_encounters: dict[int, Encounter] = {}
+        self._results: list[tuple[Result, list[Observation]]] = []
         self._tables: dict[tuple[str, str], dict[str, str]] = {}
         self._departments: dict[str, tuple[str, str]] | None = None
         self._doctors: dict[str, str] = {}
@@ -120,8 +133,9 @@ class CodeResolver:
 
     # --- the batch's patients and encounters ------------------------------------------------------
 
-    def prefetch(self, *, identifiers: set[str], visits: set[str]) -> None:
+    def prefetch(self, *, identifiers: set[str], visits: set[str], doctors: Iterable[str] = ()) -> None:
         self.records = True
+        self._prefetch_doctors({(d or "").strip() for d in doctors} - {""} - set(self._doctors))
         wanted = identifiers - self._identifiers
         if wanted:
             for patient in Patient.objects.filter(identifier__in=wanted):
@@ -133,6 +147,28 @@ class CodeResolver:
                 self._encounters[(enc.authority, enc.visit_number)] = enc
             self._visits |= wanted
 
+    def _prefetch_doctors(self, codes: set[str]) -> None:
+        """``doctor()``'s fallbacks for many codes in two queries (a mapping still wins)."""
+        if not codes:
+            return
+        found = {
+            code: username
+            for code, username in Staff.objects.filter(employee_no__in=codes)
+            .order_by()
+            .values_list("employee_no", "user__username")
+            if username is not None
+        }
+        rest = codes - set(found)
+        if rest:
+            user_model = get_user_model()
+            field = user_model.USERNAME_FIELD
+            for username in user_model._default_manager.filter(**{f"{field}__in": rest}).values_list(
+                field, flat=True
+            ):
+                found[username] = username
+        for code in codes:
+            self._doctors[code] = found.get(code) or ""
+
     def patient(self, authority: str, identifier: str) -> Patient | None:
         if self.records and identifier in self._identifiers:
             return self._patients.get((authority, identifier))
@@ -142,6 +178,54 @@ class CodeResolver:
         if self.records:
             self._patients[(patient.authority, patient.identifier)] = patient
             self._identifiers.add(patient.identifier)
+
+    def save_patient(self, patient: Patient, fields: Sequence[str] | None = None) -> None:
+        """Create ``patient`` (no pk yet) or write its ``fields`` — now, or on the fast path at
+        ``flush()``."""
+        if not self.records:
+            if patient.pk is None:
+                patient.save(force_insert=True)
+            else:
+                patient.save(update_fields=fields)
+            return
+        if patient.pk is None:
+            self._new_patients[id(patient)] = patient
+        else:
+            _obj, wanted = self._changed_patients.setdefault(id(patient), (patient, set()))
+            wanted.update(fields or [f.name for f in Patient._meta.concrete_fields if not f.primary_key])
+
+    def save_encounter(self, enc: Encounter, *, create: bool = False) -> None:
+        """Create (``create``) or write ``enc`` — now, or on the fast path at ``flush()``."""
+        if not self.records:
+            enc.save(force_insert=create)
+        elif enc.pk is None:
+            self._new_encounters[id(enc)] = enc
+        else:
+            self._changed_encounters[id(enc)] = enc
+
+    def add_result(self, result: Result, observations: list[Observation]) -> None:
+        """Create a result and its observations — now, or on the fast path at ``flush()``."""
+        if not self.records:
+            result.save(force_insert=True)
+            for o in observations:
+                o.result = result
+            Observation.objects.bulk_create(observations)
+            if any(o.pk is None for o in observations):  # a backend that does not return ids
+                by_seq = dict(Observation.objects.filter(result=result).values_list("seq", "id"))
+                for o in observations:
+                    o.pk = by_seq[o.seq]
+            return
+        self._results.append((result, observations))
+
+    def pending(self) -> bool:
+        return bool(
+            self._new_patients
+            or self._changed_patients
+            or self._new_encounters
+            or self._changed_encounters
+            or self._results
+            or self._movements
+        )
 
     def encounter(self, authority: str, visit: str) -> Encounter | None:
         if self.records and visit in self._visits:
@@ -170,7 +254,70 @@ class CodeResolver:
             movement.save(force_insert=True)
 
     def flush(self) -> None:
-        """Write what the batch held back (call before the batch's transaction commits)."""
+        """Write what the batch held back, in the order the foreign keys need (call before the
+        batch's transaction commits, and before a query that must see the batch's rows)."""
+        if self._new_patients:
+            _insert(Patient, list(self._new_patients.values()))
+            self._new_patients = {}
+        if self._changed_patients:
+            by_fields: dict[tuple[str, ...], list[Patient]] = {}
+            for patient, fields in self._changed_patients.values():
+                by_fields.setdefault(tuple(sorted(fields)), []).append(patient)
+            for fields, patients in by_fields.items():
+                update_rows(Patient, patients, fields)
+            self._changed_patients = {}
+        if self._new_encounters:
+            _insert(Encounter, list(self._new_encounters.values()))
+            self._new_encounters = {}
+        if self._changed_encounters:
+            update_rows(Encounter, list(self._changed_encounters.values()), ENCOUNTER_FIELDS)
+            self._changed_encounters = {}
         if self._movements:
             EncounterMovement.objects.bulk_create(self._movements)
             self._movements = []
+        if self._results:
+            results = [r for r, _obs in self._results]
+            _insert(Result, results)
+            observations = []
+            for result, obs in self._results:
+                for o in obs:
+                    o.result = result
+                observations += obs
+            self._results = []
+            _insert(Observation, observations)
+
+
+ENCOUNTER_FIELDS = tuple(f.name for f in Encounter._meta.concrete_fields if not f.primary_key)
+
+
+def _insert(model: type[models.Model], rows: Sequence[models.Model]) -> None:
+    """One insert for ``rows``, their ids set (PostgreSQL, SQLite 3.35+ return them)."""
+    if rows:
+        model._default_manager.bulk_create(rows)
+        if any(row.pk is None for row in rows):
+            raise RuntimeError(f"{model.__name__}: the database returned no ids from a bulk insert")
+
+
+def update_rows(model: type[models.Model], rows: Sequence[models.Model], fields: Sequence[str]) -> None:
+    """Write ``fields`` of each of ``rows`` with ONE prepared ``UPDATE … WHERE id = %s`` executed
+    for every row (Django's ``bulk_update`` builds a CASE per field and row: several times the
+    work)."""
+    if not rows:
+        return
+    meta = model._meta
+    qn = connection.ops.quote_name
+    columns: list[models.Field[Any, Any]] = []
+    for name in fields:
+        column = meta.get_field(name)
+        assert isinstance(column, models.Field)
+        columns.append(column)
+    pk = meta.pk
+    assert pk is not None
+    assignments = ", ".join(f"{qn(c.column)} = %s" for c in columns)
+    # identifiers from the model's meta, quoted; every value is a parameter
+    sql = f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(pk.column)} = %s"  # noqa: S608
+    params = [
+        [*(c.get_db_prep_save(getattr(row, c.attname), connection) for c in columns), row.pk] for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)

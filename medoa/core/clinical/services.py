@@ -2,7 +2,9 @@
 and the events the modules react to — always in the caller's transaction.
 
 ``apply_encounter`` and ``apply_result`` are called by integration (HL7 processing, FHIR) with the
-neutral facts of :mod:`medoa.core.clinical.facts`. They raise :class:`UnmappedCode` when a
+neutral facts of :mod:`medoa.core.clinical.facts`; a batch processor applies many facts through a
+:class:`ClinicalBatch` instead, whose rows are written in bulk and whose events are published
+together at ``flush()`` (same rules, same rows, same payloads). They raise :class:`UnmappedCode` when a
 department or ward code maps to nothing (the caller parks the message as unmapped),
 :class:`ClinicalFactInvalid` for a bad fact and :class:`ClinicalFactPending` when the fact refers to
 something not known yet (a cancel before what it cancels: the caller retries it later).
@@ -11,8 +13,9 @@ something not known yet (a cancel before what it cancels: the caller retries it 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -24,7 +27,7 @@ from medoa.core.access.policy import has_perm
 from medoa.core.audit.services import audit_record
 from medoa.core.crypto import blind_index
 from medoa.core.events.models import Event
-from medoa.core.events.services import publish
+from medoa.core.events.services import publish, publish_many
 from medoa.core.org.models import Department
 
 from .choices import CodeKind, EncounterClass, EncounterStatus
@@ -35,6 +38,7 @@ from .models import CodeMapping, Encounter, EncounterMovement, Observation, Pati
 from .models import UnmappedCode as UnmappedCodeRow
 
 __all__ = [
+    "ClinicalBatch",
     "ClinicalFactInvalid",
     "ClinicalFactPending",
     "UnmappedCode",
@@ -116,8 +120,57 @@ def _check_patient(patient: PatientFacts) -> None:
         )
 
 
+class _PendingId:
+    """A payload's id of a row the batch writes at ``flush()`` (replaced by the id then)."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, row: Any) -> None:
+        self.row = row
+
+
+def _pk(row: Any) -> Any:
+    """``row``'s id, or a placeholder for it while the row waits in a batch."""
+    return row.pk if row.pk is not None else _PendingId(row)
+
+
+def _fill_ids(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with the batch's placeholders replaced by the ids the rows got."""
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, _PendingId):
+            return value.row.pk
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        return value
+
+    return {k: fill(v) for k, v in payload.items()}
+
+
+E = TypeVar("E")
+
+
+def _publisher(resolver: CodeResolver) -> Callable[[str, dict[str, Any]], Event]:
+    """Publish at once (writing first what the resolver holds back, so that every id is known)."""
+
+    def emit(type: str, payload: dict[str, Any]) -> Event:
+        if resolver.pending():
+            resolver.flush()
+        return publish(type, _fill_ids(payload))
+
+    return emit
+
+
 def _patient_upsert(
-    facts: PatientFacts, authority: str, now: datetime, *, existing: Patient | None = None, safe: bool = True
+    facts: PatientFacts,
+    authority: str,
+    now: datetime,
+    *,
+    existing: Patient | None = None,
+    safe: bool = True,
+    resolver: CodeResolver,
 ) -> Patient:
     identifier = facts.identifier.strip()
     patient = existing
@@ -132,6 +185,10 @@ def _patient_upsert(
             "created_at": now,
             "updated_at": now,
         }
+        if resolver.records:  # the batch writes it (a clash rolls the whole batch back)
+            patient = Patient(authority=authority, identifier=identifier, **fields)
+            resolver.save_patient(patient)
+            return patient
         if not safe:  # the caller rolls everything back on a clash
             return Patient.objects.create(authority=authority, identifier=identifier, **fields)
         try:
@@ -153,7 +210,7 @@ def _patient_upsert(
         changed.append("birth_date")
     if changed:
         patient.updated_at = now
-        patient.save(update_fields=[*changed, "updated_at"])
+        resolver.save_patient(patient, [*changed, "updated_at"])
     return patient
 
 
@@ -173,7 +230,7 @@ def _encounter_payload(
         "patient_authority": patient.authority,
         "patient_initials": patient.initials,
         "patient_sex": patient.sex,
-        "encounter_id": enc.pk if enc else None,
+        "encounter_id": _pk(enc) if enc else None,
         "visit_number": enc.visit_number if enc else fact.visit_number,
         "encounter_class": enc.encounter_class if enc else "",
         "status": enc.status if enc else "",
@@ -205,12 +262,18 @@ def apply_encounter(
     Runs in the caller's transaction. Every refusal (``UnmappedCode``, ``ClinicalFactInvalid``,
     ``ClinicalFactPending``) is raised before anything is written. ``savepoint=False`` skips the
     savepoint around the writes — only for a caller that rolls back its whole transaction should a
-    database error occur (the HL7 processor's batches).
+    database error occur.
     """
+    resolver = resolver or CodeResolver()
+    return _apply_encounter(fact, resolver, savepoint, _publisher(resolver))
+
+
+def _apply_encounter(
+    fact: EncounterFact, resolver: CodeResolver, savepoint: bool, emit: Callable[[str, dict[str, Any]], E]
+) -> list[E]:
     if not isinstance(fact, EncounterFact) or fact.kind not in ENCOUNTER_KINDS:
         raise ClinicalFactInvalid(_("Unknown encounter fact kind."), field="kind")
     _check_patient(fact.patient)
-    resolver = resolver or CodeResolver()
     facility = fact.facility or ""
     department = resolver.department(fact.department_code, facility)
     ward = resolver.ward(fact.ward_code, facility)
@@ -228,12 +291,14 @@ def apply_encounter(
     patient = resolver.patient(authority, fact.patient.identifier.strip())
     enc = _target_encounter(fact.kind, patient, authority, visit, resolver)
     with transaction.atomic(savepoint=savepoint):
-        patient = _patient_upsert(fact.patient, authority, now, existing=patient, safe=savepoint)
+        patient = _patient_upsert(
+            fact.patient, authority, now, existing=patient, safe=savepoint, resolver=resolver
+        )
         resolver.remember_patient(patient)
         payload = _apply_kind(
             fact, patient, enc, authority, visit, department, ward, room, bed, doctor, occurred, now, resolver
         )
-        event = publish(f"clinical.patient.{fact.kind}", payload)
+        event = emit(f"clinical.patient.{fact.kind}", payload)
     return [event]
 
 
@@ -245,6 +310,8 @@ def _target_encounter(
 ) -> Encounter | None:
     """The encounter the fact is about (read only); refusals are raised here, before any write."""
     enc: Encounter | None
+    if not visit and patient is not None and resolver.pending():
+        resolver.flush()  # the query below must see the batch's rows: write them now
     if visit:
         enc = resolver.encounter(authority, visit)
     elif patient is None or patient.pk is None:
@@ -254,7 +321,7 @@ def _target_encounter(
         enc = resolver.same_encounter(
             Encounter.objects.filter(patient=patient, status__in=wanted).order_by("-id").first()
         )
-    if enc is not None and (patient is None or enc.patient_id != patient.pk):
+    if enc is not None and (patient is None or not _of_patient(enc, patient)):
         raise ClinicalFactInvalid(_("The visit number belongs to another patient."), field="visit_number")
     identifier = patient.identifier if patient else ""
     if kind == "admission_cancelled" and (
@@ -268,6 +335,12 @@ def _target_encounter(
             _("The discharge to cancel is not known (yet): the message waits for it."), patient_id=identifier
         )
     return enc
+
+
+def _of_patient(enc: Encounter, patient: Patient) -> bool:
+    if enc.patient_id is None or patient.pk is None:  # held back in a batch: the same object
+        return enc.patient_id is None and enc.patient is patient
+    return bool(enc.patient_id == patient.pk)
 
 
 def _apply_kind(
@@ -293,7 +366,7 @@ def _apply_kind(
         prior = _location(enc)
         if enc.status != EncounterStatus.CANCELLED:  # a repeated cancel only says so again
             enc.status = EncounterStatus.CANCELLED
-            _save(enc, now, fact.source)
+            _save(enc, now, fact.source, resolver)
             _move(enc, "admission_cancelled", prior, prior, occurred, now, fact.source, resolver)
         return _encounter_payload(enc, patient, fact, occurred, prior)
     if kind == "discharge_cancelled":
@@ -305,7 +378,7 @@ def _apply_kind(
             _set_location(enc, department, ward, room, bed)
         if doctor:
             enc.attending_doctor = doctor
-        _save(enc, now, fact.source)
+        _save(enc, now, fact.source, resolver)
         _move(enc, "discharge_cancelled", prior, _location(enc), occurred, now, fact.source, resolver)
         return _encounter_payload(enc, patient, fact, occurred, prior)
 
@@ -355,7 +428,7 @@ def _apply_kind(
     elif kind == "registered" and (created or enc.status == EncounterStatus.CANCELLED):
         enc.status = EncounterStatus.REGISTERED
     # "updated": status unchanged
-    _save(enc, now, fact.source, create=created)
+    _save(enc, now, fact.source, resolver, create=created)
     if created:
         resolver.remember_encounter(enc)
     _move(enc, kind, prior, _location(enc), occurred, now, fact.source, resolver)
@@ -371,10 +444,12 @@ def _set_location(enc: Encounter, department: str, ward: str, room: str, bed: st
         enc.bed_code = bed
 
 
-def _save(enc: Encounter, now: datetime, source: str, *, create: bool = False) -> None:
+def _save(
+    enc: Encounter, now: datetime, source: str, resolver: CodeResolver, *, create: bool = False
+) -> None:
     enc.updated_at = now
     enc.source = source[:100]
-    enc.save(force_insert=create)
+    resolver.save_encounter(enc, create=create)
 
 
 def _move(
@@ -419,13 +494,23 @@ def apply_result(
     """Record a result and its observations; publish ``clinical.result.received`` and one
     ``clinical.critical_value.received`` per critical observation (a flag among
     ``critical_flags``, by default HH, LL, AA and the configured local ones)."""
+    resolver = resolver or CodeResolver()
+    return _apply_result(fact, critical_flags, resolver, savepoint, _publisher(resolver))
+
+
+def _apply_result(
+    fact: ResultFact,
+    critical_flags: set[str] | frozenset[str] | None,
+    resolver: CodeResolver,
+    savepoint: bool,
+    emit: Callable[[str, dict[str, Any]], E],
+) -> list[E]:
     if not isinstance(fact, ResultFact):
         raise ClinicalFactInvalid(_("Not a result fact."), field="result")
     _check_patient(fact.patient)
     flags_critical = {
         f.upper() for f in (critical_flags if critical_flags is not None else critical_flags_default())
     }
-    resolver = resolver or CodeResolver()
     facility = fact.facility or ""
     department = resolver.department(fact.department_code, facility)
     ward = resolver.ward(fact.ward_code, facility)
@@ -452,7 +537,9 @@ def apply_result(
             ward, room, bed = enc.ward_code, enc.room_code, enc.bed_code
         attending = enc.attending_doctor or attending
     with transaction.atomic(savepoint=savepoint):
-        patient = _patient_upsert(fact.patient, authority, now, existing=patient, safe=savepoint)
+        patient = _patient_upsert(
+            fact.patient, authority, now, existing=patient, safe=savepoint, resolver=resolver
+        )
         resolver.remember_patient(patient)
         observations = []
         critical_count = 0
@@ -479,7 +566,7 @@ def apply_result(
                     critical_flag=critical_flag[:8],
                 )
             )
-        result = Result.objects.create(
+        result = Result(
             patient=patient,
             encounter=enc,
             visit_number=visit,
@@ -498,19 +585,13 @@ def apply_result(
             source=fact.source[:100],
             critical_count=critical_count,
         )
-        for o in observations:
-            o.result = result
-        Observation.objects.bulk_create(observations)
-        if any(o.pk is None for o in observations):  # a backend that does not return ids
-            by_seq = dict(Observation.objects.filter(result=result).values_list("seq", "id"))
-            for o in observations:
-                o.pk = by_seq[o.seq]
+        resolver.add_result(result, observations)
         common = {
             "patient_id": patient.identifier,
             "patient_authority": patient.authority,
             "patient_initials": patient.initials,
-            "result_id": result.pk,
-            "encounter_id": enc.pk if enc else None,
+            "result_id": _pk(result),
+            "encounter_id": _pk(enc) if enc else None,
             "visit_number": visit,
             "department": department,
             "ward": ward,
@@ -525,7 +606,7 @@ def apply_result(
             "facility": facility,
         }
         events = [
-            publish(
+            emit(
                 "clinical.result.received",
                 {
                     **common,
@@ -533,7 +614,7 @@ def apply_result(
                     "critical_count": critical_count,
                     "observations": [
                         {
-                            "observation_id": o.pk,
+                            "observation_id": _pk(o),
                             "code": o.code,
                             "name": o.name,
                             "value": o.value[:500],
@@ -551,11 +632,11 @@ def apply_result(
         for o in observations:
             if o.critical:
                 events.append(
-                    publish(
+                    emit(
                         "clinical.critical_value.received",
                         {
                             **common,
-                            "observation_id": o.pk,
+                            "observation_id": _pk(o),
                             "test_code": o.code,
                             "test_name": o.name,
                             "value": o.value[:500],
@@ -568,6 +649,52 @@ def apply_result(
                     )
                 )
     return events
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+
+class ClinicalBatch:
+    """Many facts applied with the rules of ``apply_encounter`` and ``apply_result``, their rows
+    held back by the resolver and their events queued, then written together by ``flush()``: one
+    insert per table for the new rows, one prepared update per table for the changed ones, and
+    ``publish_many`` for the events (in the order the facts were applied) — a dozen statements for
+    a batch instead of several per fact.
+
+    For a caller that rolls back the whole batch should anything fail after a fact was applied
+    (the HL7 processor redoes such a batch message by message): held-back rows and cached objects
+    do not survive a rollback. A refusal (``UnmappedCode``, ``ClinicalFactInvalid``,
+    ``ClinicalFactPending``) comes before the fact changes anything, as with the single calls.
+    ``apply_*`` return the positions of their events among ``flush()``'s result."""
+
+    def __init__(self, resolver: CodeResolver | None = None) -> None:
+        self.resolver = resolver or CodeResolver()
+        if not self.resolver.records:
+            self.resolver.prefetch(identifiers=set(), visits=set())
+        self._events: list[tuple[str, dict[str, Any]]] = []
+
+    def _queue(self, type: str, payload: dict[str, Any]) -> int:
+        self._events.append((type, payload))
+        return len(self._events) - 1
+
+    def apply_encounter(self, fact: EncounterFact) -> list[int]:
+        return _apply_encounter(fact, self.resolver, False, self._queue)
+
+    def apply_result(
+        self, fact: ResultFact, *, critical_flags: set[str] | frozenset[str] | None = None
+    ) -> list[int]:
+        return _apply_result(fact, critical_flags, self.resolver, False, self._queue)
+
+    def publish(self, type: str, payload: dict[str, Any]) -> int:
+        """Queue another event of the batch (published with the others, in this place)."""
+        return self._queue(type, payload)
+
+    def flush(self) -> list[Event]:
+        """Write the held-back rows and publish the queued events; returns the events."""
+        self.resolver.flush()
+        events = publish_many([(type, _fill_ids(payload)) for type, payload in self._events])
+        self._events = []
+        return events
 
 
 # -- unmapped codes and code mappings ------------------------------------------------------------

@@ -7,6 +7,14 @@ lock (``BEGIN IMMEDIATE``). Each message's clinical writes, its events, and its 
 (``processed``/``unmapped``/``error`` with a reason, the event ids, ``processed_at``) commit together
 — at-least-once delivery of the stored message plus this transaction make it processed exactly once.
 
+The fast path applies the batch's messages through one ``ClinicalBatch``: their clinical rows are
+written in bulk (one insert per table, one prepared update per table) and their events with
+``publish_many`` (one insert for the events, one for their deliveries) — about a dozen statements
+for the whole batch. A message refused (unmapped, pending, invalid) is refused before it changes
+anything. Should anything fail after a message was applied (a database error, a message of several
+facts failing in its second), the batch is rolled back and redone message by message, each in a
+savepoint of its own with immediate writes: one bad message never loses or blocks the others.
+
 Order per patient (``Message.patient_id``, PID-3):
 
 - a message whose patient has an older message still ``received`` that another worker holds is left
@@ -53,6 +61,7 @@ from medoa.core.clinical.errors import ClinicalFactPending, UnmappedCode
 from medoa.core.clinical.facts import EncounterFact, ResultFact
 from medoa.core.clinical.mapping import CodeResolver
 from medoa.core.clinical.services import (
+    ClinicalBatch,
     apply_encounter,
     apply_result,
     critical_flags_default,
@@ -150,6 +159,7 @@ class Outcome:
     reason: str = ""
     events: list[int] = field(default_factory=list)
     applied: bool = False  # clinical facts were applied (wakes the patient's pending cancels)
+    queued: list[int] = field(default_factory=list)  # fast path: positions among the batch's events
 
 
 def parse_reason_key(reason: str) -> tuple[str, str, str] | None:
@@ -198,10 +208,13 @@ def process_message(
     unmapped_first: dict[str, int],
     safe: bool = True,
     prepared: Mapped | Outcome | None = None,
+    batch: ClinicalBatch | None = None,
 ) -> Outcome:
     """Map and apply one message (inside the batch's transaction). ``safe``: in a savepoint of its
-    own; otherwise (the fast path) the facts' refusals come before any write, and a failure after
-    a write raises ``_Poisoned`` so that the batch is redone safely."""
+    own, written at once; otherwise (the fast path) through ``batch`` (its writes and events held
+    back for the batch's ``flush()``, the outcome's ``queued`` naming the message's events), the
+    facts' refusals coming before any change, and a failure after a change raising ``_Poisoned``
+    so that the batch is redone safely."""
     pid = row.patient_id
     if pid and pid in unmapped_first and unmapped_first[pid] < row.pk:
         first = unmapped_first[pid]
@@ -217,7 +230,16 @@ def process_message(
     several = len(mapped.encounters) + len(mapped.results) + len(mapped.staff) > 1
     try:
         staff = [_hired_payload(p, resolver=resolver, facility=mapped.facility) for p in mapped.staff]
-        with transaction.atomic() if (safe or several) else _nothing():
+        if batch is not None and not safe:
+            queued: list[int] = []
+            for fact in mapped.encounters:
+                queued += batch.apply_encounter(fact)
+            for result in mapped.results:
+                queued += batch.apply_result(result, critical_flags=critical_flags)
+            for payload in staff:
+                queued.append(batch.publish(HIRED, payload))
+            return Outcome(MessageStatus.PROCESSED, "", applied=True, queued=queued)
+        with transaction.atomic():
             events: list[Any] = []
             for fact in mapped.encounters:
                 events += apply_encounter(fact, resolver=resolver, savepoint=False)
@@ -241,30 +263,29 @@ def process_message(
         fields = ", ".join(_error_text(e) for e in getattr(exc, "errors", []))
         return Outcome(MessageStatus.ERROR, f"{exc}" + (f" ({fields})" if fields else ""))
     except DatabaseError as exc:
-        _check_usable(safe, several)
+        if not safe:  # the batch's transaction cannot go on: redo it message by message
+            raise _Poisoned from exc
         # the message's savepoint rolled its writes back; the batch goes on
         logger.warning("hl7 message %s: database error while applying: %s", row.pk, exc)
         return Outcome(MessageStatus.ERROR, f"database error while applying: {exc}")
+    except Exception as exc:  # a fault of ours: the message is set aside, the others go on
+        if not safe:
+            raise _Poisoned from exc
+        logger.exception("hl7 message %s: failed while applying", row.pk)
+        return Outcome(MessageStatus.ERROR, f"failed while applying: {type(exc).__name__}: {exc}")
     return Outcome(MessageStatus.PROCESSED, "", [e.pk for e in events], applied=True)
 
 
 class _Poisoned(Exception):
-    """A message failed after writing without a savepoint: the batch is redone message by message."""
+    """A message failed after changing the batch's rows or cache: the batch is redone message by
+    message."""
 
 
 def _check_usable(safe: bool, several: bool) -> None:
-    """On the fast path, a failure after a write (or inside a message of several facts, whose
-    savepoint undid rows the batch's cache still holds) makes the batch be redone safely."""
+    """On the fast path, a failure inside a message of several facts (the first ones were applied
+    to the batch) makes the batch be redone safely."""
     if not safe and (several or transaction.get_rollback()):
         raise _Poisoned
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _error_text(error: Any) -> str:
@@ -314,11 +335,14 @@ def _claim(limit: int) -> list[Message]:
 def process_batch(*, limit: int = BATCH) -> int:
     """Process up to ``limit`` received messages in one transaction; returns how many were taken.
 
-    The fast path applies the messages without a savepoint each; should one fail after writing
-    (a database error), the batch is rolled back and redone with a savepoint per message."""
+    The fast path applies the messages together (``ClinicalBatch``: bulk writes, one
+    ``publish_many``); should anything fail after a message was applied (a database error, an
+    invalid payload, a fault), the batch is rolled back and redone with a savepoint per message and
+    immediate writes, where the failing message lands in ``error`` with its reason."""
     try:
         return _process_batch(limit=limit, safe=False)
-    except _Poisoned:
+    except _Poisoned as exc:
+        logger.info("hl7: a batch failed (%r): processing it message by message", exc.__cause__)
         return _process_batch(limit=limit, safe=True)
 
 
@@ -343,9 +367,11 @@ def _process_batch(*, limit: int, safe: bool) -> int:
             )
         resolver = CodeResolver()
         prepared = [prepare_message(row) for row in rows]
+        batch: ClinicalBatch | None = None
         if not safe:
             identifiers: set[str] = set()
             visits: set[str] = set()
+            doctors: set[str] = set()
             for mapped in prepared:
                 if isinstance(mapped, Mapped):
                     facts: list[EncounterFact | ResultFact] = [*mapped.encounters, *mapped.results]
@@ -353,9 +379,14 @@ def _process_batch(*, limit: int, safe: bool) -> int:
                         identifiers.add(fact.patient.identifier.strip())
                         if fact.visit_number:
                             visits.add(fact.visit_number.strip()[:100])
-            resolver.prefetch(identifiers=identifiers, visits=visits)
+                        doctors.add(fact.attending_doctor)
+                        if isinstance(fact, ResultFact):
+                            doctors.add(fact.ordering_doctor)
+            resolver.prefetch(identifiers=identifiers, visits=visits, doctors=doctors)
+            batch = ClinicalBatch(resolver)
         now = timezone.now()
         applied_patients: set[str] = set()
+        outcomes = []
         for row, mapped in zip(rows, prepared, strict=True):
             outcome = process_message(
                 row,
@@ -364,19 +395,22 @@ def _process_batch(*, limit: int, safe: bool) -> int:
                 unmapped_first=unmapped_first,
                 safe=safe,
                 prepared=mapped,
+                batch=batch,
             )
+            outcomes.append(outcome)
             row.status = outcome.status
             row.status_reason = outcome.reason.replace("\x00", "\\x00")[:MAX_REASON]
-            row.events = outcome.events
             row.processed_at = now
             row.attempts = (row.attempts or 0) + 1
             if outcome.applied and row.patient_id:
                 applied_patients.add(row.patient_id)
-        try:
-            with transaction.atomic():
-                resolver.flush()
-        except DatabaseError as exc:
+        try:  # no savepoint: a failure here rolls the whole batch back anyway
+            published = batch.flush() if batch is not None else []
+            resolver.flush()
+        except Exception as exc:  # a database error, an invalid payload: message by message
             raise _Poisoned from exc
+        for row, outcome in zip(rows, outcomes, strict=True):
+            row.events = outcome.events or [published[i].pk for i in outcome.queued]
         _save_outcomes(rows)
         if applied_patients:
             # cancels that waited for what they cancel: try them again

@@ -16,6 +16,7 @@ from medoa.core.clinical.models import (
     EncounterMovement,
     Observation,
     Patient,
+    Result,
     UnmappedCode,
 )
 from medoa.core.clinical.services import code_mapping_save
@@ -405,3 +406,176 @@ def test_a_pathological_message_is_refused_without_parsing(wards, settings):
         "too many fields and components to process (limit 10000)",
     )
     assert fine.status == "processed"
+
+
+# --- the batch path: bulk writes, and message by message when a batch fails -------------------------
+
+
+def oru_order(control: str, order: str, *, mrn: str, visit: str) -> str:
+    return er7(
+        msh("R01", control, "ORU"),
+        f"PID|1||{mrn}^^^HIS^MR||张^三",
+        pv1(visit=visit, service=""),
+        f"OBR|1|P{control}|F{control}|{order}^{order}^L|||20261126100000",
+        "OBX|1|NM|K^血钾^L||4.1|mmol/L|3.5-5.5|N|||F",
+    )
+
+
+@pytest.fixture
+def refuse_order_boom():
+    """The database refuses a result whose test code is BOOM (a trigger: a real failure of one
+    row's insert, as a constraint or a full disk would make one)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION test_refuse_boom() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.order_code = 'BOOM' THEN RAISE EXCEPTION 'boom refused'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                "CREATE TRIGGER test_refuse_boom BEFORE INSERT ON clinical_result "
+                "FOR EACH ROW EXECUTE FUNCTION test_refuse_boom()"
+            )
+        else:
+            cursor.execute(
+                "CREATE TRIGGER test_refuse_boom BEFORE INSERT ON clinical_result "
+                "WHEN NEW.order_code = 'BOOM' BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
+            )
+
+
+def test_a_batch_with_one_failing_message_processes_the_others_in_patient_order(wards, refuse_order_boom):
+    admit = store(adt("A01", "m1"))
+    result = store(oru_order("m2", "CBC", mrn="MRN001", visit="V001"))
+    bad = store(oru_order("m3", "BOOM", mrn="MRN002", visit="V002"), patient_id="MRN002")
+    other = store(adt("A01", "m4", mrn="MRN003", visit="V003"), patient_id="MRN003")
+    discharge = store(adt("A03", "m5"))
+
+    assert process_until_idle() == 5
+
+    rows = {m.pk: m for m in Message.objects.all()}
+    assert [rows[m.pk].status for m in (admit, result, bad, other, discharge)] == [
+        "processed",
+        "processed",
+        "error",
+        "processed",
+        "processed",
+    ]
+    reason = rows[bad.pk].status_reason
+    assert reason.startswith("database error while applying:") and "boom refused" in reason
+    assert rows[bad.pk].events == []
+    # the failing message left nothing behind; the others wrote theirs
+    assert not Patient.objects.filter(identifier="MRN002").exists()
+    assert list(Result.objects.values_list("order_code", flat=True)) == ["CBC"]
+    # MRN001's events in its messages' order, each message naming its own events
+    mine = Event.objects.filter(payload__patient_id="MRN001").order_by("id")
+    assert [(e.type, e.payload["source"]) for e in mine] == [
+        ("clinical.patient.admitted", f"hl7:{admit.pk}"),
+        ("clinical.result.received", f"hl7:{result.pk}"),
+        ("clinical.patient.discharged", f"hl7:{discharge.pk}"),
+    ]
+    for msg in (admit, result, other, discharge):
+        assert [Event.objects.get(pk=pk).payload["source"] for pk in rows[msg.pk].events] == [f"hl7:{msg.pk}"]
+    enc = Encounter.objects.get(visit_number="V001")
+    assert enc.status == "discharged"
+    assert Event.objects.get(type="clinical.result.received").payload["encounter_id"] == enc.pk
+
+
+def test_the_batch_writes_in_bulk_rows_and_payloads_as_one_by_one(wards, django_assert_max_num_queries):
+    # two patients, five messages in one batch: admitted, a result, a transfer, a second patient
+    store(adt("A01", "b1"))
+    store(oru("b2", "HH"))
+    store(adt("A02", "b3", ward="W6", bed="3", prior="W5^501^12"))
+    store(adt("A04", "b4", mrn="MRN009", visit="V9"), patient_id="MRN009")
+    store(oru("b5", "N", mrn="MRN009", visit="V9"), patient_id="MRN009")
+
+    with django_assert_max_num_queries(30):
+        assert process_until_idle() == 5
+
+    assert set(Message.objects.values_list("status", flat=True)) == {"processed"}
+    enc = Encounter.objects.get(visit_number="V001")
+    assert (enc.status, enc.ward_code, enc.bed_code) == ("admitted", "W6", "3")
+    results = {r.patient.identifier: r for r in Result.objects.select_related("patient", "encounter")}
+    assert results["MRN001"].encounter == enc
+    assert results["MRN009"].encounter == Encounter.objects.get(visit_number="V9")
+    events = list(Event.objects.order_by("id"))
+    assert [e.type for e in events] == [
+        "clinical.patient.admitted",
+        "clinical.result.received",
+        "clinical.critical_value.received",
+        "clinical.patient.transferred",
+        "clinical.patient.registered",
+        "clinical.result.received",
+    ]
+    admitted, received, critical, transferred, registered, other = (e.payload for e in events)
+    assert admitted["encounter_id"] == transferred["encounter_id"] == received["encounter_id"] == enc.pk
+    assert (admitted["ward"], admitted["bed"], transferred["prior_ward"], transferred["ward"]) == (
+        "W5",
+        "12",
+        "W5",
+        "W6",
+    )
+    # the result came before the transfer: it names the bed the patient was in then
+    assert (received["ward"], received["bed"]) == ("W5", "12")
+    observations = dict(Observation.objects.filter(result=results["MRN001"]).values_list("code", "id"))
+    assert [o["observation_id"] for o in received["observations"]] == [observations["K"], observations["NA"]]
+    assert (critical["observation_id"], critical["result_id"]) == (observations["K"], results["MRN001"].pk)
+    assert registered["encounter_id"] == other["encounter_id"] == results["MRN009"].encounter_id
+    assert other["result_id"] == results["MRN009"].pk
+    assert list(EncounterMovement.objects.filter(encounter=enc).values_list("kind", flat=True)) == [
+        "admitted",
+        "transferred",
+    ]
+
+
+def test_the_query_count_of_a_batch_does_not_grow_with_its_messages(wards):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def batch_of(patients: int, start: int) -> list[str]:
+        for n in range(start, start + patients):
+            mrn, visit = f"MRN{n:03d}", f"V{n:03d}"
+            store(adt("A01", f"q{n}a", mrn=mrn, visit=visit), patient_id=mrn)
+            store(oru(f"q{n}b", "N", mrn=mrn, visit=visit), patient_id=mrn)
+            store(adt("A08", f"q{n}c", mrn=mrn, visit=visit), patient_id=mrn)
+        with CaptureQueriesContext(connection) as captured:
+            assert process_until_idle() == 3 * patients
+        return [q["sql"][:60] for q in captured.captured_queries]
+
+    few, many = batch_of(2, 100), batch_of(15, 200)
+    # the same statements, give or take two: SQLite's limit on parameters may split a large insert,
+    # and PostgreSQL's NOTIFY goes once per transaction (the test's, here)
+    assert abs(len(many) - len(few)) <= 2
+    assert sum(q.startswith("INSERT") for q in few) == 7  # one per table, events and deliveries
+
+
+def test_messages_without_a_visit_number_see_the_batch_s_earlier_rows(wards):
+    store(adt("A01", "n1", visit=""))
+    store(adt("A03", "n2", visit=""))
+    store(adt("A13", "n3", visit=""))
+
+    assert process_until_idle() == 3
+
+    assert list(Message.objects.order_by("id").values_list("status", flat=True)) == ["processed"] * 3
+    enc = Encounter.objects.get()
+    assert (enc.visit_number, enc.status) == ("", "admitted")
+    assert list(EncounterMovement.objects.values_list("kind", flat=True)) == [
+        "admitted",
+        "discharged",
+        "discharge_cancelled",
+    ]
+
+
+def test_a_visit_number_of_another_new_patient_in_the_batch_is_refused(wards):
+    first = store(adt("A01", "v1", mrn="MRN001", visit="SHARED"))
+    second = store(adt("A01", "v2", mrn="MRN002", visit="SHARED"), patient_id="MRN002")
+
+    process_until_idle()
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == "processed"
+    assert second.status == "error"
+    assert second.status_reason.endswith(")") and "(visit_number: " in second.status_reason
+    assert Encounter.objects.get().patient.identifier == "MRN001"
