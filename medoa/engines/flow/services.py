@@ -58,12 +58,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Field, Max, Model, Q
+from django.db.models.sql import Query
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
@@ -151,6 +153,7 @@ from .spiff import (
 )
 
 logger = logging.getLogger("medoa.flow")
+M = TypeVar("M", bound=Model)
 
 MAX_XML_BYTES = 5 * 1024 * 1024  # as the API and the deploy check
 MAX_VARIABLES_BYTES = 64 * 1024
@@ -893,11 +896,48 @@ def _staff(staff_id: int) -> Staff:
     )
 
 
+# The hot path's reads of whole rows go through a plain cursor: ``Model.from_db`` with the
+# converters the ORM itself would apply (``get_converters``), worked out once per connection and
+# model. ``Manager.raw`` maps the columns to fields again for every statement, which cost more
+# than the statement. Each statement selects the model's concrete columns in order, then extras.
+
+
+@functools.lru_cache(maxsize=64)
+def _row_reader(
+    db: BaseDatabaseWrapper, model: type[Model]
+) -> tuple[tuple[str, ...], dict[int, tuple[list[Any], Any]]]:
+    fields = model._meta.concrete_fields
+    compiler = db.ops.compiler("SQLCompiler")(Query(model), db, db.alias)
+    converters = compiler.get_converters([f.get_col(model._meta.db_table) for f in fields])
+    return tuple(f.attname for f in fields), converters
+
+
+def _fetch_rows(model: type[M], sql: str, params: Sequence[Any]) -> list[tuple[M, tuple[Any, ...]]]:
+    """The rows of ``sql`` as ``model`` instances, each with the extra columns after its own."""
+    db = connections[connection.alias]
+    names, converters = _row_reader(db, model)
+    width = len(names)
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    found = []
+    for row in rows:
+        values = list(row[:width])
+        for index, (functions, expression) in converters.items():
+            value = values[index]
+            for convert in functions:
+                value = convert(value, expression, db)
+            values[index] = value
+        found.append((model.from_db(db.alias, names, values), tuple(row[width:])))
+    return found
+
+
 def _locked(where: str, param: int, *, skip_locked: bool = False) -> ProcessInstance | None:
-    found = list(ProcessInstance.objects.raw(_lock_statement(where, skip_locked=skip_locked), [param]))
+    found = _fetch_rows(ProcessInstance, _lock_statement(where, skip_locked=skip_locked), [param])
     if not found:
         return None
-    instance = found[0]
+    instance, (checksum,) = found[0]
+    instance.version_checksum = checksum  # type: ignore[attr-defined]
     instance.version = _version(instance.version_id, instance.version_checksum)  # type: ignore[attr-defined]
     instance.definition = _definition(instance.definition_id)
     if instance.initiator_id is not None:
@@ -1573,9 +1613,11 @@ def _startable(definition_key: str) -> tuple[ProcessDefinition, ProcessVersion]:
         raise FlowNotFound(
             fmt(_("There is no process “%(key)s”."), {"key": str(definition_key).replace("\x00", "")[:80]})
         )
-    definition = next(iter(ProcessDefinition.objects.raw(_startable_statement(), [definition_key])), None)
-    if definition is None:
+    found = _fetch_rows(ProcessDefinition, _startable_statement(), [definition_key])
+    if not found:
         raise FlowNotFound(fmt(_("There is no process “%(key)s”."), {"key": str(definition_key)[:80]}))
+    definition, (checksum,) = found[0]
+    definition.version_checksum = checksum  # type: ignore[attr-defined]
     if not definition.is_active or definition.latest_version_id is None:
         raise FlowConflict(fmt(_("The process “%(name)s” cannot be started now."), {"name": definition.name}))
     definition.latest_version = _version(definition.latest_version_id, definition.version_checksum)  # type: ignore[attr-defined]
@@ -1699,12 +1741,14 @@ def _locked_task(task: HumanTask | int) -> tuple[HumanTask, ProcessInstance]:
     instance = _locked(_BY_TASK.format(tasks=connection.ops.quote_name(HumanTask._meta.db_table)), task_id)
     if instance is None:
         raise FlowNotFound(_("There is no such task."))
-    rows = list(HumanTask.objects.raw(_task_statement(), [instance.pk]))
+    rows = []
+    for r, (has_added_signers,) in _fetch_rows(HumanTask, _task_statement(), [instance.pk]):
+        r.has_added_signers = bool(has_added_signers)  # type: ignore[attr-defined]
+        r.instance = instance
+        rows.append(r)
     row = next((r for r in rows if r.pk == task_id), None)
     if row is None:
         raise FlowNotFound(_("There is no such task."))
-    for r in rows:
-        r.instance = instance
     instance._task_rows = rows  # type: ignore[attr-defined]  # see _decide
     return row, instance
 
