@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F, Q
@@ -40,7 +39,7 @@ from .choices import DUE_STATUSES, DeliveryStatus
 from .errors import EventRejected
 from .models import Delivery
 from .registry import DEFAULT_MAX_ATTEMPTS, retry_delay, subscribers
-from .wakeup import CHANNEL, listening, local_wakeup
+from .wakeup import CHANNEL, Listener, listening, local_wakeup, open_listener
 
 logger = logging.getLogger("medoa.events")
 
@@ -184,41 +183,6 @@ def dispatch_until_idle(*, worker_id: str = "", limit: int = BATCH, max_rounds: 
 # --- the worker's thread ---------------------------------------------------------------------------
 
 
-class _Listener:
-    """A PostgreSQL connection of its own that LISTENs on the bus's channel."""
-
-    def __init__(self) -> None:
-        params = connection.settings_dict
-        options = params.get("OPTIONS", {})
-        kwargs: dict[str, Any] = {
-            k: options[k] for k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "options") if k in options
-        }
-        self.conn = psycopg.connect(
-            dbname=params["NAME"],
-            user=params.get("USER") or None,
-            password=params.get("PASSWORD") or None,
-            host=params.get("HOST") or None,
-            port=params.get("PORT") or None,
-            autocommit=True,
-            connect_timeout=5,
-            **kwargs,
-        )
-        self.conn.execute(f"LISTEN {CHANNEL}")
-
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for a notification; True when one (or more) came."""
-        got = False
-        for _ in self.conn.notifies(timeout=timeout, stop_after=1):
-            got = True
-        if got:  # drain the others that came with it, without waiting
-            for _ in self.conn.notifies(timeout=0):
-                pass
-        return got
-
-    def close(self) -> None:
-        self.conn.close()
-
-
 class DispatcherThread(threading.Thread):
     """Runs dispatch rounds until ``stop()`` — or until ``parent`` (the thread that started it)
     has ended, so that a worker's periodic-jobs thread takes it down with it."""
@@ -241,27 +205,17 @@ class DispatcherThread(threading.Thread):
     def _should_run(self) -> bool:
         return not self._stopping.is_set() and (self.parent is None or self.parent.is_alive())
 
-    def _listener(self) -> _Listener | None:
+    def _listener(self) -> Listener | None:
         wanted = self.listen if self.listen is not None else getattr(settings, "MEDOA_EVENTS_LISTEN", True)
-        if not wanted or connection.vendor != "postgresql":
-            return None
-        try:
-            return _Listener()
-        except Exception:
-            logger.exception("events: LISTEN is not available; polling every %s s", POLL_SECONDS)
-            return None
+        return open_listener(CHANNEL, wanted=wanted, log=logger, label="events", poll=POLL_SECONDS)
 
-    def _wait(self, listener: _Listener | None) -> None:
+    def _wait(self, listener: Listener | None) -> None:
         if listener is None:
             local_wakeup.wait(POLL_SECONDS)
             local_wakeup.clear()
             return
         # Short slices, so that stop() and the parent's end are noticed quickly.
-        waited = 0.0
-        while waited < POLL_SECONDS_LISTENING and self._should_run():
-            if listener.wait(0.25):
-                return
-            waited += 0.25
+        listener.wait_while(POLL_SECONDS_LISTENING, self._should_run)
 
     def run(self) -> None:
         listening(+1)

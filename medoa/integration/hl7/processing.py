@@ -51,7 +51,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, connections, models, transaction
 from django.db.models import Min
@@ -71,6 +70,7 @@ from medoa.core.errors import ServiceError
 from medoa.core.events.errors import EventError
 from medoa.core.events.registry import event_types
 from medoa.core.events.services import publish
+from medoa.core.events.wakeup import Listener, open_listener
 
 from .mapping import Mapped, MappingError, map_message
 from .models import Message, MessageStatus
@@ -537,40 +537,6 @@ def requeue_unmapped(codes: list[tuple[str, str, str]]) -> int:
 # --- the worker's thread ---------------------------------------------------------------------------
 
 
-class _Listener:
-    """A PostgreSQL connection of its own that LISTENs on ``medoa_hl7``."""
-
-    def __init__(self) -> None:
-        params = connection.settings_dict
-        options = params.get("OPTIONS", {})
-        kwargs: dict[str, Any] = {
-            k: options[k] for k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "options") if k in options
-        }
-        self.conn = psycopg.connect(
-            dbname=params["NAME"],
-            user=params.get("USER") or None,
-            password=params.get("PASSWORD") or None,
-            host=params.get("HOST") or None,
-            port=params.get("PORT") or None,
-            autocommit=True,
-            connect_timeout=5,
-            **kwargs,
-        )
-        self.conn.execute(f"LISTEN {CHANNEL}")
-
-    def wait(self, timeout: float) -> bool:
-        got = False
-        for _ in self.conn.notifies(timeout=timeout, stop_after=1):
-            got = True
-        if got:
-            for _ in self.conn.notifies(timeout=0):
-                pass
-        return got
-
-    def close(self) -> None:
-        self.conn.close()
-
-
 class ProcessorThread(threading.Thread):
     """Runs processing rounds until ``stop()`` or until ``parent`` has ended."""
 
@@ -593,17 +559,11 @@ class ProcessorThread(threading.Thread):
     def _should_run(self) -> bool:
         return not self._stopping.is_set() and (self.parent is None or self.parent.is_alive())
 
-    def _listener(self) -> _Listener | None:
+    def _listener(self) -> Listener | None:
         wanted = self.listen if self.listen is not None else getattr(settings, "MEDOA_HL7_LISTEN", True)
-        if not wanted or connection.vendor != "postgresql":
-            return None
-        try:
-            return _Listener()
-        except Exception:
-            logger.exception("hl7: LISTEN is not available; polling every %s s", POLL_SECONDS)
-            return None
+        return open_listener(CHANNEL, wanted=wanted, log=logger, label="hl7", poll=POLL_SECONDS)
 
-    def _wait(self, listener: _Listener | None) -> None:
+    def _wait(self, listener: Listener | None) -> None:
         if listener is None:
             # SQLite: the in-process event, or the wake file touched by another process
             deadline = time.monotonic() + POLL_SECONDS
@@ -616,11 +576,7 @@ class ProcessorThread(threading.Thread):
                     break
             local_wakeup.clear()
             return
-        waited = 0.0
-        while waited < POLL_SECONDS_LISTENING and self._should_run():
-            if listener.wait(0.25):
-                return
-            waited += 0.25
+        listener.wait_while(POLL_SECONDS_LISTENING, self._should_run)
 
     def run(self) -> None:
         global _local_listeners
