@@ -1,5 +1,5 @@
 """The dean's cockpit in Debian's chromium under the real CSP: KPI cards, the ECharts drill-down
-by department and the gauge are drawn; the screenshot is kept in docs/images/cockpit.png."""
+by department and the gauge are drawn; the screenshot goes to test-artifacts/ (a test never rewrites a tracked file)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from medoa.core.org.tests.factories import TEST_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-DOCS = Path(__file__).resolve().parents[4] / "docs" / "images"
+ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts"
 
 
 def test_cockpit_draws_real_charts(browser: Any, live_server: Any, hospital: Any) -> None:
@@ -38,8 +38,8 @@ def test_cockpit_draws_real_charts(browser: Any, live_server: Any, hospital: Any
         assert page.locator("#chart-departments canvas").count() == 1
         assert page.locator("#chart-gauge canvas").count() == 1
         page.wait_for_timeout(800)
-        DOCS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS / "cockpit.png"), full_page=True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "cockpit.png"), full_page=True)
         assert not errors, errors
     finally:
         context.close()
