@@ -24,11 +24,11 @@ T = TypeVar("T")
 
 
 def module_data(load: Callable[[], T], *, name: str) -> tuple[Any, Any]:
-    """Two fixtures to bind in a test module: ``<name>_once`` (module scope: ``load()`` in an outer
-    transaction, rolled back at the end) and ``<name>`` (per test: that result, with ``db``)."""
-    once = f"{name}_once"
+    """Two fixtures to bind in a test module (one pair per module): ``module_data_once`` (module
+    scope: ``load()`` in an outer transaction, rolled back at the end) and ``<name>`` (per test:
+    that result, with ``db`` — which also tells pytest-django to create the test database)."""
 
-    @pytest.fixture(scope="module", name=once)
+    @pytest.fixture(scope="module", name="module_data_once")
     def _outer(django_db_setup: Any, django_db_blocker: Any) -> Iterator[T]:
         with django_db_blocker.unblock():
             atomic = transaction.atomic()
@@ -40,9 +40,7 @@ def module_data(load: Callable[[], T], *, name: str) -> tuple[Any, Any]:
                 atomic.__exit__(None, None, None)
 
     @pytest.fixture(name=name)
-    def _per_test(request: Any) -> T:
-        value: T = request.getfixturevalue(once)
-        request.getfixturevalue("db")
-        return value
+    def _per_test(module_data_once: T, db: Any) -> T:
+        return module_data_once
 
     return _outer, _per_test
