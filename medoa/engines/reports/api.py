@@ -196,6 +196,11 @@ def records(request: HttpRequest) -> Any:
         paths = [ds.field(n).path for n in names]
     except query.QueryError as exc:
         raise _invalid(exc.field, exc.message) from None
-    rows = [[query._plain(v) for v in row] for row in qs.order_by("-pk").values_list(*paths)[:200]]
+    # a category with labelled values shows its label (已出院, not "discharged")
+    labels = [ds.field(n).choices for n in names]
+    rows = [
+        [(str(lab[v]) if lab and v in lab else query._plain(v)) for v, lab in zip(row, labels, strict=True)]
+        for row in qs.order_by("-pk").values_list(*paths)[:200]
+    ]
     lang = get_language() or "zh"
     return {"columns": [ds.field(n).label(lang) for n in names], "fields": names, "rows": rows}

@@ -34,7 +34,7 @@ class Field:
     label_en: str
     path: str = ""
     duration: tuple[str, str] | None = None
-    choices: dict[str, str] = field(default_factory=dict)
+    choices: dict[Any, Any] = field(default_factory=dict)
     boolean: bool = False
 
     def label(self, lang: str = "zh") -> str:
@@ -136,7 +136,7 @@ class Site:
         if kind not in KINDS:
             raise ValueError(f"field {name!r}: kind must be one of {KINDS}")
         if isinstance(kwargs.get("choices"), type):
-            kwargs["choices"] = {c.value: str(c.label) for c in kwargs["choices"]}
+            kwargs["choices"] = {c.value: c.label for c in kwargs["choices"]}  # lazy: the reader's language
         return Field(name, kind, label_zh, label_en, **kwargs)
 
     def dataset(self, key: str, label_zh: str, label_en: str, **kwargs: Any) -> Dataset:

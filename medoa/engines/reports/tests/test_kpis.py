@@ -265,3 +265,14 @@ def test_office_dashboard_heading(hospital: Any, client: Any, role_assignment_fa
     )
     client.force_login(hospital.doctor.user)
     assert "质控办看板" in client.get("/reports/").content.decode()
+
+
+def test_records_show_a_status_by_its_label_in_the_readers_language(hospital: Any, api_as: Any) -> None:
+    client = api_as(hospital.dean)
+    url = f"/api/v1/reports/records?dataset=clinical.encounters&{PERIOD}"
+    zh = client.get(url).json()
+    client.cookies["medoa_language"] = "en"
+    en = client.get(url).json()
+    status = zh["fields"].index("status")
+    assert {r[status] for r in zh["rows"]} == {"已出院"}
+    assert {r[status] for r in en["rows"]} == {"discharged"}
