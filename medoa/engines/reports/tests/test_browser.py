@@ -1,5 +1,6 @@
 """The dean's cockpit in Debian's chromium under the real CSP: KPI cards, the ECharts drill-down
-by department and the gauge are drawn; the screenshot goes to test-artifacts/ (a test never rewrites a tracked file)."""
+by department and the gauge are drawn; the screenshot goes to test-artifacts/ (a test never
+rewrites a tracked file)."""
 
 from __future__ import annotations
 
