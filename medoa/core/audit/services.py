@@ -23,6 +23,7 @@ import hmac
 import ipaddress
 import json
 import math
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,7 +33,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models import Field
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
@@ -217,19 +218,28 @@ def audit_record(
         details=_clean_json(details or {}),
     )
     with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            _append_postgresql(entry)
+            return entry
         last_seq, last_hash = _locked_head()
-        entry.seq = last_seq + 1
-        entry.at = timezone.now()
-        entry.prev_hash = last_hash
-        entry.entry_hash = entry_digest(entry, last_hash)
+        _link(entry, last_seq, last_hash)
         _append(entry)
     return entry
 
 
-# Every audited change runs these three statements, so they are written out once rather than built
-# by the ORM each time (which cost more than the database's work). Values go through the model
-# fields' own conversions (``get_db_prep_save``), so JSON, addresses and times are stored exactly
-# as the ORM would store them.
+def _link(entry: AuditEntry, last_seq: int, last_hash: str) -> None:
+    """Place ``entry`` after the head ``(last_seq, last_hash)``: its number, time and hashes."""
+    entry.seq = last_seq + 1
+    entry.at = timezone.now()
+    entry.prev_hash = last_hash
+    entry.entry_hash = entry_digest(entry, last_hash)
+
+
+# Every audited change runs these statements (SQLite: the three below; PostgreSQL: one or two, see
+# ``_GUESSED_SQL``), so they are written out once rather than built by the ORM each time (which
+# cost more than the database's work). Values go through the model fields' own conversions
+# (``get_db_prep_save``), so JSON, addresses and times are stored exactly as the ORM would store
+# them.
 _HEAD_SQL = "SELECT last_seq, last_hash FROM {head} WHERE id = 1"
 _INSERT_SQL = "INSERT INTO {entries} ({columns}) VALUES ({values})"
 _MOVE_SQL = "UPDATE {head} SET last_seq = %s, last_hash = %s WHERE id = 1"
@@ -274,6 +284,81 @@ def _append(entry: AuditEntry) -> None:
         entry.pk = cursor.fetchone()[0]
         entry._state.adding = False
         cursor.execute(move, [entry.seq, entry.entry_hash])
+
+
+# PostgreSQL: one statement per entry while this connection's writes are the only ones. The
+# connection remembers the head its last entry left; the next entry is linked to it in Python and
+# written by one statement that locks the head only if it is still there (FOR UPDATE re-checks the
+# row as another writer left it, after waiting for that writer), inserts the entry only if it did,
+# then moves the head onto the entry (the guard's trigger finds the entry in place: the head is
+# updated from the join with the inserted row). When another writer moved the head meanwhile,
+# nothing is written and the entry goes the locked way: the head read FOR UPDATE, then the insert
+# and the head move in one statement (two in all). The connection tries its guess again once a
+# locked read finds the head where its own last entry left it, i.e. when nobody else is writing.
+_GUESSED_SQL = (
+    "WITH locked AS (SELECT id FROM {head} WHERE id = 1 AND last_seq = %s AND last_hash = %s FOR UPDATE), "
+    "entry AS (INSERT INTO {entries} ({columns}) SELECT {casts} FROM locked RETURNING id) "
+    "UPDATE {head} SET last_seq = %s, last_hash = %s FROM entry WHERE {head}.id = 1 RETURNING entry.id"
+)
+_LINKED_SQL = (
+    "WITH entry AS (INSERT INTO {entries} ({columns}) VALUES ({values}) RETURNING id) "
+    "UPDATE {head} SET last_seq = %s, last_hash = %s FROM entry WHERE {head}.id = 1 RETURNING entry.id"
+)
+
+
+@dataclass
+class _HeadGuess:
+    seq: int
+    hash: str
+    trusted: bool  # the last look at the head found it where this connection's last entry left it
+
+
+_head_guesses: weakref.WeakKeyDictionary[Any, _HeadGuess] = weakref.WeakKeyDictionary()
+
+
+def _append_postgresql(entry: AuditEntry) -> None:
+    db = connections[connection.alias]
+    guess = _head_guesses.get(db)
+    guessed, linked = _postgresql_statements(db.alias)
+    fields = _entry_fields()
+    with db.cursor() as cursor:
+        if guess is not None and guess.trusted:
+            _link(entry, guess.seq, guess.hash)
+            params = [guess.seq, guess.hash]
+            params += [f.get_db_prep_save(getattr(entry, f.attname), db) for f in fields]
+            params += [entry.seq, entry.entry_hash]
+            cursor.execute(guessed, params)
+            row = cursor.fetchone()
+            if row is not None:
+                entry.pk = row[0]
+                entry._state.adding = False
+                _head_guesses[db] = _HeadGuess(entry.seq, entry.entry_hash, True)
+                return
+        last_seq, last_hash = _locked_head()
+        _link(entry, last_seq, last_hash)
+        params = [f.get_db_prep_save(getattr(entry, f.attname), db) for f in fields]
+        params += [entry.seq, entry.entry_hash]
+        cursor.execute(linked, params)
+        entry.pk = cursor.fetchone()[0]
+        entry._state.adding = False
+    alone = guess is not None and (guess.seq, guess.hash) == (last_seq, last_hash)
+    _head_guesses[db] = _HeadGuess(entry.seq, entry.entry_hash, alone)
+
+
+@lru_cache(maxsize=4)
+def _postgresql_statements(alias: str) -> tuple[str, str]:
+    """The guessed and the linked statement (see ``_GUESSED_SQL``), built once."""
+    db = connections[alias]
+    quote = db.ops.quote_name
+    fields = _entry_fields()
+    names = {
+        "head": quote(AuditChainHead._meta.db_table),
+        "entries": quote(AuditEntry._meta.db_table),
+        "columns": ", ".join(quote(f.column or f.attname) for f in fields),
+    }
+    casts = ", ".join(f"%s::{f.cast_db_type(db)}" for f in fields)
+    values = ", ".join(["%s"] * len(fields))
+    return _GUESSED_SQL.format(casts=casts, **names), _LINKED_SQL.format(values=values, **names)
 
 
 @lru_cache(maxsize=1)

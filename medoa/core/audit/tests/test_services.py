@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from medoa.core.audit import guard
 from medoa.core.audit.choices import Outcome
@@ -305,3 +306,39 @@ def test_concurrent_writers_on_separate_connections_never_fork_the_chain() -> No
         mine = AuditEntry.objects.filter(actor_name=f"writer{n}").order_by("seq")
         assert [e.details["i"] for e in mine] == list(range(per_writer))
     assert audit_chain_verify() == ChainCheck(True, writers * per_writer)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_lone_writer_appends_with_one_statement_and_falls_back_when_another_moved_the_head() -> None:
+    # given: a connection whose last entries nobody else followed
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement append is PostgreSQL's")
+
+    def statements_of_one_entry(name: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            audit_record(actor=None, actor_name=name, action="test.lone")
+        return len([q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")])
+
+    def elsewhere() -> None:
+        try:
+            audit_record(actor=None, actor_name="other", action="test.other")
+        finally:
+            connections.close_all()
+
+    for _ in range(2):
+        audit_record(actor=None, actor_name="lone", action="test.lone")
+
+    # when / then: alone, one statement per entry
+    assert statements_of_one_entry("lone") == 1
+    assert statements_of_one_entry("lone") == 1
+    # another connection appends: the guess misses, the locked way links after its entry
+    other = threading.Thread(target=elsewhere)
+    other.start()
+    other.join(timeout=60)
+    assert statements_of_one_entry("lone") == 3  # the missed guess, the locked read, insert + move
+    assert statements_of_one_entry("lone") == 2  # not trusted yet: read locked, found where it left it
+    assert statements_of_one_entry("lone") == 1
+    entries = list(AuditEntry.objects.order_by("seq").values_list("actor_name", flat=True))
+    assert entries == ["lone"] * 4 + ["other"] + ["lone"] * 3
+    assert audit_chain_verify() == ChainCheck(True, 8)
