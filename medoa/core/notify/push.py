@@ -53,20 +53,33 @@ BODY_PREVIEW = 300
 IDLE_EXIT_SECONDS = 30.0  # a hub thread with no stream to serve ends after this long
 
 
-def announce(first_id: int, last_id: int) -> None:
+def announce(first_id: int, last_id: int, *, notified: bool = False) -> None:
     """Called by ``notification_send`` inside its transaction: make the new rows known to every
     web process and, once they are committed, to this process's hub.
 
     On PostgreSQL the NOTIFY is sent in the same transaction: PostgreSQL delivers it only when the
     transaction commits (and drops it on rollback), so it costs no round trip and no transaction
     of its own after the commit. A failure here (the notification queue full) fails the change,
-    like any other write of it."""
-    if connection.vendor == "postgresql":
+    like any other write of it. ``notified``: the statement that inserted the rows sent it already
+    (``notify_statement``)."""
+    if connection.vendor == "postgresql" and not notified:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, %s)", [PG_CHANNEL, f"{first_id}:{last_id}"])
     if _hub is not None:
         hub = _hub
         transaction.on_commit(lambda: hub.wake(first_id, last_id), robust=True)
+
+
+def notify_statement(insert: str) -> str:
+    """PostgreSQL: ``insert`` (an INSERT of notifications ``RETURNING id``) and the NOTIFY of
+    ``announce`` in one statement; it returns one row, the new ids in insertion order."""
+    return _NOTIFY_SQL.format(insert=insert, channel=PG_CHANNEL)
+
+
+_NOTIFY_SQL = (
+    "WITH created AS ({insert}) SELECT array_agg(id), "
+    "pg_notify('{channel}', min(id)::text || ':' || max(id)::text) FROM created"
+)
 
 
 def event_of(n: Notification | dict[str, Any], unread: int | None) -> dict[str, Any]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from medoa.core.notify.models import Notification
 from medoa.core.notify.services import notification_mark_read, notification_send
@@ -20,6 +22,23 @@ def test_send_puts_one_notification_in_each_inbox(user_factory: Any) -> None:
     assert len(sent) == 2
     rows = list(Notification.objects.order_by("recipient_id").values_list("recipient_id", "title", "kind"))
     assert rows == [(a.pk, "危急值提醒", "critical"), (b.pk, "危急值提醒", "critical")]
+
+
+def test_send_writes_the_rows_and_their_announcement_in_one_statement_on_postgresql(
+    user_factory: Any,
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no NOTIFY: the rows go in with the ORM's bulk insert")
+    a, b = user_factory(), user_factory()
+
+    with CaptureQueriesContext(connection) as captured:
+        sent = notification_send(recipients=[a, b], title="新任务", link="/flow/tasks/1/", data={"task": 1})
+
+    assert len(captured.captured_queries) == 1
+    assert "pg_notify" in captured.captured_queries[0]["sql"]
+    stored = list(Notification.objects.order_by("id").values_list("id", "recipient_id", "title", "data"))
+    assert stored == [(sent[0].pk, a.pk, "新任务", {"task": 1}), (sent[1].pk, b.pk, "新任务", {"task": 1})]
+    assert all(n.created_at is not None and not n._state.adding for n in sent)
 
 
 def test_mark_read_changes_only_the_callers_notifications(user_factory: Any, inbox: Any) -> None:
