@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--solutions", default=None, help="directory for the solution files")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--strategy", default="auto", choices=["auto", "full", "lns", "construct"])
+    ap.add_argument("--strategy", default="auto", choices=["auto", "colgen", "full", "lns", "construct"])
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
     if args.solutions:

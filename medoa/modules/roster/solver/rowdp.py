@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from functools import reduce
+from typing import Any
 
 import numpy as np
 
@@ -215,6 +216,7 @@ def _types(
     best_t: np.ndarray,
     cost: np.ndarray,
     allowed: np.ndarray,
+    opt_types: list[list[int]] | None = None,
 ) -> list[int]:
     """Shift types for the worked days: cheapest of the chosen class and length, keeping
     successions and per-type maximums where possible (one day of look-ahead)."""
@@ -225,6 +227,8 @@ def _types(
     forbid = c.forbid.get(1, {})
 
     def members(d: int) -> list[int]:
+        if opt_types is not None:
+            return [t for t in opt_types[opts[d]] if allowed[d, t] and quota[t] > 0]
         k, L = options[opts[d]]
         return [t for t in range(T) if cls[t] == k and c.length[t] == L and allowed[d, t] and quota[t] > 0]
 
@@ -287,3 +291,225 @@ def best_weekends(c: Compiled, s: int, cost: np.ndarray) -> set[int]:
     value.sort()
     keep = {w for _, w in value[: st.max_weekends]}
     return {d for w, days in c.weekend_days.items() if w not in keep for d in days if d not in c.fixed[s]}
+
+
+class RowPricer:
+    """The exact row DP of one person for column generation, built once and priced many times.
+
+    Unlike ``row_by_dp`` it keeps the weekend maximum exactly (the count of weekends worked is
+    part of the state: a Saturday worked counts, a Sunday worked counts unless the Saturday
+    before it was worked) and always tracks the succession class of the last shift, so every row
+    it returns keeps all the person's rules except per-type maximums above zero: the tightest of
+    those is counted exactly (the minute axis holds minutes × (limit + 1) + count), any other is
+    the caller's, by penalties. The transitions are static per kind of day (weekday, first and second
+    day of a weekend), grouped by target state, so each day costs a few vectorised reductions.
+    ``size`` is the number of cells (days × states × minute units) it needs; the caller uses it
+    only when that is small.
+    """
+
+    def __init__(self, c: Compiled, s: int, count: bool = True) -> None:
+        p = c.p
+        st = p.staff[s]
+        H, T = c.H, c.T
+        self.c, self.s = c, s
+        allowed = np.ones((H, T), dtype=bool)
+        for t, sh in enumerate(p.shifts):
+            if st.max_shifts.get(sh.id, H) <= 0:
+                allowed[:, t] = False
+        for d in c.days_off[s]:
+            allowed[d, :] = False
+        forced_off = np.zeros(H, dtype=bool)
+        forced_t = np.full(H, -1)
+        for d, t in c.fixed[s].items():
+            allowed[d, :] = False
+            if t < 0:
+                forced_off[d] = True
+            else:
+                allowed[d, t] = True
+                forced_t[d] = t
+        self.allowed, self.forced_off, self.forced_t = allowed, forced_off, forced_t
+        lengths = sorted({c.length[t] for t in range(T)})
+        g = reduce(math.gcd, lengths)
+        self.lo_m = math.ceil(st.min_minutes / g)
+        self.hi_m = min(st.max_minutes // g, H * max(lengths) // g)
+        # the tightest per-type maximum (0 < limit < days it could be worked) is counted exactly
+        limited = [
+            (st.max_shifts[sh.id], t)
+            for t, sh in enumerate(p.shifts)
+            if count
+            and c.enabled("max_shifts")
+            and 0 < st.max_shifts.get(sh.id, H) < int(allowed[:, t].sum())
+        ]
+        self.counted = min(limited)[1] if limited else -1
+        self.Q = min(limited)[0] + 1 if limited else 1  # count values 0 .. limit
+        M = max(1, (self.hi_m + 1) * self.Q)
+        self.M = M
+        cls = shift_classes(c)
+        self.cls = cls
+        C = max(cls) + 1
+        forbid = c.forbid.get(1, {})
+        follow = np.ones((C, C), dtype=bool)
+        for t1 in range(T):
+            for t2 in forbid.get(t1, ()):
+                follow[cls[t1], cls[t2]] = False
+        opts3 = sorted({(cls[t], c.length[t], t == self.counted) for t in range(T)})
+        self.options = [(k, L) for k, L, _ in opts3]
+        options = self.options
+        self.is_counted = [x for _, _, x in opts3]
+        self.units = [(L // g) * self.Q + int(x) for _, L, x in opts3]
+        self.opt_types = [
+            [t for t in range(T) if cls[t] == k and c.length[t] == L and (t == self.counted) == x]
+            for k, L, x in opts3
+        ]
+        # positions of the minute axis whose count is at the limit: no counted shift from there
+        self.at_limit = (np.arange(M) % self.Q) == self.Q - 1
+        ocls = [k for k, _ in options]
+        maxc = st.max_consecutive if st.max_consecutive < H else None
+        minc = max(1, st.min_consecutive)
+        minoff = max(1, st.min_consecutive_off)
+        K = maxc if maxc is not None else minc
+        n_weekends = len(c.weekend_days)
+        self.track_w = c.enabled("max_weekends") and st.max_weekends < n_weekends
+        Wm = max(0, st.max_weekends) if self.track_w else 0
+        states: list[tuple[str, int, int, bool, int]] = []
+        for w in range(Wm + 1):
+            for e in (False, True):
+                states += [("W", k, q, e, w) for k in range(1, K + 1) for q in range(C)]
+                states += [("O", k, 0, e, w) for k in range(1, minoff + 1)]
+        self.states = states
+        idx = {x: i for i, x in enumerate(states)}
+        self.n = n = len(states)
+        self.size = H * n * M
+        # day kinds: 0 weekday, 1 weekend day whose previous day is not a weekend day of the same
+        # weekend, 2 the second day of a weekend
+        kind = []
+        for d in range(H):
+            if not (self.track_w and p.is_weekend(d)):
+                kind.append(0)
+            elif d > 0 and p.is_weekend(d - 1) and p.weekend_index(d - 1) == p.weekend_index(d):
+                kind.append(2)
+            else:
+                kind.append(1)
+        self.kind = kind
+        # edges per day kind: off edges (i, j) and work edges per option (i, j)
+        self.edges: list[tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[Any]]] = []
+        self.into: list[dict[int, list[tuple[int, int]]]] = []
+        for dk in range(3):
+            off: list[tuple[int, int]] = []
+            work: list[list[tuple[int, int]]] = [[] for _ in options]
+            for i, (kd, k, q, e, w) in enumerate(states):
+                if kd == "W":
+                    if k >= minc or e:
+                        off.append((i, idx[("O", 1, 0, False, w)]))
+                    if maxc is None or k < maxc:
+                        nk = min(k + 1, K)
+                        nw = w + (1 if dk == 1 else 0)
+                        if nw <= Wm:
+                            for oi in range(len(options)):
+                                if follow[q, ocls[oi]]:
+                                    work[oi].append((i, idx[("W", nk, ocls[oi], e, nw)]))
+                else:
+                    off.append((i, idx[("O", min(k + 1, minoff), 0, e, w)]))
+                    if k >= minoff or e:
+                        nw = w + (1 if dk in (1, 2) else 0)
+                        if nw <= Wm:
+                            for oi in range(len(options)):
+                                work[oi].append((i, idx[("W", 1, ocls[oi], False, nw)]))
+            into: dict[int, list[tuple[int, int]]] = {}
+            for i, j in off:
+                into.setdefault(j, []).append((i, -1))
+            for oi, es in enumerate(work):
+                for i, j in es:
+                    into.setdefault(j, []).append((i, oi))
+            self.into.append(into)
+            self.edges.append((self._group(off), [self._group(es) for es in work]))
+        self.start: list[tuple[int, int]] = [(idx[("O", 1, 0, True, 0)], -1)]
+        w0 = 1 if (self.track_w and p.is_weekend(0)) else 0
+        if w0 <= Wm:
+            self.start += [(idx[("W", 1, ocls[oi], True, w0)], oi) for oi in range(len(options))]
+
+    @staticmethod
+    def _group(es: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Edges sorted by target: (sources, unique targets, start offsets for reduceat)."""
+        es = sorted(es, key=lambda x: x[1])
+        src = np.array([i for i, _ in es], dtype=np.int64)
+        dst = np.array([j for _, j in es], dtype=np.int64)
+        if not es:
+            return src, dst, dst
+        starts = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]])
+        return src, dst[starts], starts
+
+    def price(self, cost: np.ndarray) -> list[int] | None:
+        """The cheapest row under ``cost`` (d × T), or None when no row keeps the rules."""
+        c = self.c
+        H, M = c.H, self.M
+        big = 1e12
+        nopt = len(self.options)
+        co = np.full((H, nopt), big)
+        best_t = np.zeros((H, nopt), dtype=np.int64)
+        Q = self.Q
+        for oi, ts in enumerate(self.opt_types):
+            sub = np.where(self.allowed[:, ts], cost[:, ts], big)
+            j = np.argmin(sub, axis=1)
+            co[:, oi] = sub[np.arange(H), j]
+            best_t[:, oi] = np.array(ts)[j]
+        co[self.forced_off, :] = big
+        can = co < big / 2
+        off_ok = self.forced_t < 0
+        Vs = np.full((H, self.n, M), INF)
+        for j, oi in self.start:
+            if oi < 0:
+                if off_ok[0]:
+                    Vs[0, j, 0] = 0.0
+            elif can[0, oi] and self.units[oi] < M:
+                Vs[0, j, self.units[oi]] = min(Vs[0, j, self.units[oi]], co[0, oi])
+        for d in range(1, H):
+            V = Vs[d - 1]
+            NV = Vs[d]
+            (src, dst, starts), work = self.edges[self.kind[d]]
+            if off_ok[d] and src.size:
+                red = np.minimum.reduceat(V[src], starts, axis=0)
+                NV[dst] = np.minimum(NV[dst], red)
+            for oi, (wsrc, wdst, wst) in enumerate(work):
+                u = self.units[oi]
+                if not can[d, oi] or not wsrc.size or u >= M:
+                    continue
+                red = np.minimum.reduceat(V[wsrc, : M - u], wst, axis=0) + co[d, oi]
+                if self.is_counted[oi]:
+                    red[:, self.at_limit[: M - u]] = INF
+                NV[wdst, u:] = np.minimum(NV[wdst, u:], red)
+        last = Vs[H - 1][:, self.lo_m * Q : (self.hi_m + 1) * Q]
+        if last.size == 0:
+            return None
+        flat = int(np.argmin(last))
+        i, m = divmod(flat, last.shape[1])
+        m += self.lo_m * Q
+        if Vs[H - 1, i, m] >= INF / 2:
+            return None
+        opts = [-1] * H
+        for d in range(H - 1, 0, -1):
+            v = Vs[d, i, m]
+            found = False
+            for pi, oi in self.into[self.kind[d]].get(i, ()):
+                if oi < 0:
+                    if off_ok[d] and Vs[d - 1, pi, m] == v:
+                        i = pi
+                        found = True
+                        break
+                else:
+                    pm = m - self.units[oi]
+                    if self.is_counted[oi] and m % Q == 0:
+                        continue
+                    if can[d, oi] and pm >= 0 and Vs[d - 1, pi, pm] + co[d, oi] == v:
+                        opts[d] = oi
+                        i, m = pi, pm
+                        found = True
+                        break
+            if not found:
+                return None
+        if self.states[i][0] == "W":
+            for j, oi in self.start:
+                if j == i and oi >= 0 and self.units[oi] == m and co[0, oi] == Vs[0, i, m]:
+                    opts[0] = oi
+                    break
+        return _types(c, self.s, opts, self.options, self.cls, best_t, cost, self.allowed, self.opt_types)

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from ortools.sat.python import cp_model
 
+from . import colgen
 from .check import check
 from .model import Builder, Compiled
 from .problem import HARD_RULES, Problem, Solution, Violation
@@ -229,7 +230,7 @@ class _Run:
             slowest = max(slowest, time.monotonic() - t_person)
         return cur
 
-    def _row_dp(self, s: int, marg: _Marginal, cost: np.ndarray | None = None) -> list[int] | None:
+    def _row_dp(self, s: int, marg: _Marginal | None, cost: np.ndarray | None = None) -> list[int] | None:
         """A valid row for person ``s`` from the DP, or None (then ``_hint_row`` is the last try).
 
         Rules the DP does not hold exactly are steered by penalties that grow until they hold:
@@ -238,6 +239,7 @@ class _Run:
         c = self.c
         st = self.p.staff[s]
         if cost is None:
+            assert marg is not None
             cost = marg.cost(s)
         sub = _single(self.p, s)
         pen = np.zeros(c.T)
@@ -390,6 +392,60 @@ class _Run:
             return b.read(solver, cur)
         return cur
 
+    def pricing(self) -> colgen.Pricing:
+        return colgen.Pricing(self.c, lambda s, cost: self._row_dp(s, None, cost=cost))
+
+    def colgen(self, cur: list[list[int]], pricing: colgen.Pricing | None = None) -> list[list[int]]:
+        """Column generation from DP rows, a diving heuristic for an integer roster (see
+        ``colgen.py``); returns the better of ``cur`` and the dive's roster."""
+        c = self.c
+        pricing = pricing or self.pricing()
+        # a first roster: each person's exact row against the cover the others leave
+        marg = _Marginal(c, cur)
+        for s in range(c.S):
+            marg.remove(s, cur[s])
+            row = pricing(s, marg.cost(s))
+            if row is not None:
+                cur[s] = row
+            marg.add(s, cur[s])
+        obj, viol = self.evaluate(cur)
+        self.note(f"colgen: first roster {obj}, {len(viol)} hard violations")
+        if viol:
+            return cur
+        self.record(cur, obj, viol)
+        cg = colgen.ColumnGeneration(c, pricing, self.deadline, self.note)
+        for s in range(c.S):
+            cg.add(s, cur[s])
+        span = self.left()
+        pricing.exact = True
+        cg.generate(stop_at=time.monotonic() + 0.35 * span)
+        bound = math.ceil(cg.lower - 1e-6) if pricing.exact and cg.lower > -math.inf else None
+        self.note(f"colgen: lower bound {bound}")
+        # dives, each fixing fewer people per step and re-pricing longer than the last, the later
+        # ones with noise on the choice (the columns of the earlier dives stay), until the roster
+        # meets the bound or half the time is used; the full model (or LNS) polishes the best
+        stop = self.t0 + 0.5 * self.time_limit
+        step, rounds, dive = max(1, c.S // 8), 10, 0
+        while time.monotonic() < stop and (bound is None or obj > bound):
+            cg.unfix_all()
+            noise = 0.0 if dive < 2 else 0.3
+            choice = cg.dive(stop_at=stop, max_rounds=rounds, step=step, noise=noise, seed=self.seed + dive)
+            dive += 1
+            if choice is None:
+                break
+            new = cg.roster(choice)
+            nobj, nviol = self.evaluate(new)
+            self.note(f"colgen: dive (step {step}, rounds {rounds}) {nobj}, {len(nviol)} hard violations")
+            if not nviol and nobj < obj:
+                cur, obj = new, nobj
+                self.record(cur, nobj, nviol)
+            step, rounds = max(1, step // 2), min(rounds * 2, 100)
+        cg.unfix_all()
+        if bound is not None and obj <= bound:
+            self.optimal = True
+            self.note("colgen: the roster meets the lower bound")
+        return cur
+
     def lns(self, cur: list[list[int]], dp_ok: bool = False) -> list[list[int]]:
         c = self.c
         S, H, T = c.S, c.H, c.T
@@ -500,14 +556,26 @@ def solve(
     strategy: str = "auto",
     verbose: bool = False,
 ) -> Solution:
-    """Solve ``problem`` within ``time_limit`` seconds; ``strategy`` is auto | full | lns | construct.
+    """Solve ``problem`` within ``time_limit`` seconds.
+
+    ``strategy``: auto | colgen | full | lns | construct.
 
     ``on_solution(assignment, objective, hard_violation_count)`` is called for each improvement.
     """
     run = _Run(problem, time_limit, workers, seed, on_solution, verbose)
     c = run.c
     cur = run.start()
-    cur = run.construct(cur)
+    dp_rules = not any(c.enabled(r) for r in DP_UNSUPPORTED)
+    pricing = None
+    if strategy == "auto" and dp_rules and colgen.applies(c) and c.S > 1:
+        pricing = run.pricing()
+        if pricing.round_cells() <= colgen.ROUND_CELLS:
+            strategy = "colgen"
+    if strategy == "colgen":
+        cur = run.colgen(cur, pricing)
+        strategy = "auto"  # then the full model (or LNS) from the dive's roster as the hint
+    if run.first_feasible is None:
+        cur = run.construct(cur)
     obj, viol = run.evaluate(cur)
     run.record(cur, obj, viol)
     run.note(f"construction: objective {obj}, {len(viol)} hard violations")
@@ -517,7 +585,9 @@ def solve(
     if strategy == "auto":
         strategy = "full" if cells <= FULL_MODEL_CELLS else "lns"
     dp_ok = not any(c.enabled(r) for r in DP_UNSUPPORTED) and not viol
-    if strategy == "full" and run.left() > 0.1:
+    if run.optimal:
+        pass
+    elif strategy == "full" and run.left() > 0.1:
         if dp_ok and cells > FULL_CELLS:
             cur = run.sweeps(cur, 0.15)
         cur = run.full(cur)
