@@ -15,11 +15,12 @@ Rules (documented in docs/integration.md, "Mapping"):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.db import connection, models
 
+from medoa.core.events.services import insert_rows
 from medoa.core.org.choices import DepartmentKind
 from medoa.core.org.models import Department, Staff
 
@@ -261,10 +262,10 @@ class CodeResolver:
             self._new_patients = {}
         if self._changed_patients:
             by_fields: dict[tuple[str, ...], list[Patient]] = {}
-            for patient, fields in self._changed_patients.values():
-                by_fields.setdefault(tuple(sorted(fields)), []).append(patient)
-            for fields, patients in by_fields.items():
-                update_rows(Patient, patients, fields)
+            for patient, wanted in self._changed_patients.values():
+                by_fields.setdefault(tuple(sorted(wanted)), []).append(patient)
+            for names, patients in by_fields.items():
+                update_rows(Patient, patients, names)
             self._changed_patients = {}
         if self._new_encounters:
             _insert(Encounter, list(self._new_encounters.values()))
@@ -291,11 +292,21 @@ ENCOUNTER_FIELDS = tuple(f.name for f in Encounter._meta.concrete_fields if not 
 
 
 def _insert(model: type[models.Model], rows: Sequence[models.Model]) -> None:
-    """One insert for ``rows``, their ids set (PostgreSQL, SQLite 3.35+ return them)."""
-    if rows:
-        model._default_manager.bulk_create(rows)
-        if any(row.pk is None for row in rows):
-            raise RuntimeError(f"{model.__name__}: the database returned no ids from a bulk insert")
+    """Insert ``rows`` (model instances without ids) with multi-row inserts (``insert_rows``) and
+    set their ids, as ``bulk_create`` would (the ids of related rows written before are taken)."""
+    if not rows:
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    values = []
+    for row in rows:
+        # what bulk_create does: the ids of related rows written since they were assigned
+        cast(Any, row)._prepare_related_fields_for_save(operation_name="bulk_create")
+        values.append([getattr(row, f.attname) for f in fields])
+    ids = insert_rows(model, [f.name for f in fields], values, returning=True)
+    for row, pk in zip(rows, ids, strict=True):
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = connection.alias
 
 
 def update_rows(model: type[models.Model], rows: Sequence[models.Model], fields: Sequence[str]) -> None:
@@ -313,9 +324,9 @@ def update_rows(model: type[models.Model], rows: Sequence[models.Model], fields:
         columns.append(column)
     pk = meta.pk
     assert pk is not None
-    assignments = ", ".join(f"{qn(c.column)} = %s" for c in columns)
+    assignments = ", ".join(f"{qn(c.column or c.name)} = %s" for c in columns)
     # identifiers from the model's meta, quoted; every value is a parameter
-    sql = f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(pk.column)} = %s"  # noqa: S608
+    sql = f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(pk.column or pk.name)} = %s"  # noqa: S608
     params = [
         [*(c.get_db_prep_save(getattr(row, c.attname), connection) for c in columns), row.pk] for row in rows
     ]

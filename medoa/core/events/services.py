@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -121,31 +121,86 @@ def publish_many(
     cause = current_event()
     depth = min(cause.depth + 1, 32767) if cause is not None else 0
     now = timezone.now()
-    rows = [
+    actor_name = actor_name[:150]
+    actor_id = actor.pk if actor is not None else None
+    cause_id = cause.pk if cause is not None else None
+    with transaction.atomic(savepoint=False):
+        ids = insert_rows(
+            Event,
+            ("type", "payload", "actor", "actor_name", "cause", "depth", "created_at"),
+            [(type, data, actor_id, actor_name, cause_id, depth, now) for type, data in validated],
+            returning=True,
+        )
+        deliveries = [
+            (pk, s.name, now)
+            for pk, (type, _data) in zip(ids, validated, strict=True)
+            for s in subscribers.for_type(type)
+        ]
+        if deliveries:
+            insert_rows(Delivery, ("event", "subscriber", "next_attempt_at"), deliveries)
+            announce()
+    return [
         Event(
+            pk=pk,
             type=type,
             payload=data,
-            actor=actor,
-            actor_name=actor_name[:150],
-            cause=cause,
+            actor_id=actor_id,
+            actor_name=actor_name,
+            cause_id=cause_id,
             depth=depth,
             created_at=now,
         )
-        for type, data in validated
+        for pk, (type, data) in zip(ids, validated, strict=True)
     ]
-    with transaction.atomic(savepoint=False):
-        Event.objects.bulk_create(rows)
-        if any(row.pk is None for row in rows):  # a backend that returns no ids from a bulk insert
-            raise EventError(_("This database cannot publish events in bulk."))
-        deliveries = [
-            Delivery(event=row, subscriber=s.name, next_attempt_at=now)
-            for row in rows
-            for s in subscribers.for_type(row.type)
-        ]
-        if deliveries:
-            Delivery.objects.bulk_create(deliveries)
-            announce()
-    return rows
+
+
+INSERT_PARAMETERS = 20_000  # per statement at most (and the database's own limit)
+
+
+def insert_rows(
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    returning: bool = False,
+) -> list[int]:
+    """Insert ``rows`` (values of ``fields``, in that order; the model's other fields get their
+    defaults) with multi-row ``INSERT … VALUES`` statements of at most ``INSERT_PARAMETERS``
+    parameters (or the database's limit); with ``returning``, the new ids in the rows' order.
+    For batch writers: several times less work than ``bulk_create`` (which builds a model instance
+    per row and, on PostgreSQL, one array per column)."""
+    if not rows:
+        return []
+    meta = model._meta
+    qn = connection.ops.quote_name
+    given = []
+    for name in fields:
+        field = meta.get_field(name)
+        assert isinstance(field, models.Field)
+        given.append(field)
+    others = [f for f in meta.concrete_fields if not f.primary_key and f not in given]
+    columns = [*given, *others]
+    defaults = [f.get_db_prep_save(f.get_default(), connection) for f in others]
+    pk = meta.pk
+    assert pk is not None
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    limit = min(INSERT_PARAMETERS, connection.features.max_query_params or INSERT_PARAMETERS)
+    per_statement = max(1, limit // len(columns))
+    # identifiers from the model's meta, quoted; every value is a parameter
+    head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(c.column or c.name) for c in columns)}) VALUES "  # noqa: S608
+    tail = f" RETURNING {qn(pk.column or pk.name)}" if returning else ""
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params: list[Any] = []
+            for row in chunk:
+                params += [f.get_db_prep_save(v, connection) for f, v in zip(given, row, strict=True)]
+                params += defaults
+            cursor.execute(head + ", ".join([one] * len(chunk)) + tail, params)
+            if returning:
+                ids += [r[0] for r in cursor.fetchall()]
+    return ids
 
 
 @transaction.atomic
