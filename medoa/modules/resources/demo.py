@@ -24,19 +24,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from medoa.core.clinical.facts import EncounterFact, PatientFacts
+from medoa.core.clinical.mapping import CodeResolver
 from medoa.core.clinical.models import CodeMapping
-from medoa.core.clinical.services import apply_encounter
+from medoa.core.clinical.services import ClinicalBatch, apply_encounter
 from medoa.core.org.demo_data import GIVEN_FEMALE, GIVEN_MALE, SURNAMES
 from medoa.core.org.models import Department, Staff
 from medoa.core.registries import DemoLoader
 
 from .beds_choices import BedStatus, BedType
-from .models import Bed, Room, WardSettings
+from .models import Bed, HandledEvent, Room, WardSettings
 from .services import apply_encounter_event, cleaning_process_install
 
 FACILITY: Final = "DEMO_HOSPITAL"
 SEED: Final = 7
 OCCUPANCY: Final = 0.82
+HISTORY_DAYS: Final = 35  # the stays before today's patients, so the cockpit has a month to show
 DEMO_DESIGNER: Final = "admin"
 
 
@@ -157,13 +159,14 @@ def beds_install() -> list[Bed]:
     return made
 
 
-def patients_admit(*, seed: int = SEED, occupancy: float = OCCUPANCY) -> int:
+def patients_admit(*, seed: int = SEED, occupancy: float = OCCUPANCY) -> dict[int, dt.datetime]:
     """Admit demo patients to most beds through ``apply_encounter`` (facility DEMO_HOSPITAL, the
-    HIS's codes), and put them on the board at once (the worker later finds the events handled)."""
+    HIS's codes), and put them on the board at once (the worker later finds the events handled).
+    Returns each occupied bed's admission time."""
     rng = random.Random(seed)  # noqa: S311 — demo data, not security
     his_codes = his_ward_codes()
     now = timezone.now()
-    admitted = 0
+    admitted: dict[int, dt.datetime] = {}
     serial = 0
     for plan in WARDS:
         ward = Department.objects.filter(code=plan.code).select_related("parent").first()
@@ -177,6 +180,7 @@ def patients_admit(*, seed: int = SEED, occupancy: float = OCCUPANCY) -> int:
                 continue
             name, sex = _name(rng)
             doctor = doctors[serial % len(doctors)] if doctors else None
+            at = now - dt.timedelta(hours=rng.randint(6, 24 * 12))
             fact = EncounterFact(
                 kind="admitted",
                 patient=PatientFacts(identifier=f"D{2026000 + serial:07d}", name=name, sex=sex),
@@ -185,15 +189,75 @@ def patients_admit(*, seed: int = SEED, occupancy: float = OCCUPANCY) -> int:
                 room_code=bed.room.code,
                 bed_code=bed.code,
                 attending_doctor=doctor.employee_no if doctor else "",
-                occurred_at=now - dt.timedelta(hours=rng.randint(6, 24 * 12)),
+                occurred_at=at,
                 source=f"demo:{serial}",
                 facility=FACILITY,
                 encounter_class="I",
             )
             for event in apply_encounter(fact):
                 apply_encounter_event(event_id=event.pk, kind="admitted", payload=event.payload)
-            admitted += 1
+            admitted[bed.pk] = at
     return admitted
+
+
+def patients_history(admitted: dict[int, dt.datetime], *, seed: int = SEED, days: int = HISTORY_DAYS) -> int:
+    """The stays of the last ``days`` days before today's patients, bed by bed (2–12 days each,
+    a few hours' turnaround between them), through the clinical services in one batch — so the
+    cockpit's length of stay, turnover and occupancy have a month of history. Their events reach
+    the reports (which recompute those days' figures); the bed board has them marked handled: it
+    shows today, and a month of finished stays must not start a month of cleaning."""
+    rng = random.Random(seed + 1)  # noqa: S311 — demo data, not security
+    his_codes = his_ward_codes()
+    now = timezone.now()
+    start = now - dt.timedelta(days=days)
+    facts: list[EncounterFact] = []
+    stays = 0
+    for plan in WARDS:
+        ward = Department.objects.filter(code=plan.code).first()
+        if ward is None:
+            continue
+        doctors = _doctors(ward)
+        for bed in Bed.objects.filter(ward=ward).select_related("room").order_by("sort_order"):
+            free_from = admitted.get(bed.pk) or now - dt.timedelta(hours=rng.randint(2, 48))
+            end = free_from - dt.timedelta(hours=rng.randint(2, 8))
+            while end > start:
+                begin = end - dt.timedelta(hours=rng.randint(2 * 24, 12 * 24))
+                stays += 1
+                name, sex = _name(rng)
+                doctor = doctors[stays % len(doctors)] if doctors else None
+                common = {
+                    "patient": PatientFacts(identifier=f"D{2024000 + stays:07d}", name=name, sex=sex),
+                    "visit_number": f"ZY{20250000 + stays:08d}",
+                    "ward_code": his_codes[plan.code],
+                    "room_code": bed.room.code,
+                    "bed_code": bed.code,
+                    "attending_doctor": doctor.employee_no if doctor else "",
+                    "facility": FACILITY,
+                    "encounter_class": "I",
+                }
+                facts.append(
+                    EncounterFact(kind="admitted", occurred_at=begin, source=f"demo:h{stays}a", **common)
+                )
+                facts.append(
+                    EncounterFact(kind="discharged", occurred_at=end, source=f"demo:h{stays}d", **common)
+                )
+                end = begin - dt.timedelta(hours=rng.randint(2, 8))
+    # every patient, visit and doctor looked up in three queries, not one each per fact
+    resolver = CodeResolver()
+    resolver.prefetch(
+        identifiers={f.patient.identifier for f in facts},
+        visits={f.visit_number for f in facts},
+        doctors={f.attending_doctor for f in facts},
+    )
+    batch = ClinicalBatch(resolver)
+    for fact in facts:
+        batch.apply_encounter(fact)
+    events = batch.flush()
+    HandledEvent.objects.bulk_create(
+        [HandledEvent(event_id=e.pk) for e in events if e.type.startswith("clinical.patient.")],
+        ignore_conflicts=True,
+    )
+    return stays
 
 
 @transaction.atomic
@@ -205,7 +269,7 @@ def demo_load(*, password: str) -> None:
         cleaning_process_install(actor=designer)
     mappings_install()
     if beds_install():
-        patients_admit()
+        patients_history(patients_admit())
 
 
 DEMO_LOADER: Final = DemoLoader("resources", demo_load, order=70, depends_on=("org",))

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
+from django.utils import timezone
 
 from medoa.core.clinical.models import CodeMapping, Encounter
 from medoa.core.registries import demo_loaders
 from medoa.core.runtime.demo import run_demo_loaders
 from medoa.engines.flow.models import ProcessDefinition
 from medoa.modules.resources.beds_choices import BedStatus
-from medoa.modules.resources.models import Bed
+from medoa.modules.resources.demo import HISTORY_DAYS
+from medoa.modules.resources.models import Bed, BedCleaning
 from medoa.modules.resources.simulate import adt_a03, oru_critical, targets
 
 pytestmark = pytest.mark.django_db
@@ -43,4 +46,11 @@ def test_demo_beds_patients_mappings_and_process():
         password="Demo@Pass-2026", loaders=[demo_loaders.get("org"), demo_loaders.get("resources")]
     )
     assert Bed.objects.count() == total
-    assert Encounter.objects.count() == occupied
+    assert Encounter.objects.filter(status="admitted").count() == occupied
+    # a month of finished stays before today's patients: the cockpit has history to show, and
+    # none of it started a cleaning or changed the board
+    history = Encounter.objects.filter(status="discharged")
+    assert history.count() > 2 * total
+    assert not history.filter(admitted_at__lt=timezone.now() - dt.timedelta(days=HISTORY_DAYS + 12)).exists()
+    assert not BedCleaning.objects.exists()
+    assert Bed.objects.filter(status=BedStatus.OCCUPIED).count() == occupied
