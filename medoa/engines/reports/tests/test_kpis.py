@@ -276,3 +276,10 @@ def test_records_show_a_status_by_its_label_in_the_readers_language(hospital: An
     status = zh["fields"].index("status")
     assert {r[status] for r in zh["rows"]} == {"已出院"}
     assert {r[status] for r in en["rows"]} == {"discharged"}
+
+
+def test_drill_down_passes_through_a_level_of_one_department(hospital: Any, api_as: Any) -> None:
+    # the cardiology head's tree is one department: the chart opens on its wards, not on one bar
+    client = api_as(hospital.head_card)
+    rows = client.get(f"{URL}/by-department?{PERIOD}&kpi=bed_occupancy_rate").json()["rows"]
+    assert [r["department"] for r in rows] == ["W5"]
