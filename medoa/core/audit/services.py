@@ -324,7 +324,7 @@ def _append_postgresql(entry: AuditEntry) -> None:
     with db.cursor() as cursor:
         if guess is not None and guess.trusted:
             _link(entry, guess.seq, guess.hash)
-            params = [guess.seq, guess.hash]
+            params: list[Any] = [guess.seq, guess.hash]
             params += [f.get_db_prep_save(getattr(entry, f.attname), db) for f in fields]
             params += [entry.seq, entry.entry_hash]
             cursor.execute(guessed, params)
