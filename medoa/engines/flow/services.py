@@ -62,7 +62,7 @@ from typing import Any, TypeVar
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Field, Max, Model, Q
 from django.db.models.sql import Query
@@ -819,6 +819,54 @@ def _field(model: type[Model], name: str) -> Field[Any, Any]:
     return found
 
 
+# On PostgreSQL most values need no conversion: a field of a plain built-in class stores a value of
+# its own Python type as it is (psycopg adapts it), which is what its ``get_db_prep_save`` returns.
+# Only those skip the field's conversion; every other field or value (JSON, a naive or non-datetime
+# value, a lazy string, any field class of our own) goes through it as the ORM would.
+_INTEGER_FIELDS = (
+    models.AutoField,
+    models.BigAutoField,
+    models.IntegerField,
+    models.BigIntegerField,
+    models.SmallIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
+    models.PositiveBigIntegerField,
+)
+_PLAIN_FIELDS: dict[type[Field[Any, Any]], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.BooleanField: bool,
+    models.UUIDField: uuid.UUID,
+    models.DateTimeField: datetime.datetime,
+    **dict.fromkeys(_INTEGER_FIELDS, int),
+}
+
+
+@functools.lru_cache(maxsize=512)
+def _plain_type(vendor: str, field: Field[Any, Any]) -> type | None:
+    """The type of the values ``field`` stores unchanged (None: every value is converted)."""
+    if vendor != "postgresql":
+        return None
+    if type(field) is models.ForeignKey:
+        return int if type(field.target_field) in _INTEGER_FIELDS else None
+    return _PLAIN_FIELDS.get(type(field))
+
+
+def _db_value(vendor: str, field: Field[Any, Any], value: Any) -> Any:
+    """``field.get_db_prep_save(value)``, without the work where it would return ``value``."""
+    if value is None and field.null:
+        return None
+    plain = _plain_type(vendor, field)
+    if (
+        plain is not None
+        and type(value) is plain
+        and (plain is not datetime.datetime or getattr(value, "tzinfo", None) is not None)
+    ):
+        return value
+    return field.get_db_prep_save(value, connection)
+
+
 def _insert(objs: Sequence[Model]) -> None:
     """Insert new rows of one model (ids set on the objects, in order), as ``bulk_create`` would."""
     if not objs:
@@ -829,14 +877,15 @@ def _insert(objs: Sequence[Model]) -> None:
     model = type(objs[0])
     fields = _insert_fields(model)
     batch = max(1, connection.ops.bulk_batch_size(list(fields), list(objs)))
+    vendor = connection.vendor
     with connection.cursor() as cursor:
         for start in range(0, len(objs), batch):
             chunk = objs[start : start + batch]
             params: list[Any] = []
             for obj in chunk:
                 obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
-                params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
-            cursor.execute(_insert_sql(connection.vendor, model, len(chunk)), params)
+                params.extend(_db_value(vendor, f, f.pre_save(obj, True)) for f in fields)
+            cursor.execute(_insert_sql(vendor, model, len(chunk)), params)
             for obj, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
                 obj.pk = pk
                 obj._state.adding = False
@@ -856,12 +905,11 @@ def _update_sql(vendor: str, model: type[Model], names: tuple[str, ...], guard: 
 def _update(obj: Model, names: Sequence[str]) -> None:
     """``obj.save(update_fields=names)``, written out (the row must exist)."""
     model = type(obj)
-    params = [
-        f.get_db_prep_save(f.pre_save(obj, False), connection) for f in (_field(model, n) for n in names)
-    ]
+    vendor = connection.vendor
+    params = [_db_value(vendor, f, f.pre_save(obj, False)) for f in (_field(model, n) for n in names)]
     params.append(obj.pk)
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(connection.vendor, model, tuple(names), None), params)
+        cursor.execute(_update_sql(vendor, model, tuple(names), None), params)
         if cursor.rowcount != 1:
             raise DatabaseError("Save with update_fields did not affect any rows.")
 
@@ -966,15 +1014,14 @@ def _bump(instance: ProcessInstance, **fields: Any) -> None:
     """Save ``fields`` and the next revision, if nobody saved the instance since we read it."""
     now = _now()
     names = ("revision", "updated_at", *fields)
+    vendor = connection.vendor
     params = [
-        _field(ProcessInstance, name).get_db_prep_save(
-            value.pk if isinstance(value, Model) else value, connection
-        )
+        _db_value(vendor, _field(ProcessInstance, name), value.pk if isinstance(value, Model) else value)
         for name, value in (("revision", instance.revision + 1), ("updated_at", now), *fields.items())
     ]
     params += [instance.pk, instance.revision]
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(connection.vendor, ProcessInstance, names, "revision"), params)
+        cursor.execute(_update_sql(vendor, ProcessInstance, names, "revision"), params)
         updated = cursor.rowcount
     if updated != 1:
         raise FlowConflict()
