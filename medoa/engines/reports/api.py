@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 from django.http import HttpRequest
@@ -89,6 +90,22 @@ def kpis_catalog(request: HttpRequest) -> Any:
     return kpis.catalog(get_language() or "zh")
 
 
+def _by_department(
+    children: Any, paths: list[tuple[int, str]], scope: frozenset[int] | None, context: Any, key: str
+) -> list[dict[str, Any]]:
+    out = []
+    for child in children.order_by("sort_order", "code")[:60]:
+        ids = frozenset(pk for pk, path in paths if path.startswith(child.path))
+        if scope is not None:
+            ids = ids & scope
+        if not ids:
+            continue
+        value = kpis.compute(context(ids), (key,))[key]
+        if value is not None:
+            out.append({"department": child.code, "name": child.name_zh, "value": value})
+    return out
+
+
 @router.get("/kpis/by-department", summary="One KPI per department (drill-down)")
 def kpis_by_department(request: HttpRequest) -> Any:
     user = _user(request)
@@ -104,27 +121,17 @@ def kpis_by_department(request: HttpRequest) -> Any:
         children = Department.objects.filter(parent__parent__isnull=True, parent__isnull=False)
     else:
         children = Department.objects.filter(pk__in=scope).exclude(parent_id__in=scope)
-    for _level in range(4):  # a level of one department (one campus, say) is passed through
-        only = list(children.order_by()[:2])
-        if len(only) != 1:
-            break
-        below = Department.objects.filter(parent=only[0])
-        if scope is not None:
-            below = below.filter(pk__in=scope)
-        if not below.exists():
-            break
-        children = below
-    out = []
     paths = list(Department.objects.values_list("pk", "path"))  # one query for every subtree
-    for child in children.order_by("sort_order", "code")[:60]:
-        ids = frozenset(pk for pk, path in paths if path.startswith(child.path))
-        if scope is not None:
-            ids = ids & scope
-        if not ids:
-            continue
-        value = kpis.compute(kpis.context(day_from, day_to, ids), (key,))[key]
-        if value is not None:
-            out.append({"department": child.code, "name": child.name_zh, "value": value})
+    context = partial(kpis.context, day_from, day_to)
+    out = _by_department(children, paths, scope, context, key)
+    for _level in range(5):  # a level where one department has the figure (one campus) is passed
+        if len(out) != 1:
+            break
+        below = Department.objects.filter(parent__code=out[0]["department"])
+        deeper = _by_department(below, paths, scope, context, key)
+        if not deeper:
+            break
+        out = deeper
     return {"kpi": key, "rows": out}
 
 
