@@ -171,43 +171,48 @@ class ColumnGeneration:
     def generate(self, max_rounds: int = 1000, stop_at: float | None = None) -> float:
         """Price until no column enters (or the time is out); returns the last LP value.
 
+        Converged when a pass over everybody with the same duals brings no column (then the LP
+        value is the bound, when the pricing is exact). Partial pricing (re-solving the LP after
+        every quarter of the staff that brought a column) was worse: Instance17 after 15 s CPU,
+        LP 13 509 against 6 177 with full rounds.
         Plain duals: Wentges smoothing towards the best Lagrangian point took more rounds
         (Instance7: 87 rounds, 9.6 s CPU at α = 0.5; 45 rounds, 4.7 s without)."""
         stop = self.deadline if stop_at is None else min(stop_at, self.deadline)
-        S = self.c.S
-        best_lb = -np.inf
+        people = [s for s in range(self.c.S) if s not in self.fixed]
+        chunk = len(people)
         value = np.inf
-        for rnd in range(max_rounds):
-            if time.monotonic() >= stop:
+        pos = 0
+        for rnd in range(max_rounds * max(1, len(people) // chunk)):
+            if time.monotonic() >= stop or not people:
                 break
             res = self.solve_lp()
             if res is None:
                 break
             value, pi, mu = res
-            added = 0
-            lag = value
-            for s in range(S):
-                if s in self.fixed:
-                    continue
+            added = priced = 0
+            while priced < len(people) and not (added and priced >= chunk):
                 if time.monotonic() >= stop:
-                    lag = -np.inf
                     break
+                s = people[pos]
+                pos = (pos + 1) % len(people)
+                priced += 1
                 row = self.row(s, self.req[s] - pi)
-                if row is None:
-                    continue
-                rc = self.cost_of(s, row) - float(sum(pi[d, t] for d, t in enumerate(row) if t >= 0)) - mu[s]
-                lag += min(0.0, rc)
-                if rc < -1e-6 and self.add(s, row):
-                    added += 1
-            best_lb = max(best_lb, lag)
-            if rnd % 10 == 0 or not added:
-                lp, lb = value + self.offset, best_lb + self.offset
-                self.note(f"colgen round {rnd}: lp {lp:.1f} bound {lb:.1f} added {added}")
-            if not added:
+                if row is not None:
+                    rc = (
+                        self.cost_of(s, row)
+                        - float(sum(pi[d, t] for d, t in enumerate(row) if t >= 0))
+                        - mu[s]
+                    )
+                    if rc < -1e-6 and self.add(s, row):
+                        added += 1
+            converged = not added and priced == len(people)
+            if rnd % 20 == 0 or converged:
+                self.note(f"colgen step {rnd}: lp {value + self.offset:.1f} added {added}")
+            if converged:
+                self.lower = value + self.offset  # a bound when the pricing was exact
                 break
         if self.dirty:
             self.solve_lp()  # the values and duals of the LP as it is now
-        self.lower = best_lb + self.offset
         return value
 
     # ---- integer rosters -----------------------------------------------------------------------

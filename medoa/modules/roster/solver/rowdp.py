@@ -455,29 +455,37 @@ class RowPricer:
             best_t[:, oi] = np.array(ts)[j]
         co[self.forced_off, :] = big
         can = co < big / 2
+        co = co.astype(np.float32)  # half the memory traffic; the path is recovered with the same sums
         off_ok = self.forced_t < 0
-        Vs = np.full((H, self.n, M), INF)
+        Vs = np.full((H, self.n, M), INF, dtype=np.float32)
         for j, oi in self.start:
             if oi < 0:
                 if off_ok[0]:
                     Vs[0, j, 0] = 0.0
             elif can[0, oi] and self.units[oi] < M:
                 Vs[0, j, self.units[oi]] = min(Vs[0, j, self.units[oi]], co[0, oi])
+        umax = max(self.units)
         for d in range(1, H):
             V = Vs[d - 1]
             NV = Vs[d]
+            # the band of the minute axis that is reachable by day d and can still reach the minimum
+            a = max(0, self.lo_m * Q - (H - 1 - d) * umax)
+            b = min(M, (d + 1) * umax + 1)
+            if a >= b:
+                continue
             (src, dst, starts), work = self.edges[self.kind[d]]
             if off_ok[d] and src.size:
-                red = np.minimum.reduceat(V[src], starts, axis=0)
-                NV[dst] = np.minimum(NV[dst], red)
+                red = np.minimum.reduceat(V[src, a:b], starts, axis=0)
+                NV[dst, a:b] = np.minimum(NV[dst, a:b], red)
             for oi, (wsrc, wdst, wst) in enumerate(work):
                 u = self.units[oi]
-                if not can[d, oi] or not wsrc.size or u >= M:
+                lo = max(a, u)
+                if not can[d, oi] or not wsrc.size or lo >= b:
                     continue
-                red = np.minimum.reduceat(V[wsrc, : M - u], wst, axis=0) + co[d, oi]
+                red = np.minimum.reduceat(V[wsrc, lo - u : b - u], wst, axis=0) + co[d, oi]
                 if self.is_counted[oi]:
-                    red[:, self.at_limit[: M - u]] = INF
-                NV[wdst, u:] = np.minimum(NV[wdst, u:], red)
+                    red[:, self.at_limit[lo - u : b - u]] = INF
+                NV[wdst, lo:b] = np.minimum(NV[wdst, lo:b], red)
         last = Vs[H - 1][:, self.lo_m * Q : (self.hi_m + 1) * Q]
         if last.size == 0:
             return None
