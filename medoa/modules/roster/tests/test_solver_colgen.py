@@ -1,0 +1,62 @@
+"""Column generation: the pricing DP against one-person CP-SAT, and the bound that proves a roster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ortools.sat.python import cp_model
+
+from medoa.modules.roster.solver import Request, check, solve
+from medoa.modules.roster.solver.curtois import read_instance
+from medoa.modules.roster.solver.model import Builder, Compiled
+from medoa.modules.roster.solver.rowdp import RowPricer
+from medoa.modules.roster.solver.solve import _single
+
+
+def _instance(shared_data: Path, name: str) -> Path:
+    path = shared_data / "roster" / f"{name}.txt"
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    return path
+
+
+def test_pricing_dp_finds_the_cheapest_valid_row(shared_data: Path) -> None:
+    """For random cell costs the DP's row keeps every rule of the person and costs what the exact
+    one-person CP-SAT model (the costs as shift requests) finds optimal: weekends, stretches,
+    successions, the minutes window and one per-type maximum (L=9) are in the DP's state."""
+    p = read_instance(_instance(shared_data, "Instance7").read_text())
+    c = Compiled(p)
+    rng = np.random.default_rng(2)
+    for s in range(6):
+        cost = rng.integers(-60, 40, (c.H, c.T)).astype(float)
+        one = _single(p, s)
+        one.requests = [
+            Request(p.staff[s].id, d, p.shifts[t].id, bool(cost[d, t] < 0), int(abs(cost[d, t])))
+            for d in range(c.H)
+            for t in range(c.T)
+            if cost[d, t] != 0
+        ]
+        c1 = Compiled(one)
+        b = Builder(c1, [[-1] * c.H], [0])
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = 30
+        solver.parameters.num_workers = 2
+        assert solver.solve(b.m) == cp_model.OPTIMAL
+        exact = b.read(solver, [[-1] * c.H])[0]
+        row = RowPricer(c, s).price(cost)
+        assert row is not None
+        assert check(one, c1.to_assignment_one(0, row))[1] == []
+        price = sum(cost[d, t] for d, t in enumerate(row) if t >= 0)
+        assert price == sum(cost[d, t] for d, t in enumerate(exact) if t >= 0)
+
+
+def test_instance4_is_proven_optimal_by_the_column_generation_bound(shared_data: Path) -> None:
+    p = read_instance(_instance(shared_data, "Instance4").read_text())
+    sol = solve(p, time_limit=30, workers=2)
+    objective, viol, _ = check(p, sol.assignment)
+    assert viol == []
+    assert objective == 1716
+    assert sol.status == "optimal"
+    assert any("lower bound 1716" in line for line in sol.log)
