@@ -384,20 +384,23 @@ class Pricing:
 
     def _pricer(self, s: int) -> RowPricer | None:
         if s not in self.pricers:
-            pr = RowPricer(self.c, s)
-            if pr.size > COUNT_CELLS and pr.counted >= 0:
-                pr = RowPricer(self.c, s, count=False)
+            pr = RowPricer(self.c, s, max_size=COUNT_CELLS)
+            if pr.size > COUNT_CELLS:
+                pr = RowPricer(self.c, s, count=False, max_size=PRICER_CELLS)
             self.pricers[s] = pr if pr.size <= PRICER_CELLS else None
         return self.pricers[s]
 
-    def round_cells(self) -> float:
-        """Cells one pricing round sweeps (every person's exact DP); inf when one has none."""
+    def round_cells(self, limit: float = float("inf")) -> float:
+        """Cells one pricing round sweeps (every person's exact DP); inf when one has none or the
+        sum passes ``limit`` (counted without building the rest)."""
         total = 0.0
         for s in range(self.c.S):
             pr = self._pricer(s)
             if pr is None:
                 return float("inf")
             total += pr.size
+            if total > limit:
+                return float("inf")
         return total
 
     def __call__(self, s: int, cost: np.ndarray) -> list[int] | None:

@@ -307,7 +307,7 @@ class RowPricer:
     only when that is small.
     """
 
-    def __init__(self, c: Compiled, s: int, count: bool = True) -> None:
+    def __init__(self, c: Compiled, s: int, count: bool = True, max_size: float = float("inf")) -> None:
         p = c.p
         st = p.staff[s]
         H, T = c.H, c.T
@@ -380,6 +380,8 @@ class RowPricer:
         idx = {x: i for i, x in enumerate(states)}
         self.n = n = len(states)
         self.size = H * n * M
+        if self.size > max_size:
+            return  # too big to be used: the caller only reads ``size``
         # day kinds: 0 weekday, 1 weekend day whose previous day is not a weekend day of the same
         # weekend, 2 the second day of a weekend
         kind = []

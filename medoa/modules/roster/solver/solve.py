@@ -569,7 +569,7 @@ def solve(
     pricing = None
     if strategy == "auto" and dp_rules and colgen.applies(c) and c.S > 1:
         pricing = run.pricing()
-        if pricing.round_cells() <= colgen.ROUND_CELLS:
+        if pricing.round_cells(colgen.ROUND_CELLS) <= colgen.ROUND_CELLS:
             strategy = "colgen"
     if strategy == "colgen":
         cur = run.colgen(cur, pricing)
