@@ -44,6 +44,7 @@ OR_DEPARTMENT: Final = "ANES-OR"
 ANAESTHESIA: Final = "ANES"
 SURGICAL: Final = ("SURG", "ORTH", "UROL", "OBGY")
 ROOMS: Final = 8
+OR_HISTORY_DAYS: Final = 35  # ended cases on the working days before today (the utilisation KPI)
 PROCEDURES: Final = {
     "SURG": ("腹腔镜胆囊切除术", "腹股沟疝修补术", "阑尾切除术", "甲状腺部分切除术", "胃癌根治术"),
     "ORTH": ("全髋关节置换术", "膝关节镜检查术", "股骨骨折内固定术", "腰椎间盘切除术"),
@@ -127,6 +128,7 @@ def demo_load(*, password: str = "") -> None:
     now = timezone.now()
     today = timezone.localtime(now).date()
     day_start, _end = day_bounds(today)
+    _history(rooms, surgeons, anaesthetists, today)
     # OR-08: a case running 40 minutes past its planned end (the overrun job reports it)
     late_room = rooms[-1]
     _case(
@@ -203,6 +205,54 @@ def demo_load(*, password: str = "") -> None:
         status=EquipmentBookingStatus.IN_USE if vent_start <= now else EquipmentBookingStatus.BOOKED,
         used_from=vent_start if vent_start <= now else None,
     )
+
+
+def _history(
+    rooms: list[OperatingRoom], surgeons: list[Staff], anaesthetists: list[Staff], today: dt.date
+) -> int:
+    """Ended cases on the working days before today: each room 3–4 cases from 08:00, one surgeon
+    and one anaesthetist per room and day (so nobody is in two rooms at once), written in one
+    insert — a month for the operating-room utilisation and case figures of the cockpit."""
+    rng = random.Random(SEED + 1)  # noqa: S311 — demo data, not secrets
+    teams = min(len(rooms), len(surgeons), len(anaesthetists))
+    made = []
+    for back in range(OR_HISTORY_DAYS, 0, -1):
+        day = today - dt.timedelta(days=back)
+        if day.weekday() >= 5:
+            continue
+        day_start, _end = day_bounds(day)
+        for index, room in enumerate(rooms[:teams]):
+            surgeon = surgeons[(index + back) % len(surgeons)]
+            anaesthetist = anaesthetists[(index + back) % len(anaesthetists)]
+            start = day_start + dt.timedelta(hours=8)
+            for _n in range(rng.choice((3, 4))):
+                minutes = rng.choice((60, 90, 120, 150))
+                end = start + dt.timedelta(minutes=minutes)
+                in_room = start - dt.timedelta(minutes=10)
+                made.append(
+                    ORBooking(
+                        room=room,
+                        status=ORBookingStatus.ENDED,
+                        patient_mrn=_mrn(rng),
+                        patient_initials=_initials(rng),
+                        visit_number=f"ZY{rng.randint(10000000, 99999999)}",
+                        procedure=rng.choice(PROCEDURES.get(surgeon.department.code) or PROCEDURES["SURG"]),
+                        surgeon=surgeon,
+                        anaesthetist=anaesthetist,
+                        planned_start=start,
+                        duration_minutes=minutes,
+                        planned_end=end,
+                        requested_by=surgeon.user,
+                        requested_at=start - dt.timedelta(days=1),
+                        decided_at=start - dt.timedelta(hours=20),
+                        in_room_at=in_room,
+                        incision_at=start + dt.timedelta(minutes=15),
+                        ended_at=end + dt.timedelta(minutes=rng.randint(-10, 15)),
+                    )
+                )
+                start = end + dt.timedelta(minutes=room.turnover_minutes)
+    ORBooking.objects.bulk_create(made)
+    return len(made)
 
 
 def _case(

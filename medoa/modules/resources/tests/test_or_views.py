@@ -178,3 +178,24 @@ def test_demo_loader(orh, orp, person):
         ), b
     demo_or.demo_load()  # idempotent
     assert ORBooking.objects.filter(room__code="OR-08", status="incision").count() == 1
+
+
+def test_demo_history_fills_past_working_days_without_double_booking(orh, orp, person):
+    from medoa.modules.resources import demo_or
+
+    person("doctor", department=orh.anes, username="anaes3")
+    for i in range(3):
+        person("doctor", department=orh.surg, username=f"surg_x{i}")
+    demo_or.demo_load()
+    today = timezone.localdate()
+    past = ORBooking.objects.filter(planned_start__date__lt=today)
+    assert past.exists() and not past.exclude(status="ended").exists()
+    assert {timezone.localtime(b.planned_start).weekday() for b in past} <= {0, 1, 2, 3, 4}
+    # nobody is in two rooms at once, and no room holds two cases at once
+    cases = list(
+        past.values_list("pk", "room_id", "surgeon_id", "anaesthetist_id", "planned_start", "planned_end")
+    )
+    for pk, room, surgeon, anaesthetist, start, end in cases:
+        for other in cases:
+            if other[0] != pk and other[4] < end and other[5] > start:
+                assert room != other[1] and surgeon != other[2] and anaesthetist != other[3]
