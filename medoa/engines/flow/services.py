@@ -226,6 +226,9 @@ class _Run:
     # (a new instance; a plain decision on a task read with its siblings): ``_sync`` takes them
     # instead of reading them again, once
     rows: list[HumanTask] | None = None
+    # writes held back to go with the instance's save (``_bump``): on PostgreSQL in its statement
+    # (see ``_bump``), elsewhere just before it; ``_sync`` writes them first if it reads the rows
+    writes: list[tuple[str, list[Any]]] = field(default_factory=list)
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -902,16 +905,41 @@ def _update_sql(vendor: str, model: type[Model], names: tuple[str, ...], guard: 
     return _UPDATE_SQL.format(table=quote(model._meta.db_table), sets=sets, where=where)
 
 
-def _update(obj: Model, names: Sequence[str]) -> None:
-    """``obj.save(update_fields=names)``, written out (the row must exist)."""
+def _update_statement(obj: Model, names: Sequence[str]) -> tuple[str, list[Any]]:
     model = type(obj)
     vendor = connection.vendor
     params = [_db_value(vendor, f, f.pre_save(obj, False)) for f in (_field(model, n) for n in names)]
     params.append(obj.pk)
+    return _update_sql(vendor, model, tuple(names), None), params
+
+
+def _update(obj: Model, names: Sequence[str]) -> None:
+    """``obj.save(update_fields=names)``, written out (the row must exist)."""
+    sql, params = _update_statement(obj, names)
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(vendor, model, tuple(names), None), params)
+        cursor.execute(sql, params)
         if cursor.rowcount != 1:
             raise DatabaseError("Save with update_fields did not affect any rows.")
+
+
+def _insert_statement(objs: Sequence[Model]) -> tuple[str, list[Any]]:
+    """The insert of a few new rows of one model whose ids nobody needs (PostgreSQL)."""
+    model = type(objs[0])
+    fields = _insert_fields(model)
+    vendor = connection.vendor
+    params: list[Any] = []
+    for obj in objs:
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
+        params.extend(_db_value(vendor, f, f.pre_save(obj, True)) for f in fields)
+    return _insert_sql(vendor, model, len(objs)), params
+
+
+def _write(writes: list[tuple[str, list[Any]]]) -> None:
+    """Run the held-back writes (and forget them)."""
+    with connection.cursor() as cursor:
+        for sql, params in writes:
+            cursor.execute(sql, params)
+    writes.clear()
 
 
 def _version(version_id: int, checksum: str) -> ProcessVersion:
@@ -1010,8 +1038,15 @@ def _open(instance: ProcessInstance, now: datetime.datetime | None = None) -> _R
     return _Run(instance=instance, parsed=parsed, wf=wf, now=now or _now())
 
 
-def _bump(instance: ProcessInstance, **fields: Any) -> None:
-    """Save ``fields`` and the next revision, if nobody saved the instance since we read it."""
+def _bump(
+    instance: ProcessInstance, *, writes: list[tuple[str, list[Any]]] | None = None, **fields: Any
+) -> None:
+    """Save ``fields`` and the next revision, if nobody saved the instance since we read it.
+
+    ``writes``: statements of the change held back until now (and cleared). On PostgreSQL they go
+    in the same statement, as data-modifying ``WITH`` parts (run once each, before the transaction
+    goes on; they touch other rows than the instance's, and only the instance's rowcount decides
+    the conflict, which rolls them back with the rest); elsewhere they run first, one by one."""
     now = _now()
     names = ("revision", "updated_at", *fields)
     vendor = connection.vendor
@@ -1020,8 +1055,16 @@ def _bump(instance: ProcessInstance, **fields: Any) -> None:
         for name, value in (("revision", instance.revision + 1), ("updated_at", now), *fields.items())
     ]
     params += [instance.pk, instance.revision]
+    sql = _update_sql(vendor, ProcessInstance, names, "revision")
+    if writes and vendor == "postgresql":
+        parts = ", ".join(f"w{n} AS ({part})" for n, (part, _params) in enumerate(writes))
+        sql = f"WITH {parts} {sql}"
+        params = [value for _part, part_params in writes for value in part_params] + params
+        writes.clear()
+    elif writes:
+        _write(writes)
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(vendor, ProcessInstance, names, "revision"), params)
+        cursor.execute(sql, params)
         updated = cursor.rowcount
     if updated != 1:
         raise FlowConflict()
@@ -1065,6 +1108,9 @@ def _is_present(row: HumanTask) -> bool:
     return row.status == TaskStatus.OPEN or bool(row.data.get("awaiting_signers"))
 
 
+_CLOSED_FIELDS = ("status", "outcome", "completed_at", "completed_by", "comment", "data")
+
+
 def _close(
     row: HumanTask,
     status: str,
@@ -1073,14 +1119,19 @@ def _close(
     by: Staff | None = None,
     outcome: str = "",
     comment: str = "",
+    defer: list[tuple[str, list[Any]]] | None = None,
 ) -> None:
+    """Close ``row``; with ``defer`` (a run's ``writes``) its update goes with the instance's save."""
     row.status = status
     row.outcome = outcome
     row.completed_at = now
     row.completed_by = by
     if comment:
         row.comment = comment
-    _update(row, ("status", "outcome", "completed_at", "completed_by", "comment", "data"))
+    if defer is not None:
+        defer.append(_update_statement(row, _CLOSED_FIELDS))
+    else:
+        _update(row, _CLOSED_FIELDS)
 
 
 def _close_vanished(
@@ -1271,6 +1322,7 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
     if run.rows is not None:
         rows, run.rows = run.rows, None
     else:
+        _write(run.writes)  # the rows as the change left them
         rows = list(HumanTask.objects.filter(instance=instance).order_by())
     ready = [] if wf.completed else wf.ready_user_tasks()
     ready_ids = {r.spiff_id for r in ready}
@@ -1343,10 +1395,14 @@ def _sync(run: _Run, *, extra: Mapping[str, Any] | None = None) -> None:
         fields["next_due_at"] = min(candidates, default=None)
     else:
         fields["next_due_at"] = None
-    if run.events:
+    if run.events and connection.vendor == "postgresql":
+        # the history rows go in the instance's save statement (their ids are not needed)
+        run.writes.append(_insert_statement(run.events))
+    elif run.events:
+        _write(run.writes)  # in the order of the change
         _insert(run.events)
-        run.events.clear()
-    _bump(instance, **fields)
+    run.events.clear()
+    _bump(instance, writes=run.writes, **fields)
     if thrown:
         _route_thrown(run, thrown)
     if was_open and status in ENDED and form_link.uses_forms(run.parsed):
@@ -1997,9 +2053,13 @@ def _decide(
         submitted["comment"] = comment
     row.data["variables"] = submitted
     row.data.pop("carry", None)
-    _close(row, status, now, by=staff, outcome=outcome, comment=comment)
     position = row.signer_position
     plain = position == "" and not row.data.get("after_signers")
+    # a plain decision on a task read with its siblings: the change knows every row as it will be,
+    # so the task's update can wait for the instance's save (``_Run.writes``)
+    known_rows = plain and not getattr(row, "has_added_signers", True)
+    held: list[tuple[str, list[Any]]] = []
+    _close(row, status, now, by=staff, outcome=outcome, comment=comment, defer=held if known_rows else None)
     # the plain decision's row goes in with the rows the step creates (one insert); the rarer
     # paths below write rows of their own first, so theirs is written now to keep the order
     early: list[ProcessEvent] = []
@@ -2009,10 +2069,11 @@ def _decide(
 
     run = _open(instance, now)
     run.events.extend(early)
+    run.writes.extend(held)
     # the rows read with the task are still the database's when the decision touches no other
     # row (no signers added to it or after it): ``_sync`` need not read them again
     known = instance.__dict__.pop("_task_rows", None)
-    if plain and not getattr(row, "has_added_signers", True):
+    if known_rows:
         run.rows = known
     if position == POSITION_BEFORE:
         pass  # an opinion: the task it was added before decides
