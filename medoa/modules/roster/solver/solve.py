@@ -423,10 +423,11 @@ class _Run:
         self.note(f"colgen: lower bound {bound}")
         # dives, each fixing fewer people per step and re-pricing longer than the last, the later
         # ones with noise on the choice (the columns of the earlier dives stay), until the roster
-        # meets the bound or half the time is used; the full model (or LNS) polishes the best
+        # meets the bound, half the time is used or four dives in a row found nothing better; the
+        # full model (or LNS) polishes the best (Instance1 dived for 30 s above an LP bound of 570)
         stop = self.t0 + 0.5 * self.time_limit
-        step, rounds, dive = max(1, c.S // 8), 10, 0
-        while time.monotonic() < stop and (bound is None or obj > bound):
+        step, rounds, dive, stale = max(1, c.S // 8), 10, 0, 0
+        while time.monotonic() < stop and (bound is None or obj > bound) and stale < 4:
             cg.unfix_all()
             noise = 0.0 if dive < 2 else 0.3
             choice = cg.dive(stop_at=stop, max_rounds=rounds, step=step, noise=noise, seed=self.seed + dive)
@@ -436,8 +437,9 @@ class _Run:
             new = cg.roster(choice)
             nobj, nviol = self.evaluate(new)
             self.note(f"colgen: dive (step {step}, rounds {rounds}) {nobj}, {len(nviol)} hard violations")
+            stale += 1
             if not nviol and nobj < obj:
-                cur, obj = new, nobj
+                cur, obj, stale = new, nobj, 0
                 self.record(cur, nobj, nviol)
             step, rounds = max(1, step // 2), min(rounds * 2, 100)
         cg.unfix_all()
