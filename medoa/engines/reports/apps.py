@@ -16,6 +16,7 @@ class ReportsConfig(AppConfig):
             MenuEntry,
             PeriodicJob,
             WorkbenchCard,
+            demo_loaders,
             menu,
             periodic_jobs,
             workbench_cards,
@@ -80,3 +81,6 @@ class ReportsConfig(AppConfig):
             )
         )
         discover()
+        from .demo import DEMO_LOADER
+
+        demo_loaders.register(DEMO_LOADER.key, DEMO_LOADER)

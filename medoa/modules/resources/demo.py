@@ -32,7 +32,7 @@ from medoa.core.org.models import Department, Staff
 from medoa.core.registries import DemoLoader
 
 from .beds_choices import BedStatus, BedType
-from .models import Bed, HandledEvent, Room, WardSettings
+from .models import Bed, Room, WardSettings
 from .services import apply_encounter_event, cleaning_process_install
 
 FACILITY: Final = "DEMO_HOSPITAL"
@@ -203,9 +203,9 @@ def patients_admit(*, seed: int = SEED, occupancy: float = OCCUPANCY) -> dict[in
 def patients_history(admitted: dict[int, dt.datetime], *, seed: int = SEED, days: int = HISTORY_DAYS) -> int:
     """The stays of the last ``days`` days before today's patients, bed by bed (2–12 days each,
     a few hours' turnaround between them), through the clinical services in one batch — so the
-    cockpit's length of stay, turnover and occupancy have a month of history. Their events reach
-    the reports (which recompute those days' figures); the bed board has them marked handled: it
-    shows today, and a month of finished stays must not start a month of cleaning."""
+    cockpit's length of stay, turnover and occupancy have a month of history. They publish no
+    events: the bed board shows today (a month of discharges must not start a month of cleaning)
+    and the reports' demo loader builds those days' figures."""
     rng = random.Random(seed + 1)  # noqa: S311 — demo data, not security
     his_codes = his_ward_codes()
     now = timezone.now()
@@ -252,11 +252,10 @@ def patients_history(admitted: dict[int, dt.datetime], *, seed: int = SEED, days
     batch = ClinicalBatch(resolver)
     for fact in facts:
         batch.apply_encounter(fact)
-    events = batch.flush()
-    HandledEvent.objects.bulk_create(
-        [HandledEvent(event_id=e.pk) for e in events if e.type.startswith("clinical.patient.")],
-        ignore_conflicts=True,
-    )
+    # the rows only, no events: a month of finished stays is an initial load, not news — the
+    # worker would otherwise spend the demo's first minutes (and the SQLite write lock) on them
+    # while today's critical values wait; the reports build those days' figures at load
+    batch.resolver.flush()
     return stays
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from medoa.core.clinical.models import CodeMapping, Encounter
+from medoa.core.events.models import Event
 from medoa.core.registries import demo_loaders
 from medoa.core.runtime.demo import run_demo_loaders
 from medoa.engines.flow.models import ProcessDefinition
@@ -47,10 +48,12 @@ def test_demo_beds_patients_mappings_and_process():
     )
     assert Bed.objects.count() == total
     assert Encounter.objects.filter(status="admitted").count() == occupied
-    # a month of finished stays before today's patients: the cockpit has history to show, and
-    # none of it started a cleaning or changed the board
+    # a month of finished stays before today's patients: the cockpit has history to show; none
+    # of it published an event (the worker is free for today's), started a cleaning or changed
+    # the board
     history = Encounter.objects.filter(status="discharged")
     assert history.count() > 2 * total
     assert not history.filter(admitted_at__lt=timezone.now() - dt.timedelta(days=HISTORY_DAYS + 12)).exists()
     assert not BedCleaning.objects.exists()
+    assert not Event.objects.filter(payload__visit_number__startswith="ZY2025").exists()
     assert Bed.objects.filter(status=BedStatus.OCCUPIED).count() == occupied
