@@ -158,6 +158,26 @@ export const editorTexts = {
   'Multiple people': '允许多人',
 };
 
+// the viewer's fixed texts (form-js writes them in English, without a translation hook): lists,
+// selects, number steppers and table paging, as a person filling a form meets them
+export const viewerTexts = {
+  'Add new': '新增',
+  Collapse: '收起',
+  Select: '请选择',
+  Search: '搜索',
+  'No results': '无匹配项',
+  Increment: '增加',
+  Decrement: '减少',
+  'Previous page': '上一页',
+  'Next page': '下一页',
+};
+// and the ones with a number in them
+export const viewerPatterns = [
+  [/^Expand all \((\d+)\)$/, '展开全部（$1）'],
+  [/^Remove list item (\d+)$/, '删除第 $1 项'],
+  [/^Download (.+)$/, '下载 $1'],
+];
+
 // the viewer's validation messages (form-js writes them in English); {n} stands for the number
 export const validationTexts = [
   [/^Field is required\.$/, '此项必填。'],

@@ -9,7 +9,7 @@ import { Form } from '@bpmn-io/form-js-viewer';
 import { h } from 'preact';
 
 import { MEDOA_FIELDS, downloadUrl, settings } from './fields.js';
-import { editorTexts, typeNames, typeNamesEn, validationTexts } from './i18n-zh.js';
+import { editorTexts, typeNames, typeNamesEn, validationTexts, viewerPatterns, viewerTexts } from './i18n-zh.js';
 import { pageSettings } from './page.js';
 
 function isChinese(language) {
@@ -155,30 +155,45 @@ function validatorTextsModule() {
 
 const ATTRIBUTES = ['placeholder', 'title', 'aria-label'];
 
+// a dictionary's translation of ``text``: its own entry, else the first of its patterns
+// (``dictionary[PATTERNS]``: [regex, replacement]) that matches
+const PATTERNS = Symbol('patterns');
+
+function lookup(dictionary, text) {
+  if (!text) return undefined;
+  if (Object.prototype.hasOwnProperty.call(dictionary, text)) return dictionary[text];
+  for (const [re, out] of dictionary[PATTERNS] || []) {
+    if (re.test(text)) return text.replace(re, out);
+  }
+  return undefined;
+}
+
+function translateAttributes(element, dictionary) {
+  for (const name of ATTRIBUTES) {
+    const value = element.getAttribute(name);
+    const translated = value && lookup(dictionary, value.trim());
+    if (translated && translated !== value) element.setAttribute(name, translated);
+  }
+}
+
 function translateNode(node, dictionary) {
   if (node.nodeType === Node.TEXT_NODE) {
     const text = node.data.trim();
-    const translated = text && dictionary[text];
+    const translated = lookup(dictionary, text);
     if (translated && translated !== text) {
       node.data = node.data.replace(text, translated);
     }
     return;
   }
   if (node.nodeType !== Node.ELEMENT_NODE) return;
-  for (const name of ATTRIBUTES) {
-    const value = node.getAttribute(name);
-    if (value && dictionary[value.trim()]) node.setAttribute(name, dictionary[value.trim()]);
-  }
+  translateAttributes(node, dictionary);
   const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
   let current = walker.nextNode();
   while (current) {
     if (current.nodeType === Node.TEXT_NODE) {
       translateNode(current, dictionary);
     } else {
-      for (const name of ATTRIBUTES) {
-        const value = current.getAttribute(name);
-        if (value && dictionary[value.trim()]) current.setAttribute(name, dictionary[value.trim()]);
-      }
+      translateAttributes(current, dictionary);
     }
     current = walker.nextNode();
   }
@@ -193,8 +208,8 @@ export function translateDom(root, dictionary) {
         translateNode(mutation.target, dictionary);
       } else if (mutation.type === 'attributes') {
         const value = mutation.target.getAttribute(mutation.attributeName);
-        const translated = value && dictionary[value.trim()];
-        if (translated) mutation.target.setAttribute(mutation.attributeName, translated);
+        const translated = value && lookup(dictionary, value.trim());
+        if (translated && translated !== value) mutation.target.setAttribute(mutation.attributeName, translated);
       } else {
         mutation.addedNodes.forEach((node) => translateNode(node, dictionary));
       }
@@ -225,10 +240,17 @@ export function createDesigner({ container, language }) {
   return editor;
 }
 
+const viewerDictionary = { ...viewerTexts, [PATTERNS]: viewerPatterns };
+
 export function createViewer({ container, language, readOnly }) {
   const modules = [medoaFieldsModule, cspSafeModule];
   if (isChinese(language)) modules.push(validatorTextsModule());
-  return new Form({ container, additionalModules: modules, properties: readOnly ? { readOnly: true } : {} });
+  const form = new Form({ container, additionalModules: modules, properties: readOnly ? { readOnly: true } : {} });
+  if (isChinese(language)) {
+    const root = typeof container === 'string' ? document.querySelector(container) : container;
+    if (root) translateDom(root, viewerDictionary);
+  }
+  return form;
 }
 
 // --- the server's errors beside their fields -----------------------------------------------------

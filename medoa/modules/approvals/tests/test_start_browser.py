@@ -73,6 +73,8 @@ def test_a_doctor_files_a_reimbursement_with_three_invoices(
     assert page.locator("#applicant-department").inner_text() == "心血管内科"
 
     page.locator(".fjs-form-field-textarea textarea").first.fill("参加中国心血管年会")
+    # the form's own buttons speak Chinese too (form-js writes "Add new", "Select")
+    assert page.locator(".fjs-repeat-render-add").inner_text().strip() == "新增"
     lines = [("差旅费", "高铁往返", "553.50"), ("差旅费", "住宿三晚", "1200"), ("会议费", "会务费", "800")]
     for index, (category, text, amount) in enumerate(lines):
         if index:
