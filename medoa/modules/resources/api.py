@@ -9,6 +9,10 @@ holding ``resources.beds.patient`` for the ward.
 ``PUT /wards/{code}/settings`` — ``{"cleaning_minutes", "housekeeping_area"?}``: the ward's
 cleaning time limit (5–1440 minutes) and housekeeping area (a department code), audited
 (``resources.beds.settings``).
+``POST /wards/{code}/beds`` — ``{"room", "codes", "bed_type"?}``: add beds (``codes`` like
+``"01-06"`` or ``"01, 02, 12+"``; the room is made when new), all or nothing, audited; 409 naming
+the codes the ward already has (``resources.beds.settings``).
+``DELETE /beds/{id}`` — remove a free bed that never had a cleaning (409 otherwise), audited.
 ``POST /beds/{id}/status`` — ``{"status", "reason"}``: a manual change (reserve, out of service,
 back to available, start or finish a cleaning), audited; 409 for a transition that is not allowed
 (naming both statuses), 403 without the permission for it, 404 for a bed the caller cannot see,
@@ -23,14 +27,14 @@ from typing import Any, TypeVar
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from medoa.core.access.policy import has_perm
 from medoa.core.apierrors import in_both
 from medoa.core.org.models import Department
 
-from . import selectors, services
+from . import beds_admin, selectors, services
 from .api_or import or_router
 from .beds_choices import BedStatus
 from .models import Bed, BedHistory
@@ -162,3 +166,47 @@ def ward_settings_put(request: HttpRequest, ward_code: str, body: WardSettingsIn
         "cleaning_minutes": row.cleaning_minutes,
         "housekeeping_area": area.code if area else "",
     }
+
+
+class BedsIn(Schema):
+    room: str
+    codes: str
+    bed_type: str = "standard"
+
+
+def _ward_or_404(request: HttpRequest, ward_code: str) -> Department:
+    ward = Department.objects.filter(code=ward_code).first()
+    if ward is None or not (
+        has_perm(request.user, services.PERM_VIEW, department=ward)
+        or has_perm(request.user, services.PERM_SETTINGS, department=ward)
+    ):
+        raise HttpError(404, "Not found")
+    return ward
+
+
+@router.post("/wards/{ward_code}/beds", response={201: list[dict[str, Any]]}, summary="Add beds to a ward")
+def beds_post(request: HttpRequest, ward_code: str, body: BedsIn) -> Any:
+    ward = _ward_or_404(request, ward_code)
+    try:
+        made = _call(
+            beds_admin.beds_add,
+            actor=request.user,
+            ward=ward,
+            room=body.room,
+            codes=body.codes,
+            bed_type=body.bed_type,
+        )
+    except PermissionDenied:
+        raise HttpError(403, "Forbidden") from None
+    return Status(
+        201, [{"id": b.pk, "ward": ward.code, "room": body.room.strip(), "code": b.code} for b in made]
+    )
+
+
+@router.delete("/beds/{bed_id}", response={204: None}, summary="Remove a bed set up by mistake")
+def bed_delete(request: HttpRequest, bed_id: int) -> Any:
+    try:
+        _call(beds_admin.bed_remove, actor=request.user, bed=bed_id)
+    except PermissionDenied:
+        raise HttpError(403, "Forbidden") from None
+    return Status(204, None)

@@ -58,7 +58,7 @@ PERMISSIONS = (
     ),
     Permission(
         "resources.beds.settings",
-        _("Set a ward's cleaning time limit and housekeeping area"),
+        _("Set up a ward's beds, cleaning time limit and housekeeping area"),
         defaults={"head_nurse": D, "nursing_dept": A, "logistics": A},
         group="resources",
     ),

@@ -21,6 +21,7 @@ from . import selectors, services
 from .beds_choices import BedStatus, BedType
 from .models import Bed
 from .simulate import describe, mllp_host, mllp_port, simulate
+from .views_admin import setup_wards
 
 STATUS_CLASSES = {s: f"bed-{s.replace('_', '-')}" for s in BedStatus.values}
 
@@ -54,6 +55,7 @@ def bed_board(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     ward, status = _filters(request)
     wards = selectors.board(user=request.user, ward=ward or None, status=status or None)
+    setup = setup_wards(request.user)
     context = {
         "wards": wards,
         "ward_choices": selectors.wards_for(request.user),
@@ -64,6 +66,8 @@ def bed_board(request: HttpRequest) -> HttpResponse:
         "types": dict(BedType.choices),
         "etag": selectors.board_etag(user=request.user, ward=ward or None, status=status or None),
         "state_url": reverse("resources:bed_board_state"),
+        "setup_choices": setup,
+        "setup_wards": {w.code for w in setup},
     }
     return render(request, "resources/bed_board.html", context)
 
