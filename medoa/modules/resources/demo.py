@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from django.contrib.auth import get_user_model
@@ -225,21 +225,22 @@ def patients_history(admitted: dict[int, dt.datetime], *, seed: int = SEED, days
                 stays += 1
                 name, sex = _name(rng)
                 doctor = doctors[stays % len(doctors)] if doctors else None
-                common = {
-                    "patient": PatientFacts(identifier=f"D{2024000 + stays:07d}", name=name, sex=sex),
-                    "visit_number": f"ZY{20250000 + stays:08d}",
-                    "ward_code": his_codes[plan.code],
-                    "room_code": bed.room.code,
-                    "bed_code": bed.code,
-                    "attending_doctor": doctor.employee_no if doctor else "",
-                    "facility": FACILITY,
-                    "encounter_class": "I",
-                }
-                facts.append(
-                    EncounterFact(kind="admitted", occurred_at=begin, source=f"demo:h{stays}a", **common)
+                admitted_fact = EncounterFact(
+                    kind="admitted",
+                    patient=PatientFacts(identifier=f"D{2024000 + stays:07d}", name=name, sex=sex),
+                    visit_number=f"ZY{20250000 + stays:08d}",
+                    ward_code=his_codes[plan.code],
+                    room_code=bed.room.code,
+                    bed_code=bed.code,
+                    attending_doctor=doctor.employee_no if doctor else "",
+                    occurred_at=begin,
+                    source=f"demo:h{stays}a",
+                    facility=FACILITY,
+                    encounter_class="I",
                 )
+                facts.append(admitted_fact)
                 facts.append(
-                    EncounterFact(kind="discharged", occurred_at=end, source=f"demo:h{stays}d", **common)
+                    replace(admitted_fact, kind="discharged", occurred_at=end, source=f"demo:h{stays}d")
                 )
                 end = begin - dt.timedelta(hours=rng.randint(2, 8))
     # every patient, visit and doctor looked up in three queries, not one each per fact
