@@ -396,6 +396,7 @@ class RowPricer:
         # edges per day kind: off edges (i, j) and work edges per option (i, j)
         self.edges: list[tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[Any]]] = []
         self.into: list[dict[int, list[tuple[int, int]]]] = []
+        self.edges_late: list[tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[Any]]] = []
         for dk in range(3):
             off: list[tuple[int, int]] = []
             work: list[list[tuple[int, int]]] = [[] for _ in options]
@@ -425,6 +426,16 @@ class RowPricer:
                     into.setdefault(j, []).append((i, oi))
             self.into.append(into)
             self.edges.append((self._group(off), [self._group(es) for es in work]))
+            # the same without the states of a first stretch (flag e): once no such state is
+            # reachable (the first stretch has ended), a day costs about half
+            late = [x[3] for x in states]
+            self.edges_late.append(
+                (
+                    self._group([(i, j) for i, j in off if not late[i]]),
+                    [self._group([(i, j) for i, j in es if not late[i]]) for es in work],
+                )
+            )
+        self.first_rows = np.array([i for i, x in enumerate(states) if x[3]], dtype=np.int64)
         self.start: list[tuple[int, int]] = [(idx[("O", 1, 0, True, 0)], -1)]
         w0 = 1 if (self.track_w and p.is_weekend(0)) else 0
         if w0 <= Wm:
@@ -467,6 +478,7 @@ class RowPricer:
             elif can[0, oi] and self.units[oi] < M:
                 Vs[0, j, self.units[oi]] = min(Vs[0, j, self.units[oi]], co[0, oi])
         umax = max(self.units)
+        first = True  # a state of the first stretch may still be reachable
         for d in range(1, H):
             V = Vs[d - 1]
             NV = Vs[d]
@@ -475,7 +487,9 @@ class RowPricer:
             b = min(M, (d + 1) * umax + 1)
             if a >= b:
                 continue
-            (src, dst, starts), work = self.edges[self.kind[d]]
+            if first and not (V[self.first_rows, a:b] < INF / 2).any():
+                first = False
+            (src, dst, starts), work = (self.edges if first else self.edges_late)[self.kind[d]]
             if off_ok[d] and src.size:
                 red = np.minimum.reduceat(V[src, a:b], starts, axis=0)
                 NV[dst, a:b] = np.minimum(NV[dst, a:b], red)
