@@ -22,11 +22,14 @@ def _instance(shared_data: Path, name: str) -> Path:
     return path
 
 
-def test_pricing_dp_finds_the_cheapest_valid_row(shared_data: Path) -> None:
+@pytest.mark.parametrize("start_weekday", [0, 6])
+def test_pricing_dp_finds_the_cheapest_valid_row(shared_data: Path, start_weekday: int) -> None:
     """For random cell costs the DP's row keeps every rule of the person and costs what the exact
     one-person CP-SAT model (the costs as shift requests) finds optimal: weekends, stretches,
-    successions, the minutes window and one per-type maximum (L=9) are in the DP's state."""
+    successions, the minutes window and one per-type maximum (L=9) are in the DP's state; day 0
+    a Monday (the benchmark) or a Sunday (a weekend cut by the horizon)."""
     p = read_instance(_instance(shared_data, "Instance7").read_text())
+    p.start_weekday = start_weekday
     c = Compiled(p)
     rng = np.random.default_rng(2)
     for s in range(6):
