@@ -530,8 +530,8 @@ def _store_postgres(incomings: list[Incoming]) -> None:
         ]
         if repeats:
             created = Message.objects.bulk_create([_row(item, inc) for item, inc in repeats])
-            for (item, _inc), row in zip(repeats, created, strict=True):
-                item.row_id = row.pk
+            for (item, _inc), message in zip(repeats, created, strict=True):
+                item.row_id = message.pk
         for incoming in envelopes:
             ids = [item.row_id for item in incoming.items if item.row_id]
             Message.objects.filter(pk__in=ids).update(batch_id=ids[0])
