@@ -141,6 +141,8 @@ def _child_env(args: argparse.Namespace, db_url: str | None) -> dict[str, str]:
     env.pop("MEDOA_KEY_FILE", None)
     if db_url:
         env["DATABASE_URL"] = db_url
+        # as in production on PostgreSQL (the test profile keeps processing in the worker's thread)
+        env["MEDOA_HL7_PROCESSOR"] = "process"
     else:
         env.pop("DATABASE_URL", None)
     return env

@@ -247,6 +247,15 @@ def cmd_mllp(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def cmd_hl7_process(args: argparse.Namespace, rest: list[str]) -> int:
+    _setup_env(data_dir_of(args.data_dir), default_env="production")
+    _django_setup()
+    from medoa.integration.hl7.processing import run_processor_process
+
+    run_processor_process(parent_pid=args.parent)
+    return 0
+
+
 # --- demo ------------------------------------------------------------------------------------------
 
 
@@ -558,6 +567,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--heartbeat", type=float, default=HEARTBEAT_SECONDS, help="seconds between heartbeats (default 10)"
     )
     p.set_defaults(func=cmd_worker)
+
+    p = add("hl7-process", "process stored HL7 messages (the worker starts it on PostgreSQL)")
+    p.add_argument("--parent", type=int, default=None, help="stop when this process ends (the worker)")
+    p.set_defaults(func=cmd_hl7_process)
 
     p = add("mllp", "run the HL7 v2 MLLP listener")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104

@@ -322,6 +322,8 @@ ENV_TUNABLES = (
     "MEDOA_HL7_PROCESS_MAX_SEGMENTS",
     "MEDOA_HL7_PROCESS_MAX_DELIMITERS",
     "MEDOA_HL7_ALLOW_CACHE_SECONDS",
+    "MEDOA_HL7_PROCESSOR",  # "process" (default on PostgreSQL) or "thread" (the worker's)
+    "MEDOA_HL7_PROCESSORS",  # processor processes in "process" mode (default 3)
     "MEDOA_MLLP_HOST",
     "MEDOA_MLLP_PORT",
     "MEDOA_FHIR_MAX_BYTES",

@@ -41,10 +41,14 @@ in-process event — or its poll interval.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -616,17 +620,69 @@ class ProcessorThread(threading.Thread):
 
 
 _thread: ProcessorThread | None = None
+_children: list[subprocess.Popen[bytes]] = []
 _thread_lock = threading.Lock()
 _last_sweep = 0.0
 SWEEP_SECONDS = 10.0
 
 
+def processor_mode() -> str:
+    """Where the worker runs HL7 processing: ``process`` — child processes of their own
+    (:func:`processor_count`), so parsing and mapping use every core instead of sharing the
+    worker's interpreter (and its lock) with the event dispatcher; ``thread`` — a thread of the
+    worker. ``MEDOA_HL7_PROCESSOR`` chooses; the default is ``process`` on PostgreSQL and
+    ``thread`` on SQLite (one writer: a second process only waits for the lock) and in tests."""
+    mode = str(getattr(settings, "MEDOA_HL7_PROCESSOR", "") or "").strip().lower()
+    if mode in ("process", "thread"):
+        return mode
+    if getattr(settings, "IS_TEST", False) or connection.vendor != "postgresql":
+        return "thread"
+    return "process"
+
+
+def processor_count() -> int:
+    """How many processor processes the worker keeps (``MEDOA_HL7_PROCESSORS``, default 3, at most
+    8). They share the work safely: a message is claimed with ``SKIP LOCKED``, and a patient's
+    later message waits while another process holds an earlier one (``_claim``)."""
+    try:
+        wanted = int(getattr(settings, "MEDOA_HL7_PROCESSORS", 3))
+    except (TypeError, ValueError):
+        wanted = 3
+    return max(1, min(wanted, 8))
+
+
+def _start_child() -> subprocess.Popen[bytes]:
+    """``medoa hl7-process --parent <this pid>`` with this process's settings (the environment
+    carries the data directory, DATABASE_URL and the tunables); it ends when this process does."""
+    argv = [sys.executable, "-m", "medoa", "hl7-process", "--parent", str(os.getpid())]
+    logger.info("hl7: starting the processor process")
+    child = subprocess.Popen(argv, env=dict(os.environ))  # noqa: S603 — our own command, no user input
+    atexit.register(_stop_child, child)
+    return child
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    """At the worker's exit: the processor finishes its round and stops (it would also notice the
+    worker gone within a quarter second)."""
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 def processing_job() -> int:
-    """The worker's periodic job (``hl7.process``): keeps this process's processor thread running
-    and, every ``SWEEP_SECONDS``, reprocesses unmapped messages whose code maps now."""
+    """The worker's periodic job (``hl7.process``): keeps this worker's processor running (a child
+    process or a thread, :func:`processor_mode`) and, every ``SWEEP_SECONDS``, reprocesses
+    unmapped messages whose code maps now."""
     global _thread, _last_sweep
     with _thread_lock:
-        if _thread is None or not _thread.is_alive():
+        if processor_mode() == "process":
+            _children[:] = [c for c in _children if c.poll() is None]
+            while len(_children) < processor_count():
+                _children.append(_start_child())
+        elif _thread is None or not _thread.is_alive():
             worker_id = f"{socket.gethostname()[:50]}:{os.getpid()}"
             _thread = ProcessorThread(worker_id=worker_id, parent=threading.current_thread())
             _thread.start()
@@ -635,3 +691,32 @@ def processing_job() -> int:
         _last_sweep = now
         return unmapped_sweep()
     return 0
+
+
+class _OrphanAware(ProcessorThread):
+    """The processor of ``medoa hl7-process``: stops on SIGTERM/SIGINT or when its parent (the
+    worker that started it) is gone — it never outlives the worker."""
+
+    def __init__(self, parent_pid: int | None) -> None:
+        super().__init__(worker_id=f"{socket.gethostname()[:50]}:{os.getpid()}")
+        self.parent_pid = parent_pid
+
+    def _should_run(self) -> bool:
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            return False
+        return super()._should_run()
+
+
+def run_processor_process(parent_pid: int | None = None) -> int:
+    """``medoa hl7-process``: HL7 processing rounds in this process, until a signal or until the
+    parent process ``parent_pid`` ends. Returns the number of messages processed."""
+    processor = _OrphanAware(parent_pid)
+
+    def stop(signum: int, frame: Any) -> None:
+        processor._stopping.set()
+        local_wakeup.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    processor.run()  # in this (main) thread
+    return processor.processed

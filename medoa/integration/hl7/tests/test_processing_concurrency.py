@@ -4,6 +4,7 @@ patient's messages applied in arrival order (SKIP LOCKED batches, per-patient ho
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -25,19 +26,23 @@ def _pv1(ward: str, bed: str, visit: str) -> str:
     return "|".join(fields)
 
 
-def test_three_processors_keep_each_patients_order(department_factory: Any) -> None:
+STEPS = [
+    ("A01", "W5", "1"),
+    ("A02", "W6", "2"),
+    ("A03", "W6", "2"),
+    ("A13", "W6", "2"),
+    ("A02", "W5", "3"),
+]
+EXPECTED = ["admitted", "transferred", "discharged", "discharge_cancelled", "transferred"]
+
+
+def _store(department_factory: Any, patients: int) -> None:
+    """Five ADT messages for each of ``patients`` patients, in arrival order, stored as received."""
     card = department_factory(code="CARD", kind=DepartmentKind.DEPARTMENT)
     for code in ("W5", "W6"):
         department_factory(code=code, kind=DepartmentKind.WARD, parent=card)
     rows = []
-    patients = 40
-    steps = [
-        ("A01", "W5", "1"),
-        ("A02", "W6", "2"),
-        ("A03", "W6", "2"),
-        ("A13", "W6", "2"),
-        ("A02", "W5", "3"),
-    ]
+    steps = STEPS
     n = 0
     for step, (trigger, ward, bed) in enumerate(steps):
         for p in range(patients):
@@ -64,6 +69,24 @@ def test_three_processors_keep_each_patients_order(department_factory: Any) -> N
                 )
             )
     Message.objects.bulk_create(rows)
+
+
+def _check_order(patients: int) -> None:
+    assert set(Message.objects.values_list("status", flat=True)) == {"processed"}
+    assert set(Message.objects.values_list("attempts", flat=True)) == {1}
+    assert Event.objects.filter(type__startswith="clinical.patient.").count() == patients * len(STEPS)
+    for p in range(patients):
+        kinds = list(
+            EncounterMovement.objects.filter(encounter__visit_number=f"V{p:03d}")
+            .order_by("id")
+            .values_list("kind", flat=True)
+        )
+        assert kinds == EXPECTED, p
+
+
+def test_three_processors_keep_each_patients_order(department_factory: Any) -> None:
+    patients = 40
+    _store(department_factory, patients)
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -83,14 +106,41 @@ def test_three_processors_keep_each_patients_order(department_factory: Any) -> N
         t.join(120)
 
     assert errors == []
-    assert set(Message.objects.values_list("status", flat=True)) == {"processed"}
-    assert set(Message.objects.values_list("attempts", flat=True)) == {1}
-    assert Event.objects.filter(type__startswith="clinical.patient.").count() == patients * len(steps)
-    expected = ["admitted", "transferred", "discharged", "discharge_cancelled", "transferred"]
-    for p in range(patients):
-        kinds = list(
-            EncounterMovement.objects.filter(encounter__visit_number=f"V{p:03d}")
-            .order_by("id")
-            .values_list("kind", flat=True)
-        )
-        assert kinds == expected, p
+    _check_order(patients)
+
+
+def test_the_worker_runs_processor_processes_that_end_with_it(
+    department_factory: Any, settings: Any, monkeypatch: Any
+) -> None:
+    """On PostgreSQL the worker's job starts ``medoa hl7-process`` children (their own cores);
+    they share the messages safely and stop when told, as at the worker's exit."""
+    from django.db import connection
+
+    from medoa.integration.hl7 import processing
+
+    patients = 30
+    _store(department_factory, patients)
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    monkeypatch.setenv("DATABASE_URL", url)  # the children open the test database
+    monkeypatch.setenv("MEDOA_ENV", "test")
+    settings.MEDOA_HL7_PROCESSOR = "process"
+    settings.MEDOA_HL7_PROCESSORS = 2
+    monkeypatch.setattr(processing, "_last_sweep", time.monotonic())  # no unmapped sweep here
+    processing.processing_job()
+    children = list(processing._children)
+    try:
+        assert len(children) == 2 and all(c.poll() is None for c in children)
+        processing.processing_job()  # running ones are kept, not doubled
+        assert processing._children == children
+        deadline = time.monotonic() + 90
+        while Message.objects.filter(status="received").exists():
+            assert time.monotonic() < deadline, "the processor processes did not drain the store"
+            assert all(c.poll() is None for c in children), "a processor process died"
+            time.sleep(0.2)
+        _check_order(patients)
+    finally:
+        for child in children:
+            processing._stop_child(child)
+        processing._children.clear()
+    assert [c.returncode for c in children] == [0, 0]
