@@ -141,9 +141,7 @@ class WardSettingsIn(Schema):
 
 @router.put("/wards/{ward_code}/settings", summary="A ward's cleaning time limit and housekeeping area")
 def ward_settings_put(request: HttpRequest, ward_code: str, body: WardSettingsIn) -> Any:
-    ward = Department.objects.filter(code=ward_code).first()
-    if ward is None or not has_perm(request.user, services.PERM_VIEW, department=ward):
-        raise HttpError(404, "Not found")
+    ward = _ward_or_404(request, ward_code)
     area = None
     if body.housekeeping_area:
         area = Department.objects.filter(code=body.housekeeping_area).first()

@@ -159,6 +159,34 @@ def beds_install() -> list[Bed]:
     return made
 
 
+def _admission(
+    person: tuple[str, str],
+    serial: int,
+    mrn: str,
+    visit: str,
+    ward_code: str,
+    bed: Bed,
+    doctor: Staff | None,
+    at: dt.datetime,
+) -> EncounterFact:
+    """A demo patient's (name, sex) admission to ``bed`` (the HIS's codes; ``serial`` names its
+    source)."""
+    name, sex = person
+    return EncounterFact(
+        kind="admitted",
+        patient=PatientFacts(identifier=mrn, name=name, sex=sex),
+        visit_number=visit,
+        ward_code=ward_code,
+        room_code=bed.room.code,
+        bed_code=bed.code,
+        attending_doctor=doctor.employee_no if doctor else "",
+        occurred_at=at,
+        source=f"demo:{serial}",
+        facility=FACILITY,
+        encounter_class="I",
+    )
+
+
 def patients_admit(*, seed: int = SEED, occupancy: float = OCCUPANCY) -> dict[int, dt.datetime]:
     """Admit demo patients to most beds through ``apply_encounter`` (facility DEMO_HOSPITAL, the
     HIS's codes), and put them on the board at once (the worker later finds the events handled).
@@ -178,22 +206,11 @@ def patients_admit(*, seed: int = SEED, occupancy: float = OCCUPANCY) -> dict[in
             serial += 1
             if rng.random() > occupancy:
                 continue
-            name, sex = _name(rng)
+            person = _name(rng)
+            mrn, visit = f"D{2026000 + serial:07d}", f"ZY{20260000 + serial:08d}"
             doctor = doctors[serial % len(doctors)] if doctors else None
             at = now - dt.timedelta(hours=rng.randint(6, 24 * 12))
-            fact = EncounterFact(
-                kind="admitted",
-                patient=PatientFacts(identifier=f"D{2026000 + serial:07d}", name=name, sex=sex),
-                visit_number=f"ZY{20260000 + serial:08d}",
-                ward_code=his_codes[plan.code],
-                room_code=bed.room.code,
-                bed_code=bed.code,
-                attending_doctor=doctor.employee_no if doctor else "",
-                occurred_at=at,
-                source=f"demo:{serial}",
-                facility=FACILITY,
-                encounter_class="I",
-            )
+            fact = _admission(person, serial, mrn, visit, his_codes[plan.code], bed, doctor, at)
             for event in apply_encounter(fact):
                 apply_encounter_event(event_id=event.pk, kind="admitted", payload=event.payload)
             admitted[bed.pk] = at
@@ -223,20 +240,12 @@ def patients_history(admitted: dict[int, dt.datetime], *, seed: int = SEED, days
             while end > start:
                 begin = end - dt.timedelta(hours=rng.randint(2 * 24, 12 * 24))
                 stays += 1
-                name, sex = _name(rng)
                 doctor = doctors[stays % len(doctors)] if doctors else None
-                admitted_fact = EncounterFact(
-                    kind="admitted",
-                    patient=PatientFacts(identifier=f"D{2024000 + stays:07d}", name=name, sex=sex),
-                    visit_number=f"ZY{20250000 + stays:08d}",
-                    ward_code=his_codes[plan.code],
-                    room_code=bed.room.code,
-                    bed_code=bed.code,
-                    attending_doctor=doctor.employee_no if doctor else "",
-                    occurred_at=begin,
+                mrn, visit = f"D{2024000 + stays:07d}", f"ZY{20250000 + stays:08d}"
+                ward_code = his_codes[plan.code]
+                admitted_fact = replace(
+                    _admission(_name(rng), stays, mrn, visit, ward_code, bed, doctor, begin),
                     source=f"demo:h{stays}a",
-                    facility=FACILITY,
-                    encounter_class="I",
                 )
                 facts.append(admitted_fact)
                 facts.append(

@@ -228,31 +228,46 @@ def _history(
             for _n in range(rng.choice((3, 4))):
                 minutes = rng.choice((60, 90, 120, 150))
                 end = start + dt.timedelta(minutes=minutes)
-                in_room = start - dt.timedelta(minutes=10)
-                made.append(
-                    ORBooking(
-                        room=room,
-                        status=ORBookingStatus.ENDED,
-                        patient_mrn=_mrn(rng),
-                        patient_initials=_initials(rng),
-                        visit_number=f"ZY{rng.randint(10000000, 99999999)}",
-                        procedure=rng.choice(PROCEDURES.get(surgeon.department.code) or PROCEDURES["SURG"]),
-                        surgeon=surgeon,
-                        anaesthetist=anaesthetist,
-                        planned_start=start,
-                        duration_minutes=minutes,
-                        planned_end=end,
-                        requested_by=surgeon.user,
-                        requested_at=start - dt.timedelta(days=1),
-                        decided_at=start - dt.timedelta(hours=20),
-                        in_room_at=in_room,
-                        incision_at=start + dt.timedelta(minutes=15),
-                        ended_at=end + dt.timedelta(minutes=rng.randint(-10, 15)),
-                    )
-                )
+                made.append(_booking(rng, room, surgeon, anaesthetist, start, minutes, ORBookingStatus.ENDED))
                 start = end + dt.timedelta(minutes=room.turnover_minutes)
     ORBooking.objects.bulk_create(made)
     return len(made)
+
+
+def _booking(
+    rng: random.Random,
+    room: OperatingRoom,
+    surgeon: Staff,
+    anaesthetist: Staff | None,
+    start: dt.datetime,
+    minutes: int,
+    status: str,
+) -> ORBooking:
+    """A demo case (not saved) in ``status``, its times as the status implies."""
+    end = start + dt.timedelta(minutes=minutes)
+    running_or_done = status in (ORBookingStatus.IN_ROOM, ORBookingStatus.INCISION, ORBookingStatus.ENDED)
+    procs = PROCEDURES.get(surgeon.department.code) or PROCEDURES["SURG"]
+    return ORBooking(
+        room=room,
+        status=status,
+        patient_mrn=_mrn(rng),
+        patient_initials=_initials(rng),
+        visit_number=f"ZY{rng.randint(10000000, 99999999)}",
+        procedure=rng.choice(procs),
+        surgeon=surgeon,
+        anaesthetist=anaesthetist,
+        planned_start=start,
+        duration_minutes=minutes,
+        planned_end=end,
+        requested_by=surgeon.user,
+        requested_at=start - dt.timedelta(days=1),
+        decided_at=start - dt.timedelta(hours=20) if status != ORBookingStatus.REQUESTED else None,
+        in_room_at=start - dt.timedelta(minutes=10) if running_or_done else None,
+        incision_at=start + dt.timedelta(minutes=15) if running_or_done else None,
+        ended_at=end + dt.timedelta(minutes=rng.randint(-10, 15))
+        if status == ORBookingStatus.ENDED
+        else None,
+    )
 
 
 def _case(
@@ -276,29 +291,9 @@ def _case(
         status = ORBookingStatus.INCISION
     else:
         status = ORBookingStatus.APPROVED
-    running_or_done = status in (ORBookingStatus.IN_ROOM, ORBookingStatus.INCISION, ORBookingStatus.ENDED)
-    procs = PROCEDURES.get(surgeon.department.code) or PROCEDURES["SURG"]
-    b = ORBooking.objects.create(
-        room=room,
-        status=status,
-        patient_mrn=_mrn(rng),
-        patient_initials=_initials(rng),
-        visit_number=f"ZY{rng.randint(10000000, 99999999)}",
-        procedure=rng.choice(procs),
-        surgeon=surgeon,
-        anaesthetist=anaesthetist,
-        planned_start=start,
-        duration_minutes=minutes,
-        planned_end=end,
-        requested_by=surgeon.user,
-        requested_at=start - dt.timedelta(days=1),
-        decided_at=start - dt.timedelta(hours=20) if status != ORBookingStatus.REQUESTED else None,
-        in_room_at=start - dt.timedelta(minutes=10) if running_or_done else None,
-        incision_at=start + dt.timedelta(minutes=15) if running_or_done else None,
-        ended_at=end + dt.timedelta(minutes=rng.randint(-10, 15))
-        if status == ORBookingStatus.ENDED
-        else None,
-    )
+    b = _booking(rng, room, surgeon, anaesthetist, start, minutes, status)
+    b.save()
+    running_or_done = b.in_room_at is not None
     for device in kit or []:
         EquipmentBooking.objects.create(
             equipment=device,
