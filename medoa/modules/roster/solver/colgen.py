@@ -94,20 +94,11 @@ class ColumnGeneration:
     def _lp(self) -> None:
         lp = pywraplp.Solver.CreateSolver("GLOP")
         self.lp = lp
-        inf = lp.infinity()
         self.conv = [lp.Constraint(1, 1) for _ in range(self.c.S)]
         self.cov: dict[tuple[int, int], Any] = {}
         obj = lp.Objective()
         self.obj = obj
-        for key, (rq, wu, wo) in self.cover.items():
-            ct = lp.Constraint(rq, rq)
-            under = lp.NumVar(0, inf, "")
-            over = lp.NumVar(0, inf, "")
-            ct.SetCoefficient(under, 1)
-            ct.SetCoefficient(over, -1)
-            obj.SetCoefficient(under, wu)
-            obj.SetCoefficient(over, wo)
-            self.cov[key] = ct
+        self.cov.update(_cover_rows(lp, obj, self.cover))
         obj.SetMinimization()
         self.lam: list[list[Any]] = [[] for _ in range(self.c.S)]
 
@@ -292,7 +283,6 @@ class ColumnGeneration:
         mip = pywraplp.Solver.CreateSolver(engine)
         if mip is None:
             return None
-        inf = mip.infinity()
         y = [[mip.BoolVar("") for _ in self.cols[s]] for s in range(c.S)]
         obj = mip.Objective()
         for s in range(c.S):
@@ -300,16 +290,7 @@ class ColumnGeneration:
             for k, v in enumerate(y[s]):
                 ct.SetCoefficient(v, 1)
                 obj.SetCoefficient(v, self.col_cost[s][k])
-        cts = {}
-        for key, (rq, wu, wo) in self.cover.items():
-            ct = mip.Constraint(rq, rq)
-            under = mip.NumVar(0, inf, "")
-            over = mip.NumVar(0, inf, "")
-            ct.SetCoefficient(under, 1)
-            ct.SetCoefficient(over, -1)
-            obj.SetCoefficient(under, wu)
-            obj.SetCoefficient(over, wo)
-            cts[key] = ct
+        cts = _cover_rows(mip, obj, self.cover)
         for s in range(c.S):
             for k, col in enumerate(self.cols[s]):
                 for d, t in enumerate(col):
@@ -421,3 +402,22 @@ class Pricing:
             for t in over:
                 pen[t] = scale if pen[t] == 0 else pen[t] * 2
         return self.fallback(s, cost)
+
+
+def _cover_rows(
+    solver: Any, obj: Any, cover: dict[tuple[int, int], tuple[int, int, int]]
+) -> dict[tuple[int, int], Any]:
+    """One row per cover requirement in ``solver``: Σ rows − under + over = required, with the
+    shortfall and the excess priced at their weights in ``obj``."""
+    rows = {}
+    inf = solver.infinity()
+    for key, (rq, wu, wo) in cover.items():
+        ct = solver.Constraint(rq, rq)
+        under = solver.NumVar(0, inf, "")
+        over = solver.NumVar(0, inf, "")
+        ct.SetCoefficient(under, 1)
+        ct.SetCoefficient(over, -1)
+        obj.SetCoefficient(under, wu)
+        obj.SetCoefficient(over, wo)
+        rows[key] = ct
+    return rows

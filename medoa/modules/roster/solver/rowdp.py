@@ -37,21 +37,12 @@ def shift_classes(c: Compiled) -> list[int]:
     return out
 
 
-def row_by_dp(
-    c: Compiled,
-    s: int,
-    cost: np.ndarray,
-    weekend_penalty: float = 0.0,
-    blocked: set[int] | None = None,
-    by_class: bool = False,
-) -> list[int] | None:
-    """The row of person ``s`` (shift index or -1 per day) minimising ``cost[d, t]`` (d × T).
-
-    ``blocked`` days are kept off (the weekends left out by ``best_weekends``). With ``by_class``
-    the state also holds the class of the last shift, so forbidden successions are kept exactly
-    (slower: states × classes).
-    Returns None when the DP finds no row keeping the minutes window and stretches.
-    """
+def allowed_cells(
+    c: Compiled, s: int, blocked: set[int] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Person ``s``'s cells: ``allowed[d, t]`` (not a day off, a ``blocked`` day or a shift type
+    the person may not work; a fixed cell allows its shift only), and per day whether it is fixed
+    off (``forced_off``) or to a shift (``forced_t``, -1 when not)."""
     p = c.p
     st = p.staff[s]
     H, T = c.H, c.T
@@ -72,6 +63,28 @@ def row_by_dp(
         else:
             allowed[d, t] = True
             forced_t[d] = t
+    return allowed, forced_off, forced_t
+
+
+def row_by_dp(
+    c: Compiled,
+    s: int,
+    cost: np.ndarray,
+    weekend_penalty: float = 0.0,
+    blocked: set[int] | None = None,
+    by_class: bool = False,
+) -> list[int] | None:
+    """The row of person ``s`` (shift index or -1 per day) minimising ``cost[d, t]`` (d × T).
+
+    ``blocked`` days are kept off (the weekends left out by ``best_weekends``). With ``by_class``
+    the state also holds the class of the last shift, so forbidden successions are kept exactly
+    (slower: states × classes).
+    Returns None when the DP finds no row keeping the minutes window and stretches.
+    """
+    p = c.p
+    st = p.staff[s]
+    H, T = c.H, c.T
+    allowed, forced_off, forced_t = allowed_cells(c, s, blocked)
     lengths = sorted({c.length[t] for t in range(T)})
     g = reduce(math.gcd, lengths)
     lo_m = math.ceil(st.min_minutes / g)
@@ -312,21 +325,7 @@ class RowPricer:
         st = p.staff[s]
         H, T = c.H, c.T
         self.c, self.s = c, s
-        allowed = np.ones((H, T), dtype=bool)
-        for t, sh in enumerate(p.shifts):
-            if st.max_shifts.get(sh.id, H) <= 0:
-                allowed[:, t] = False
-        for d in c.days_off[s]:
-            allowed[d, :] = False
-        forced_off = np.zeros(H, dtype=bool)
-        forced_t = np.full(H, -1)
-        for d, t in c.fixed[s].items():
-            allowed[d, :] = False
-            if t < 0:
-                forced_off[d] = True
-            else:
-                allowed[d, t] = True
-                forced_t[d] = t
+        allowed, forced_off, forced_t = allowed_cells(c, s)
         self.allowed, self.forced_off, self.forced_t = allowed, forced_off, forced_t
         lengths = sorted({c.length[t] for t in range(T)})
         g = reduce(math.gcd, lengths)
