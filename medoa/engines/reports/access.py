@@ -24,35 +24,30 @@ DESIGN = "reports.report.design"
 ALL = DataScope.ALL
 TREE = DataScope.DEPARTMENT_TREE
 
+# who sees and who builds the figures: the leadership and the offices hospital-wide, heads within
+# their department's tree
+ROLES = {
+    "dean": ALL,
+    "vice_dean": ALL,
+    "medical_affairs": ALL,
+    "nursing_dept": ALL,
+    "quality_office": ALL,
+    "sys_admin": ALL,
+    "dept_head": TREE,
+    "head_nurse": TREE,
+}
+
 PERMISSIONS = (
     Permission(
         VIEW,
         _("See hospital figures and reports (within the data scope)"),
-        defaults={
-            "dean": ALL,
-            "vice_dean": ALL,
-            "medical_affairs": ALL,
-            "nursing_dept": ALL,
-            "quality_office": ALL,
-            "sys_admin": ALL,
-            "dept_head": TREE,
-            "head_nurse": TREE,
-        },
+        defaults=ROLES,
         group="reports",
     ),
     Permission(
         DESIGN,
         _("Build, save and schedule reports"),
-        defaults={
-            "dean": ALL,
-            "vice_dean": ALL,
-            "medical_affairs": ALL,
-            "nursing_dept": ALL,
-            "quality_office": ALL,
-            "sys_admin": ALL,
-            "dept_head": TREE,
-            "head_nurse": TREE,
-        },
+        defaults=ROLES,
         group="reports",
     ),
 )

@@ -57,10 +57,14 @@ def _error(exc: services.BedError) -> HttpError:
 
 
 def _call(fn: Callable[..., T], **kwargs: Any) -> T:
+    """``fn(**kwargs)``, its refusals as HTTP errors (``BedError`` with its status and field,
+    ``PermissionDenied`` as 403)."""
     try:
         return fn(**kwargs)
     except services.BedError as exc:
         raise _error(exc) from None
+    except PermissionDenied:
+        raise HttpError(403, "Forbidden") from None
 
 
 def bed_out(bed: Bed, *, patient: bool) -> dict[str, Any]:
@@ -149,16 +153,13 @@ def ward_settings_put(request: HttpRequest, ward_code: str, body: WardSettingsIn
             raise _error(
                 services.BedError(_("There is no department with this code."), field="housekeeping_area")
             )
-    try:
-        row = _call(
-            services.ward_settings_save,
-            actor=request.user,
-            ward=ward,
-            cleaning_minutes=body.cleaning_minutes,
-            housekeeping_area=area,
-        )
-    except PermissionDenied:
-        raise HttpError(403, "Forbidden") from None
+    row = _call(
+        services.ward_settings_save,
+        actor=request.user,
+        ward=ward,
+        cleaning_minutes=body.cleaning_minutes,
+        housekeeping_area=area,
+    )
     return {
         "ward": ward.code,
         "cleaning_minutes": row.cleaning_minutes,
@@ -185,17 +186,14 @@ def _ward_or_404(request: HttpRequest, ward_code: str) -> Department:
 @router.post("/wards/{ward_code}/beds", response={201: list[dict[str, Any]]}, summary="Add beds to a ward")
 def beds_post(request: HttpRequest, ward_code: str, body: BedsIn) -> Any:
     ward = _ward_or_404(request, ward_code)
-    try:
-        made = _call(
-            beds_admin.beds_add,
-            actor=request.user,
-            ward=ward,
-            room=body.room,
-            codes=body.codes,
-            bed_type=body.bed_type,
-        )
-    except PermissionDenied:
-        raise HttpError(403, "Forbidden") from None
+    made = _call(
+        beds_admin.beds_add,
+        actor=request.user,
+        ward=ward,
+        room=body.room,
+        codes=body.codes,
+        bed_type=body.bed_type,
+    )
     return Status(
         201, [{"id": b.pk, "ward": ward.code, "room": body.room.strip(), "code": b.code} for b in made]
     )
@@ -203,8 +201,5 @@ def beds_post(request: HttpRequest, ward_code: str, body: BedsIn) -> Any:
 
 @router.delete("/beds/{bed_id}", response={204: None}, summary="Remove a bed set up by mistake")
 def bed_delete(request: HttpRequest, bed_id: int) -> Any:
-    try:
-        _call(beds_admin.bed_remove, actor=request.user, bed=bed_id)
-    except PermissionDenied:
-        raise HttpError(403, "Forbidden") from None
+    _call(beds_admin.bed_remove, actor=request.user, bed=bed_id)
     return Status(204, None)
