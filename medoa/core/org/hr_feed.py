@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -283,6 +283,19 @@ def _clean(values: dict[str, Any], *, instance: Staff | None) -> dict[str, Any]:
         raise HrFeedError(f"hr.employee.hired: {problems}") from None
 
 
+def _serialise_hire(employee_no: str) -> None:
+    """On PostgreSQL, reports about one employee number wait for each other until the transaction
+    ends (a transaction-scoped advisory lock): a second report of a new hire then finds the first's
+    row instead of failing its uniqueness check. There is no row to lock before the first insert;
+    SQLite runs one writer at a time anyway."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"org.hire:{employee_no.strip().upper()}"]
+        )
+
+
 def _locked_staff(employee_no: str) -> Staff | None:
     return (
         Staff.objects.select_for_update(of=("self",))
@@ -371,6 +384,7 @@ def employee_hired_apply(
         details["event"] = event_id
     if data.source:
         details["source"] = data.source
+    _serialise_hire(data.employee_no)
     staff = _locked_staff(data.employee_no)
     if staff is not None:
         return _update(staff, data, department, actor_name=actor_name, details=details)
