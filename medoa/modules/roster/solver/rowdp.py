@@ -1,15 +1,15 @@
-"""A person's row by dynamic programming: the construction heuristic for long horizons.
+"""A person's row by dynamic programming, for column generation and for the construction.
+
+``RowPricer`` builds one person's DP once and prices it under many cost matrices: states per day are
+the current stretch (working k days with the succession class of the last shift / off k days, and
+whether the stretch started on day 0, which exempts it from the minimum), optionally the weekends
+worked so far, × the minutes worked so far (in units of the gcd of the shift lengths, with the
+count of one per-type maximum folded in). The transitions are grouped by target state, so a day is
+a few vectorised reductions. The shift *type* of each worked day is chosen afterwards among the
+types of the chosen class and length (``_types``), keeping per-type maximums where it can.
 
 CP-SAT on a single person's year (364 days, a tight window of total minutes, stretch minimums)
-often finds no row in seconds; this DP does it in milliseconds. States per day: the current run
-(working k days / off k days, and whether the run started on day 0, which exempts it from the
-minimum) × the minutes worked so far (in units of the gcd of the shift lengths, numpy arrays).
-Each working day picks a shift *length*; the cheapest shift type of that length on that day is
-chosen afterwards, left to right, keeping forbidden successions and per-type maximums. Weekends
-are kept under the maximum by a penalty that grows until they fit. Costs come from the caller
-(marginal cover and requests); the result is checked by the independent checker and, when a rule
-still breaks (successions or quotas the greedy type choice could not keep, product rules), the
-caller repairs it with CP-SAT.
+often finds no row in seconds; this DP finds the cheapest one in a few hundredths of a second.
 """
 
 from __future__ import annotations
@@ -64,160 +64,6 @@ def allowed_cells(
             allowed[d, t] = True
             forced_t[d] = t
     return allowed, forced_off, forced_t
-
-
-def row_by_dp(
-    c: Compiled,
-    s: int,
-    cost: np.ndarray,
-    weekend_penalty: float = 0.0,
-    blocked: set[int] | None = None,
-    by_class: bool = False,
-) -> list[int] | None:
-    """The row of person ``s`` (shift index or -1 per day) minimising ``cost[d, t]`` (d × T).
-
-    ``blocked`` days are kept off (the weekends left out by ``best_weekends``). With ``by_class``
-    the state also holds the class of the last shift, so forbidden successions are kept exactly
-    (slower: states × classes).
-    Returns None when the DP finds no row keeping the minutes window and stretches.
-    """
-    p = c.p
-    st = p.staff[s]
-    H, T = c.H, c.T
-    allowed, forced_off, forced_t = allowed_cells(c, s, blocked)
-    lengths = sorted({c.length[t] for t in range(T)})
-    g = reduce(math.gcd, lengths)
-    lo_m = math.ceil(st.min_minutes / g)
-    hi_m = min(st.max_minutes // g, H * max(lengths) // g)
-    if lo_m > hi_m:
-        return None
-    M = hi_m + 1
-    cls = shift_classes(c) if by_class else [0] * T
-    C = max(cls) + 1
-    forbid = c.forbid.get(1, {})
-    # class a may be followed by class b unless a's types forbid b's types
-    follow = np.ones((C, C), dtype=bool)
-    if by_class:
-        for t1 in range(T):
-            for t2 in forbid.get(t1, ()):
-                follow[cls[t1], cls[t2]] = False
-    # options: (class, length); cost of working day d with option o = cheapest allowed type in it
-    options = sorted({(cls[t], c.length[t]) for t in range(T)})
-    units = [L // g for _, L in options]
-    ocls = [k for k, _ in options]
-    big = 1e12
-    co = np.full((H, len(options)), big)
-    best_t = np.full((H, len(options)), -1)
-    wk = np.array([p.is_weekend(d) for d in range(H)])
-    for oi, (k, L) in enumerate(options):
-        ts = [t for t in range(T) if cls[t] == k and c.length[t] == L]
-        sub = np.where(allowed[:, ts], cost[:, ts], big)
-        j = np.argmin(sub, axis=1)
-        co[:, oi] = sub[np.arange(H), j] + np.where(wk, weekend_penalty, 0.0)
-        best_t[:, oi] = np.array(ts)[j]
-    can = (co < big / 2) & ~forced_off[:, None]
-    maxc = st.max_consecutive if st.max_consecutive < H else None
-    minc = max(1, st.min_consecutive)
-    minoff = max(1, st.min_consecutive_off)
-    K = maxc if maxc is not None else minc
-    # states: ("W", k, class, exempt) ; ("O", k, 0, exempt) with k capped (minoff absorbs)
-    states: list[tuple[str, int, int, bool]] = []
-    for e in (False, True):
-        states += [("W", k, q, e) for k in range(1, K + 1) for q in range(C)]
-        states += [("O", k, 0, e) for k in range(1, minoff + 1)]
-    idx = {x: i for i, x in enumerate(states)}
-    n = len(states)
-
-    # static moves per state: (next state, option or -1 = off); filtered per day by ``can``
-    static: list[list[tuple[int, int]]] = []
-    for kind, k, q, e in states:
-        mv: list[tuple[int, int]] = []
-        if kind == "W":
-            if k >= minc or e:
-                mv.append((idx[("O", 1, 0, False)], -1))
-            if maxc is None or k < maxc:
-                nk = min(k + 1, K)
-                mv += [(idx[("W", nk, ocls[oi], e)], oi) for oi in range(len(units)) if follow[q, ocls[oi]]]
-        else:
-            mv.append((idx[("O", min(k + 1, minoff), 0, e)], -1))
-            if k >= minoff or e:
-                mv += [(idx[("W", 1, ocls[oi], False)], oi) for oi in range(len(units))]
-        static.append(mv)
-    can_l = can.tolist()
-    off_ok = (forced_t < 0).tolist()
-
-    def moves(i: int, d: int) -> list[tuple[int, int]]:
-        """(next state, option or -1 for off) from state i into day d (d >= 1)."""
-        cd = can_l[d]
-        od = off_ok[d]
-        return [(j, oi) for j, oi in static[i] if (od if oi < 0 else cd[oi])]
-
-    # forward: values only (the path is recovered backwards from the stored values)
-    Vs = np.full((H, n, M), INF)
-    V = Vs[0]
-    if forced_t[0] < 0:
-        V[idx[("O", 1, 0, True)], 0] = 0.0
-    for oi, u in enumerate(units):
-        if can[0, oi] and u < M:
-            j = idx[("W", 1, ocls[oi], True)]
-            V[j, u] = min(V[j, u], co[0, oi])
-    buf = np.empty(M)
-    for d in range(1, H):
-        NV = Vs[d]
-        for i in range(n):
-            row = V[i]
-            if row.min() >= INF / 2:
-                continue
-            for j, oi in moves(i, d):
-                if oi < 0:
-                    np.minimum(NV[j], row, out=NV[j])
-                else:
-                    u = units[oi]
-                    if u < M:
-                        np.add(row[: M - u], co[d, oi], out=buf[: M - u])
-                        np.minimum(NV[j, u:], buf[: M - u], out=NV[j, u:])
-        V = NV
-    best = INF
-    bi = bm = -1
-    for i in range(n):
-        seg = V[i, lo_m : hi_m + 1]
-        if seg.size and seg.min() < best:
-            best = seg.min()
-            bi = i
-            bm = lo_m + int(np.argmin(seg))
-    if bi < 0 or best >= INF / 2:
-        return None
-    opts = [-1] * H
-    i, m = bi, bm
-    for d in range(H - 1, 0, -1):
-        v = Vs[d, i, m]
-        found = False
-        for pi in range(n):
-            for j, oi in moves(pi, d):
-                if j != i:
-                    continue
-                if oi < 0:
-                    ok = Vs[d - 1, pi, m] == v
-                    pm = m
-                else:
-                    pm = m - units[oi]
-                    ok = pm >= 0 and Vs[d - 1, pi, pm] + co[d, oi] == v
-                if ok:
-                    opts[d] = oi
-                    i, m = pi, pm
-                    found = True
-                    break
-            if found:
-                break
-        if not found:
-            return None
-    if states[i][0] == "W":
-        # day 0 worked: the option of the right class whose units match m
-        for oi, u in enumerate(units):
-            if can[0, oi] and u == m and ocls[oi] == states[i][2] and co[0, oi] == Vs[0, i, m]:
-                opts[0] = oi
-                break
-    return _types(c, s, opts, options, cls, best_t, cost, allowed)
 
 
 def _types(
@@ -320,7 +166,15 @@ class RowPricer:
     only when that is small.
     """
 
-    def __init__(self, c: Compiled, s: int, count: bool = True, max_size: float = float("inf")) -> None:
+    def __init__(
+        self,
+        c: Compiled,
+        s: int,
+        count: bool = True,
+        max_size: float = float("inf"),
+        weekends: bool = True,
+        corridor: float | None = None,
+    ) -> None:
         p = c.p
         st = p.staff[s]
         H, T = c.H, c.T
@@ -368,7 +222,7 @@ class RowPricer:
         minoff = max(1, st.min_consecutive_off)
         K = maxc if maxc is not None else minc
         n_weekends = len(c.weekend_days)
-        self.track_w = c.enabled("max_weekends") and st.max_weekends < n_weekends
+        self.track_w = weekends and c.enabled("max_weekends") and st.max_weekends < n_weekends
         Wm = max(0, st.max_weekends) if self.track_w else 0
         states: list[tuple[str, int, int, bool, int]] = []
         for w in range(Wm + 1):
@@ -378,7 +232,23 @@ class RowPricer:
         self.states = states
         idx = {x: i for i, x in enumerate(states)}
         self.n = n = len(states)
-        self.size = H * n * M
+        self.band: tuple[np.ndarray, np.ndarray] | None = None
+        if corridor is not None:
+            # minutes paced over the days the person can work: at most ``corridor`` longest shifts
+            # ahead of or behind the middle of their window (a heuristic: rows far off the pace
+            # are lost; on a year it makes the DP several times smaller)
+            avail = (allowed.any(axis=1) & ~forced_off).astype(float)
+            cum = np.cumsum(avail) / max(1.0, float(avail.sum()))
+            pace = 0.5 * (self.lo_m + self.hi_m) * cum
+            width = corridor * max(lengths) // g
+            self.band = (
+                (np.floor(np.maximum(0.0, pace - width)) * self.Q).astype(np.int64),
+                (np.ceil(pace + width) * self.Q + self.Q).astype(np.int64),
+            )
+            M_eff = min(M, int(2 * width + 2) * self.Q)
+        else:
+            M_eff = M
+        self.size = H * n * M_eff
         if self.size > max_size:
             return  # too big to be used: the caller only reads ``size``
         # day kinds: 0 weekday, 1 weekend day whose previous day is not a weekend day of the same
@@ -433,6 +303,7 @@ class RowPricer:
                 seen += 1
             self.wcap.append(min(Wm, seen))
         self._edge_sets: dict[tuple[int, bool, int], Any] = {}
+        self._win: tuple[np.ndarray, np.ndarray] | None = None
         self.start: list[tuple[int, int]] = [(idx[("O", 1, 0, True, 0)], -1)]
         w0 = 1 if (self.track_w and p.is_weekend(0)) else 0
         if w0 <= Wm:
@@ -464,10 +335,29 @@ class RowPricer:
         starts = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]])
         return src, dst[starts], starts
 
+    def _windows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per day, the part ``[lo, hi)`` of the minute axis that can hold a value: reachable by then,
+        able to reach the minimum by the end and, with a corridor, near the pace."""
+        if self._win is None:
+            H, M, Q = self.c.H, self.M, self.Q
+            umax = max(self.units)
+            d = np.arange(H)
+            lo = np.maximum(0, self.lo_m * Q - (H - 1 - d) * umax)
+            hi = np.minimum(M, (d + 1) * umax + 1)
+            if self.band is not None:
+                lo = np.maximum(lo, self.band[0])
+                hi = np.minimum(hi, self.band[1])
+            hi = np.maximum(hi, lo)
+            self._win = (lo.astype(np.int64), hi.astype(np.int64))
+        return self._win
+
     def price(self, cost: np.ndarray) -> list[int] | None:
-        """The cheapest row under ``cost`` (d × T), or None when no row keeps the rules."""
+        """The cheapest row under ``cost`` (d × T), or None when no row keeps the rules.
+
+        Only each day's window of the minute axis is stored (``_windows``): ``Vs[d, i, x]`` is the
+        cheapest start of a row in state ``i`` at minute index ``lo[d] + x`` after day ``d``."""
         c = self.c
-        H, M = c.H, self.M
+        H = c.H
         big = 1e12
         nopt = len(self.options)
         co = np.full((H, nopt), big)
@@ -482,53 +372,61 @@ class RowPricer:
         can = co < big / 2
         co = co.astype(np.float32)  # half the memory traffic; the path is recovered with the same sums
         off_ok = self.forced_t < 0
-        Vs = np.full((H, self.n, M), INF, dtype=np.float32)
+        wlo, whi = self._windows()
+        width = max(1, int((whi - wlo).max()))
+        Vs = np.full((H, self.n, width), INF, dtype=np.float32)
+
+        def at(d: int, i: int, m: int) -> float:
+            x = m - int(wlo[d])
+            return float(Vs[d, i, x]) if 0 <= x < whi[d] - wlo[d] else float(INF)
+
         for j, oi in self.start:
             if oi < 0:
-                if off_ok[0]:
-                    Vs[0, j, 0] = 0.0
-            elif can[0, oi] and self.units[oi] < M:
-                Vs[0, j, self.units[oi]] = min(Vs[0, j, self.units[oi]], co[0, oi])
-        umax = max(self.units)
+                if off_ok[0] and wlo[0] <= 0 < whi[0]:
+                    Vs[0, j, -wlo[0]] = 0.0
+            elif can[0, oi] and wlo[0] <= self.units[oi] < whi[0]:
+                x = self.units[oi] - wlo[0]
+                Vs[0, j, x] = min(Vs[0, j, x], co[0, oi])
         first = True  # a state of the first stretch may still be reachable
         for d in range(1, H):
             V = Vs[d - 1]
             NV = Vs[d]
-            # the band of the minute axis that is reachable by day d and can still reach the minimum
-            a = max(0, self.lo_m * Q - (H - 1 - d) * umax)
-            b = min(M, (d + 1) * umax + 1)
-            if a >= b:
+            pa, pb = int(wlo[d - 1]), int(whi[d - 1])
+            a, b = int(wlo[d]), int(whi[d])
+            if a >= b or pa >= pb:
                 continue
-            if first and not (V[self.first_rows, a:b] < INF / 2).any():
+            if first and not (V[self.first_rows, : pb - pa] < INF / 2).any():
                 first = False
             (src, dst, starts), work = self._edges(self.kind[d], first, self.wcap[d - 1])
-            if off_ok[d] and src.size:
-                red = np.minimum.reduceat(V[src, a:b], starts, axis=0)
-                NV[dst, a:b] = np.minimum(NV[dst, a:b], red)
+            lo, hi = max(a, pa), min(b, pb)
+            if off_ok[d] and src.size and lo < hi:
+                red = np.minimum.reduceat(V[src, lo - pa : hi - pa], starts, axis=0)
+                NV[dst, lo - a : hi - a] = np.minimum(NV[dst, lo - a : hi - a], red)
             for oi, (wsrc, wdst, wst) in enumerate(work):
                 u = self.units[oi]
-                lo = max(a, u)
-                if not can[d, oi] or not wsrc.size or lo >= b:
+                lo, hi = max(a, pa + u), min(b, pb + u)
+                if not can[d, oi] or not wsrc.size or lo >= hi:
                     continue
-                red = np.minimum.reduceat(V[wsrc, lo - u : b - u], wst, axis=0) + co[d, oi]
+                red = np.minimum.reduceat(V[wsrc, lo - u - pa : hi - u - pa], wst, axis=0) + co[d, oi]
                 if self.is_counted[oi]:
-                    red[:, self.at_limit[lo - u : b - u]] = INF
-                NV[wdst, lo:b] = np.minimum(NV[wdst, lo:b], red)
-        last = Vs[H - 1][:, self.lo_m * Q : (self.hi_m + 1) * Q]
-        if last.size == 0:
+                    red[:, self.at_limit[lo - u : hi - u]] = INF
+                NV[wdst, lo - a : hi - a] = np.minimum(NV[wdst, lo - a : hi - a], red)
+        ea, eb = max(int(wlo[H - 1]), self.lo_m * Q), min(int(whi[H - 1]), (self.hi_m + 1) * Q)
+        if ea >= eb:
             return None
+        last = Vs[H - 1][:, ea - int(wlo[H - 1]) : eb - int(wlo[H - 1])]
         flat = int(np.argmin(last))
         i, m = divmod(flat, last.shape[1])
-        m += self.lo_m * Q
-        if Vs[H - 1, i, m] >= INF / 2:
+        m += ea
+        if at(H - 1, i, m) >= INF / 2:
             return None
         opts = [-1] * H
         for d in range(H - 1, 0, -1):
-            v = Vs[d, i, m]
+            v = at(d, i, m)
             found = False
             for pi, oi in self.into[self.kind[d]].get(i, ()):
                 if oi < 0:
-                    if off_ok[d] and Vs[d - 1, pi, m] == v:
+                    if off_ok[d] and at(d - 1, pi, m) == v:
                         i = pi
                         found = True
                         break
@@ -536,7 +434,7 @@ class RowPricer:
                     pm = m - self.units[oi]
                     if self.is_counted[oi] and m % Q == 0:
                         continue
-                    if can[d, oi] and pm >= 0 and Vs[d - 1, pi, pm] + co[d, oi] == v:
+                    if can[d, oi] and pm >= 0 and np.float32(at(d - 1, pi, pm)) + co[d, oi] == v:
                         opts[d] = oi
                         i, m = pi, pm
                         found = True
@@ -545,7 +443,7 @@ class RowPricer:
                 return None
         if self.states[i][0] == "W":
             for j, oi in self.start:
-                if j == i and oi >= 0 and self.units[oi] == m and co[0, oi] == Vs[0, i, m]:
+                if j == i and oi >= 0 and self.units[oi] == m and co[0, oi] == at(0, i, m):
                     opts[0] = oi
                     break
         return _types(c, self.s, opts, self.options, self.cls, best_t, cost, self.allowed, self.opt_types)

@@ -33,11 +33,12 @@ from . import colgen
 from .check import check
 from .model import Builder, Compiled
 from .problem import HARD_RULES, Problem, Solution, Violation
-from .rowdp import best_weekends, row_by_dp, shift_classes
+from .rowdp import RowPricer, best_weekends
 
 FULL_CELLS = 3000  # staff × days × shifts up to which CP-SAT runs its complete search
 FULL_MODEL_CELLS = 25000  # up to this size the full model with a hint, beyond it our own LNS
 DP_MIN_DAYS = 56  # the DP row builder is used from this horizon on (CP-SAT per person below)
+CORRIDOR = 12  # the DP rows' minutes stay within this many longest shifts of the pace
 # product rules the DP does not model: with any of them on, rows come from CP-SAT
 DP_UNSUPPORTED = (
     "max_consecutive_nights",
@@ -163,8 +164,9 @@ class _Run:
         self._hint_row: list[int] | None = None
         self._fell_back = False
         self._wp = 0.0
-        self._by_class = False
-        self._classes_small = max(shift_classes(self.c)) + 1 <= 6
+        self._pricers: dict[int, RowPricer] = {}
+        self._pens: dict[int, np.ndarray] = {}
+        self._weekend = np.array([p.is_weekend(d) for d in range(self.c.H)], dtype=float)
         self.sub_limit = float(os.environ.get("ROSTER_LNS_LIMIT", "2.0"))
 
     def note(self, msg: str) -> None:
@@ -233,21 +235,32 @@ class _Run:
     def _row_dp(self, s: int, marg: _Marginal | None, cost: np.ndarray | None = None) -> list[int] | None:
         """A valid row for person ``s`` from the DP, or None (then ``_hint_row`` is the last try).
 
-        Rules the DP does not hold exactly are steered by penalties that grow until they hold:
-        the weekend maximum (first by keeping off the least valuable weekends), per-type
-        maximums; forbidden successions switch the DP to tracking shift classes."""
+        The DP (``RowPricer`` without the weekend counter, minutes in a corridor around the pace)
+        keeps stretches, successions and the minutes window exactly; the weekend maximum is kept by
+        leaving off the least valuable weekends beyond it (then a growing weekend penalty), per-type
+        maximums by growing per-type penalties."""
         c = self.c
         st = self.p.staff[s]
         if cost is None:
             assert marg is not None
             cost = marg.cost(s)
+        pr = self._pricers.get(s)
+        if pr is None:
+            pr = self._pricers[s] = RowPricer(c, s, count=False, weekends=False, corridor=CORRIDOR)
         sub = _single(self.p, s)
-        pen = np.zeros(c.T)
+        # the penalties that made this person's last row valid, a little lower: rows of the same
+        # person under similar costs need similar ones (a sweep prices everybody again and again)
+        pen = 0.7 * self._pens.get(s, np.zeros(c.T))
         wp = 0.0
         blocked: set[int] | None = best_weekends(c, s, cost)
         self._hint_row = None
-        for _ in range(10):
-            row = row_by_dp(c, s, cost + pen, weekend_penalty=wp, blocked=blocked, by_class=self._by_class)
+        for _ in range(20):
+            cc = cost + pen
+            if wp:
+                cc += wp * self._weekend[:, None]
+            if blocked:
+                cc[sorted(blocked), :] = 1e13  # not allowed (the DP's "big")
+            row = pr.price(cc)
             if row is None:
                 if blocked:
                     blocked = None
@@ -258,27 +271,25 @@ class _Run:
             if not viol:
                 if blocked is None:
                     self._wp = 0.8 * wp
+                self._pens[s] = pen
                 return row
             self._hint_row = row
             rules = {v.rule for v in viol}
-            if "forbidden_follow" in rules and not self._by_class:
-                if self._classes_small:
-                    self._by_class = True  # from now on for everybody
-                    continue
-                # many classes: track them for this person only (slow: only early in the run)
-                if self.left() < 0.6 * self.time_limit:
-                    break
-                row = row_by_dp(c, s, cost + pen, weekend_penalty=wp, blocked=blocked, by_class=True)
-                if row is not None and not check(sub, c.to_assignment_one(s, row))[1]:
-                    return row
-                break
             if "max_shifts" in rules:
-                for t, sh in enumerate(self.p.shifts):
-                    if sum(1 for x in row if x == t) > st.max_shifts.get(sh.id, c.H):
-                        pen[t] = 30.0 if pen[t] == 0 else pen[t] * 2.5
+                # a group of types the DP treats as one (same class and length) over the sum of its
+                # maximums gets the penalty as a whole, else the cheapest of the group takes over
+                # and the next one goes over (Instance22: a1 ↔ p1 without end)
+                counts = np.bincount([x for x in row if x >= 0], minlength=c.T)
+                for ts in pr.opt_types:
+                    cap = sum(st.max_shifts.get(self.p.shifts[t].id, c.H) for t in ts)
+                    over = [t for t in ts if counts[t] > st.max_shifts.get(self.p.shifts[t].id, c.H)]
+                    if over and counts[ts].sum() > cap:
+                        over = ts
+                    for t in over:
+                        pen[t] = 30.0 if pen[t] == 0 else pen[t] * 2
             if "max_weekends" in rules:
                 blocked = None
-                wp = 20.0 if wp < 20 else wp * 2.5
+                wp = 20.0 if wp < 20 else wp * 2
             if rules - {"max_shifts", "max_weekends"}:
                 break
         return None
