@@ -1,0 +1,81 @@
+"""The row DP on long horizons: minutes in a corridor, weekends and per-type maximums by penalties,
+and the construction it gives on a year with many succession classes (Instance22–24)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medoa.modules.roster.solver import Problem, check, solve
+from medoa.modules.roster.solver.curtois import read_instance
+from medoa.modules.roster.solver.model import Compiled
+from medoa.modules.roster.solver.rowdp import RowPricer
+from medoa.modules.roster.solver.solve import _single
+
+
+def _read(shared_data: Path, name: str) -> Problem:
+    path = shared_data / "roster" / f"{name}.txt"
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    return read_instance(path.read_text())
+
+
+def _subset(p: Problem, ids: list[str]) -> Problem:
+    """The problem of some of the staff only (their days off and requests; the whole cover)."""
+    keep = set(ids)
+    p.staff = [st for st in p.staff if st.id in keep]
+    p.days_off = {k: v for k, v in p.days_off.items() if k in keep}
+    p.requests = [r for r in p.requests if r.staff in keep]
+    return p
+
+
+def _cost(row: list[int], cost: np.ndarray) -> float:
+    return float(sum(cost[d, t] for d, t in enumerate(row) if t >= 0))
+
+
+def test_a_corridor_as_wide_as_the_year_prices_like_no_corridor(shared_data: Path) -> None:
+    """The per-day windows of the minute axis: a corridor that cannot bind finds rows as cheap as
+    the DP over the whole axis, and a corridor of 12 shifts still keeps every rule it models."""
+    p = _read(shared_data, "Instance22")
+    c = Compiled(p)
+    rng = np.random.default_rng(5)
+    for s in (0, 17, 40):
+        cost = rng.normal(0.0, 5.0, (c.H, c.T)) - 2.0
+        whole = RowPricer(c, s, count=False, weekends=False).price(cost)
+        wide = RowPricer(c, s, count=False, weekends=False, corridor=c.H).price(cost)
+        narrow = RowPricer(c, s, count=False, weekends=False, corridor=12).price(cost)
+        assert whole is not None and wide is not None and narrow is not None
+        assert _cost(wide, cost) == pytest.approx(_cost(whole, cost))
+        assert _cost(narrow, cost) >= _cost(whole, cost) - 1e-6
+        one = _single(p, s)
+        for row in (whole, narrow):
+            rules = {v.rule for v in check(one, c.to_assignment_one(s, row))[1]}
+            # weekends and per-type maximums are the caller's (penalties), everything else holds
+            assert rules <= {"max_weekends", "max_shifts"}
+
+
+def test_the_construction_gives_a_year_with_thirteen_succession_classes_a_valid_row_for_everybody(
+    shared_data: Path,
+) -> None:
+    """Instance24 (13 classes of shifts by their forbidden successions), its first 40 people: the
+    class-tracking DP took 5 s a person, and 18 rules were still broken after 23 s; the windowed
+    DP gives everybody a valid row in a few seconds."""
+    p = _read(shared_data, "Instance24")
+    p = _subset(p, [st.id for st in p.staff[:40]])
+    sol = solve(p, time_limit=30, workers=2, strategy="construct")
+    assert sol.hard_violations == []
+    assert sol.seconds < 20
+
+
+def test_types_of_one_class_over_their_joint_maximum_are_penalised_together(shared_data: Path) -> None:
+    """Instance22's R may work a1, a2, a3 (one succession class) 46 times each and must work 232
+    shifts: penalising only the type over its maximum moved R's shifts between the classes and back
+    (a1 ↔ p1) until the tries ran out, a broken rule; penalising the class keeps every maximum."""
+    p = _read(shared_data, "Instance22")
+    sol = solve(p, time_limit=30, workers=2, strategy="construct")
+    assert sol.hard_violations == []
+    row = sol.assignment["R"]
+    for t in ("a1", "a2", "a3", "p1", "p2", "p3"):
+        assert row.count(t) <= 46
