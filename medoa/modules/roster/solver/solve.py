@@ -431,9 +431,9 @@ class _Run:
             cg.add(s, cur[s])
         span = self.left()
         pricing.exact = True
-        cg.generate(stop_at=time.monotonic() + COLGEN_SHARE * span)
+        lp = cg.generate(stop_at=time.monotonic() + COLGEN_SHARE * span)
         bound = math.ceil(cg.lower - 1e-6) if pricing.exact and cg.lower > -math.inf else None
-        self.note(f"colgen: lower bound {bound}")
+        self.note(f"colgen: lower bound {bound}; {cg.rounds} rounds, LP {lp + cg.offset:.1f}")
         # dives, each fixing fewer people per step and re-pricing longer than the last, the later
         # ones with noise on the choice (the columns of the earlier dives stay), until the roster
         # meets the bound, half the time is used or four dives in a row found nothing better; the
