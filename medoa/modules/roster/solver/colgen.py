@@ -210,6 +210,10 @@ class ColumnGeneration:
         return value
 
     # ---- integer rosters -----------------------------------------------------------------------
+    def largest(self) -> list[int]:
+        """Each person's column of the largest LP value."""
+        return [int(np.argmax(v)) if v else 0 for v in self.values()]
+
     def roster(self, choice: list[int]) -> list[list[int]]:
         """The rows of a choice of columns, all off for a person without one (-1)."""
         return [list(self.cols[s][k]) if k >= 0 else [-1] * self.c.H for s, k in enumerate(choice)]
@@ -337,8 +341,7 @@ class ColumnGeneration:
                 self.fix(s, k)
             if len(self.fixed) < S:
                 self.generate(max_rounds=max_rounds, stop_at=stop_at)
-        # out of time: -1 for the people not fixed (the caller completes the roster; their largest
-        # columns were a poor fit: Instance12 11 314 against 4 669 from a finished dive)
+        # out of time: -1 for the people not fixed (the caller completes the roster)
         return [self.fixed.get(s, -1) for s in range(S)]
 
 

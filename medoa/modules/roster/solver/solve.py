@@ -31,6 +31,7 @@ from ortools.sat.python import cp_model
 
 from . import colgen
 from .check import check
+from .colgen import ColumnGeneration, Pricing
 from .model import Builder, Compiled
 from .problem import HARD_RULES, Problem, Solution, Violation
 from .rowdp import RowPricer, best_weekends
@@ -474,14 +475,7 @@ class _Run:
                 break
             new = cg.roster(choice)
             if -1 in choice:
-                # the people the dive did not reach: best responses to the others, in turn
-                self.note(f"colgen: dive out of time, {choice.count(-1)} people completed by the DP")
-                marg = _Marginal(c, new)
-                for s in (s for s, k in enumerate(choice) if k < 0):
-                    marg.remove(s, new[s])
-                    row = pricing(s, marg.cost(s))
-                    new[s] = row if row is not None else cur[s]
-                    marg.add(s, new[s])
+                new = self._complete(cg, choice, pricing)
             nobj, nviol = self.evaluate(new)
             self.note(f"colgen: dive (step {step}, rounds {rounds}) {nobj}, {len(nviol)} hard violations")
             stale += 1
@@ -494,6 +488,27 @@ class _Run:
             self.optimal = True
             self.note("colgen: the roster meets the lower bound")
         return cur
+
+    def _complete(self, cg: ColumnGeneration, choice: list[int], pricing: Pricing) -> list[list[int]]:
+        """The roster of a dive that ran out of time: the people it did not reach take their
+        largest LP column, or best responses to the others in turn, whichever roster is cheaper
+        (few left: the best responses, Instance12 9 170 against 11 314; many left: the columns,
+        Instance13 with 103 of 120 left 22 486 against about 5 000)."""
+        c = self.c
+        left = [s for s, k in enumerate(choice) if k < 0]
+        largest = cg.largest()
+        by_columns = cg.roster([k if k >= 0 else largest[s] for s, k in enumerate(choice)])
+        by_dp = [row[:] for row in by_columns]
+        marg = _Marginal(c, by_dp)
+        for s in left:
+            marg.remove(s, by_dp[s])
+            row = pricing(s, marg.cost(s))
+            if row is not None:
+                by_dp[s] = row
+            marg.add(s, by_dp[s])
+        a, b = self.evaluate(by_columns), self.evaluate(by_dp)
+        self.note(f"colgen: dive out of time, {len(left)} people completed: columns {a[0]}, DP {b[0]}")
+        return by_columns if (len(a[1]), a[0]) <= (len(b[1]), b[0]) else by_dp
 
     def lns(self, cur: list[list[int]], dp_ok: bool = False) -> list[list[int]]:
         c = self.c
