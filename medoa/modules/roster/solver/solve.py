@@ -42,6 +42,8 @@ DP_MIN_DAYS = 56  # the DP row builder is used from this horizon on (CP-SAT per 
 COLGEN_SHARE = 0.35  # column generation runs for this share of the time, the dives until DIVE_END
 DIVE_END = 0.5
 CORRIDOR = 12  # the DP rows' minutes stay within this many longest shifts of the pace
+RESTART_CELLS = 20000  # staff × days up to which the LNS starts from the best of several sweep orders
+PEN_KEEP = 0.7  # a person's last penalties, scaled, start their next row
 # product rules the DP does not model: with any of them on, rows come from CP-SAT
 DP_UNSUPPORTED = (
     "max_consecutive_nights",
@@ -253,7 +255,7 @@ class _Run:
         sub = _single(self.p, s)
         # the penalties that made this person's last row valid, a little lower: rows of the same
         # person under similar costs need similar ones (a sweep prices everybody again and again)
-        pen = 0.7 * self._pens.get(s, np.zeros(c.T))
+        pen = PEN_KEEP * self._pens.get(s, np.zeros(c.T))
         wp = 0.0
         blocked: set[int] | None = best_weekends(c, s, cost)
         self._hint_row = None
@@ -664,8 +666,12 @@ def solve(
         cur = run.full(cur)
     elif strategy == "lns":
         if dp_ok:
-            # one order only: restarts left the LNS too little time (Instance13 6 199–7 436 against
-            # 4 165–4 280)
+            if c.H >= DP_MIN_DAYS and c.S * c.H <= RESTART_CELLS:
+                # long rows, few people: several orders fit (60 s pairs, quiet machine: Instance20
+                # 8 388 against 8 834, Instance21 30 671 against 31 720); Instance23/24 fit one;
+                # short rows of many people left the LNS too little time (Instance13 6 199–7 436
+                # against 4 165–4 280)
+                cur = run.restarts(cur, 0.2)
             cur = run.sweeps(cur, 0.5)
         cur = run.lns(cur, dp_ok=dp_ok)
     obj, viol, breakdown = check(problem, c.to_assignment(cur))
