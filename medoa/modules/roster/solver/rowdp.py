@@ -153,17 +153,19 @@ def best_weekends(c: Compiled, s: int, cost: np.ndarray) -> set[int]:
 
 
 class RowPricer:
-    """The exact row DP of one person for column generation, built once and priced many times.
+    """The row DP of one person, built once and priced many times.
 
-    Unlike ``row_by_dp`` it keeps the weekend maximum exactly (the count of weekends worked is
-    part of the state: a Saturday worked counts, a Sunday worked counts unless the Saturday
-    before it was worked) and always tracks the succession class of the last shift, so every row
-    it returns keeps all the person's rules except per-type maximums above zero: the tightest of
-    those is counted exactly (the minute axis holds minutes × (limit + 1) + count), any other is
-    the caller's, by penalties. The transitions are static per kind of day (weekday, first and second
-    day of a weekend), grouped by target state, so each day costs a few vectorised reductions.
-    ``size`` is the number of cells (days × states × minute units) it needs; the caller uses it
-    only when that is small.
+    Exact (column generation): it keeps the weekend maximum (the count of weekends worked is part
+    of the state: a Saturday worked counts, a Sunday worked counts unless the Saturday before it
+    was worked) and tracks the succession class of the last shift, so every row it returns keeps
+    all the person's rules except per-type maximums above zero: the tightest of those is counted
+    exactly (the minute axis holds minutes × (limit + 1) + count), any other is the caller's, by
+    penalties. With ``weekends=False`` the weekend maximum is the caller's too, and with a
+    ``corridor`` only minutes near the person's pace are kept (the construction and the sweeps).
+    The transitions are static per kind of day (weekday, first and second day of a weekend),
+    grouped by target state, so each day costs a few vectorised reductions. ``size`` is the number
+    of cells (days × states × minute units) it needs; the caller uses the exact form only when that
+    is small.
     """
 
     def __init__(
