@@ -41,7 +41,7 @@ from .rowdp import RowPricer
 PRICER_CELLS = 3_000_000  # days × states × minute units up to which a person gets the exact DP
 COUNT_CELLS = 1_000_000  # … and up to which it also counts the tightest per-type maximum
 ROUND_CELLS = 25_000_000  # exact pricing only when a pricing round (all staff) is this small
-HEURISTIC_DAYS = 120  # beyond it, column generation with heuristic pricing as well: up to this horizon
+HEURISTIC_DAYS = 120  # up to this horizon, column generation with heuristic pricing when exact is too slow
 
 RowFn = Callable[[int, np.ndarray], list[int] | None]
 
