@@ -51,6 +51,7 @@ RECONNECT_MS = 1_000
 BACKLOG_LIMIT = 20
 BODY_PREVIEW = 300
 IDLE_EXIT_SECONDS = 30.0  # a hub thread with no stream to serve ends after this long
+LISTEN_WAIT_SECONDS = 3.0  # a stream on a hub just started waits this long at most for its LISTEN
 
 
 def announce(first_id: int, last_id: int, *, notified: bool = False) -> None:
@@ -136,6 +137,7 @@ class Hub:
     cursor: int | None = None
     slots: threading.BoundedSemaphore | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    listening: threading.Event = field(default_factory=threading.Event)
 
     # --- subscriptions
 
@@ -144,9 +146,18 @@ class Hub:
         with self.lock:
             self.subscribers.setdefault(user_id, set()).add(sub)
             if self.thread is None or not self.thread.is_alive():
+                self.listening.clear()
                 self.thread = threading.Thread(target=self._run, name="medoa-notify-hub", daemon=True)
                 self.thread.start()
         return sub
+
+    def wait_listening(self) -> None:
+        """Wait (at most ``LISTEN_WAIT_SECONDS``) until the hub hears new notifications. A hub just
+        started LISTENs on a new connection: a notification committed before that would wait for
+        the browser's reconnect (CI, under load: a critical value sent right after the stream
+        opened never came). Streams call this before their opening query, which sees everything
+        committed earlier."""
+        self.listening.wait(LISTEN_WAIT_SECONDS)
 
     def unsubscribe(self, sub: Subscriber) -> None:
         with self.lock:
@@ -232,6 +243,7 @@ class Hub:
                 time.sleep(1)
 
     def _run_polling(self) -> None:
+        self.listening.set()  # the cursor starts at the stream's opening (ensure_cursor)
         poll = conf.number("MEDOA_NOTIFY_POLL_SECONDS", 0.2)
         idle_since = time.monotonic()
         while True:
@@ -263,6 +275,7 @@ class Hub:
         try:
             raw.autocommit = True
             raw.execute(f"LISTEN {PG_CHANNEL}")
+            self.listening.set()
             idle_since = time.monotonic()
             while True:
                 if self.stopping.is_set() or (not self._watched() and self._idle_exit(idle_since)):
@@ -379,6 +392,7 @@ def stream_sync(user_id: int, last_id: int | None, hold: float) -> Iterator[byte
     inbox: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
     sub = h.subscribe(user_id, inbox.put)
     try:
+        h.wait_listening()
         head, backlog = opening(user_id, last_id)
         connection.close()  # give the connection back while we only wait
         yield head
@@ -413,6 +427,7 @@ async def stream_async(user_id: int, last_id: int | None) -> AsyncIterator[bytes
 
     sub = h.subscribe(user_id, deliver)
     try:
+        await asyncio.to_thread(h.wait_listening)
         head, backlog = await sync_to_async(_opening_and_close, thread_sensitive=False)(user_id, last_id)
         yield head
         while True:
