@@ -10,6 +10,7 @@ from ortools.sat.python import cp_model
 
 from medoa.modules.roster.solver import Request, check, solve
 from medoa.modules.roster.solver.curtois import read_instance
+from medoa.modules.roster.solver.colgen import Pricing
 from medoa.modules.roster.solver.model import Builder, Compiled
 from medoa.modules.roster.solver.rowdp import RowPricer
 from medoa.modules.roster.solver.solve import _single
@@ -63,3 +64,28 @@ def test_instance4_is_proven_optimal_by_the_column_generation_bound(shared_data:
     assert objective == 1716
     assert sol.status == "optimal"
     assert any("lower bound 1716" in line for line in sol.log)
+
+
+def test_pricing_starts_from_the_penalties_that_last_kept_the_maximums(shared_data: Path) -> None:
+    """Per-type maximums the DP does not count are kept by penalties raised until the row keeps
+    them; the next pricing of the same person starts from those penalties (scaled down), so rows
+    under similar duals need fewer DP passes, and every row still keeps all the person's rules."""
+    p = read_instance(_instance(shared_data, "Instance15").read_text())
+    c = Compiled(p)
+    pricing = Pricing(c, lambda s, cost: None)
+    nights = [t for t, sh in enumerate(p.shifts) if sh.id in ("n1", "n2")]
+    s = next(i for i, st in enumerate(p.staff) if all(0 < st.max_shifts.get(p.shifts[t].id, 0) < 9 for t in nights))
+    rng = np.random.default_rng(5)
+    passes = []
+    for _ in range(3):
+        cost = rng.integers(-20, 20, (c.H, c.T)).astype(float)
+        cost[:, nights] -= 200  # nights on every day are the cheapest row, far over the maximums
+        before = pricing.passes
+        row = pricing(s, cost)
+        passes.append(pricing.passes - before)
+        assert row is not None
+        assert check(_single(p, s), c.to_assignment_one(s, row))[1] == []
+    assert pricing.pens[s][nights].min() > 0
+    assert passes[0] >= 3
+    assert max(passes[1:]) < passes[0]
+    assert not pricing.exact
