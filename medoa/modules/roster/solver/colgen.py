@@ -91,6 +91,7 @@ class ColumnGeneration:
         self.fixed: dict[int, int] = {}  # person -> column index (diving)
         self.dirty = True  # the LP changed since it was last solved
         self.lower = -np.inf
+        self.solved = False  # the last solve of the LP found its optimum
         self._lp()
 
     # ---- the master LP ----------------------------------------------------------------------
@@ -146,8 +147,16 @@ class ColumnGeneration:
 
     def solve_lp(self) -> tuple[float, np.ndarray, np.ndarray] | None:
         st = self.lp.Solve()
+        if st == pywraplp.Solver.ABNORMAL:
+            # GLOP lost its way from the previous basis (Instance8, a dive at 4 522 columns): the
+            # same LP from scratch solves
+            self.note("colgen: the LP failed from its last basis, solved again from scratch")
+            fresh = pywraplp.MPSolverParameters()
+            fresh.SetIntegerParam(fresh.INCREMENTALITY, fresh.INCREMENTALITY_OFF)
+            st = self.lp.Solve(fresh)
         self.dirty = False
-        if st != pywraplp.Solver.OPTIMAL:
+        self.solved = st == pywraplp.Solver.OPTIMAL
+        if not self.solved:
             return None
         H, T = self.c.H, self.c.T
         pi = np.zeros((H, T))
@@ -157,8 +166,11 @@ class ColumnGeneration:
         return self.obj.Value(), pi, mu
 
     def values(self) -> list[list[float]]:
+        """The LP value of every column (all 0 when the LP has no solution)."""
         if self.dirty:
             self.solve_lp()
+        if not self.solved:
+            return [[0.0] * len(vs) for vs in self.lam]
         return [[v.solution_value() for v in vs] for vs in self.lam]
 
     # ---- pricing ------------------------------------------------------------------------------
