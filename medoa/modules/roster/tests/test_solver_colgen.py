@@ -9,8 +9,8 @@ import pytest
 from ortools.sat.python import cp_model
 
 from medoa.modules.roster.solver import Request, check, solve
-from medoa.modules.roster.solver.curtois import read_instance
 from medoa.modules.roster.solver.colgen import Pricing
+from medoa.modules.roster.solver.curtois import read_instance
 from medoa.modules.roster.solver.model import Builder, Compiled
 from medoa.modules.roster.solver.rowdp import RowPricer
 from medoa.modules.roster.solver.solve import _single
@@ -74,7 +74,10 @@ def test_pricing_starts_from_the_penalties_that_last_kept_the_maximums(shared_da
     c = Compiled(p)
     pricing = Pricing(c, lambda s, cost: None)
     nights = [t for t, sh in enumerate(p.shifts) if sh.id in ("n1", "n2")]
-    s = next(i for i, st in enumerate(p.staff) if all(0 < st.max_shifts.get(p.shifts[t].id, 0) < 9 for t in nights))
+    limited = [
+        i for i, st in enumerate(p.staff) if all(0 < st.max_shifts.get(p.shifts[t].id, 0) < 9 for t in nights)
+    ]
+    s = limited[0]
     rng = np.random.default_rng(5)
     passes = []
     for _ in range(3):
