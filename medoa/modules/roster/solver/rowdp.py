@@ -158,10 +158,11 @@ class RowPricer:
     Exact (column generation): it keeps the weekend maximum (the count of weekends worked is part
     of the state: a Saturday worked counts, a Sunday worked counts unless the Saturday before it
     was worked) and tracks the succession class of the last shift, so every row it returns keeps
-    all the person's rules except per-type maximums above zero: the tightest of those is counted
-    exactly (the minute axis holds minutes × (limit + 1) + count), any other is the caller's, by
-    penalties. With ``weekends=False`` the weekend maximum is the caller's too, and with a
-    ``corridor`` only minutes near the person's pace are kept (the construction and the sweeps).
+    all the person's rules except per-type maximums above zero: the tightest of those (of those up
+    to ``count_limit`` when it is given) is counted exactly (the minute axis holds minutes ×
+    (limit + 1) + count), any other is the caller's, by penalties. With ``weekends=False`` the
+    weekend maximum is the caller's too, and with a ``corridor`` only minutes near the person's
+    pace are kept (the construction and the sweeps).
     The transitions are static per kind of day (weekday, first and second day of a weekend),
     grouped by target state, so each day costs a few vectorised reductions. ``size`` is the number
     of cells (days × states × minute units) it needs; the caller uses the exact form only when that
@@ -176,6 +177,7 @@ class RowPricer:
         max_size: float = float("inf"),
         weekends: bool = True,
         corridor: float | None = None,
+        count_limit: int | None = None,
     ) -> None:
         p = c.p
         st = p.staff[s]
@@ -194,6 +196,7 @@ class RowPricer:
             if count
             and c.enabled("max_shifts")
             and 0 < st.max_shifts.get(sh.id, H) < int(allowed[:, t].sum())
+            and (count_limit is None or st.max_shifts[sh.id] <= count_limit)
         ]
         self.counted = min(limited)[1] if limited else -1
         self.Q = min(limited)[0] + 1 if limited else 1  # count values 0 .. limit

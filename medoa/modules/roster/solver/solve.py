@@ -42,6 +42,11 @@ DP_MIN_DAYS = 56  # the DP row builder is used from this horizon on (CP-SAT per 
 COLGEN_SHARE = 0.35  # column generation runs for this share of the time, the dives until DIVE_END
 DIVE_END = 0.5
 CORRIDOR = 12  # the DP rows' minutes stay within this many longest shifts of the pace
+# the DP rows count the tightest per-type maximum exactly when it is this small (nights: 3–4 in six
+# weeks), a larger one stays with the penalties: penalties that keep a small maximum cost far more
+# than the cheapest valid row (Instance15, 60 s: 4 735–4 825 in four runs against 4 988–5 076; a
+# count of 11–21 on Instance19 made its DP 12× larger and the result 6 008 against 4 325)
+DP_COUNT_LIMIT = 5
 RESTART_CELLS = 20000  # staff × days up to which the LNS starts from the best of several sweep orders
 PEN_KEEP = 0.7  # a person's last penalties, scaled, start their next row
 # product rules the DP does not model: with any of them on, rows come from CP-SAT
@@ -251,7 +256,9 @@ class _Run:
             cost = marg.cost(s)
         pr = self._pricers.get(s)
         if pr is None:
-            pr = self._pricers[s] = RowPricer(c, s, count=False, weekends=False, corridor=CORRIDOR)
+            pr = self._pricers[s] = RowPricer(
+                c, s, count=DP_COUNT_LIMIT > 0, weekends=False, corridor=CORRIDOR, count_limit=DP_COUNT_LIMIT
+            )
         sub = _single(self.p, s)
         # the penalties that made this person's last row valid, a little lower: rows of the same
         # person under similar costs need similar ones (a sweep prices everybody again and again)

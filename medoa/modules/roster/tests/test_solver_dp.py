@@ -79,3 +79,34 @@ def test_types_of_one_class_over_their_joint_maximum_are_penalised_together(shar
     row = sol.assignment["R"]
     for t in ("a1", "a2", "a3", "p1", "p2", "p3"):
         assert row.count(t) <= 46
+
+
+def test_the_corridor_dp_counts_a_small_per_type_maximum_exactly(shared_data: Path) -> None:
+    """Instance15's nights (n1 at most 4, n2 at most 3 in six weeks): with ``count_limit`` the
+    corridor DP counts the tightest small maximum in its state, so costs that pay for that night
+    type every day still give a row within its maximum, where the DP without the count breaks it;
+    a maximum above ``count_limit`` is not counted."""
+    p = _read(shared_data, "Instance15")
+    c = Compiled(p)
+    nights = [t for t, sh in enumerate(p.shifts) if sh.id in ("n1", "n2")]
+    rng = np.random.default_rng(3)
+    checked = 0
+    for s, st in enumerate(p.staff):
+        limits = [st.max_shifts.get(p.shifts[t].id, 0) for t in nights]
+        if not all(0 < mx <= 5 for mx in limits):
+            continue
+        counted = RowPricer(c, s, count=True, weekends=False, corridor=12, count_limit=5)
+        tight = counted.counted
+        assert tight in nights and min(limits) + 1 == counted.Q
+        cost = rng.normal(0.0, 5.0, (c.H, c.T))
+        cost[:, tight] -= 300.0
+        row = counted.price(cost)
+        free = RowPricer(c, s, count=False, weekends=False, corridor=12).price(cost)
+        assert row is not None and free is not None
+        assert row.count(tight) <= st.max_shifts[p.shifts[tight].id] < free.count(tight)
+        rules = {v.rule for v in check(_single(p, s), c.to_assignment_one(s, row))[1]}
+        assert rules <= {"max_weekends", "max_shifts"}
+        below = RowPricer(c, s, count=True, weekends=False, corridor=12, count_limit=min(limits) - 1)
+        assert below.counted not in nights
+        checked += 1
+    assert checked >= 3
