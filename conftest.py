@@ -121,6 +121,17 @@ def _end_stray_sessions(request: pytest.FixtureRequest) -> Iterator[None]:
         pass  # not allowed here: Django's teardown reports what is left, as before
 
 
+@pytest.fixture(scope="session")
+def live_server(live_server: Any) -> Iterator[Any]:
+    """pytest-django's live server; when it stops, so does the notification hub its pages' event
+    streams started — else the hub's thread outlived the test database and, at the interpreter's
+    exit, logged "unable to open database file" into a closed stream ("--- Logging error ---")."""
+    yield live_server
+    from medoa.core.notify import push
+
+    push.hub_stop()
+
+
 # --- browser --------------------------------------------------------------------------------------
 
 
