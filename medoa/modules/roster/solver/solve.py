@@ -42,10 +42,13 @@ DP_MIN_DAYS = 56  # the DP row builder is used from this horizon on (CP-SAT per 
 COLGEN_SHARE = 0.35  # column generation runs for this share of the time, the dives until DIVE_END
 DIVE_END = 0.5
 CORRIDOR = 12  # the DP rows' minutes stay within this many longest shifts of the pace
-# the DP rows count the tightest per-type maximum exactly when it is this small (nights: 3–4 in six
-# weeks), a larger one stays with the penalties: penalties that keep a small maximum cost far more
-# than the cheapest valid row (Instance15, 60 s: 4 735–4 825 in four runs against 4 988–5 076; a
-# count of 11–21 on Instance19 made its DP 12× larger and the result 6 008 against 4 325)
+# when the DP rows price column generation, they count the tightest per-type maximum exactly if it
+# is this small (nights: 3–4 in six weeks); a larger one stays with the penalties. Penalties that
+# keep a small maximum cost far more than the cheapest valid row (Instance15, 60 s: 4 735–4 825 in
+# four runs against 4 988–5 076); a count of 11–21 on Instance19 made its DP 12× larger (6 008
+# against 4 325). Where column generation prices exactly, the sweeps' rows stay uncounted and fast
+# (Instance12 counted: 4 046 and 4 141; the same seeds' runs spread as far, 4 042–4 146, so no
+# gain to pay for rows 3× larger)
 DP_COUNT_LIMIT = 5
 RESTART_CELLS = 20000  # staff × days up to which the LNS starts from the best of several sweep orders
 PEN_KEEP = 0.7  # a person's last penalties, scaled, start their next row
@@ -176,6 +179,7 @@ class _Run:
         self._wp = 0.0
         self._pricers: dict[int, RowPricer] = {}
         self._pens: dict[int, np.ndarray] = {}
+        self.count_rows = False  # the DP rows price column generation: small maximums counted
         self._weekend = np.array([p.is_weekend(d) for d in range(self.c.H)], dtype=float)
         self.sub_limit = float(os.environ.get("ROSTER_LNS_LIMIT", "2.0"))
 
@@ -256,8 +260,9 @@ class _Run:
             cost = marg.cost(s)
         pr = self._pricers.get(s)
         if pr is None:
+            count = self.count_rows and DP_COUNT_LIMIT > 0
             pr = self._pricers[s] = RowPricer(
-                c, s, count=DP_COUNT_LIMIT > 0, weekends=False, corridor=CORRIDOR, count_limit=DP_COUNT_LIMIT
+                c, s, count=count, weekends=False, corridor=CORRIDOR, count_limit=DP_COUNT_LIMIT
             )
         sub = _single(self.p, s)
         # the penalties that made this person's last row valid, a little lower: rows of the same
@@ -650,6 +655,7 @@ def solve(
             # Instance13 4 165 against 4 644, Instance15 4 785 against 5 654, Instance19 4 620
             # against 5 869); on half a year and more it does not (Instance20 9 723 against 8 366)
             pricing.heuristic()
+            run.count_rows = True
             strategy = "colgen"
     if strategy == "colgen":
         cur = run.colgen(cur, pricing)
