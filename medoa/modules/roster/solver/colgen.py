@@ -41,7 +41,7 @@ from .rowdp import RowPricer
 PRICER_CELLS = 3_000_000  # days × states × minute units up to which a person gets the exact DP
 COUNT_CELLS = 1_000_000  # … and up to which it also counts the tightest per-type maximum
 ROUND_CELLS = 25_000_000  # exact pricing only when a pricing round (all staff) is this small
-PEN_KEEP = 0.7  # a person's last per-type penalties, scaled, start their next pricing
+PEN_KEEP = 0.7  # a person's last per-type penalties, scaled, start their next row (pricing, sweeps)
 HEURISTIC_DAYS = 120  # up to this horizon, column generation with heuristic pricing when exact is too slow
 
 RowFn = Callable[[int, np.ndarray], list[int] | None]
@@ -422,13 +422,12 @@ class Pricing:
             self.passes += 1
             if row is None:
                 return None
-            if pen.any():
-                self.exact = False
             over = [t for t, mx in self.limits[s] if sum(1 for x in row if x == t) > mx]
+            if over or pen.any():
+                self.exact = False  # a row under penalties need not be the cheapest valid one
             if not over:
                 self.pens[s] = pen
                 return row
-            self.exact = False
             for t in over:
                 pen[t] = scale if pen[t] == 0 else pen[t] * 2
         return self.fallback(s, cost)

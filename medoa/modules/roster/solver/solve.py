@@ -31,7 +31,7 @@ from ortools.sat.python import cp_model
 
 from . import colgen
 from .check import check
-from .colgen import ColumnGeneration, Pricing
+from .colgen import PEN_KEEP, ColumnGeneration, Pricing
 from .model import Builder, Compiled
 from .problem import HARD_RULES, Problem, Solution, Violation
 from .rowdp import RowPricer, best_weekends
@@ -51,7 +51,6 @@ CORRIDOR = 12  # the DP rows' minutes stay within this many longest shifts of th
 # gain to pay for rows 3× larger)
 DP_COUNT_LIMIT = 5
 RESTART_CELLS = 20000  # staff × days up to which the LNS starts from the best of several sweep orders
-PEN_KEEP = 0.7  # a person's last penalties, scaled, start their next row
 # product rules the DP does not model: with any of them on, rows come from CP-SAT
 DP_UNSUPPORTED = (
     "max_consecutive_nights",
