@@ -31,6 +31,7 @@ from medoa.core.notify.services import notification_send
 from medoa.core.org.choices import StaffStatus
 from medoa.core.org.models import Department, RoleAssignment, Staff
 
+from . import solver
 from .choices import CellSource, RosterStatus, ShiftKind, SwapStatus, UnavailabilityKind
 from .convert import DOCTOR_RANKS, LEVELS, WardMonth, assignment_of, ward_month
 from .errors import (
@@ -54,7 +55,6 @@ from .models import (
 )
 from .rules import DEFAULTS
 from .selectors import CellViolation, may_manage, require_manage, roster_check, staff_of, violations_of
-from .solver import solve
 from .solver.check import check
 
 DEFAULT_TIME_LIMIT = 20.0
@@ -206,7 +206,7 @@ def _run(roster: Roster, wm: WardMonth, time_limit: float, seed: int) -> Any:
             }
         )
 
-    return solve(wm.problem, time_limit=time_limit, workers=2, seed=seed, on_solution=progress)
+    return solver.solve(wm.problem, time_limit=time_limit, workers=2, seed=seed, on_solution=progress)
 
 
 def _check_time_limit(time_limit: float | None) -> float:

@@ -13,7 +13,7 @@ from medoa.modules.roster.solver.colgen import Pricing
 from medoa.modules.roster.solver.curtois import read_instance
 from medoa.modules.roster.solver.model import Builder, Compiled
 from medoa.modules.roster.solver.rowdp import RowPricer
-from medoa.modules.roster.solver.solve import _single
+from medoa.modules.roster.solver.search import _single
 
 
 def _instance(shared_data: Path, name: str) -> Path:

@@ -12,7 +12,7 @@ from medoa.modules.roster.solver import Problem, check, solve
 from medoa.modules.roster.solver.curtois import read_instance
 from medoa.modules.roster.solver.model import Compiled
 from medoa.modules.roster.solver.rowdp import RowPricer
-from medoa.modules.roster.solver.solve import _single
+from medoa.modules.roster.solver.search import _single
 
 
 def _read(shared_data: Path, name: str) -> Problem:
