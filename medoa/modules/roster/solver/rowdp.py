@@ -33,22 +33,18 @@ def _forward(
     Vs: np.ndarray,
     wlo: np.ndarray,
     whi: np.ndarray,
-    kind: np.ndarray,
-    e_start: np.ndarray,
-    e_src: np.ndarray,
-    e_dst: np.ndarray,
-    e_opt: np.ndarray,
-    units: np.ndarray,
-    counted: np.ndarray,
+    graph: tuple[np.ndarray, ...],
     at_limit: np.ndarray,
     co: np.ndarray,
     can: np.ndarray,
     off_ok: np.ndarray,
 ) -> None:  # pragma: no cover - compiled; the DP tests check its rows against CP-SAT
-    """The DP's forward pass, compiled: ``Vs[d, i, m - wlo[d]]`` from day 0's values on. Edges
-    ``e_start[k] … e_start[k + 1]`` belong to day kind ``k``; option −1 is a day off. A state with
-    no finite value on a day sends nothing (this also skips the first stretch's states once it has
-    ended and weekend counts the days so far cannot have reached)."""
+    """The DP's forward pass, compiled: ``Vs[d, i, m - wlo[d]]`` from day 0's values on.
+    ``graph`` is ``RowPricer.graph``: edges ``e_start[k] … e_start[k + 1]`` belong to day kind
+    ``k``; option −1 is a day off. A state with no finite value on a day sends nothing (this also
+    skips the first stretch's states once it has ended and weekend counts the days so far cannot
+    have reached)."""
+    kind, e_start, e_src, e_dst, e_opt, units, counted = graph
     H, n, _ = Vs.shape
     top = np.float32(INF / 2)
     zero = np.float32(0.0)
@@ -106,13 +102,7 @@ def _backward(
     Vs: np.ndarray,
     wlo: np.ndarray,
     whi: np.ndarray,
-    kind: np.ndarray,
-    e_start: np.ndarray,
-    e_src: np.ndarray,
-    e_dst: np.ndarray,
-    e_opt: np.ndarray,
-    units: np.ndarray,
-    counted: np.ndarray,
+    graph: tuple[np.ndarray, ...],
     Q: int,
     co: np.ndarray,
     can: np.ndarray,
@@ -124,6 +114,7 @@ def _backward(
     """The path back from state ``i`` at minute ``m`` after the last day: ``opts[d]`` the option
     worked on day ``d`` ≥ 1 (untouched when off); returns the state and minute after day 0, or
     (−1, −1) when no predecessor matches (not expected: the values are the same sums)."""
+    kind, e_start, e_src, e_dst, e_opt, units, counted = graph
     H = Vs.shape[0]
     top = np.float32(INF / 2)
     for d in range(H - 1, 0, -1):
@@ -398,9 +389,6 @@ class RowPricer:
             else:
                 kind.append(1)
         self.kind = kind
-        self.kind_arr = np.array(kind, dtype=np.int64)
-        self.units_arr = np.array(self.units, dtype=np.int64)
-        self.counted_arr = np.array(self.is_counted, dtype=np.bool_)
         # edges per day kind: (source, target, option), option −1 for a day off
         flat: list[list[tuple[int, int, int]]] = []
         for dk in range(3):
@@ -428,9 +416,18 @@ class RowPricer:
                 [(i, j, -1) for i, j in off] + [(i, j, oi) for oi, es in enumerate(work) for i, j in es]
             )
         flat = [sorted(es) for es in flat]  # by source: a state's edges read the same values
-        self.e_start = np.cumsum([0] + [len(es) for es in flat]).astype(np.int64)
         edges = np.array([e for es in flat for e in es], dtype=np.int64).reshape(-1, 3)
-        self.e_src, self.e_dst, self.e_opt = (np.ascontiguousarray(edges[:, k]) for k in range(3))
+        e_src, e_dst, e_opt = (np.ascontiguousarray(edges[:, k]) for k in range(3))
+        # what the compiled passes read: day kinds, edges, minute units and counted flag per option
+        self.graph = (
+            np.array(kind, dtype=np.int64),
+            np.cumsum([0] + [len(es) for es in flat]).astype(np.int64),
+            e_src,
+            e_dst,
+            e_opt,
+            np.array(self.units, dtype=np.int64),
+            np.array(self.is_counted, dtype=np.bool_),
+        )
         self._win: tuple[np.ndarray, np.ndarray] | None = None
         self.start: list[tuple[int, int]] = [(idx[("O", 1, 0, True, 0)], -1)]
         w0 = 1 if (self.track_w and p.is_weekend(0)) else 0
@@ -489,22 +486,7 @@ class RowPricer:
             elif can[0, oi] and wlo[0] <= self.units[oi] < whi[0]:
                 x = self.units[oi] - wlo[0]
                 Vs[0, j, x] = min(Vs[0, j, x], co[0, oi])
-        _forward(
-            Vs,
-            wlo,
-            whi,
-            self.kind_arr,
-            self.e_start,
-            self.e_src,
-            self.e_dst,
-            self.e_opt,
-            self.units_arr,
-            self.counted_arr,
-            self.at_limit,
-            co,
-            can,
-            off_ok,
-        )
+        _forward(Vs, wlo, whi, self.graph, self.at_limit, co, can, off_ok)
         ea, eb = max(int(wlo[H - 1]), self.lo_m * Q), min(int(whi[H - 1]), (self.hi_m + 1) * Q)
         if ea >= eb:
             return None
@@ -515,25 +497,7 @@ class RowPricer:
         if at(H - 1, i, m) >= INF / 2:
             return None
         path = np.full(H, -1, dtype=np.int64)
-        i, m = _backward(
-            Vs,
-            wlo,
-            whi,
-            self.kind_arr,
-            self.e_start,
-            self.e_src,
-            self.e_dst,
-            self.e_opt,
-            self.units_arr,
-            self.counted_arr,
-            Q,
-            co,
-            can,
-            off_ok,
-            i,
-            m,
-            path,
-        )
+        i, m = _backward(Vs, wlo, whi, self.graph, Q, co, can, off_ok, i, m, path)
         if i < 0:
             return None
         opts = [int(x) for x in path]

@@ -33,7 +33,7 @@ from . import colgen
 from .check import check
 from .colgen import PEN_KEEP, ColumnGeneration, Pricing
 from .model import Builder, Compiled
-from .problem import HARD_RULES, Problem, Solution, Violation
+from .problem import HARD_RULES, PRODUCT_RULES, Problem, Solution, Violation
 from .rowdp import RowPricer, best_weekends
 
 FULL_CELLS = 3000  # staff × days × shifts up to which CP-SAT runs its complete search
@@ -51,28 +51,10 @@ CORRIDOR = 12  # the DP rows' minutes stay within this many longest shifts of th
 # gain to pay for rows 3× larger)
 DP_COUNT_LIMIT = 5
 RESTART_CELLS = 20000  # staff × days up to which the LNS starts from the best of several sweep orders
-# product rules the DP does not model: with any of them on, rows come from CP-SAT
-DP_UNSUPPORTED = (
-    "max_consecutive_nights",
-    "rest_after_nights",
-    "min_rest_minutes",
-    "weekly_minutes",
-    "weekly_rest_day",
-    "no_night",
-)  # staff × days × shifts up to which the full model is solved directly
-ALL_HARD = frozenset(HARD_RULES) | {
-    "cover_minimum",
-    "max_consecutive_nights",
-    "rest_after_nights",
-    "min_rest_minutes",
-    "weekly_minutes",
-    "weekly_rest_day",
-    "no_night",
-    "keep_previous",
-    "fair_nights",
-    "fair_weekends",
-    "fair_holidays",
-}
+# product rules the DP does not model: with any of them on, rows come from CP-SAT (the fairness
+# rules are the ward's, not a person's row's)
+DP_UNSUPPORTED = tuple(r for r in PRODUCT_RULES if not r.startswith("fair_"))
+ALL_HARD = frozenset(HARD_RULES) | {"cover_minimum", "keep_previous", *PRODUCT_RULES}
 
 
 class _Marginal:
