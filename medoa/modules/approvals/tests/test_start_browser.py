@@ -55,6 +55,19 @@ def _choose(row: Any, field: str, label: str) -> None:
     row.page.locator(".fjs-dropdownlist-item", has_text=label).click()
 
 
+def _fill(field: Any, text: str) -> None:
+    """Type into a form-js input until the value holds: a row that re-renders just after a choice
+    replaces its inputs, and text typed into the old one is gone (CI, loaded machine: two rows'
+    summaries came back empty and the submit was refused as incomplete)."""
+    for _ in range(5):
+        field.fill(text)
+        field.press("Tab")
+        field.page.wait_for_timeout(300)
+        if field.input_value() == text:
+            return
+    assert field.input_value() == text
+
+
 def _open(s: BrowserSession, type_key: str) -> Any:
     s.go("/approvals/")
     s.page.click(f'a[data-type="{type_key}"]')
@@ -81,8 +94,8 @@ def test_a_doctor_files_a_reimbursement_with_three_invoices(
             page.click(".fjs-repeat-render-add")
         row = page.locator(".fjs-repeat-row-container").nth(index)
         _choose(row, "费用类别", category)
-        row.locator(".fjs-form-field-textfield input").fill(text)
-        row.locator(".fjs-form-field-number input").fill(amount)
+        _fill(row.locator(".fjs-form-field-textfield input"), text)
+        _fill(row.locator(".fjs-form-field-number input"), amount)
         if index < 2:  # the third invoice is forgotten at first
             row.locator(".fjs-form-field-medoa-attachment input[type=file]").set_input_files(
                 _invoice(tmp_path, index + 1)
@@ -153,9 +166,9 @@ def test_on_a_phone_a_document_to_three_departments_and_a_procurement(
         if index:
             page.click(".fjs-repeat-render-add")
         row = page.locator(".fjs-repeat-row-container").nth(index)
-        row.locator(".fjs-form-field-textfield input").first.fill(name)
-        row.locator(".fjs-form-field-number input").nth(0).fill(quantity)
-        row.locator(".fjs-form-field-number input").nth(1).fill(price)
+        _fill(row.locator(".fjs-form-field-textfield input").first, name)
+        _fill(row.locator(".fjs-form-field-number input").nth(0), quantity)
+        _fill(row.locator(".fjs-form-field-number input").nth(1), price)
     s.wait_text("#approvals-start-computed", "78,600.00")
     page.click("#submit-request")
     page.wait_for_selector("#chain", timeout=40_000)
