@@ -475,10 +475,6 @@ class RowPricer:
         width = max(1, int((whi - wlo).max()))
         Vs = np.full((H, self.n, width), INF, dtype=np.float32)
 
-        def at(d: int, i: int, m: int) -> float:
-            x = m - int(wlo[d])
-            return float(Vs[d, i, x]) if 0 <= x < whi[d] - wlo[d] else float(INF)
-
         for j, oi in self.start:
             if oi < 0:
                 if off_ok[0] and wlo[0] <= 0 < whi[0]:
@@ -494,7 +490,7 @@ class RowPricer:
         flat = int(np.argmin(last))
         i, m = divmod(flat, last.shape[1])
         m += ea
-        if at(H - 1, i, m) >= INF / 2:
+        if _at(Vs, wlo, whi, H - 1, i, m) >= INF / 2:
             return None
         path = np.full(H, -1, dtype=np.int64)
         i, m = _backward(Vs, wlo, whi, self.graph, Q, co, can, off_ok, i, m, path)
@@ -503,7 +499,7 @@ class RowPricer:
         opts = [int(x) for x in path]
         if self.states[i][0] == "W":
             for j, oi in self.start:
-                if j == i and oi >= 0 and self.units[oi] == m and co[0, oi] == at(0, i, m):
+                if j == i and oi >= 0 and self.units[oi] == m and co[0, oi] == _at(Vs, wlo, whi, 0, i, m):
                     opts[0] = oi
                     break
         return _types(c, self.s, opts, self.options, self.cls, best_t, cost, self.allowed, self.opt_types)
