@@ -248,11 +248,16 @@ def cmd_mllp(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_hl7_process(args: argparse.Namespace, rest: list[str]) -> int:
+    # A stop asked for while Django is still loading (the worker exits seconds after starting us)
+    # is remembered and honoured once the processor runs, instead of killing us mid-setup.
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
     _setup_env(data_dir_of(args.data_dir), default_env="production")
     _django_setup()
     from medoa.integration.hl7.processing import run_processor_process
 
-    run_processor_process(parent_pid=args.parent)
+    run_processor_process(parent_pid=args.parent, stopped=stopped)
     return 0
 
 

@@ -707,9 +707,11 @@ class _OrphanAware(ProcessorThread):
         return super()._should_run()
 
 
-def run_processor_process(parent_pid: int | None = None) -> int:
+def run_processor_process(parent_pid: int | None = None, stopped: threading.Event | None = None) -> int:
     """``medoa hl7-process``: HL7 processing rounds in this process, until a signal or until the
-    parent process ``parent_pid`` ends. Returns the number of messages processed."""
+    parent process ``parent_pid`` ends. ``stopped`` is set when a signal came before this call
+    (while the process was starting); then no round runs. Returns the number of messages
+    processed."""
     processor = _OrphanAware(parent_pid)
 
     def stop(signum: int, frame: Any) -> None:
@@ -718,5 +720,7 @@ def run_processor_process(parent_pid: int | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if stopped is not None and stopped.is_set():
+        processor._stopping.set()
     processor.run()  # in this (main) thread
     return processor.processed

@@ -144,3 +144,21 @@ def test_the_worker_runs_processor_processes_that_end_with_it(
             processing._stop_child(child)
         processing._children.clear()
     assert [c.returncode for c in children] == [0, 0]
+
+
+def test_a_processor_process_told_to_stop_while_starting_ends_cleanly(monkeypatch: Any) -> None:
+    """The worker may exit a moment after starting its children, while they still load Django:
+    the stop is remembered and the child ends with 0 once loaded, without processing a round."""
+    from django.db import connection
+
+    from medoa.integration.hl7 import processing
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("MEDOA_ENV", "test")
+    child = processing._start_child()
+    time.sleep(0.5)  # the interpreter is up, Django (about two seconds) is not yet
+    assert child.poll() is None
+    processing._stop_child(child)
+    assert child.returncode == 0
