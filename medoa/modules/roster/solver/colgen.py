@@ -13,8 +13,11 @@ their best valid row under the cell costs ``requests[s, d, t] − π[d, t]``, wh
 column enters when its reduced cost is negative. The LP is solved by GLOP; the dual values are
 used as they come (smoothing them took more rounds, see ``generate``).
 
-Integer rosters come from diving: the people whose columns are closest to 1 are fixed, the LP is
-re-priced for the others, repeat (``dive``; the caller repeats dives with smaller steps). The
+Integer rosters come from diving. A column dive fixes the people whose columns are closest to 1
+and re-prices the LP for the others, repeat (``dive``; the caller repeats dives with smaller steps).
+A cell dive fixes single cells — person, day, shift (or off) — whose LP value is closest to 1:
+the person's columns that break the cell leave the LP, their pricing keeps it, repeat until every
+person has one column (``cell_dive``); it leaves the LP far more freedom per step. The
 restricted master as an integer programme over the columns so far (``integer``: CP-SAT,
 ``integer_mip``: SCIP) is kept for experiments: on Instance7 both stayed far above the dives.
 Column generation with branching is how the best-known values of the Curtois & Qu instances were
@@ -45,6 +48,8 @@ PEN_KEEP = 0.7  # a person's last per-type penalties, scaled, start their next r
 HEURISTIC_DAYS = 120  # up to this horizon, column generation with heuristic pricing when exact is too slow
 
 RowFn = Callable[[int, np.ndarray], list[int] | None]
+# a pricing function: person, cell costs, the person's fixed cells (day → shift, -1 off) or None
+FixRowFn = Callable[[int, np.ndarray, dict[int, int] | None], list[int] | None]
 
 
 def applies(c: Compiled) -> bool:
@@ -62,7 +67,7 @@ def applies(c: Compiled) -> bool:
 
 
 class ColumnGeneration:
-    def __init__(self, c: Compiled, row: RowFn, deadline: float, note: Callable[[str], None]) -> None:
+    def __init__(self, c: Compiled, row: FixRowFn, deadline: float, note: Callable[[str], None]) -> None:
         self.c = c
         self.row = row
         self.rounds = 0  # pricing rounds so far
@@ -89,6 +94,8 @@ class ColumnGeneration:
         self.col_set: list[set[tuple[int, ...]]] = [set() for _ in range(S)]
         self.col_cost: list[list[float]] = [[] for _ in range(S)]
         self.fixed: dict[int, int] = {}  # person -> column index (diving)
+        self.cells: list[dict[int, int]] = [{} for _ in range(S)]  # person -> day -> shift (cell dive)
+        self.pi = np.zeros((H, T))  # the cover duals of the last LP solved
         self.dirty = True  # the LP changed since it was last solved
         self.lower = -np.inf
         self.solved = False  # the last solve of the LP found its optimum
@@ -119,7 +126,7 @@ class ColumnGeneration:
         cost = self.cost_of(s, key)
         self.col_cost[s].append(cost)
         v = self.lp.NumVar(0, 1, "")
-        if s in self.fixed:
+        if s in self.fixed or not self.fits(s, key):
             v.SetUb(0)
         self.conv[s].SetCoefficient(v, 1)
         for d, t in enumerate(key):
@@ -138,11 +145,41 @@ class ColumnGeneration:
         for i, v in enumerate(self.lam[s]):
             v.SetUb(1 if i == k else 0)
 
+    def fits(self, s: int, key: tuple[int, ...]) -> bool:
+        """Column ``key`` of person ``s`` keeps their fixed cells."""
+        return all(key[d] == t for d, t in self.cells[s].items())
+
+    def fix_cell(self, s: int, d: int, t: int) -> bool:
+        """Hold person ``s`` to shift ``t`` (-1 off) on day ``d``: their other columns leave the LP;
+        when none is left, a column is priced with the fixing. False (and undone) when the person
+        has no valid row with it."""
+        self.cells[s][d] = t
+        self.dirty = True
+        fit = False
+        for key, v in zip(self.cols[s], self.lam[s], strict=True):
+            ok = self.fits(s, key)
+            fit = fit or ok
+            if not ok:
+                v.SetUb(0)
+        if fit:
+            return True
+        row = self.row(s, self.req[s] - self.pi, self.cells[s])
+        if row is not None and self.fits(s, tuple(row)):
+            self.add(s, row)
+            return True
+        del self.cells[s][d]
+        for key, v in zip(self.cols[s], self.lam[s], strict=True):
+            if self.fits(s, key):
+                v.SetUb(1)
+        return False
+
     def unfix_all(self) -> None:
         self.dirty = True
-        for s in list(self.fixed):
-            for v in self.lam[s]:
-                v.SetUb(1)
+        for s in range(self.c.S):
+            if s in self.fixed or self.cells[s]:
+                for v in self.lam[s]:
+                    v.SetUb(1)
+            self.cells[s].clear()
         self.fixed.clear()
 
     def solve_lp(self) -> tuple[float, np.ndarray, np.ndarray] | None:
@@ -162,6 +199,7 @@ class ColumnGeneration:
         pi = np.zeros((H, T))
         for (d, t), ct in self.cov.items():
             pi[d, t] = ct.dual_value()
+        self.pi = pi
         mu = np.array([ct.dual_value() for ct in self.conv])
         return self.obj.Value(), pi, mu
 
@@ -201,9 +239,9 @@ class ColumnGeneration:
             for s in people[pos:] + people[:pos]:
                 if time.monotonic() >= stop:
                     break
-                row = self.row(s, self.req[s] - pi)
+                row = self.row(s, self.req[s] - pi, self.cells[s] or None)
                 priced += 1
-                if row is not None:
+                if row is not None and self.fits(s, tuple(row)):
                     rc = (
                         self.cost_of(s, row)
                         - float(sum(pi[d, t] for d, t in enumerate(row) if t >= 0))
@@ -333,7 +371,7 @@ class ColumnGeneration:
 
     def dive(
         self, stop_at: float, max_rounds: int = 10, step: int = 0, noise: float = 0.0, seed: int = 0
-    ) -> list[int] | None:
+    ) -> list[int]:
         """Fix the person whose column is closest to 1 (and every column ≥ 0.99), re-price, repeat."""
         S = self.c.S
         rng = random.Random(seed)  # noqa: S311 - diversification of the dives
@@ -357,12 +395,57 @@ class ColumnGeneration:
         # out of time: -1 for the people not fixed (the caller completes the roster)
         return [self.fixed.get(s, -1) for s in range(S)]
 
+    def cell_dive(
+        self, stop_at: float, max_rounds: int = 5, share: float = 0.1, noise: float = 0.0, seed: int = 0
+    ) -> list[int]:
+        """Fix single cells instead of whole columns: the (person, day, shift) values of the LP
+        closest to 1 that are not yet integral, a ``share`` of them per step, re-price, repeat
+        until every person has one column. Returns each person's column, -1 where the LP is
+        still fractional when the time is out."""
+        S = self.c.S
+        rng = random.Random(seed)  # noqa: S311 - diversification of the dives
+        tabu: set[tuple[int, int, int]] = set()
+        while time.monotonic() < stop_at:
+            vals = self.values()
+            if not self.solved:
+                break
+            cands: list[tuple[float, int, int, int]] = []
+            for s in range(S):
+                xs = vals[s]
+                if not xs or max(xs) >= 1 - 1e-6:
+                    continue
+                acc: dict[tuple[int, int], float] = {}
+                for k, v in enumerate(xs):
+                    if v > 1e-6:
+                        for d, t in enumerate(self.cols[s][k]):
+                            if d not in self.cells[s]:
+                                acc[(d, t)] = acc.get((d, t), 0.0) + v
+                for (d, t), x in acc.items():
+                    if x < 1 - 1e-6 and (s, d, t) not in tabu:
+                        cands.append((x + noise * rng.random(), s, d, t))
+            if not cands:
+                break
+            cands.sort(reverse=True)
+            want = max(1, int(share * len(cands)))
+            taken: set[tuple[int, int]] = set()
+            for _, s, d, t in cands:
+                if len(taken) >= want:
+                    break
+                if (s, d) in taken:
+                    continue
+                taken.add((s, d))
+                if not self.fix_cell(s, d, t):
+                    tabu.add((s, d, t))
+            self.generate(max_rounds=max_rounds, stop_at=stop_at)
+        vals = self.values()
+        return [int(np.argmax(xs)) if xs and self.solved and max(xs) >= 1 - 1e-6 else -1 for xs in vals]
+
 
 class Pricing:
     """Each person's pricing row: the exact ``RowPricer`` when it is small enough, per-type maximums
     kept by penalties that double until they hold; ``fallback(s, cost)`` otherwise."""
 
-    def __init__(self, c: Compiled, fallback: RowFn) -> None:
+    def __init__(self, c: Compiled, fallback: FixRowFn) -> None:
         self.c = c
         self.fallback = fallback
         self.pricers: dict[int, RowPricer | None] = {}
@@ -380,10 +463,12 @@ class Pricing:
         self.exact = True  # every row so far the cheapest valid one (the LP bound is a bound)
         self.pens: dict[int, np.ndarray] = {}  # the penalties that last kept each person's maximums
         self.passes = 0  # DP passes so far (a row takes more than one when penalties are raised)
+        self.heuristic_only = False  # every row from the caller's function (``heuristic``)
 
     def heuristic(self) -> None:
         """Price everybody with the caller's row function (faster, not exact: no lower bound)."""
         self.pricers = dict.fromkeys(range(self.c.S))
+        self.heuristic_only = True
 
     def _pricer(self, s: int) -> RowPricer | None:
         if s not in self.pricers:
@@ -406,11 +491,11 @@ class Pricing:
                 return float("inf")
         return total
 
-    def __call__(self, s: int, cost: np.ndarray) -> list[int] | None:
+    def __call__(self, s: int, cost: np.ndarray, fix: dict[int, int] | None = None) -> list[int] | None:
         pr = self._pricer(s)
         if pr is None:
             self.exact = False
-            return self.fallback(s, cost)
+            return self.fallback(s, cost, fix)
         # the penalties that last kept this person's maximums, scaled down, start the next pricing:
         # the duals of a round are close to the last round's (Instance13: 2.3 DP passes a row from
         # zero penalties; 60 s, quiet machine: Instance17 5 746 against 5 803, Instance8 1 307
@@ -418,7 +503,7 @@ class Pricing:
         pen = PEN_KEEP * self.pens.get(s, np.zeros(self.c.T))
         scale = max(1.0, float(np.abs(cost).mean()))
         for _ in range(12):
-            row = pr.price(cost + pen if pen.any() else cost)
+            row = pr.price(cost + pen if pen.any() else cost, fix)
             self.passes += 1
             if row is None:
                 return None
@@ -430,7 +515,7 @@ class Pricing:
                 return row
             for t in over:
                 pen[t] = scale if pen[t] == 0 else pen[t] * 2
-        return self.fallback(s, cost)
+        return self.fallback(s, cost, fix)
 
 
 def _cover_rows(

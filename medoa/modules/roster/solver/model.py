@@ -524,7 +524,9 @@ class Builder:
             self.le([(1, mx), (-1, mn)], p.rule(rule).value, rule, None, (), ub=top)
 
     # ---- reading a solution ---------------------------------------------------------------
-    def read(self, solver: cp_model.CpSolver, cur: list[list[int]]) -> list[list[int]]:
+    def read(
+        self, solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback, cur: list[list[int]]
+    ) -> list[list[int]]:
         new = [row[:] for row in cur]
         for (s, d), xs in self.x.items():
             t = -1

@@ -450,8 +450,9 @@ class RowPricer:
             self._win = (lo.astype(np.int64), hi.astype(np.int64))
         return self._win
 
-    def price(self, cost: np.ndarray) -> list[int] | None:
-        """The cheapest row under ``cost`` (d × T), or None when no row keeps the rules.
+    def price(self, cost: np.ndarray, fix: dict[int, int] | None = None) -> list[int] | None:
+        """The cheapest row under ``cost`` (d × T), or None when no row keeps the rules; ``fix``
+        (day → shift index, -1 for off) holds those cells as well.
 
         Only each day's window of the minute axis is stored (``_windows``): ``Vs[d, i, x]`` is the
         cheapest start of a row in state ``i`` at minute index ``lo[d] + x`` after day ``d``."""
@@ -462,15 +463,26 @@ class RowPricer:
         co = np.full((H, nopt), big)
         best_t = np.zeros((H, nopt), dtype=np.int64)
         Q = self.Q
+        allowed, forced_off, forced_t = self.allowed, self.forced_off, self.forced_t
+        if fix:
+            allowed, forced_off, forced_t = allowed.copy(), forced_off.copy(), forced_t.copy()
+            for d, t in fix.items():
+                keep = t >= 0 and bool(allowed[d, t]) and not forced_off[d]
+                allowed[d, :] = False
+                if t < 0:
+                    forced_off[d] = True
+                else:
+                    allowed[d, t] = keep
+                    forced_t[d] = t
         for oi, ts in enumerate(self.opt_types):
-            sub = np.where(self.allowed[:, ts], cost[:, ts], big)
+            sub = np.where(allowed[:, ts], cost[:, ts], big)
             j = np.argmin(sub, axis=1)
             co[:, oi] = sub[np.arange(H), j]
             best_t[:, oi] = np.array(ts)[j]
-        co[self.forced_off, :] = big
+        co[forced_off, :] = big
         can = co < big / 2
         co = co.astype(np.float32)  # half the memory traffic; the path is recovered with the same sums
-        off_ok = self.forced_t < 0
+        off_ok = forced_t < 0
         wlo, whi = self._windows()
         width = max(1, int((whi - wlo).max()))
         Vs = np.full((H, self.n, width), INF, dtype=np.float32)
@@ -502,4 +514,4 @@ class RowPricer:
                 if j == i and oi >= 0 and self.units[oi] == m and co[0, oi] == _at(Vs, wlo, whi, 0, i, m):
                     opts[0] = oi
                     break
-        return _types(c, self.s, opts, self.options, self.cls, best_t, cost, self.allowed, self.opt_types)
+        return _types(c, self.s, opts, self.options, self.cls, best_t, cost, allowed, self.opt_types)

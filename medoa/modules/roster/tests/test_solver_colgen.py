@@ -56,6 +56,42 @@ def test_pricing_dp_finds_the_cheapest_valid_row(shared_data: Path, start_weekda
         assert price == sum(cost[d, t] for d, t in enumerate(exact) if t >= 0)
 
 
+def test_pricing_dp_keeps_the_cells_a_dive_fixed(shared_data: Path) -> None:
+    """A cell dive prices rows with some cells held (a shift or off on a day): the DP's row keeps
+    them and costs what the one-person CP-SAT model with those cells locked finds optimal."""
+    p = read_instance(_instance(shared_data, "Instance7").read_text())
+    c = Compiled(p)
+    rng = np.random.default_rng(4)
+    for s in range(4):
+        pricer = RowPricer(c, s)
+        other = pricer.price(rng.integers(-60, 40, (c.H, c.T)).astype(float))
+        assert other is not None
+        days = rng.choice(c.H, size=5, replace=False)
+        fix = {int(d): other[d] for d in days}  # cells of a valid row: they can all hold at once
+        cost = rng.integers(-60, 40, (c.H, c.T)).astype(float)
+        one = _single(p, s)
+        one.requests = [
+            Request(p.staff[s].id, d, p.shifts[t].id, bool(cost[d, t] < 0), int(abs(cost[d, t])))
+            for d in range(c.H)
+            for t in range(c.T)
+            if cost[d, t] != 0
+        ]
+        one.fixed = {(p.staff[s].id, d): (p.shifts[t].id if t >= 0 else None) for d, t in fix.items()}
+        c1 = Compiled(one)
+        b = Builder(c1, [[-1] * c.H], [0])
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = 30
+        solver.parameters.num_workers = 2
+        assert solver.solve(b.m) == cp_model.OPTIMAL
+        exact = b.read(solver, [[-1] * c.H])[0]
+        row = pricer.price(cost, fix)
+        assert row is not None
+        assert all(row[d] == t for d, t in fix.items())
+        assert check(one, c1.to_assignment_one(0, row))[1] == []
+        price = sum(cost[d, t] for d, t in enumerate(row) if t >= 0)
+        assert price == sum(cost[d, t] for d, t in enumerate(exact) if t >= 0)
+
+
 def test_instance4_is_proven_optimal_by_the_column_generation_bound(shared_data: Path) -> None:
     p = read_instance(_instance(shared_data, "Instance4").read_text())
     sol = solve(p, time_limit=30, workers=2)
@@ -72,7 +108,7 @@ def test_pricing_starts_from_the_penalties_that_last_kept_the_maximums(shared_da
     under similar duals need fewer DP passes, and every row still keeps all the person's rules."""
     p = read_instance(_instance(shared_data, "Instance15").read_text())
     c = Compiled(p)
-    pricing = Pricing(c, lambda s, cost: None)
+    pricing = Pricing(c, lambda s, cost, fix: None)
     nights = [t for t, sh in enumerate(p.shifts) if sh.id in ("n1", "n2")]
     limited = [
         i for i, st in enumerate(p.staff) if all(0 < st.max_shifts.get(p.shifts[t].id, 0) < 9 for t in nights)
