@@ -41,6 +41,7 @@ FULL_MODEL_CELLS = 25000  # up to this size the full model with a hint, beyond i
 DP_MIN_DAYS = 56  # the DP row builder is used from this horizon on (CP-SAT per person below)
 COLGEN_SHARE = 0.35  # column generation runs for this share of the time, the dives until DIVE_END
 DIVE_END = 0.5
+DIVE_END_BOUND = 0.7  # … when the column generation proved its bound (its dives are worth the time)
 DIVE = "cell"  # dives fix single cells (person, day, shift); "column": whole columns
 CELL_ROUNDS = 15  # pricing rounds at most after each step of a cell dive (DP pricing)
 CELL_ROUNDS_HEURISTIC = 5  # … with the construction's rows as the pricing (slower rounds)
@@ -480,7 +481,7 @@ class _Run:
         # 4 069–6 130 against 5 196; Instance17 5 751–5 753 with 15 rounds a step, 5 851–5 955
         # with 5, against 5 746); from the third dive on, noise on the choice. Column dives, when
         # chosen, fix fewer people per step and re-price longer each time
-        stop = self.t0 + DIVE_END * self.time_limit
+        stop = self.t0 + (DIVE_END if bound is None else DIVE_END_BOUND) * self.time_limit
         step, rounds, dive, stale = max(1, c.S // 8), 10, 0, 0
         cell_rounds = CELL_ROUNDS_HEURISTIC if pricing.heuristic_only else CELL_ROUNDS
         while time.monotonic() < stop and (bound is None or obj > bound) and stale < 4:
