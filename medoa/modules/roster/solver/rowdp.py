@@ -178,14 +178,24 @@ def allowed_cells(
         allowed[d, :] = False
     forced_off = np.zeros(H, dtype=bool)
     forced_t = np.full(H, -1)
-    for d, t in c.fixed[s].items():
+    hold(allowed, forced_off, forced_t, c.fixed[s], locks=True)
+    return allowed, forced_off, forced_t
+
+
+def hold(
+    allowed: np.ndarray, forced_off: np.ndarray, forced_t: np.ndarray, cells: dict[int, int], locks: bool
+) -> None:
+    """Hold ``cells`` (day → shift index, -1 off) in the arrays of ``allowed_cells``, in place.
+    ``locks``: the cells are locked by the head nurse and allowed whatever else holds; otherwise
+    (a dive's fixings) a shift the arrays do not allow on that day leaves the day impossible."""
+    for d, t in cells.items():
+        keep = t >= 0 and (locks or (bool(allowed[d, t]) and not forced_off[d]))
         allowed[d, :] = False
         if t < 0:
             forced_off[d] = True
         else:
-            allowed[d, t] = True
+            allowed[d, t] = keep
             forced_t[d] = t
-    return allowed, forced_off, forced_t
 
 
 def _types(
@@ -466,14 +476,7 @@ class RowPricer:
         allowed, forced_off, forced_t = self.allowed, self.forced_off, self.forced_t
         if fix:
             allowed, forced_off, forced_t = allowed.copy(), forced_off.copy(), forced_t.copy()
-            for d, t in fix.items():
-                keep = t >= 0 and bool(allowed[d, t]) and not forced_off[d]
-                allowed[d, :] = False
-                if t < 0:
-                    forced_off[d] = True
-                else:
-                    allowed[d, t] = keep
-                    forced_t[d] = t
+            hold(allowed, forced_off, forced_t, fix, locks=False)
         for oi, ts in enumerate(self.opt_types):
             sub = np.where(allowed[:, ts], cost[:, ts], big)
             j = np.argmin(sub, axis=1)
