@@ -109,21 +109,25 @@ def test_three_processors_keep_each_patients_order(department_factory: Any) -> N
     _check_order(patients)
 
 
+def _children_use_the_test_database(monkeypatch: Any) -> None:
+    """``medoa hl7-process`` children started from here open the test database."""
+    db = connections["default"].settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("MEDOA_ENV", "test")
+
+
 def test_the_worker_runs_processor_processes_that_end_with_it(
     department_factory: Any, settings: Any, monkeypatch: Any
 ) -> None:
     """On PostgreSQL the worker's job starts ``medoa hl7-process`` children (their own cores);
     they share the messages safely and stop when told, as at the worker's exit."""
-    from django.db import connection
 
     from medoa.integration.hl7 import processing
 
     patients = 30
     _store(department_factory, patients)
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    monkeypatch.setenv("DATABASE_URL", url)  # the children open the test database
-    monkeypatch.setenv("MEDOA_ENV", "test")
+    _children_use_the_test_database(monkeypatch)
     settings.MEDOA_HL7_PROCESSOR = "process"
     settings.MEDOA_HL7_PROCESSORS = 2
     monkeypatch.setattr(processing, "_last_sweep", time.monotonic())  # no unmapped sweep here
@@ -149,14 +153,10 @@ def test_the_worker_runs_processor_processes_that_end_with_it(
 def test_a_processor_process_told_to_stop_while_starting_ends_cleanly(monkeypatch: Any) -> None:
     """The worker may exit a moment after starting its children, while they still load Django:
     the stop is remembered and the child ends with 0 once loaded, without processing a round."""
-    from django.db import connection
 
     from medoa.integration.hl7 import processing
 
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("MEDOA_ENV", "test")
+    _children_use_the_test_database(monkeypatch)
     child = processing._start_child()
     time.sleep(0.5)  # the interpreter is up, Django (about two seconds) is not yet
     assert child.poll() is None

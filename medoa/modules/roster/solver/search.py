@@ -420,6 +420,7 @@ class _Run:
             # the LP bound of this model is weak; CP-SAT's own neighbourhood search does the work
             solver.parameters.use_lns_only = True
         run = self
+        offset: list[float] = []  # our objective minus the model's, learnt on the first roster
 
         class CB(cp_model.CpSolverSolutionCallback):
             def on_solution_callback(self) -> None:
@@ -429,8 +430,12 @@ class _Run:
                     if sl.rule in ALL_HARD and run.p.rule(sl.rule).hard
                 ):
                     run.first_feasible = time.monotonic() - run.t0
-                if run.bound is not None:
+                # a roster that meets the bound ends the search; the checker runs on the first
+                # roster and on one that may meet it, not on every improvement
+                if run.bound is not None and (not offset or self.objective_value + offset[0] <= run.bound):
                     obj, viol = run.evaluate(b.read(self, cur))
+                    if not offset and not viol:
+                        offset.append(obj - self.objective_value)
                     if not viol and obj <= run.bound:
                         run.note(f"full model: {obj} meets the column generation's lower bound")
                         run.optimal = True
