@@ -88,6 +88,7 @@ ANAESTHESIA_HEAD_ROLE = "dept_head"
 DEFAULT_OVERRUN_MINUTES = 30
 MAX_CASE_MINUTES = 24 * 60
 NEXT_CASES = 3
+NEXT_CASES_HOURS = 12  # an overrunning case holds up the room's cases at least this long after its end
 
 D, DT, A = DataScope.DEPARTMENT, DataScope.DEPARTMENT_TREE, DataScope.ALL
 
@@ -834,8 +835,11 @@ def booking_reschedule(
 
 
 def next_cases(b: ORBooking, *, limit: int = NEXT_CASES) -> list[ORBooking]:
-    """The cases after ``b`` in its room that day, not yet started."""
-    _day_start, day_end = day_bounds(timezone.localtime(b.planned_start).date())
+    """The cases after ``b`` in its room, not yet started, up to the end of the day ``b`` should
+    have ended — and at least ``NEXT_CASES_HOURS`` after that end, so that a case running late in
+    the evening still names the first cases after midnight it holds up."""
+    _day_start, day_end = day_bounds(timezone.localtime(b.planned_end).date())
+    day_end = max(day_end, b.planned_end + dt.timedelta(hours=NEXT_CASES_HOURS))
     return list(
         ORBooking.objects.select_related("room", "surgeon__user", "anaesthetist__user")
         .filter(
