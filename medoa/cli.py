@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from medoa.core.runtime.defaults import DEFAULT_DEMO_PASSWORD, HEARTBEAT_SECONDS
+from medoa.core.runtime.signals import set_from_signal
 
 DEFAULT_DATA_DIR = "var"
 KEY_FILE = "keys.json"
@@ -252,7 +253,7 @@ def cmd_hl7_process(args: argparse.Namespace, rest: list[str]) -> int:
     # is remembered and honoured once the processor runs, instead of killing us mid-setup.
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
+        signal.signal(signum, lambda *_: set_from_signal(stopped))
     _setup_env(data_dir_of(args.data_dir), default_env="production")
     _django_setup()
     from medoa.integration.hl7.processing import run_processor_process
@@ -462,7 +463,7 @@ def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
+        set_from_signal(stop)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)

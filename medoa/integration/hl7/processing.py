@@ -75,6 +75,7 @@ from medoa.core.events.errors import EventError
 from medoa.core.events.registry import event_types
 from medoa.core.events.services import publish
 from medoa.core.events.wakeup import Listener, open_listener
+from medoa.core.runtime.signals import set_from_signal
 
 from .mapping import Mapped, MappingError, map_message
 from .models import Message, MessageStatus
@@ -715,8 +716,7 @@ def run_processor_process(parent_pid: int | None = None, stopped: threading.Even
     processor = _OrphanAware(parent_pid)
 
     def stop(signum: int, frame: Any) -> None:
-        processor._stopping.set()
-        local_wakeup.set()
+        set_from_signal(processor._stopping, local_wakeup)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
