@@ -188,7 +188,10 @@ def test_demo_history_fills_past_working_days_without_double_booking(orh, orp, p
         person("doctor", department=orh.surg, username=f"surg_x{i}")
     demo_or.demo_load()
     today = timezone.localdate()
-    past = ORBooking.objects.filter(planned_start__date__lt=today)
+    # the cases running now are not history: OR-08's overrunning case started 160 minutes ago,
+    # on the day before shortly after midnight
+    running = ORBooking.objects.filter(status__in=("in_room", "incision"))
+    past = ORBooking.objects.filter(planned_start__date__lt=today).exclude(pk__in=running)
     assert past.exists() and not past.exclude(status="ended").exists()
     assert {timezone.localtime(b.planned_start).weekday() for b in past} <= {0, 1, 2, 3, 4}
     # nobody is in two rooms at once, and no room holds two cases at once
