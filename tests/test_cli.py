@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -15,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +89,7 @@ class Demo:
         while "Press Ctrl-C to stop." not in self.output:
             assert self.proc.poll() is None, f"medoa demo exited early:\n{self.output}"
             assert time.monotonic() < deadline, f"no banner within {timeout} s:\n{self.output}"
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     def wait_healthy(self, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -98,7 +102,7 @@ class Demo:
                     return body
             except (OSError, ValueError):
                 pass
-            time.sleep(0.2)
+            time.sleep(0.05)
         raise AssertionError(f"/healthz never became healthy (last: {body}):\n{self.output}")
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
@@ -161,6 +165,53 @@ def demos() -> Iterator[list[Demo]]:
         demo.kill()
 
 
+@dataclass(frozen=True)
+class FirstRun:
+    """A data directory as a first `medoa demo` run left it, and that run's output."""
+
+    data_dir: Path
+    output: str
+
+    def copy_to(self, data_dir: Path) -> Path:
+        shutil.copytree(self.data_dir, data_dir, symlinks=True)  # keys.json stays 0600
+        return data_dir
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    with lock_file.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def first_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> FirstRun:
+    """One first run of the demo on a fresh data directory (it migrates and loads the demo
+    hospital, most of a start), stopped with SIGTERM: the tests that go on from there each start
+    on their own copy. Made once per test session, also across xdist workers."""
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # the session's directory, shared by the workers
+    base = root / "demo-first-run"
+    output_file = base / "output.txt"
+    with _exclusive(root / "demo-first-run.lock"):
+        if not output_file.exists():
+            shutil.rmtree(base, ignore_errors=True)  # what a failed attempt left
+            base.mkdir()
+            demo = Demo(base / "var")
+            try:
+                demo.wait_for_banner()
+                assert "Loading the demo hospital" in demo.output
+                assert demo.stop(signal.SIGTERM) == 0, demo.output
+            finally:
+                demo.kill()
+            output_file.write_text(demo.output, encoding="utf-8")
+    return FirstRun(data_dir=base / "var", output=output_file.read_text(encoding="utf-8"))
+
+
 def test_demo_serves_web_and_worker_and_ctrl_c_stops_every_process(tmp_path: Path, demos: list[Demo]) -> None:
     # given a fresh data directory, when the demo starts
     data_dir = tmp_path / "var"
@@ -203,13 +254,13 @@ def test_demo_serves_web_and_worker_and_ctrl_c_stops_every_process(tmp_path: Pat
     assert "Stopping MedOA" in demo.output
 
 
-def test_demo_keeps_its_data_between_runs_and_reset_loads_again(tmp_path: Path, demos: list[Demo]) -> None:
-    data_dir = tmp_path / "var"
-    first = Demo(data_dir)
-    demos.append(first)
-    first.wait_for_banner()
-    secrets_first = _totp_secrets(first.output)
-    assert first.stop(signal.SIGTERM) == 0
+def test_demo_keeps_its_data_between_runs_and_reset_loads_again(
+    tmp_path: Path, demos: list[Demo], first_run: FirstRun
+) -> None:
+    # given the data directory of a first run, which loaded the demo and exited 0 on SIGTERM
+    data_dir = first_run.copy_to(tmp_path / "var")
+    secrets_first = _totp_secrets(first_run.output)
+    assert sorted(secrets_first) == ["admin", "auditor", "secadmin"]
 
     # when the demo starts again without --reset, then the same hospital is still there
     second = Demo(data_dir)
@@ -233,8 +284,10 @@ def test_demo_keeps_its_data_between_runs_and_reset_loads_again(tmp_path: Path, 
     assert third.stop() == 0
 
 
-def test_demo_stops_the_rest_and_fails_when_a_child_dies(tmp_path: Path, demos: list[Demo]) -> None:
-    demo = Demo(tmp_path / "var")
+def test_demo_stops_the_rest_and_fails_when_a_child_dies(
+    tmp_path: Path, demos: list[Demo], first_run: FirstRun
+) -> None:
+    demo = Demo(first_run.copy_to(tmp_path / "var"))
     demos.append(demo)
     demo.wait_for_banner()
     children = _descendants(demo.proc.pid)
@@ -380,7 +433,7 @@ def test_mllp_command_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
             except OSError:
                 assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
                 assert time.monotonic() < deadline
-                time.sleep(0.2)
+                time.sleep(0.05)
         # no Sender row: the allow-list refuses, with an AR naming the client
         ack = _mllp_exchange(port, _hl7("CLI1"))
         assert "\rMSA|AR|CLI1" in ack
@@ -413,8 +466,10 @@ def test_mllp_command_refuses_a_port_in_use(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_demo_runs_the_mllp_listener_and_prints_the_his_key(tmp_path: Path, demos: list[Demo]) -> None:
-    data_dir = tmp_path / "var"
+def test_demo_runs_the_mllp_listener_and_prints_the_his_key(
+    tmp_path: Path, demos: list[Demo], first_run: FirstRun
+) -> None:
+    data_dir = first_run.copy_to(tmp_path / "var")
     demo = Demo(data_dir)
     demos.append(demo)
     demo.wait_for_banner()
