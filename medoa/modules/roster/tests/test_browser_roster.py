@@ -140,7 +140,11 @@ def test_head_nurse_generates_edits_publishes_and_a_nurse_sees_her_shifts(
     head.page.click("#lock-mode")
     assert RosterCell.objects.get(roster=roster, staff=pregnant, date=month.replace(day=12)).locked
 
-    # publishes
+    # publishes (the "despite violations" box sits beside its words, not stretched like a field)
+    box = head.page.locator("input[name=allow_violations]").bounding_box()
+    words = head.page.locator("#publish-form label.check").bounding_box()
+    assert box is not None and words is not None and box["width"] < 40
+    assert box["x"] - words["x"] < 10
     head.page.click("#publish-btn")
     head.page.wait_for_load_state()
     expect(head.page.locator("#roster-status")).to_have_text(re.compile("已发布|Published"))
