@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import fcntl
 import json
 import os
@@ -177,16 +176,6 @@ class FirstRun:
         return data_dir
 
 
-@contextlib.contextmanager
-def _exclusive(lock_file: Path) -> Iterator[None]:
-    with lock_file.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 @pytest.fixture(scope="session")
 def first_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> FirstRun:
     """One first run of the demo on a fresh data directory (it migrates and loads the demo
@@ -197,7 +186,8 @@ def first_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> First
         root = root.parent  # the session's directory, shared by the workers
     base = root / "demo-first-run"
     output_file = base / "output.txt"
-    with _exclusive(root / "demo-first-run.lock"):
+    with (root / "demo-first-run.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if not output_file.exists():
             shutil.rmtree(base, ignore_errors=True)  # what a failed attempt left
             base.mkdir()
