@@ -33,6 +33,7 @@ from . import colgen
 from .check import check
 from .colgen import PEN_KEEP, ColumnGeneration, Pricing
 from .model import Builder, Compiled
+from .parallel import PricingProcess
 from .problem import HARD_RULES, PRODUCT_RULES, Problem, Solution, Violation
 from .rowdp import RowPricer, best_weekends
 
@@ -55,6 +56,8 @@ CORRIDOR = 12  # the DP rows' minutes stay within this many longest shifts of th
 # (Instance12 counted: 4 046 and 4 141; the same seeds' runs spread as far, 4 042–4 146, so no
 # gain to pay for rows 3× larger)
 DP_COUNT_LIMIT = 5
+PRICING_PROCESS = True  # with two workers or more, a second process prices half of each round
+ESCAPE = True  # heuristic pricing: when it finds nothing, a round of the exact DP (counting one maximum)
 RESTART_CELLS = 20000  # staff × days up to which the LNS starts from the best of several sweep orders
 # product rules the DP does not model: with any of them on, rows come from CP-SAT (the fairness
 # rules are the ward's, not a person's row's)
@@ -455,8 +458,29 @@ class _Run:
     def colgen(self, cur: list[list[int]], pricing: colgen.Pricing | None = None) -> list[list[int]]:
         """Column generation from DP rows, a diving heuristic for an integer roster (see
         ``colgen.py``); returns the better of ``cur`` and the dive's roster."""
-        c = self.c
         pricing = pricing or self.pricing()
+        helper = None
+        if PRICING_PROCESS and self.workers >= 2:
+            try:
+                helper = PricingProcess(
+                    self.p,
+                    pricing,
+                    heuristic=pricing.heuristic_only,
+                    count_rows=self.count_rows,
+                    seed=self.seed,
+                )
+            except OSError as exc:  # no process to be had: this one prices alone
+                self.note(f"colgen: no pricing process ({exc})")
+        try:
+            return self._colgen(cur, pricing, helper)
+        finally:
+            if helper is not None:
+                helper.close()
+
+    def _colgen(
+        self, cur: list[list[int]], pricing: Pricing, helper: PricingProcess | None
+    ) -> list[list[int]]:
+        c = self.c
         # a first roster: each person's exact row against the cover the others leave
         marg = _Marginal(c, cur)
         for s in range(c.S):
@@ -471,6 +495,9 @@ class _Run:
             return cur
         self.record(cur, obj, viol)
         cg = colgen.ColumnGeneration(c, pricing, self.deadline, self.note)
+        cg.helper = helper
+        if pricing.heuristic_only and ESCAPE:
+            cg.escape = colgen.Pricing(c, pricing.fallback)
         for s in range(c.S):
             cg.add(s, cur[s])
         span = self.left()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,10 @@ import pytest
 from ortools.sat.python import cp_model
 
 from medoa.modules.roster.solver import Problem, Request, check, solve
-from medoa.modules.roster.solver.colgen import Pricing
+from medoa.modules.roster.solver.colgen import ColumnGeneration, Pricing, request_costs
 from medoa.modules.roster.solver.curtois import read_instance
 from medoa.modules.roster.solver.model import Builder, Compiled
+from medoa.modules.roster.solver.parallel import PricingProcess
 from medoa.modules.roster.solver.rowdp import RowPricer
 from medoa.modules.roster.solver.search import _single
 
@@ -124,3 +126,75 @@ def test_pricing_starts_from_the_penalties_that_last_kept_the_maximums(shared_da
     assert passes[0] >= 3
     assert max(passes[1:]) < passes[0]
     assert not pricing.exact
+
+
+def _first_columns(cg: ColumnGeneration, pricing: Pricing) -> None:
+    """Each person's cheapest row under their requests alone: a first column each."""
+    for s in range(cg.c.S):
+        row = pricing(s, cg.req[s])
+        assert row is not None
+        cg.add(s, row)
+
+
+def test_escape_pricing_takes_over_when_the_usual_pricing_finds_nothing(shared_data: Path) -> None:
+    """When the usual pricing brings no column (here: none at all), a round of the escape pricing
+    runs against the same duals; the generation goes on until neither finds a column, and ends at
+    the LP optimum the exact pricing alone reaches."""
+    p = read_instance(_instance(shared_data, "Instance4").read_text())
+    c = Compiled(p)
+    exact = Pricing(c, lambda s, cost, fix: None)
+    alone = ColumnGeneration(c, exact, time.monotonic() + 120, lambda msg: None)
+    _first_columns(alone, exact)
+    alone.generate()
+    notes: list[str] = []
+    cg = ColumnGeneration(c, lambda s, cost, fix: None, time.monotonic() + 120, notes.append)
+    cg.escape = Pricing(c, lambda s, cost, fix: None)
+    _first_columns(cg, cg.escape)
+    cg.generate()
+    assert alone.lower > -np.inf
+    assert cg.lower == pytest.approx(alone.lower)
+    assert sum(map(len, cg.cols)) > c.S
+    assert any("the other pricing" in n for n in notes)
+
+
+def test_pricing_process_prices_as_this_process_does_and_its_loss_is_survived(shared_data: Path) -> None:
+    """The helper process builds the same pricing from the problem: its rows for the same duals are
+    this process's rows. When it dies mid-run, the generation prices its people itself and reaches
+    the same LP optimum."""
+    p = read_instance(_instance(shared_data, "Instance4").read_text())
+    c = Compiled(p)
+    local = Pricing(c, lambda s, cost, fix: None)
+    helper = PricingProcess(p, local, heuristic=False, count_rows=False, seed=0)
+    try:
+        req, _ = request_costs(c)
+        pi = np.random.default_rng(3).integers(0, 80, (c.H, c.T)).astype(float)
+        people = list(range(1, c.S, 2))
+        started = time.monotonic()
+        while not helper.submit(pi, [(s, None) for s in people], False):  # until it is ready
+            assert helper.alive
+            assert time.monotonic() < started + 60
+            time.sleep(0.05)
+        rows = helper.collect()
+        assert rows is not None
+        assert rows == [(s, local(s, req[s] - pi)) for s in people]
+        assert all(row is not None for _, row in rows)
+
+        exact = Pricing(c, lambda s, cost, fix: None)
+        alone = ColumnGeneration(c, exact, time.monotonic() + 120, lambda msg: None)
+        _first_columns(alone, exact)
+        alone.generate()
+
+        pricing = Pricing(c, lambda s, cost, fix: None)
+        helper.pricing = pricing
+        cg = ColumnGeneration(c, pricing, time.monotonic() + 120, lambda msg: None)
+        cg.helper = helper
+        _first_columns(cg, pricing)
+        cg.generate(max_rounds=2)
+        assert cg.helper is helper  # it priced two rounds
+        helper.proc.kill()
+        helper.proc.join()
+        cg.generate()
+        assert cg.helper is None
+        assert cg.lower == pytest.approx(alone.lower)
+    finally:
+        helper.close()

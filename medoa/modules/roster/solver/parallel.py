@@ -1,0 +1,116 @@
+"""A second process for column generation's pricing.
+
+While column generation runs, CP-SAT does not: the second core of a two-worker run would idle,
+and pricing is two thirds of a round (GLOP the rest). Threads do not help (the DP's Python part
+holds the GIL: Instance15 40 rounds in 10 s with a pricing thread against 48 without), a process
+does. ``PricingProcess`` starts one (spawned: safe beside the web server's and CP-SAT's threads),
+which builds the same pricing from the same problem and, each round, prices the people it is sent
+against the round's duals. When it fails or dies the caller prices everybody itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import time
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .colgen import Pricing
+    from .problem import Problem
+
+START_TIMEOUT = 30.0  # seconds a helper may take to import and build its pricing, else it is given up
+
+
+class PricingProcess:
+    """The helper of ``colgen.ColumnGeneration``: ``submit`` a round, ``collect`` its rows. Rows it
+    priced under penalties make ``pricing.exact`` False, as they would here."""
+
+    def __init__(
+        self, problem: Problem, pricing: Pricing, *, heuristic: bool, count_rows: bool, seed: int
+    ) -> None:
+        self.pricing = pricing
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=_serve,
+            args=(child, problem, heuristic, count_rows, seed),
+            daemon=True,
+            name="roster-pricing",
+        )
+        self.proc.start()
+        child.close()
+        self.ready = False
+        self.alive = True
+        self.started = time.monotonic()
+
+    def submit(self, pi: np.ndarray, items: list[tuple[int, dict[int, int] | None]], escape: bool) -> bool:
+        """Send a round; False when the helper is not ready yet (spawned: a second or two of
+        imports, the caller prices this round alone) or gone (then ``alive`` is False)."""
+        if not self.ready:
+            try:
+                if not self.conn.poll():
+                    if time.monotonic() > self.started + START_TIMEOUT:
+                        self.close()
+                    return False
+                self.ready = self.conn.recv() == "ready"
+            except (EOFError, OSError):
+                self.ready = False
+            if not self.ready:
+                self.close()
+                return False
+        try:
+            self.conn.send((pi, items, escape))
+        except (OSError, ValueError):
+            self.close()
+            return False
+        return True
+
+    def collect(self) -> list[tuple[int, list[int] | None]] | None:
+        try:
+            rows, exact = self.conn.recv()
+        except (EOFError, OSError):
+            self.close()
+            return None
+        if not exact:
+            self.pricing.exact = False
+        return rows
+
+    def close(self) -> None:
+        self.alive = False
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(None)
+        self.conn.close()
+        if self.ready:  # it reads the None and ends; still starting, it is ended here
+            self.proc.join(timeout=2)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+
+
+def _serve(conn: Connection, problem: Problem, heuristic: bool, count_rows: bool, seed: int) -> None:
+    """The helper's loop: the same pricing as the caller's (``search._Run.pricing``), rows for the
+    people of each round it is sent, until it is sent None or its caller is gone."""
+    from . import colgen, search  # the child's own imports (a cycle at module level)
+
+    run = search._Run(problem, float("inf"), 1, seed, None, False)
+    run.count_rows = count_rows
+    pricing = run.pricing()
+    escape = None
+    if heuristic:
+        pricing.heuristic()
+        escape = colgen.Pricing(run.c, pricing.fallback)
+    req, _ = colgen.request_costs(run.c)
+    try:
+        conn.send("ready")
+        while (msg := conn.recv()) is not None:
+            pi, items, escaping = msg
+            price = escape if escaping and escape is not None else pricing
+            price.exact = True
+            rows = [(s, price(s, req[s] - pi, fix)) for s, fix in items]
+            conn.send((rows, price.exact))
+    except (EOFError, OSError):  # the caller is gone (or was done before this process started)
+        return
