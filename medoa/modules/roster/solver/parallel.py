@@ -1,11 +1,12 @@
 """A second process for column generation's pricing.
 
 While column generation runs, CP-SAT does not: the second core of a two-worker run would idle,
-and pricing is two thirds of a round (GLOP the rest). Threads do not help (the DP's Python part
-holds the GIL: Instance15 40 rounds in 10 s with a pricing thread against 48 without), a process
-does. ``PricingProcess`` starts one (spawned: safe beside the web server's and CP-SAT's threads),
-which builds the same pricing from the same problem and, each round, prices the people it is sent
-against the round's duals. When it fails or dies the caller prices everybody itself.
+and pricing is up to two thirds of a round (Instance15; GLOP the rest, on Instance13 most of it).
+Threads do not help (the DP's Python part holds the GIL: Instance15 40 rounds in 10 s with a
+pricing thread against 48 without), a process does. ``PricingProcess`` starts one (spawned: safe
+beside the web server's and CP-SAT's threads), which builds the same pricing from the same problem
+and, each round, prices the people it is sent against the round's duals. When it fails, hangs or
+dies, the caller prices everybody itself.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .problem import Problem
 
 START_TIMEOUT = 30.0  # seconds a helper may take to import and build its pricing, else it is given up
+ANSWER_TIMEOUT = 30.0  # seconds a helper may take for its share of a round (rounds take well under 1 s)
 
 
 class PricingProcess:
@@ -71,6 +73,8 @@ class PricingProcess:
 
     def collect(self) -> list[tuple[int, list[int] | None]] | None:
         try:
+            if not self.conn.poll(ANSWER_TIMEOUT):  # hung: given up like a dead one
+                raise TimeoutError
             rows, exact = self.conn.recv()
         except (EOFError, OSError):
             self.close()
