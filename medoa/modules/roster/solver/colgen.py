@@ -48,7 +48,6 @@ PRICER_CELLS = 3_000_000  # days × states × minute units up to which a person 
 COUNT_CELLS = 1_000_000  # … and up to which it also counts the tightest per-type maximum
 ROUND_CELLS = 25_000_000  # exact pricing only when a pricing round (all staff) is this small
 PEN_KEEP = 0.7  # a person's last per-type penalties, scaled, start their next row (pricing, sweeps)
-LP_ENGINE = "GLOP"  # the master LP's solver
 # GLOP without its presolve: a third more pricing rounds in the same time (Instance13: 24 rounds
 # in 12.5 s against 18; its LP 2 118 against 4 329)
 LP_PARAMS = "use_preprocessing: false"
@@ -134,9 +133,8 @@ class ColumnGeneration:
 
     # ---- the master LP ----------------------------------------------------------------------
     def _lp(self) -> None:
-        lp = pywraplp.Solver.CreateSolver(LP_ENGINE)
-        if LP_PARAMS:
-            lp.SetSolverSpecificParametersAsString(LP_PARAMS)
+        lp = pywraplp.Solver.CreateSolver("GLOP")
+        lp.SetSolverSpecificParametersAsString(LP_PARAMS)
         self.lp = lp
         self.conv = [lp.Constraint(1, 1) for _ in range(self.c.S)]
         self.cov: dict[tuple[int, int], Any] = {}
@@ -529,6 +527,11 @@ class Pricing:
         """Price everybody with the caller's row function (faster, not exact: no lower bound)."""
         self.pricers = dict.fromkeys(range(self.c.S))
         self.heuristic_only = True
+
+    def escape(self) -> Pricing | None:
+        """The exact pricing beside this heuristic one (``ColumnGeneration.escape``), None when
+        this one is exact already."""
+        return Pricing(self.c, self.fallback) if self.heuristic_only else None
 
     def _pricer(self, s: int) -> RowPricer | None:
         if s not in self.pricers:

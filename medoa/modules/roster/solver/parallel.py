@@ -103,10 +103,9 @@ def _serve(conn: Connection, problem: Problem, heuristic: bool, count_rows: bool
     run = search._Run(problem, float("inf"), 1, seed, None, False)
     run.count_rows = count_rows
     pricing = run.pricing()
-    escape = None
     if heuristic:
         pricing.heuristic()
-        escape = colgen.Pricing(run.c, pricing.fallback)
+    escape = pricing.escape()
     req, _ = colgen.request_costs(run.c)
     try:
         conn.send("ready")

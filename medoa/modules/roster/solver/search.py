@@ -496,8 +496,8 @@ class _Run:
         self.record(cur, obj, viol)
         cg = colgen.ColumnGeneration(c, pricing, self.deadline, self.note)
         cg.helper = helper
-        if pricing.heuristic_only and ESCAPE:
-            cg.escape = colgen.Pricing(c, pricing.fallback)
+        if ESCAPE:
+            cg.escape = pricing.escape()
         for s in range(c.S):
             cg.add(s, cur[s])
         span = self.left()
