@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from ortools.sat.python import cp_model
 
-from medoa.modules.roster.solver import Problem, Request, check, solve
+from medoa.modules.roster.solver import Problem, Request, check, colgen, solve
 from medoa.modules.roster.solver.colgen import ColumnGeneration, Pricing, request_costs
 from medoa.modules.roster.solver.curtois import read_instance
 from medoa.modules.roster.solver.model import Builder, Compiled
@@ -198,3 +198,48 @@ def test_pricing_process_prices_as_this_process_does_and_its_loss_is_survived(sh
         assert cg.lower == pytest.approx(alone.lower)
     finally:
         helper.close()
+
+
+def test_a_row_over_its_per_type_maximums_is_repaired_near_the_cheapest_valid_one(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instance15's people have per-type maximums the DP does not count (its rows would be too
+    large). When a type is cheap on every day, penalties swing its shifts from all to none; the
+    repair keeps the cheapest days up to the maximum: a valid row, far cheaper than the penalties'
+    and near what the one-person CP-SAT model finds optimal."""
+    p = read_instance(_instance(shared_data, "Instance15").read_text())
+    c = Compiled(p)
+    limits = colgen.limits_of(c)
+    rng = np.random.default_rng(7)
+
+    def no_fallback(s: int, cost: np.ndarray, fix: dict[int, int] | None) -> list[int] | None:
+        raise AssertionError("the DP prices every person of Instance15")
+
+    for s in range(3):
+        small = [(t, mx) for t, mx in limits[s] if mx <= 5]
+        assert small, "Instance15's people have small per-type maximums"
+        cost = rng.integers(-30, 40, (c.H, c.T)).astype(float)
+        for t, _ in small:
+            cost[:, t] -= 150  # every day: the free row works this type far beyond its maximum
+        pr = RowPricer(c, s, count=False)
+        free = pr.price(cost)
+        assert free is not None
+        assert any(free.count(t) > mx for t, mx in small)
+
+        fixed = colgen.repair(pr, limits[s], cost, None, free)
+        assert fixed is not None
+        one, c1, exact = _exact_row(p, s, cost, {})
+        assert check(one, c1.to_assignment_one(0, fixed))[1] == []
+        monkeypatch.setattr(colgen, "REPAIR", False)
+        penalised = Pricing(c, no_fallback)(s, cost)
+        monkeypatch.setattr(colgen, "REPAIR", True)
+        repaired = Pricing(c, no_fallback)(s, cost)
+        assert penalised is not None and repaired is not None
+        for row in (penalised, repaired):
+            assert check(one, c1.to_assignment_one(0, row))[1] == []
+        # seed 7: the repaired rows cost −687, −860, −1 077; penalties alone −268, −188, −290;
+        # the cheapest valid rows −762, −908, −1 460
+        best, pen, rep = (colgen.row_price(cost, r) for r in (exact, penalised, repaired))
+        assert rep == colgen.row_price(cost, fixed)
+        assert best <= rep < pen
+        assert rep - best <= 0.5 * (pen - best)
