@@ -80,6 +80,16 @@ def request_costs(c: Compiled) -> tuple[np.ndarray, int]:
     return req, offset
 
 
+def row_price(cost: np.ndarray, row: list[int] | tuple[int, ...]) -> float:
+    """What ``row`` pays under cell costs ``cost`` (d × T): the sum over its worked cells."""
+    return float(sum(cost[d, t] for d, t in enumerate(row) if t >= 0))
+
+
+def _over(limits: list[tuple[int, int]], row: list[int]) -> list[tuple[int, int]]:
+    """The per-type maximums (type, limit) that ``row`` breaks."""
+    return [(t, mx) for t, mx in limits if sum(1 for x in row if x == t) > mx]
+
+
 class Helper(Protocol):
     """Prices some people of a round elsewhere (``parallel.PricingProcess``): ``submit`` sends the
     round's duals, those people's fixed cells and which pricing (the escape or the usual) — False
@@ -149,8 +159,7 @@ class ColumnGeneration:
         self.lam: list[list[Any]] = [[] for _ in range(self.c.S)]
 
     def cost_of(self, s: int, row: tuple[int, ...] | list[int]) -> float:
-        r = self.req[s]
-        return float(sum(r[d, t] for d, t in enumerate(row) if t >= 0))
+        return row_price(self.req[s], row)
 
     def add(self, s: int, row: list[int] | tuple[int, ...]) -> bool:
         key = tuple(row)
@@ -319,7 +328,7 @@ class ColumnGeneration:
         negative; 1 when it entered."""
         if row is None or not self.fits(s, tuple(row)):
             return 0
-        rc = self.cost_of(s, row) - float(sum(pi[d, t] for d, t in enumerate(row) if t >= 0)) - mu[s]
+        rc = self.cost_of(s, row) - row_price(pi, row) - mu[s]
         return int(rc < -1e-6 and self.add(s, row))
 
     # ---- integer rosters -----------------------------------------------------------------------
@@ -566,7 +575,7 @@ class Pricing:
             self.passes += 1
             if row is None:
                 return None
-            over = [t for t, mx in self.limits[s] if sum(1 for x in row if x == t) > mx]
+            over = [t for t, _ in _over(self.limits[s], row)]
             if over or pen.any():
                 self.exact = False  # a row under penalties need not be the cheapest valid one
             if not over:
@@ -611,7 +620,7 @@ def repair(
     None when the DP finds no row."""
     extra = np.zeros_like(cost)
     for _ in range(len(limits) + 1):
-        over = [(t, mx) for t, mx in limits if sum(1 for x in row if x == t) > mx]
+        over = _over(limits, row)
         if not over:
             return row
         for t, mx in over:
@@ -623,10 +632,6 @@ def repair(
             return None
         row = nxt
     return None
-
-
-def row_price(cost: np.ndarray, row: list[int]) -> float:
-    return float(sum(cost[d, t] for d, t in enumerate(row) if t >= 0))
 
 
 def _cover_rows(

@@ -405,10 +405,10 @@ class _Run:
                     break
                 marg.remove(s, cur[s])
                 cost = marg.cost(s)
-                old = sum(cost[d, t] for d, t in enumerate(cur[s]) if t >= 0)
+                old = colgen.row_price(cost, cur[s])
                 row = self._row_dp(s, marg, cost=cost)
                 if row is not None:
-                    new = sum(cost[d, t] for d, t in enumerate(row) if t >= 0)
+                    new = colgen.row_price(cost, row)
                     if new < old - 1e-9:
                         cur[s] = row
                         gained += old - new
