@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from ortools.sat.python import cp_model
 
-from medoa.modules.roster.solver import Problem, Request, check, colgen, solve
+from medoa.modules.roster.solver import Problem, Request, check, colgen, search, solve
 from medoa.modules.roster.solver.colgen import ColumnGeneration, Pricing, request_costs
 from medoa.modules.roster.solver.curtois import read_instance
 from medoa.modules.roster.solver.model import Builder, Compiled
@@ -243,3 +243,24 @@ def test_a_row_over_its_per_type_maximums_is_repaired_near_the_cheapest_valid_on
         assert rep == colgen.row_price(cost, fixed)
         assert best <= rep < pen
         assert rep - best <= 0.5 * (pen - best)
+
+
+@pytest.mark.parametrize(
+    ("proved", "full_next", "best", "lp", "end"),
+    [
+        (True, False, 5000.0, 3000.0, search.DIVE_END_BOUND),  # a proved bound: dives are worth it
+        (True, True, 3100.0, 3000.0, search.DIVE_END_BOUND),
+        (False, True, 3900.0, 3870.0, search.DIVE_END_NEAR),  # near the LP, the full model next
+        (False, True, 1.3 * 3870.0, 3870.0, search.DIVE_END_NEAR),
+        (False, True, 5800.0, 3980.0, search.DIVE_END),  # far from the LP (Instance19's 1.46×)
+        (False, True, 14340.0, 3870.0, search.DIVE_END),  # no dive yet: the first roster
+        (False, False, 3900.0, 3870.0, search.DIVE_END),  # our LNS next, not the full model
+    ],
+)
+def test_dives_go_on_only_while_they_land_near_the_lp_before_the_full_model(
+    proved: bool, full_next: bool, best: float, lp: float, end: float
+) -> None:
+    """Where the dives stop: later with a proved bound, later before CP-SAT's full model while
+    the best dive is near the LP, else at half the time."""
+    assert search.DIVE_END < search.DIVE_END_NEAR
+    assert search.dive_end(proved, full_next, best, lp) == end
