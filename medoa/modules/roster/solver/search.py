@@ -541,9 +541,9 @@ class _Run:
         bound = math.ceil(cg.lower - 1e-6) if pricing.exact and cg.lower > -math.inf else None
         self.note(f"colgen: lower bound {bound}; {cg.rounds} rounds, LP {lp + cg.offset:.1f}")
         self.bound = bound
-        # dives, until the roster meets the bound, half the time is used or four dives in a row
-        # found nothing better (the columns of the earlier dives stay); the full model (or LNS)
-        # polishes the best. Cell dives leave the LP more freedom than column dives (60 s, quiet
+        # dives, until the roster meets the bound, the share of ``dive_end`` is used or four dives
+        # in a row found nothing better (the columns of the earlier dives stay); the full model (or
+        # LNS) polishes the best. Cell dives leave the LP more freedom than column dives (60 s, quiet
         # machine: Instance12 4 040 optimal in 39 s, 4 040, 4 042 against 4 149–4 455; Instance19
         # 4 069–6 130 against 5 196; Instance17 5 751–5 753 with 15 rounds a step, 5 851–5 955
         # with 5, against 5 746); from the third dive on, noise on the choice. Column dives, when

@@ -251,7 +251,7 @@ def test_a_row_over_its_per_type_maximums_is_repaired_near_the_cheapest_valid_on
         (True, False, 5000.0, 3000.0, search.DIVE_END_BOUND),  # a proved bound: dives are worth it
         (True, True, 3100.0, 3000.0, search.DIVE_END_BOUND),
         (False, True, 3900.0, 3870.0, search.DIVE_END_NEAR),  # near the LP, the full model next
-        (False, True, 1.3 * 3870.0, 3870.0, search.DIVE_END_NEAR),
+        (False, True, search.DIVE_NEAR * 3870.0, 3870.0, search.DIVE_END_NEAR),
         (False, True, 5800.0, 3980.0, search.DIVE_END),  # far from the LP (Instance19's 1.46×)
         (False, True, 14340.0, 3870.0, search.DIVE_END),  # no dive yet: the first roster
         (False, False, 3900.0, 3870.0, search.DIVE_END),  # our LNS next, not the full model
