@@ -191,6 +191,8 @@ class _Run:
         self._pens: dict[int, np.ndarray] = {}
         self._limits = colgen.limits_of(self.c)
         self.count_rows = False  # the DP rows price column generation: small maximums counted
+        # small enough for CP-SAT's full model after the start; beyond it our own LNS
+        self.full_fits = self.c.S * self.c.H * self.c.T <= FULL_MODEL_CELLS
         self._weekend = np.array([p.is_weekend(d) for d in range(self.c.H)], dtype=float)
         self.sub_limit = float(os.environ.get("ROSTER_LNS_LIMIT", "2.0"))
 
@@ -223,7 +225,7 @@ class _Run:
             key=lambda s: (self.p.staff[s].max_minutes - self.p.staff[s].min_minutes, -len(c.days_off[s]))
         )
         budget = max(0.5, 0.5 * self.left())
-        big = c.S * c.H * c.T > FULL_MODEL_CELLS
+        big = not self.full_fits
         dp_rules = not any(c.enabled(r) for r in DP_UNSUPPORTED)
         use_dp = (c.H >= DP_MIN_DAYS or big) and dp_rules
         marg = _Marginal(c, cur)
@@ -549,7 +551,7 @@ class _Run:
         # with 5, against 5 746); from the third dive on, noise on the choice. Column dives, when
         # chosen, fix fewer people per step and re-price longer each time
         lp_value = lp + cg.offset
-        full_next = pricing.heuristic_only and c.S * c.H * c.T <= FULL_MODEL_CELLS
+        full_next = pricing.heuristic_only and self.full_fits
 
         def dive_stop() -> float:
             return self.t0 + dive_end(bound is not None, full_next, obj, lp_value) * self.time_limit
@@ -750,7 +752,7 @@ def solve(
         run.elastic.add(v.rule)
     cells = c.S * c.H * c.T
     if strategy == "auto":
-        strategy = "full" if cells <= FULL_MODEL_CELLS else "lns"
+        strategy = "full" if run.full_fits else "lns"
     dp_ok = not any(c.enabled(r) for r in DP_UNSUPPORTED) and not viol
     if run.optimal:
         pass
