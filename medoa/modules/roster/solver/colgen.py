@@ -332,6 +332,21 @@ class ColumnGeneration:
         return int(rc < -1e-6 and self.add(s, row))
 
     # ---- integer rosters -----------------------------------------------------------------------
+    def cell_values(self) -> np.ndarray:
+        """Staff × days × shifts: the LP value of each cell (the sum of the person's columns that
+        work it) less the LP value of the person's day off on that day."""
+        c = self.c
+        out = np.zeros((c.S, c.H, c.T))
+        days = np.arange(c.H)
+        for s, xs in enumerate(self.values()):
+            for k, v in enumerate(xs):
+                if v > 1e-9:
+                    row = np.array(self.cols[s][k])
+                    on = row >= 0
+                    out[s, days[on], row[on]] += v
+                    out[s, days[~on], :] -= v
+        return out
+
     def largest(self) -> list[int]:
         """Each person's column of the largest LP value."""
         return [int(np.argmax(v)) if v else 0 for v in self.values()]

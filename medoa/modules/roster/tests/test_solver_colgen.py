@@ -264,3 +264,27 @@ def test_dives_go_on_only_while_they_land_near_the_lp_before_the_full_model(
     the best dive is near the LP, else at half the time."""
     assert search.DIVE_END < search.DIVE_END_NEAR
     assert search.dive_end(proved, full_next, best, lp) == end
+
+
+def test_guided_sweeps_round_a_fractional_lp_near_its_value(shared_data: Path) -> None:
+    """Instance3's converged LP (1 001, the optimum) has 4 of 20 people integral: each person's
+    largest column gives 1 304; sweeps pulled towards the LP's cell values, then plain sweeps,
+    give a valid roster within 2 % of the LP. The pull of an integral person is +1 on their shift,
+    −1 on every shift of their days off, 0 elsewhere."""
+    p = read_instance(_instance(shared_data, "Instance3").read_text())
+    run = search._Run(p, 120, 1, 0, None, False)
+    exact = Pricing(run.c, lambda s, cost, fix: None)
+    cg = ColumnGeneration(run.c, exact, time.monotonic() + 120, lambda msg: None)
+    _first_columns(cg, exact)
+    lp = cg.generate() + cg.offset
+    pull = cg.cell_values()
+    for s, xs in enumerate(cg.values()):
+        k = int(np.argmax(xs))
+        if xs[k] > 1 - 1e-6:
+            for d, t in enumerate(cg.cols[s][k]):
+                want = np.full(run.c.T, -1.0) if t < 0 else np.eye(run.c.T)[t]
+                assert pull[s, d] == pytest.approx(want)
+    largest, _, _ = check(p, run.c.to_assignment(cg.roster(cg.largest())))
+    objective, viol, _ = check(p, run.c.to_assignment(run.guided(cg)))
+    assert viol == []
+    assert objective <= 1.02 * lp < largest
