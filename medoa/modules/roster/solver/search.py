@@ -625,8 +625,9 @@ class _Run:
     def _complete(self, cg: ColumnGeneration, choice: list[int], pricing: Pricing) -> list[list[int]]:
         """The roster of a dive that ran out of time: the people it did not reach take their
         largest LP column, or best responses to the others in turn, whichever roster is cheaper
-        (Instance12, 47 of 60 left: columns 11 311, best responses 5 580; Instance13, 104 of 120
-        left: 22 481 and 9 067 — best responses from all-off rows had given 22 486)."""
+        (Instance12, 47 of 60 left: columns 11 311, best responses 5 580; Instance13 when it
+        dived, 104 of 120 left: 22 481 and 9 067 — best responses from all-off rows had given
+        22 486)."""
         c = self.c
         left = [s for s, k in enumerate(choice) if k < 0]
         largest = cg.largest()
