@@ -564,7 +564,9 @@ class _Run:
         if pricing.heuristic_only and not self.full_fits:
             lp = cg.generate(stop_at=self.t0 + GUIDE_END * self.time_limit)
             self.note(f"colgen: {cg.rounds} rounds, LP {lp + cg.offset:.1f}, then guided sweeps")
-            for _ in range(GUIDE_TRIES):
+            for i in range(GUIDE_TRIES):
+                if i and self.left() < 0.3 * self.time_limit:
+                    break  # the LNS after it needs the rest (a rounding of Instance13 takes ~5 s)
                 new = self.guided(cg)
                 nobj, nviol = self.evaluate(new)
                 self.note(f"colgen: guided sweeps: {nobj}, {len(nviol)} hard violations")
