@@ -565,7 +565,7 @@ class _Run:
             lp = cg.generate(stop_at=self.t0 + GUIDE_END * self.time_limit)
             self.note(f"colgen: {cg.rounds} rounds, LP {lp + cg.offset:.1f}, then guided sweeps")
             for i in range(GUIDE_TRIES):
-                if i and self.left() < 0.3 * self.time_limit:
+                if i and self.left() < 0.25 * self.time_limit:
                     break  # the LNS after it needs the rest (a rounding of Instance13 takes ~5 s)
                 new = self.guided(cg)
                 nobj, nviol = self.evaluate(new)
