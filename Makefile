@@ -9,11 +9,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_WARN_SCRIPT_LOCATION := 1
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install demo test test-sqlite test-postgres test-fast lint format bench clean
+.PHONY: help install demo test test-all test-sqlite test-postgres test-fast lint format bench clean
 
 help:
 	@echo "make demo   — install, then start the demo hospital (SQLite) on http://127.0.0.1:8000"
-	@echo "make test   — install, then run the whole test suite (SQLite, and PostgreSQL when reachable)"
+	@echo "make test   — install, then run the test suite (SQLite, and PostgreSQL when reachable); slow suites in CI"
+	@echo "make test-all — the same with the suites marked slow"
 	@echo "make lint   — ruff, mypy, lint-imports, manage.py check, makemigrations --check"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -34,20 +35,30 @@ demo: install
 	$(VENV)/bin/medoa demo $(DEMO_ARGS)
 
 # The suite runs on SQLite, then on PostgreSQL wherever one answers; with CI=true PostgreSQL is required.
+# The suites marked slow (the demo command's end-to-end runs, kill-and-restart loops, benchmark
+# instances) run in CI (CI=true) and with `make test-all`; a plain `make test` leaves them out.
+SLOW ?= $(if $(filter true,$(CI)),yes,no)
+SQLITE_MARKS := $(if $(filter yes,$(SLOW)),,-m "not slow")
+PG_MARKS := -m "not browser$(if $(filter yes,$(SLOW)),, and not slow)"
+
 test: install
 	@scripts/ensure_browser.sh
+	@[ "$(SLOW)" = yes ] || echo "Leaving out the suites marked slow: they run in CI and with make test-all"
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
+test-all:
+	$(MAKE) --no-print-directory test SLOW=yes
+
 test-sqlite:
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(SQLITE_MARKS) $(PYTEST_ARGS)
 
 test-postgres:
 	@url=$$(PYTHON=$(PY) scripts/pg_url.sh) || { \
 	  if [ "$${CI:-}" = "true" ]; then echo "PostgreSQL is required when CI=true but does not answer" >&2; exit 1; fi; \
 	  echo "PostgreSQL not reachable: skipping the PostgreSQL run"; exit 0; }; \
 	echo "PostgreSQL run against $$url"; \
-	DATABASE_URL=$$url $(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not browser" $(PYTEST_ARGS)
+	DATABASE_URL=$$url $(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PG_MARKS) $(PYTEST_ARGS)
 
 # Quick loop while editing: SQLite only, no browser tests.
 test-fast: install

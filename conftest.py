@@ -25,11 +25,32 @@ from medoa.core.org.tests.factories import (
 SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 
 
+DB_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_setup", "django_db_reset_sequences", "live_server"}
+)
+
+
+def _uses_database(item: Any) -> bool:
+    return (
+        item.get_closest_marker("django_db") is not None
+        or item.get_closest_marker("postgres") is not None
+        or not DB_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+    )
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    """``@pytest.mark.postgres`` tests are skipped (with the reason) when the run is on SQLite."""
+    """``@pytest.mark.postgres`` tests are skipped (with the reason) when the run is on SQLite.
+    On PostgreSQL the tests that never touch the database (the solver, parsers, pure functions)
+    are deselected: the SQLite run has already run them against the same code, and repeating
+    them put ``make test`` over its fifteen minutes."""
     from django.conf import settings
 
     if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        keep = [item for item in items if _uses_database(item)]
+        dropped = [item for item in items if not _uses_database(item)]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL); this run is on SQLite")
     for item in items:

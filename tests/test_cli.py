@@ -244,6 +244,7 @@ def test_demo_serves_web_and_worker_and_ctrl_c_stops_every_process(tmp_path: Pat
     assert "Stopping MedOA" in demo.output
 
 
+@pytest.mark.slow  # restarts the demo from a first run's data: in CI and make test-all
 def test_demo_keeps_its_data_between_runs_and_reset_loads_again(
     tmp_path: Path, demos: list[Demo], first_run: FirstRun
 ) -> None:
@@ -274,6 +275,7 @@ def test_demo_keeps_its_data_between_runs_and_reset_loads_again(
     assert third.stop() == 0
 
 
+@pytest.mark.slow  # restarts the demo from a first run's data: in CI and make test-all
 def test_demo_stops_the_rest_and_fails_when_a_child_dies(
     tmp_path: Path, demos: list[Demo], first_run: FirstRun
 ) -> None:
@@ -456,6 +458,7 @@ def test_mllp_command_refuses_a_port_in_use(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # restarts the demo from a first run's data: in CI and make test-all
 def test_demo_runs_the_mllp_listener_and_prints_the_his_key(
     tmp_path: Path, demos: list[Demo], first_run: FirstRun
 ) -> None:
