@@ -190,6 +190,7 @@ class _Run:
         self.proven_infeasible = False
         self.first_feasible: float | None = None
         self.optimal = False
+        self.swept = False  # the last ``sweeps`` changed a row
         self.bound: int | None = None  # a proven lower bound on the objective (column generation)
         self._hint_row: list[int] | None = None
         self._fell_back = False
@@ -421,8 +422,10 @@ class _Run:
     ) -> list[list[int]]:
         """Best-response sweeps: each person's row re-optimised by the DP against everybody else,
         kept when cheaper, until a sweep changes nothing or ``share`` of the time left is used.
-        ``pull`` (staff × days × shifts) is taken off each person's cell costs (``guided``)."""
+        ``pull`` (staff × days × shifts) is taken off each person's cell costs (``guided``).
+        ``cur`` is changed in place and returned; ``self.swept`` says whether any row changed."""
         c = self.c
+        self.swept = False
         stop = min(stop or math.inf, time.monotonic() + share * self.left())
         marg = _Marginal(c, cur)
         sweep = 0
@@ -443,6 +446,7 @@ class _Run:
                     if new < old - 1e-9:
                         cur[s] = row
                         gained += old - new
+                        self.swept = True
                 marg.add(s, cur[s])
             if not quiet:
                 self.note(f"sweep {sweep}: gained {gained:.0f}")
@@ -673,13 +677,14 @@ class _Run:
                         day[d] += w
         return day
 
-    def _window_start(self, cur: list[list[int]], w: int, stale: np.ndarray) -> int:
+    def _window_start(self, day_penalty: np.ndarray | None, w: int, stale: np.ndarray) -> int:
         """The first day of a window of ``w`` days: uniformly, or (``GUIDED``) drawn by the penalty
-        the window holds on days not already solved to optimality without a gain."""
+        the window holds (``day_penalty``, the roster's ``_day_penalty``) on days not already
+        solved to optimality without a gain."""
         H = self.c.H
-        if not GUIDED or w >= H:
+        if not GUIDED or w >= H or day_penalty is None:
             return self.rng.randrange(0, H - w + 1)
-        day = np.where(stale, 0.0, self._day_penalty(cur))
+        day = np.where(stale, 0.0, day_penalty)
         sums = np.convolve(day, np.ones(w), mode="valid")  # H - w + 1 window sums
         weights = sums + 0.05 * max(1.0, float(sums.mean()))
         return self.rng.choices(range(H - w + 1), weights=weights.tolist())[0]
@@ -695,6 +700,7 @@ class _Run:
         last_sweep_it = 0
         gained_since_sweep = False
         stale = np.zeros(H, dtype=bool)  # days of windows solved to optimality without a gain
+        day_penalty: np.ndarray | None = None  # ``_day_penalty`` of ``cur``, None once it changes
         cells = float(os.environ.get("ROSTER_LNS_CELLS", "2500"))  # free cells of a first neighbourhood
         size = {"people": max(2.0, min(S, cells / (H * T))), "window": max(3.0, min(H, cells / (S * T)))}
         score = dict.fromkeys(kinds, 1.0)
@@ -709,14 +715,14 @@ class _Run:
             due = self._sweep_due(it - last_sweep_it, sweep_cost, sweep_total, t_lns, gained_since_sweep)
             if dp_ok and due:
                 t_s = time.monotonic()
-                before_sweep = cur
                 cur = self.sweeps([row[:] for row in cur], 0.2, max_sweeps=1)
                 sweep_cost = time.monotonic() - t_s
                 sweep_total += sweep_cost
                 last_sweep_it = it
                 gained_since_sweep = False
-                if cur != before_sweep:
+                if self.swept:
                     stale[:] = False
+                    day_penalty = None
             kind = self.rng.choices(kinds, weights=[score[k] for k in kinds])[0]
             if kind == "people":
                 k = max(1, min(S, int(size["people"])))
@@ -724,13 +730,17 @@ class _Run:
                 lo, hi = 0, H
             elif kind == "window":
                 w = max(2, min(H, int(size["window"])))
-                lo = self._window_start(cur, w, stale)
+                if day_penalty is None and GUIDED and w < H:
+                    day_penalty = self._day_penalty(cur)
+                lo = self._window_start(day_penalty, w, stale)
                 hi = lo + w
                 staff = list(range(S))
             else:
                 w = max(7, min(H, int(math.sqrt(block_cells / T) * 2)))
                 k = max(2, min(S, int(block_cells / (w * T))))
-                lo = self._window_start(cur, w, stale)
+                if day_penalty is None and GUIDED and w < H:
+                    day_penalty = self._day_penalty(cur)
+                lo = self._window_start(day_penalty, w, stale)
                 hi = lo + w
                 staff = self.rng.sample(range(S), k)
                 if violations and self.rng.random() < 0.7:
@@ -750,7 +760,10 @@ class _Run:
             ok = st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
             gain = before - round(solver.objective_value) if ok else 0
             if ok and gain >= 0:
-                cur = b.read(solver, cur)
+                new = b.read(solver, cur)
+                if any(new[s][lo:hi] != cur[s][lo:hi] for s in staff):
+                    day_penalty = None
+                cur = new
                 if gain > 0:
                     gained_since_sweep = True
                     stale[lo:hi] = False

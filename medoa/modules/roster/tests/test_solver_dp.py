@@ -126,6 +126,6 @@ def test_the_lns_draws_its_windows_where_the_penalty_is(shared_data: Path) -> No
     assert day.sum() == pytest.approx(sum(breakdown.get(r, 0) for r in soft))
     stale = np.ones(run.c.H, dtype=bool)
     stale[50:60] = False
-    starts = [run._window_start(cur, 7, stale) for _ in range(300)]
+    starts = [run._window_start(day, 7, stale) for _ in range(300)]
     assert sum(44 <= lo < 60 for lo in starts) >= 0.9 * len(starts)
     assert len(set(starts)) > 5  # drawn, not the single worst window
