@@ -548,6 +548,8 @@ class _Run:
         cg.helper = helper
         if ESCAPE:
             cg.escape = pricing.escape()
+        if pricing.heuristic_only:
+            cg.smooth = colgen.SMOOTH
         for s in range(c.S):
             cg.add(s, cur[s])
         span = self.left()

@@ -157,6 +157,25 @@ def test_escape_pricing_takes_over_when_the_usual_pricing_finds_nothing(shared_d
     assert any("the other pricing" in n for n in notes)
 
 
+def test_smoothed_duals_end_at_the_lp_optimum_the_plain_duals_reach(shared_data: Path) -> None:
+    """With smoothed pricing duals a round that finds nothing is priced again at the LP's own duals
+    before the generation stops, so it ends at the same LP optimum as plain duals (exact pricing:
+    that optimum is the bound) — without that step Instance1's stopped at 562.5, not 558."""
+    p = read_instance(_instance(shared_data, "Instance1").read_text())
+    c = Compiled(p)
+    results = []
+    for smooth in (0.0, 0.5):
+        pricing = Pricing(c, lambda s, cost, fix: None)
+        cg = ColumnGeneration(c, pricing, time.monotonic() + 120, lambda msg: None)
+        cg.smooth = smooth
+        _first_columns(cg, pricing)
+        cg.generate()
+        assert cg.lower > -np.inf  # converged
+        results.append(cg)
+    assert results[1].lower == pytest.approx(results[0].lower)
+    assert results[1].rounds != results[0].rounds  # the smoothed run took its own path there
+
+
 def test_pricing_process_prices_as_this_process_does_and_its_loss_is_survived(shared_data: Path) -> None:
     """The helper process builds the same pricing from the problem: its rows for the same duals are
     this process's rows. When it dies mid-run, the generation prices its people itself and reaches
