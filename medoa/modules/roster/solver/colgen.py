@@ -59,10 +59,11 @@ REPAIR_PEN = 1e6  # a repaired type's price on the days it does not keep: never 
 # (1 − SMOOTH) × the LP's (Neame's smoothing), and a round that finds nothing so prices once more
 # at the LP's own duals. The LP's duals swing from round to round while it heads in, most on long
 # rows: 60 s, 2 workers, seeds 0–2, the LP after 21 s Instance19 3 970 against 4 144 (3 939–4 032
-# against 3 976–4 438), Instance15 3 911 against 3 889, Instance13's after 30 s 1 732 against 1 790;
-# whole runs (seven with it: seeds 0–3, 1–3 again; four without: seeds 0–3): Instance19 4 208 against
-# 4 467, Instance15 4 088 against 4 146, Instance13 3 109 (six) against 3 371 (two). Exact pricing converges in a few dozen rounds without it (Wentges
-# smoothing, Instance7: 87 rounds against 45) and keeps plain duals
+# against 3 976–4 438), Instance15 3 911 against 3 889, Instance13's after 30 s 1 732 against
+# 1 790; whole runs (seven with it: seeds 0–3, 1–3 again; four without: seeds 0–3): Instance19
+# 4 208 against 4 467, Instance15 4 088 against 4 146, Instance13 3 109 (six) against 3 371 (two).
+# Exact pricing keeps plain duals: its LP converged in a few dozen rounds either way (Instance6, 7:
+# 31 and 38 rounds with it against 40 and 48), and its dives and runs were not measured with it
 SMOOTH = 0.5
 HEURISTIC_DAYS = 120  # up to this horizon, column generation with heuristic pricing when exact is too slow
 
