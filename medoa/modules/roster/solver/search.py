@@ -726,22 +726,20 @@ class _Run:
                     stale[:] = False
                     day_penalty = None
             kind = self.rng.choices(kinds, weights=[score[k] for k in kinds])[0]
+            if kind != "people" and GUIDED and day_penalty is None:
+                day_penalty = self._day_penalty(cur)
             if kind == "people":
                 k = max(1, min(S, int(size["people"])))
                 staff = self.rng.sample(range(S), k)
                 lo, hi = 0, H
             elif kind == "window":
                 w = max(2, min(H, int(size["window"])))
-                if day_penalty is None and GUIDED and w < H:
-                    day_penalty = self._day_penalty(cur)
                 lo = self._window_start(day_penalty, w, stale)
                 hi = lo + w
                 staff = list(range(S))
             else:
                 w = max(7, min(H, int(math.sqrt(block_cells / T) * 2)))
                 k = max(2, min(S, int(block_cells / (w * T))))
-                if day_penalty is None and GUIDED and w < H:
-                    day_penalty = self._day_penalty(cur)
                 lo = self._window_start(day_penalty, w, stale)
                 hi = lo + w
                 staff = self.rng.sample(range(S), k)
