@@ -1,4 +1,4 @@
-# MedOA — `make demo` starts the demo hospital, `make test` runs the whole suite.
+# MedOA — `make demo` starts the demo hospital, `make test` runs the test suite (`make test-all`: with the slow suites).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
