@@ -46,8 +46,9 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     from django.conf import settings
 
     if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        keep = [item for item in items if _uses_database(item)]
-        dropped = [item for item in items if not _uses_database(item)]
+        keep, dropped = [], []
+        for item in items:
+            (keep if _uses_database(item) else dropped).append(item)
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep

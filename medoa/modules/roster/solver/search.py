@@ -717,7 +717,7 @@ class _Run:
             due = self._sweep_due(it - last_sweep_it, sweep_cost, sweep_total, t_lns, gained_since_sweep)
             if dp_ok and due:
                 t_s = time.monotonic()
-                cur = self.sweeps([row[:] for row in cur], 0.2, max_sweeps=1)
+                cur = self.sweeps(cur, 0.2, max_sweeps=1)  # in place: ``swept`` says what changed
                 sweep_cost = time.monotonic() - t_s
                 sweep_total += sweep_cost
                 last_sweep_it = it
