@@ -51,7 +51,8 @@ CELL_ROUNDS_HEURISTIC = 5  # … with the construction's rows as the pricing (sl
 CELL_SHARE = 0.1  # share of the fractional cells fixed per step, column generation's bound proved
 # … without a proved bound: shorter dives, more of them. 60 s, 2 workers: Instance8 (exact pricing,
 # its LP 1 297 unproved; its rosters one missing shift apart, 1 301–1 323 or 1 399–1 418, and a
-# dive lands within 2 % about one time in five) 7 of 8 seeds within 2 % against 4 of 7 at 0.1;
+# dive lands within 2 % about one time in five) 11 of 12 seeds within 2 % (1 303–1 314, one
+# 1 505) against 4 of 7 at 0.1;
 # Instance15, whose first dive at 0.1 ran out of time at half the time on every seed (completed
 # rosters 4 769–5 987), 4 420, 4 202, 4 247 against 4 218, 4 426, 4 810, 4 709 (dives of 4–5 s);
 # Instance17 5 746 twice against 5 749 and 5 748. Where the bound is proved, precise dives win
