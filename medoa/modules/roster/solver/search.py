@@ -48,15 +48,14 @@ DIVE_NEAR = 1.3  # a dive's roster at most this many times the LP value is near 
 DIVE = "cell"  # dives fix single cells (person, day, shift); "column": whole columns
 CELL_ROUNDS = 15  # pricing rounds at most after each step of a cell dive (DP pricing)
 CELL_ROUNDS_HEURISTIC = 5  # … with the construction's rows as the pricing (slower rounds)
-CELL_SHARE = 0.1  # share of the fractional cells fixed per step, column generation's bound proved
-# … without a proved bound: shorter dives, more of them. 60 s, 2 workers: Instance8 (exact pricing,
-# its LP 1 297 unproved; its rosters one missing shift apart, 1 301–1 323 or 1 399–1 418, and a
+CELL_SHARE = 0.1  # share of the fractional cells fixed per step
+# … with exact pricing and no proved bound: shorter dives, more of them. 60 s, 2 workers: Instance8
+# (its LP 1 297 unproved; its rosters one missing shift apart, 1 301–1 323 or 1 399–1 418, and a
 # dive lands within 2 % about one time in five) 11 of 12 seeds within 2 % (1 303–1 314, one
-# 1 505) against 4 of 7 at 0.1;
-# Instance15, whose first dive at 0.1 ran out of time at half the time on every seed (completed
-# rosters 4 769–5 987), 4 420, 4 202, 4 247 against 4 218, 4 426, 4 810, 4 709 (dives of 4–5 s);
-# Instance17 5 746 twice against 5 749 and 5 748. Where the bound is proved, precise dives win
-# (Instance12 at 0.2: 4 055 and 4 148 against 4 041 and 4 040)
+# 1 505) against 4 of 7 at 0.1; Instance17 5 746 twice against 5 749 and 5 748. Where the bound is
+# proved, precise dives win (Instance12 at 0.2: 4 055 and 4 148 against 4 041 and 4 040). With
+# heuristic pricing it was a wash: Instance15 4 420, 4 202, 4 247 against 4 218, 4 426, 4 810,
+# 4 709, but Instance19 4 023–4 659, mean 4 418 (seven runs) against 3 958–4 366, mean 4 176 (four)
 CELL_SHARE_UNPROVED = 0.2
 # heuristic pricing on a ward too big for the full model (Instance13): column generation until
 # GUIDE_END of the time, then LP-guided sweeps instead of dives (``guided``)
@@ -595,7 +594,7 @@ class _Run:
 
         step, rounds, dive, stale = max(1, c.S // 8), 10, 0, 0
         cell_rounds = CELL_ROUNDS_HEURISTIC if pricing.heuristic_only else CELL_ROUNDS
-        share = CELL_SHARE if bound is not None else CELL_SHARE_UNPROVED
+        share = CELL_SHARE if bound is not None or pricing.heuristic_only else CELL_SHARE_UNPROVED
         while time.monotonic() < (stop := dive_stop()) and (bound is None or obj > bound) and stale < 4:
             cg.unfix_all()
             noise = 0.0 if dive < 2 else 0.3
