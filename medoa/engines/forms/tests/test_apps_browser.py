@@ -17,6 +17,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from medoa.engines.forms import services
 from medoa.engines.forms.demo import datetime_field
@@ -51,17 +53,33 @@ def _book(s: Session, room: str, subject: str, day: str, start: str, end: str) -
     page.wait_for_selector("#fill.forms-ready")
     page.locator(".fjs-form-field-select .fjs-input-group").click()
     page.locator(".fjs-dropdownlist-item", has_text=room).click()
+    expect(page.locator(".fjs-form-field-select .fjs-input-group")).to_contain_text(room)
     page.locator(".fjs-form-field-textfield input").fill(subject)
     for index, time in ((0, start), (1, end)):
         field = page.locator(".fjs-form-field-datetime").nth(index)
         date_input = field.locator(".fjs-datepicker input").first
         date_input.fill(day)
         date_input.press("Enter")
+        # Tab, not Enter: the time field opens its 15-minute list on focus, and Enter picks the
+        # list's highlighted entry, which is 12:00 when the list opened before the keys arrived (as
+        # under load); leaving the field takes the typed text.
         time_input = field.locator(".fjs-timepicker input").first
         time_input.fill(time)
-        time_input.press("Enter")
         time_input.press("Tab")
+        expect(date_input).to_have_value(day)
+        expect(time_input).to_have_value(time)
     page.click("#fill-submit")
+
+
+def _record_opens(s: Session) -> None:
+    """Wait for the submitted record's page; if it does not come, say what the fill page shows."""
+    page = s.page
+    try:
+        page.wait_for_url("**/forms/records/*/", timeout=30_000)
+    except PlaywrightTimeout:
+        status = page.locator("#fill-status").inner_text()
+        errors = page.locator(".fjs-form-field-error, #fill-errors").all_inner_texts()
+        raise AssertionError(f"the record did not open: status {status!r}, errors {errors}") from None
 
 
 def test_build_an_app_then_book_and_meet_the_conflict(
@@ -105,7 +123,7 @@ def test_build_an_app_then_book_and_meet_the_conflict(
     page.click("#app-new-record")
     page.wait_for_url("**/forms/room_booking/fill/")
     _book(nurse, "第一会议室", "护理质量例会", "2026/3/2", "09:00", "10:00")
-    page.wait_for_url("**/forms/records/*/")
+    _record_opens(nurse)
     first = FormRecord.objects.get()
     assert first.values == {
         "room": "r1",
