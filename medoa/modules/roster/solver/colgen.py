@@ -375,6 +375,19 @@ class ColumnGeneration:
                     out[s, days[~on], :] -= v
         return out
 
+    def support(self) -> np.ndarray:
+        """Staff × days × shifts: True where a column with a positive LP value works the cell."""
+        c = self.c
+        out = np.zeros((c.S, c.H, c.T), dtype=bool)
+        days = np.arange(c.H)
+        for s, xs in enumerate(self.values()):
+            for k, v in enumerate(xs):
+                if v > 1e-9:
+                    row = np.array(self.cols[s][k])
+                    on = row >= 0
+                    out[s, days[on], row[on]] = True
+        return out
+
     def largest(self) -> list[int]:
         """Each person's column of the largest LP value."""
         return [int(np.argmax(v)) if v else 0 for v in self.values()]
