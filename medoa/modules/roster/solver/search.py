@@ -64,6 +64,10 @@ GUIDE_END = 0.5
 GUIDE_BETAS = (1000.0, 300.0, 100.0, 30.0, 10.0, 0.0)  # the pull towards the LP, step by step
 GUIDE_TRIES = 1  # guided roundings, each in its own random orders
 SUPPORT_SHARE = 0.85
+# heuristic pricing before CP-SAT's full model (Instance15, 19): the support model first, for
+# SUPPORT_SHARE_FULL of the time left, when the best dive is within SUPPORT_NEAR times the LP
+SUPPORT_SHARE_FULL = 0.5
+SUPPORT_NEAR = 1.25
 CORRIDOR = 12  # the DP rows' minutes stay within this many longest shifts of the pace
 # when the DP rows price column generation, they count the tightest per-type maximum exactly if it
 # is this small (nights: 3–4 in six weeks); a larger one stays with the penalties. Penalties that
@@ -203,6 +207,7 @@ class _Run:
         self.swept = False  # the last ``sweeps`` changed a row
         self.bound: int | None = None  # a proven lower bound on the objective (column generation)
         self._hint_row: list[int] | None = None
+        self.support: np.ndarray | None = None  # the LP's support, for ``support_model``
         self._fell_back = False
         self._wp = 0.0
         self._pricers: dict[int, RowPricer] = {}
@@ -622,6 +627,8 @@ class _Run:
                 cur, obj, stale = new, nobj, 0
                 self.record(cur, nobj, nviol)
         cg.unfix_all()
+        if full_next and obj <= SUPPORT_NEAR * lp_value:
+            self.support = cg.support()
         if bound is not None and obj <= bound:
             self.optimal = True
             self.note("colgen: the roster meets the lower bound")
@@ -910,6 +917,8 @@ def solve(
     elif strategy == "full" and run.left() > 0.1:
         if dp_ok and cells > FULL_CELLS:
             cur = run.restarts(cur, 0.15)
+        if run.support is not None:
+            cur = run.support_model(run.support, cur, SUPPORT_SHARE_FULL)
         cur = run.full(cur)
     elif strategy == "lns":
         if dp_ok:
