@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -360,19 +360,25 @@ class ColumnGeneration:
         return int(rc < -1e-6 and self.add(s, row))
 
     # ---- integer rosters -----------------------------------------------------------------------
+    def _used(self) -> Iterator[tuple[int, float, np.ndarray, np.ndarray]]:
+        """Each column with a positive LP value: its person, its value, the days it works (a mask)
+        and the shift of each of them."""
+        for s, xs in enumerate(self.values()):
+            for k, v in enumerate(xs):
+                if v > 1e-9:
+                    row = np.array(self.cols[s][k])
+                    on = row >= 0
+                    yield s, v, on, row[on]
+
     def cell_values(self) -> np.ndarray:
         """Staff × days × shifts: the LP value of each cell (the sum of the person's columns that
         work it) less the LP value of the person's day off on that day."""
         c = self.c
         out = np.zeros((c.S, c.H, c.T))
         days = np.arange(c.H)
-        for s, xs in enumerate(self.values()):
-            for k, v in enumerate(xs):
-                if v > 1e-9:
-                    row = np.array(self.cols[s][k])
-                    on = row >= 0
-                    out[s, days[on], row[on]] += v
-                    out[s, days[~on], :] -= v
+        for s, v, on, shifts in self._used():
+            out[s, days[on], shifts] += v
+            out[s, days[~on], :] -= v
         return out
 
     def support(self) -> np.ndarray:
@@ -380,12 +386,8 @@ class ColumnGeneration:
         c = self.c
         out = np.zeros((c.S, c.H, c.T), dtype=bool)
         days = np.arange(c.H)
-        for s, xs in enumerate(self.values()):
-            for k, v in enumerate(xs):
-                if v > 1e-9:
-                    row = np.array(self.cols[s][k])
-                    on = row >= 0
-                    out[s, days[on], row[on]] = True
+        for s, _, on, shifts in self._used():
+            out[s, days[on], shifts] = True
         return out
 
     def largest(self) -> list[int]:

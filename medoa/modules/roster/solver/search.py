@@ -64,6 +64,7 @@ GUIDE_END = 0.5
 GUIDE_BETAS = (1000.0, 300.0, 100.0, 30.0, 10.0, 0.0)  # the pull towards the LP, step by step
 GUIDE_TRIES = 1  # guided roundings, each in its own random orders
 SUPPORT_SHARE = 0.85
+SUPPORT_LEFT = 0.15  # … when at least this share of the time is left (Instance13's takes 2.5 s to build)
 # heuristic pricing before CP-SAT's full model (Instance15, 19): the support model first, for
 # SUPPORT_SHARE_FULL of the time left, when the best dive is within SUPPORT_NEAR times the LP
 SUPPORT_SHARE_FULL = 0.5
@@ -594,7 +595,7 @@ class _Run:
                 if not nviol and nobj < obj:
                     cur, obj = new, nobj
                     self.record(cur, nobj, nviol)
-            if SUPPORT_SHARE > 0:
+            if SUPPORT_SHARE > 0 and self.left() > SUPPORT_LEFT * self.time_limit:
                 cur = self.support_model(cg.support(), cur, SUPPORT_SHARE)
             return cur
 
@@ -917,7 +918,7 @@ def solve(
     elif strategy == "full" and run.left() > 0.1:
         if dp_ok and cells > FULL_CELLS:
             cur = run.restarts(cur, 0.15)
-        if run.support is not None:
+        if run.support is not None and run.left() > SUPPORT_LEFT * run.time_limit:
             cur = run.support_model(run.support, cur, SUPPORT_SHARE_FULL)
         cur = run.full(cur)
     elif strategy == "lns":
