@@ -61,8 +61,8 @@ def _book(s: Session, room: str, subject: str, day: str, start: str, end: str) -
         date_input.fill(day)
         date_input.press("Enter")
         # Tab, not Enter: the time field opens its 15-minute list on focus, and Enter picks the
-        # list's highlighted entry, which is 12:00 when the list opened before the keys arrived (as
-        # under load); leaving the field takes the typed text.
+        # list's highlighted entry, which can be 12:00 when the list opened before the keys arrived
+        # (the likely cause of one failure under load); leaving the field takes the typed text.
         time_input = field.locator(".fjs-timepicker input").first
         time_input.fill(time)
         time_input.press("Tab")

@@ -595,7 +595,7 @@ class _Run:
                 if not nviol and nobj < obj:
                     cur, obj = new, nobj
                     self.record(cur, nobj, nviol)
-            if SUPPORT_SHARE > 0 and self.left() > SUPPORT_LEFT * self.time_limit:
+            if SUPPORT_SHARE > 0:
                 cur = self.support_model(cg.support(), cur, SUPPORT_SHARE)
             return cur
 
@@ -654,13 +654,16 @@ class _Run:
     def support_model(self, support: np.ndarray, cur: list[list[int]], share: float) -> list[list[int]]:
         """CP-SAT's full model with every cell closed that no column of the LP's support works
         (``support``, staff × days × shifts; ``cur``'s cells stay open), its own neighbourhood
-        search from ``cur`` as the hint, for ``share`` of the time left; the better roster.
+        search from ``cur`` as the hint, for ``share`` of the time left; the better roster. With
+        less than ``SUPPORT_LEFT`` of the time left, ``cur`` as it is.
 
         Instance13 (120 people, the full model too big): about 6 500 of its 60 480 cells stay open,
         and from the guided rounding at half the time the search gains 1 000–1 600 where our LNS
         windows gained 500–900 (60 s, 2 workers, seeds 0–3: 2 148, 2 425, 2 211, 2 049 against
         3 097, 2 714, 2 585, 2 700; three guided roundings before it instead of one left the search
         too little time). Its own search, not the complete one: 2 702 and 2 567 with seeds 0–1."""
+        if self.left() <= SUPPORT_LEFT * self.time_limit:
+            return cur
         c = self.c
         b = Builder(c, cur, list(range(c.S)), elastic=self.elastic)
         closed = 0
@@ -918,7 +921,7 @@ def solve(
     elif strategy == "full" and run.left() > 0.1:
         if dp_ok and cells > FULL_CELLS:
             cur = run.restarts(cur, 0.15)
-        if run.support is not None and run.left() > SUPPORT_LEFT * run.time_limit:
+        if run.support is not None:
             cur = run.support_model(run.support, cur, SUPPORT_SHARE_FULL)
         cur = run.full(cur)
     elif strategy == "lns":

@@ -315,7 +315,7 @@ def test_the_support_model_searches_only_the_cells_the_lp_uses(shared_data: Path
     support or in the roster it started from. With nothing but the start's own cells open, the
     roster can only drop shifts."""
     p = read_instance(_instance(shared_data, "Instance3").read_text())
-    run = search._Run(p, 120, 1, 0, None, False)
+    run = search._Run(p, 6, 1, 0, None, False)  # each search below gets 6 s from its start
     exact = Pricing(run.c, lambda s, cost, fix: None)
     cg = ColumnGeneration(run.c, exact, time.monotonic() + 120, lambda msg: None)
     _first_columns(cg, exact)
