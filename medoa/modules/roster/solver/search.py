@@ -24,6 +24,8 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -83,6 +85,11 @@ ESCAPE = True  # heuristic pricing: when it finds nothing, a round of the exact 
 RESTART_CELLS = 20000  # staff × days up to which the LNS starts from the best of several sweep orders
 SWEEP_SHARE = 0.2  # LNS: a DP sweep after a gain while the sweeps have had at most this share of its time
 GUIDED = True  # LNS: windows of days drawn by the penalty they hold, not uniformly
+LNS_PARALLEL = True  # LNS: as many neighbourhoods at once as workers, one CP-SAT worker each
+LNS_LANES = 0  # … that many at once instead (0: as many as workers)
+LNS_DRAWS = 20  # … each drawn until it is apart from those running, at most this many times
+LNS_GAP = 7  # … apart: this many days between them, or no person in common
+LNS_LAST = 1.0  # no neighbourhood starts with less time left (Instance24 overran 0.47 s by 0.6 s)
 # product rules the DP does not model: with any of them on, rows come from CP-SAT (the fairness
 # rules are the ward's, not a person's row's)
 DP_UNSUPPORTED = tuple(r for r in PRODUCT_RULES if not r.startswith("fair_"))
@@ -160,6 +167,29 @@ class _Marginal:
                 else:
                     cost[d, rt] += sign * w
         return cost
+
+
+@dataclass
+class _Hood:
+    """A neighbourhood being solved: what it frees, its model, and the roster it was built from."""
+
+    kind: str
+    staff: list[int]
+    lo: int
+    hi: int
+    b: Builder
+    before: int  # the model's objective at the hint
+    limit: float
+    solver: cp_model.CpSolver
+    version: int  # the LNS roster's version when it was built
+    cur: list[list[int]]
+
+    def overlaps(self, staff: list[int], lo: int, hi: int) -> bool:
+        """Whether a neighbourhood of ``staff`` over ``lo``–``hi`` comes near this one: days within
+        ``LNS_GAP`` of each other and a person in common."""
+        if hi + LNS_GAP <= self.lo or self.hi + LNS_GAP <= lo:
+            return False
+        return not set(staff).isdisjoint(self.staff)
 
 
 def _single(p: Problem, s: int) -> Problem:
@@ -748,125 +778,227 @@ class _Run:
         weights = sums + 0.05 * max(1.0, float(sums.mean()))
         return self.rng.choices(range(H - w + 1), weights=weights.tolist())[0]
 
-    def lns(self, cur: list[list[int]], dp_ok: bool = False) -> list[list[int]]:
+    def _draw(
+        self,
+        kind: str,
+        size: dict[str, float],
+        block_cells: float,
+        day_penalty: np.ndarray | None,
+        stale: np.ndarray,
+        violations: list[Violation],
+    ) -> tuple[list[int], int, int]:
+        """A neighbourhood of ``kind``: its people and its days ``lo``–``hi``."""
         c = self.c
         S, H, T = c.S, c.H, c.T
+        if kind == "people":
+            k = max(1, min(S, int(size["people"])))
+            return self.rng.sample(range(S), k), 0, H
+        if kind == "window":
+            w = max(2, min(H, int(size["window"])))
+            lo = self._window_start(day_penalty, w, stale)
+            return list(range(S)), lo, lo + w
+        w = max(7, min(H, int(math.sqrt(block_cells / T) * 2)))
+        k = max(2, min(S, int(block_cells / (w * T))))
+        lo = self._window_start(day_penalty, w, stale)
+        staff = self.rng.sample(range(S), k)
+        if violations and self.rng.random() < 0.7:
+            # aim at a broken hard rule: its person and days inside the block
+            v = self.rng.choice(violations)
+            if v.staff is not None and v.day is not None:
+                lo = max(0, min(H - w, v.day - w // 2))
+                si = c.sidx[v.staff]
+                if si not in staff:
+                    staff[0] = si
+        return staff, lo, lo + w
+
+    def lns(self, cur: list[list[int]], dp_ok: bool = False) -> list[list[int]]:
+        """Our large-neighbourhood search (``_Lns``) from ``cur`` until the time is out; with
+        ``dp_ok``, DP sweeps between the neighbourhoods."""
+        return _Lns(self, cur, dp_ok).run()
+
+
+class _Lns:
+    """One run of our large-neighbourhood search (see the module's docstring and docs/roster.md).
+
+    With two workers or more, that many neighbourhoods are solved at once, one CP-SAT worker each,
+    on days (or people) apart (``_Hood.overlaps``): a second worker inside one neighbourhood gained
+    nothing (Instance20, seeds 0, 1: 8 668 and 8 199 with one, 8 719 and 8 579 with two), a second
+    neighbourhood doubles their number. A result whose roster changed meanwhile is laid onto the
+    roster as it is now and kept when the checker finds it no worse and without a broken rule. A DP
+    sweep runs beside them when due (``_Run._sweep_due``)."""
+
+    def __init__(self, run: _Run, cur: list[list[int]], dp_ok: bool) -> None:
+        self.r = run
+        c = run.c
+        S, H, T = c.S, c.H, c.T
+        self.cur = cur
+        self.dp_ok = dp_ok
         # long horizons: a person's whole row is too hard for CP-SAT, windows of days work
-        kinds = ["people", "window", "block"] if H < DP_MIN_DAYS else ["window", "block"]
-        t_lns = time.monotonic()
-        sweep_cost = 0.0  # the last sweep's seconds
-        sweep_total = 0.0  # all sweeps' seconds
-        last_sweep_it = 0
-        gained_since_sweep = False
-        stale = np.zeros(H, dtype=bool)  # days of windows solved to optimality without a gain
-        day_penalty: np.ndarray | None = None  # ``_day_penalty`` of ``cur``, None once it changes
+        self.all_kinds = ["people", "window", "block"] if H < DP_MIN_DAYS else ["window", "block"]
+        self.violations = run.evaluate(cur)[1]
+        self.kinds = ["block"] if self.violations else self.all_kinds
+        self.t0 = time.monotonic()
+        self.sweep_cost = 0.0  # the last sweep's seconds
+        self.sweep_total = 0.0  # all sweeps' seconds
+        self.last_sweep_it = 0
+        self.gained_since_sweep = False
+        self.stale = np.zeros(H, dtype=bool)  # days of windows solved to optimality without a gain
+        self.day_penalty: np.ndarray | None = None  # ``_day_penalty`` of ``cur``, None once it changes
         cells = float(os.environ.get("ROSTER_LNS_CELLS", "2500"))  # free cells of a first neighbourhood
-        size = {"people": max(2.0, min(S, cells / (H * T))), "window": max(3.0, min(H, cells / (S * T)))}
-        score = dict.fromkeys(kinds, 1.0)
-        block_cells = cells
-        it = 0
-        improved_total = 0
-        violations = self.evaluate(cur)[1]
-        if violations:
-            kinds = ["block"]
-        while self.left() > 0.3:
-            it += 1
-            due = self._sweep_due(it - last_sweep_it, sweep_cost, sweep_total, t_lns, gained_since_sweep)
-            if dp_ok and due:
-                t_s = time.monotonic()
-                cur = self.sweeps(cur, 0.2, max_sweeps=1)  # in place: ``swept`` says what changed
-                sweep_cost = time.monotonic() - t_s
-                sweep_total += sweep_cost
-                last_sweep_it = it
-                gained_since_sweep = False
-                if self.swept:
-                    stale[:] = False
-                    day_penalty = None
-            kind = self.rng.choices(kinds, weights=[score[k] for k in kinds])[0]
-            if kind != "people" and GUIDED and day_penalty is None:
-                day_penalty = self._day_penalty(cur)
-            if kind == "people":
-                k = max(1, min(S, int(size["people"])))
-                staff = self.rng.sample(range(S), k)
-                lo, hi = 0, H
-            elif kind == "window":
-                w = max(2, min(H, int(size["window"])))
-                lo = self._window_start(day_penalty, w, stale)
-                hi = lo + w
-                staff = list(range(S))
-            else:
-                w = max(7, min(H, int(math.sqrt(block_cells / T) * 2)))
-                k = max(2, min(S, int(block_cells / (w * T))))
-                lo = self._window_start(day_penalty, w, stale)
-                hi = lo + w
-                staff = self.rng.sample(range(S), k)
-                if violations and self.rng.random() < 0.7:
-                    # aim at a broken hard rule: its person and days inside the block
-                    v = self.rng.choice(violations)
-                    if v.staff is not None and v.day is not None:
-                        lo = max(0, min(H - w, v.day - w // 2))
-                        hi = lo + w
-                        si = c.sidx[v.staff]
-                        if si not in staff:
-                            staff[0] = si
-            b = Builder(c, cur, staff, lo, hi, elastic=self.elastic)
-            before = b.hint_objective()
-            limit = min(self.left(), self.sub_limit)
-            solver = _solver(limit, self.workers, self.seed + it)
-            st = solver.solve(b.m)
-            ok = st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-            gain = before - round(solver.objective_value) if ok else 0
-            if ok and gain >= 0:
-                new = b.read(solver, cur)
-                if any(new[s][lo:hi] != cur[s][lo:hi] for s in staff):
-                    day_penalty = None
-                cur = new
-                if gain > 0:
-                    gained_since_sweep = True
-                    stale[lo:hi] = False
-                elif st == cp_model.OPTIMAL and len(staff) == S:
-                    stale[lo:hi] = True
-                if self.first_feasible is None and gain > 0:
-                    obj, violations = self.evaluate(cur)
-                    if not violations:
-                        self.record(cur, obj, violations)
-                        kinds = ["people", "window", "block"] if H < DP_MIN_DAYS else ["window", "block"]
-                if gain > 0:
-                    improved_total += gain
-                    score[kind] = 0.7 * score[kind] + 0.3 * (1 + min(5.0, gain / max(1.0, solver.wall_time)))
-                    if self.on_solution is not None:
-                        obj, viol = self.evaluate(cur)
-                        self.record(cur, obj, viol)
-                else:
-                    score[kind] = max(0.2, 0.9 * score[kind])
-            else:
-                score[kind] = max(0.2, 0.9 * score[kind])
-            if self.verbose:
-                self.note(
-                    f"{kind} staff={len(staff)} days={lo}-{hi} {solver.status_name(st)} "
-                    f"{solver.wall_time:.2f}s gain {gain}"
-                )
-            # adapt sizes
-            grow = st == cp_model.OPTIMAL and solver.wall_time < 0.5 * limit
-            if kind == "block":
-                block_cells *= 1.15 if grow else 0.85
-                block_cells = max(200.0, min(block_cells, S * H * T))
-            else:
-                size[kind] *= 1.15 if grow else 0.87
-                size[kind] = max(
-                    1.0 if kind == "people" else 3.0, min(size[kind], S if kind == "people" else H)
-                )
-            if kind == "people" and size[kind] >= S and kind == "people" and grow:
-                self.optimal = True  # the whole problem solved to optimality
-                self.note("lns: the whole problem solved to optimality")
+        self.size = {"people": max(2.0, min(S, cells / (H * T))), "window": max(3.0, min(H, cells / (S * T)))}
+        self.block_cells = cells
+        self.score = dict.fromkeys(self.all_kinds, 1.0)
+        self.it = 0
+        self.improved = 0
+        self.laid = self.refused = 0  # results laid onto a newer roster, and refused there
+        self.lanes = max(1, LNS_LANES or run.workers) if LNS_PARALLEL else 1
+        self.version = 0  # the number of changes made to ``cur``
+        self.running: dict[Future[Any], _Hood] = {}
+        self.now: tuple[int, int, list[Violation]] | None = None  # version, objective, violations
+
+    def run(self) -> list[list[int]]:
+        r = self.r
+        pool = ThreadPoolExecutor(max_workers=self.lanes)
+        try:
+            while self.running or r.left() > LNS_LAST:
+                # one neighbourhood at a time while a rule is broken
+                while len(self.running) < (1 if self.violations else self.lanes) and r.left() > LNS_LAST:
+                    h = self._launch()
+                    self.running[pool.submit(h.solver.solve, h.b.m)] = h
+                if not self.running:
+                    continue
+                done, _ = wait(self.running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    self._finish(self.running.pop(fut), fut.result())
+                if r.optimal:
+                    break
+        finally:
+            pool.shutdown(wait=True)
+        r.note(
+            f"lns: {self.it} neighbourhoods, gained {self.improved}; "
+            f"{self.laid} laid on a newer roster, {self.refused} not"
+        )
+        return self.cur
+
+    def _sweep(self) -> None:
+        """A DP sweep when one is due, beside the neighbourhoods running (a core each)."""
+        r = self.r
+        due = r._sweep_due(
+            self.it - self.last_sweep_it, self.sweep_cost, self.sweep_total, self.t0, self.gained_since_sweep
+        )
+        if not (self.dp_ok and due):
+            return
+        t_s = time.monotonic()
+        self.cur = r.sweeps(self.cur, 0.2, max_sweeps=1)  # in place: ``swept`` says what changed
+        self.sweep_cost = time.monotonic() - t_s
+        self.sweep_total += self.sweep_cost
+        self.last_sweep_it = self.it + 1
+        self.gained_since_sweep = False
+        if r.swept:
+            self.stale[:] = False
+            self.day_penalty = None
+            self.version += 1
+
+    def _launch(self) -> _Hood:
+        """The next neighbourhood: a sweep first when due, then a kind drawn by its recent gains,
+        its people and days drawn apart from those running (``LNS_DRAWS`` tries), its model."""
+        r = self.r
+        self._sweep()
+        self.it += 1
+        kind = r.rng.choices(self.kinds, weights=[self.score[k] for k in self.kinds])[0]
+        if kind != "people" and GUIDED and self.day_penalty is None:
+            self.day_penalty = r._day_penalty(self.cur)
+        for _ in range(LNS_DRAWS):
+            staff, lo, hi = r._draw(
+                kind, self.size, self.block_cells, self.day_penalty, self.stale, self.violations
+            )
+            if not any(h.overlaps(staff, lo, hi) for h in self.running.values()):
                 break
-            if self.verbose and it % 20 == 0:
-                self.note(
-                    f"lns it {it}: sizes {size} block {block_cells:.0f} scores {score} "
-                    f"gained {improved_total}"
-                )
-        self.note(f"lns: {it} neighbourhoods, gained {improved_total}")
-        return cur
+        b = Builder(r.c, self.cur, staff, lo, hi, elastic=r.elastic)
+        limit = min(r.left(), r.sub_limit)
+        solver = _solver(limit, 1 if self.lanes > 1 else r.workers, r.seed + self.it)
+        snap = [row[:] for row in self.cur] if self.lanes > 1 else self.cur  # sweeps change ``cur`` in place
+        return _Hood(kind, staff, lo, hi, b, b.hint_objective(), limit, solver, self.version, snap)
+
+    def _result(self, h: _Hood) -> tuple[list[list[int]], int, bool]:
+        """The roster after ``h``'s solution, its gain and whether it changed ``cur``; when ``cur``
+        changed while ``h`` ran, ``h``'s cells on today's roster, if the checker finds it no worse."""
+        new = h.b.read(h.solver, h.cur)
+        gain = h.before - round(h.solver.objective_value)
+        changed = any(new[s][h.lo : h.hi] != h.cur[s][h.lo : h.hi] for s in h.staff)
+        if not changed or h.version == self.version:
+            return new, gain, changed
+        lay = [row[:] for row in self.cur]
+        for s, d in h.b.x:
+            lay[s][d] = new[s][d]
+        if self.now is None or self.now[0] != self.version:
+            self.now = (self.version, *self.r.evaluate(self.cur))
+        _, before, bviol = self.now
+        after, aviol = self.r.evaluate(lay)
+        if len(aviol) <= len(bviol) and after <= before:
+            self.laid += 1
+            self.now = (self.version + 1, after, aviol)
+            return lay, before - after, True
+        self.refused += 1
+        return self.cur, 0, False
+
+    def _finish(self, h: _Hood, st: Any) -> None:
+        """Take ``h``'s result: keep it when no worse, score its kind, adapt its size."""
+        r, S = self.r, self.r.c.S
+        solver, kind = h.solver, h.kind
+        gain = 0
+        if st in (cp_model.OPTIMAL, cp_model.FEASIBLE) and h.before >= round(solver.objective_value):
+            self.cur, gain, changed = self._result(h)
+            if changed:
+                self.version += 1
+                self.day_penalty = None
+            if gain > 0:
+                self.gained_since_sweep = True
+                self.stale[h.lo : h.hi] = False
+            elif st == cp_model.OPTIMAL and len(h.staff) == S:
+                self.stale[h.lo : h.hi] = True
+            if r.first_feasible is None and gain > 0:
+                obj, self.violations = r.evaluate(self.cur)
+                if not self.violations:
+                    r.record(self.cur, obj, self.violations)
+                    self.kinds = self.all_kinds
+        if gain > 0:
+            self.improved += gain
+            self.score[kind] = 0.7 * self.score[kind] + 0.3 * (
+                1 + min(5.0, gain / max(1.0, solver.wall_time))
+            )
+            if r.on_solution is not None:
+                obj, viol = r.evaluate(self.cur)
+                r.record(self.cur, obj, viol)
+        else:
+            self.score[kind] = max(0.2, 0.9 * self.score[kind])
+        if r.verbose:
+            r.note(
+                f"{kind} staff={len(h.staff)} days={h.lo}-{h.hi} {solver.status_name(st)} "
+                f"{solver.wall_time:.2f}s gain {gain}"
+            )
+        self._adapt(h, st)
+
+    def _adapt(self, h: _Hood, st: Any) -> None:
+        """Solved to optimality in under half its limit: the kind's size grows 15 %, else shrinks."""
+        r, c = self.r, self.r.c
+        kind = h.kind
+        grow = st == cp_model.OPTIMAL and h.solver.wall_time < 0.5 * h.limit
+        if kind == "block":
+            self.block_cells *= 1.15 if grow else 0.85
+            self.block_cells = max(200.0, min(self.block_cells, c.S * c.H * c.T))
+        else:
+            top = c.S if kind == "people" else c.H
+            self.size[kind] *= 1.15 if grow else 0.87
+            self.size[kind] = max(1.0 if kind == "people" else 3.0, min(self.size[kind], top))
+        if kind == "people" and len(h.staff) >= c.S and grow:
+            r.optimal = True  # the whole problem solved to optimality
+            r.note("lns: the whole problem solved to optimality")
+        if r.verbose and self.it % 20 == 0:
+            r.note(
+                f"lns it {self.it}: sizes {self.size} block {self.block_cells:.0f} scores {self.score} "
+                f"gained {self.improved}"
+            )
 
 
 def solve(

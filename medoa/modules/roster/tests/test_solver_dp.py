@@ -3,6 +3,7 @@ and the construction it gives on a year with many succession classes (Instance22
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from medoa.modules.roster.solver import Problem, check, solve
 from medoa.modules.roster.solver.curtois import read_instance
 from medoa.modules.roster.solver.model import Compiled
 from medoa.modules.roster.solver.rowdp import RowPricer
-from medoa.modules.roster.solver.search import _Run, _single
+from medoa.modules.roster.solver.search import LNS_GAP, _Hood, _Lns, _Run, _single
 
 
 def _read(shared_data: Path, name: str) -> Problem:
@@ -129,3 +130,33 @@ def test_the_lns_draws_its_windows_where_the_penalty_is(shared_data: Path) -> No
     starts = [run._window_start(day, 7, stale) for _ in range(300)]
     assert sum(44 <= lo < 60 for lo in starts) >= 0.9 * len(starts)
     assert len(set(starts)) > 5  # drawn, not the single worst window
+
+
+def test_neighbourhoods_apart_are_those_without_days_near_or_people_in_common() -> None:
+    """Two neighbourhoods run at once only apart: days ``LNS_GAP`` from each other, or no person
+    in common."""
+    h = _Hood("window", [0, 1, 2], 20, 30, None, 0, 1.0, None, 0, [])  # type: ignore[arg-type]
+    assert not h.overlaps([0, 1, 2], 30 + LNS_GAP, 40 + LNS_GAP)
+    assert not h.overlaps([0], 20 - LNS_GAP - 5, 20 - LNS_GAP)
+    assert h.overlaps([2, 3], 30 + LNS_GAP - 1, 45)
+    assert h.overlaps([1], 0, 21)
+    assert not h.overlaps([3, 4], 25, 27)
+
+
+def test_two_neighbourhoods_at_once_lay_their_rosters_on_the_newer_one(shared_data: Path) -> None:
+    """With two workers the LNS solves two neighbourhoods at once; a result whose roster changed
+    meanwhile is laid on the roster as it is now. The roster that comes out breaks no rule and
+    costs less than the one that went in."""
+    p = _read(shared_data, "Instance20")
+    run = _Run(p, 25, 2, 0, None, False)
+    cur = run.sweeps(run.construct(run.start()), 0.2, max_sweeps=2)
+    start, viol = run.evaluate(cur)
+    assert not viol
+    lns = _Lns(run, [row[:] for row in cur], dp_ok=False)
+    run.deadline = time.monotonic() + 8
+    out = lns.run()
+    obj, viol = run.evaluate(out)
+    assert not viol
+    assert obj < start
+    assert lns.lanes == 2 and lns.laid > 0
+    assert lns.improved >= start - obj
