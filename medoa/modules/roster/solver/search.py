@@ -86,7 +86,6 @@ RESTART_CELLS = 20000  # staff × days up to which the LNS starts from the best 
 SWEEP_SHARE = 0.2  # LNS: a DP sweep after a gain while the sweeps have had at most this share of its time
 GUIDED = True  # LNS: windows of days drawn by the penalty they hold, not uniformly
 LNS_PARALLEL = True  # LNS: as many neighbourhoods at once as workers, one CP-SAT worker each
-LNS_LANES = 0  # … that many at once instead (0: as many as workers)
 LNS_DRAWS = 20  # … each drawn until it is apart from those running, at most this many times
 LNS_GAP = 7  # … apart: this many days between them, or no person in common
 LNS_LAST = 1.0  # no neighbourhood starts with less time left (Instance24 overran 0.47 s by 0.6 s)
@@ -778,39 +777,6 @@ class _Run:
         weights = sums + 0.05 * max(1.0, float(sums.mean()))
         return self.rng.choices(range(H - w + 1), weights=weights.tolist())[0]
 
-    def _draw(
-        self,
-        kind: str,
-        size: dict[str, float],
-        block_cells: float,
-        day_penalty: np.ndarray | None,
-        stale: np.ndarray,
-        violations: list[Violation],
-    ) -> tuple[list[int], int, int]:
-        """A neighbourhood of ``kind``: its people and its days ``lo``–``hi``."""
-        c = self.c
-        S, H, T = c.S, c.H, c.T
-        if kind == "people":
-            k = max(1, min(S, int(size["people"])))
-            return self.rng.sample(range(S), k), 0, H
-        if kind == "window":
-            w = max(2, min(H, int(size["window"])))
-            lo = self._window_start(day_penalty, w, stale)
-            return list(range(S)), lo, lo + w
-        w = max(7, min(H, int(math.sqrt(block_cells / T) * 2)))
-        k = max(2, min(S, int(block_cells / (w * T))))
-        lo = self._window_start(day_penalty, w, stale)
-        staff = self.rng.sample(range(S), k)
-        if violations and self.rng.random() < 0.7:
-            # aim at a broken hard rule: its person and days inside the block
-            v = self.rng.choice(violations)
-            if v.staff is not None and v.day is not None:
-                lo = max(0, min(H - w, v.day - w // 2))
-                si = c.sidx[v.staff]
-                if si not in staff:
-                    staff[0] = si
-        return staff, lo, lo + w
-
     def lns(self, cur: list[list[int]], dp_ok: bool = False) -> list[list[int]]:
         """Our large-neighbourhood search (``_Lns``) from ``cur`` until the time is out; with
         ``dp_ok``, DP sweeps between the neighbourhoods."""
@@ -851,7 +817,7 @@ class _Lns:
         self.it = 0
         self.improved = 0
         self.laid = self.refused = 0  # results laid onto a newer roster, and refused there
-        self.lanes = max(1, LNS_LANES or run.workers) if LNS_PARALLEL else 1
+        self.lanes = max(1, run.workers) if LNS_PARALLEL else 1
         self.version = 0  # the number of changes made to ``cur``
         self.running: dict[Future[Any], _Hood] = {}
         self.now: tuple[int, int, list[Violation]] | None = None  # version, objective, violations
@@ -909,9 +875,7 @@ class _Lns:
         if kind != "people" and GUIDED and self.day_penalty is None:
             self.day_penalty = r._day_penalty(self.cur)
         for _ in range(LNS_DRAWS):
-            staff, lo, hi = r._draw(
-                kind, self.size, self.block_cells, self.day_penalty, self.stale, self.violations
-            )
+            staff, lo, hi = self._draw(kind)
             if not any(h.overlaps(staff, lo, hi) for h in self.running.values()):
                 break
         b = Builder(r.c, self.cur, staff, lo, hi, elastic=r.elastic)
@@ -919,6 +883,32 @@ class _Lns:
         solver = _solver(limit, 1 if self.lanes > 1 else r.workers, r.seed + self.it)
         snap = [row[:] for row in self.cur] if self.lanes > 1 else self.cur  # sweeps change ``cur`` in place
         return _Hood(kind, staff, lo, hi, b, b.hint_objective(), limit, solver, self.version, snap)
+
+    def _draw(self, kind: str) -> tuple[list[int], int, int]:
+        """A neighbourhood of ``kind``: its people and its days ``lo``–``hi``."""
+        r = self.r
+        c = r.c
+        S, H, T = c.S, c.H, c.T
+        if kind == "people":
+            k = max(1, min(S, int(self.size["people"])))
+            return r.rng.sample(range(S), k), 0, H
+        if kind == "window":
+            w = max(2, min(H, int(self.size["window"])))
+            lo = r._window_start(self.day_penalty, w, self.stale)
+            return list(range(S)), lo, lo + w
+        w = max(7, min(H, int(math.sqrt(self.block_cells / T) * 2)))
+        k = max(2, min(S, int(self.block_cells / (w * T))))
+        lo = r._window_start(self.day_penalty, w, self.stale)
+        staff = r.rng.sample(range(S), k)
+        if self.violations and r.rng.random() < 0.7:
+            # aim at a broken hard rule: its person and days inside the block
+            v = r.rng.choice(self.violations)
+            if v.staff is not None and v.day is not None:
+                lo = max(0, min(H - w, v.day - w // 2))
+                si = c.sidx[v.staff]
+                if si not in staff:
+                    staff[0] = si
+        return staff, lo, lo + w
 
     def _result(self, h: _Hood) -> tuple[list[list[int]], int, bool]:
         """The roster after ``h``'s solution, its gain and whether it changed ``cur``; when ``cur``
