@@ -329,6 +329,7 @@ def test_serve_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
+@pytest.mark.slow  # migrates two fresh data directories (~30 s): in CI and make test-all
 def test_manage_takes_the_data_dir_before_or_after_the_command(tmp_path: Path) -> None:
     # given a data directory with its keys (as `medoa demo` leaves it), and no MEDOA_ENV
     data_dir = tmp_path / "var"
@@ -395,6 +396,7 @@ def _hl7(control_id: str) -> str:
     )
 
 
+@pytest.mark.slow  # migrates a fresh data directory first (~30 s): in CI and make test-all
 def test_mllp_command_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     data_dir.mkdir()

@@ -327,6 +327,7 @@ def test_my_certificates_card_one_query_then_cached(
 # --- the demo, end to end ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # loads the whole demo hospital (14–21 s): in CI and make test-all
 @pytest.mark.django_db(transaction=True)
 def test_demo_certificate_rule_fires_on_the_first_daily_check() -> None:
     run_demo_loaders(password="Demo-Password-2026")

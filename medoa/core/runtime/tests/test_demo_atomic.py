@@ -14,6 +14,7 @@ from medoa.core.runtime.demo import demo_is_loaded, run_demo_loaders
 PASSWORD = "Demo@Pass-2026"
 
 
+@pytest.mark.slow  # loads the whole demo hospital (12–13 s): in CI and make test-all
 @pytest.mark.django_db
 def test_loading_is_all_or_nothing() -> None:
     # given a later loader that fails
