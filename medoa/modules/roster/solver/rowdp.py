@@ -38,13 +38,15 @@ def _forward(
     co: np.ndarray,
     can: np.ndarray,
     off_ok: np.ndarray,
+    full: np.ndarray,
 ) -> None:  # pragma: no cover - compiled; the DP tests check its rows against CP-SAT
     """The DP's forward pass, compiled: ``Vs[d, i, m - wlo[d]]`` from day 0's values on.
     ``graph`` is ``RowPricer.graph``: edges ``e_start[k] … e_start[k + 1]`` belong to day kind
-    ``k``; option −1 is a day off. A state with no finite value on a day sends nothing (this also
+    ``k``; option −1 is a day off; an edge of ``e_full`` (a weekend's second day worked after its
+    first) adds ``full[d]``. A state with no finite value on a day sends nothing (this also
     skips the first stretch's states once it has ended and weekend counts the days so far cannot
     have reached)."""
-    kind, e_start, e_src, e_dst, e_opt, units, counted = graph
+    kind, e_start, e_src, e_dst, e_opt, units, counted, e_full = graph
     H, n, _ = Vs.shape
     top = np.float32(INF / 2)
     zero = np.float32(0.0)
@@ -78,6 +80,8 @@ def _forward(
                 u = units[oi]
                 c = co[d, oi]
                 cnt = counted[oi]
+            if e_full[e]:
+                c = c + full[d]
             j = e_dst[e]
             lo = max(a, pa + u)
             hi = min(b, pb + u)
@@ -110,11 +114,12 @@ def _backward(
     i: int,
     m: int,
     opts: np.ndarray,
+    full: np.ndarray,
 ) -> tuple[int, int]:  # pragma: no cover - compiled
     """The path back from state ``i`` at minute ``m`` after the last day: ``opts[d]`` the option
     worked on day ``d`` ≥ 1 (untouched when off); returns the state and minute after day 0, or
     (−1, −1) when no predecessor matches (not expected: the values are the same sums)."""
-    kind, e_start, e_src, e_dst, e_opt, units, counted = graph
+    kind, e_start, e_src, e_dst, e_opt, units, counted, e_full = graph
     H = Vs.shape[0]
     top = np.float32(INF / 2)
     for d in range(H - 1, 0, -1):
@@ -136,7 +141,8 @@ def _backward(
                 if (counted[oi] and m % Q == 0) or not can[d, oi] or pm < 0:
                     continue
                 pv = _at(Vs, wlo, whi, d - 1, pi, pm)
-                if pv < top and pv + co[d, oi] == v:
+                h = full[d] if e_full[e] else np.float32(0.0)
+                if pv < top and pv + (co[d, oi] + h) == v:
                     opts[d] = oi
                     i = pi
                     m = pm
@@ -389,18 +395,21 @@ class RowPricer:
         if self.size > max_size:
             return  # too big to be used: the caller only reads ``size``
         # day kinds: 0 weekday, 1 weekend day whose previous day is not a weekend day of the same
-        # weekend, 2 the second day of a weekend
+        # weekend, 2 the second day of a weekend (also without the weekend count: the bonus for a
+        # weekend worked on both days rides on its edges, see ``price``)
         kind = []
         for d in range(H):
-            if not (self.track_w and p.is_weekend(d)):
+            if not p.is_weekend(d):
                 kind.append(0)
             elif d > 0 and p.is_weekend(d - 1) and p.weekend_index(d - 1) == p.weekend_index(d):
                 kind.append(2)
             else:
-                kind.append(1)
+                kind.append(1 if self.track_w else 0)
         self.kind = kind
+        self.second = np.array([k == 2 for k in kind])
         # edges per day kind: (source, target, option), option −1 for a day off
         flat: list[list[tuple[int, int, int]]] = []
+        tw = self.track_w
         for dk in range(3):
             off: list[tuple[int, int]] = []
             work: list[list[tuple[int, int]]] = [[] for _ in options]
@@ -410,7 +419,7 @@ class RowPricer:
                         off.append((i, idx[("O", 1, 0, False, w)]))
                     if maxc is None or k < maxc:
                         nk = min(k + 1, K)
-                        nw = w + (1 if dk == 1 else 0)
+                        nw = w + (1 if tw and dk == 1 else 0)
                         if nw <= Wm:
                             for oi in range(len(options)):
                                 if follow[q, ocls[oi]]:
@@ -418,7 +427,7 @@ class RowPricer:
                 else:
                     off.append((i, idx[("O", min(k + 1, minoff), 0, e, w)]))
                     if k >= minoff or e:
-                        nw = w + (1 if dk in (1, 2) else 0)
+                        nw = w + (1 if tw and dk in (1, 2) else 0)
                         if nw <= Wm:
                             for oi in range(len(options)):
                                 work[oi].append((i, idx[("W", 1, ocls[oi], False, nw)]))
@@ -428,6 +437,9 @@ class RowPricer:
         flat = [sorted(es) for es in flat]  # by source: a state's edges read the same values
         edges = np.array([e for es in flat for e in es], dtype=np.int64).reshape(-1, 3)
         e_src, e_dst, e_opt = (np.ascontiguousarray(edges[:, k]) for k in range(3))
+        # the edges that work a weekend's second day after its first
+        e_kind = np.repeat(np.arange(3), [len(es) for es in flat])
+        e_full = (e_kind == 2) & (e_opt >= 0) & np.array([x[0] == "W" for x in states])[e_src]
         # what the compiled passes read: day kinds, edges, minute units and counted flag per option
         self.graph = (
             np.array(kind, dtype=np.int64),
@@ -437,6 +449,7 @@ class RowPricer:
             e_opt,
             np.array(self.units, dtype=np.int64),
             np.array(self.is_counted, dtype=np.bool_),
+            np.ascontiguousarray(e_full),
         )
         self._win: tuple[np.ndarray, np.ndarray] | None = None
         self.start: list[tuple[int, int]] = [(idx[("O", 1, 0, True, 0)], -1)]
@@ -460,9 +473,12 @@ class RowPricer:
             self._win = (lo.astype(np.int64), hi.astype(np.int64))
         return self._win
 
-    def price(self, cost: np.ndarray, fix: dict[int, int] | None = None) -> list[int] | None:
+    def price(
+        self, cost: np.ndarray, fix: dict[int, int] | None = None, full: float = 0.0
+    ) -> list[int] | None:
         """The cheapest row under ``cost`` (d × T), or None when no row keeps the rules; ``fix``
-        (day → shift index, -1 for off) holds those cells as well.
+        (day → shift index, -1 for off) holds those cells as well; ``full`` is added for each
+        weekend worked on both its days (the sweeps' bonus, ``search.WEEKEND_FULL``).
 
         Only each day's window of the minute axis is stored (``_windows``): ``Vs[d, i, x]`` is the
         cheapest start of a row in state ``i`` at minute index ``lo[d] + x`` after day ``d``."""
@@ -497,7 +513,8 @@ class RowPricer:
             elif can[0, oi] and wlo[0] <= self.units[oi] < whi[0]:
                 x = self.units[oi] - wlo[0]
                 Vs[0, j, x] = min(Vs[0, j, x], co[0, oi])
-        _forward(Vs, wlo, whi, self.graph, self.at_limit, co, can, off_ok)
+        fulls = np.where(self.second, full, 0.0).astype(np.float32)
+        _forward(Vs, wlo, whi, self.graph, self.at_limit, co, can, off_ok, fulls)
         ea, eb = max(int(wlo[H - 1]), self.lo_m * Q), min(int(whi[H - 1]), (self.hi_m + 1) * Q)
         if ea >= eb:
             return None
@@ -508,7 +525,7 @@ class RowPricer:
         if _at(Vs, wlo, whi, H - 1, i, m) >= INF / 2:
             return None
         path = np.full(H, -1, dtype=np.int64)
-        i, m = _backward(Vs, wlo, whi, self.graph, Q, co, can, off_ok, i, m, path)
+        i, m = _backward(Vs, wlo, whi, self.graph, Q, co, can, off_ok, i, m, path, fulls)
         if i < 0:
             return None
         opts = [int(x) for x in path]

@@ -89,6 +89,9 @@ LNS_PARALLEL = True  # LNS: as many neighbourhoods at once as workers, one CP-SA
 LNS_DRAWS = 20  # … each drawn until it is apart from those running, at most this many times
 LNS_GAP = 7  # … apart: this many days between them, or no person in common
 LNS_LAST = 1.0  # no neighbourhood starts with less time left (Instance24 overran 0.47 s by 0.6 s)
+# the sweeps before the LNS price each weekend worked on both days at this (a bonus, see
+# ``_Run.weekend_bonus``)
+WEEKEND_FULL = -1000.0
 # product rules the DP does not model: with any of them on, rows come from CP-SAT (the fairness
 # rules are the ward's, not a person's row's)
 DP_UNSUPPORTED = tuple(r for r in PRODUCT_RULES if not r.startswith("fair_"))
@@ -248,6 +251,8 @@ class _Run:
         self.full_fits = self.c.S * self.c.H * self.c.T <= FULL_MODEL_CELLS
         self._weekend = np.array([p.is_weekend(d) for d in range(self.c.H)], dtype=float)
         self.sub_limit = float(os.environ.get("ROSTER_LNS_LIMIT", "2.0"))
+        self.bonus = 0.0  # the DP rows' price of a weekend worked on both days (``weekend_bonus``)
+        self._pairs = [ds for ds in self.c.weekend_days.values() if len(ds) == 2]
 
     def note(self, msg: str) -> None:
         line = f"{time.monotonic() - self.t0:7.2f}s {msg}"
@@ -350,7 +355,7 @@ class _Run:
                 cc += wp * self._weekend[:, None]
             if blocked:
                 cc[sorted(blocked), :] = 1e13  # not allowed (the DP's "big")
-            row = pr.price(cc, fix)
+            row = pr.price(cc, fix, full=self.bonus)
             if row is None:
                 if blocked:
                     blocked = None
@@ -484,10 +489,10 @@ class _Run:
                     break
                 marg.remove(s, cur[s])
                 cost = marg.cost(s) if pull is None else marg.cost(s) - pull[s]
-                old = colgen.row_price(cost, cur[s])
+                old = self._price(cost, cur[s])
                 row = self._row_dp(s, marg, cost=cost)
                 if row is not None:
-                    new = colgen.row_price(cost, row)
+                    new = self._price(cost, row)
                     if new < old - 1e-9:
                         cur[s] = row
                         gained += old - new
@@ -498,6 +503,38 @@ class _Run:
             if gained <= 0:
                 break
         return cur
+
+    def _price(self, cost: np.ndarray, row: list[int]) -> float:
+        """``row``'s price under ``cost``, with ``bonus`` for each weekend it works on both days."""
+        price = colgen.row_price(cost, row)
+        if self.bonus:
+            price += self.bonus * sum(row[a] >= 0 and row[b] >= 0 for a, b in self._pairs)
+        return price
+
+    def weekend_bonus(self) -> float:
+        """The price of a weekend worked on both days in the sweeps before the LNS: ``WEEKEND_FULL``
+        when someone may work fewer weekends than there are, else 0.
+
+        Weekends are what the long benchmark instances run short of: Instance20 asks for 1 239
+        weekend shifts of 50 people who may work 1 260 at most (13 weekends each), Instance21
+        and 22 ask for more than that (2 502 of 2 420, 2 721 of 2 640). A weekend worked on one
+        day spends one of the person's weekends on half of it; best responses leave such weekends
+        (the other day is covered by someone else, who is in the same position), and the roster
+        is short of weekend shifts: 81 half-worked weekends on Instance20 and 64 shifts short of
+        the cover, mostly on Saturdays and Sundays. Priced as a bonus in the sweeps before the LNS,
+        whole weekends win. 60 s, 2 workers, Instance20–24, seeds 0 and 1: 6 275, 6 405; 23 616,
+        23 688; 47 875, 48 161; 30 525, 30 139; 71 238, 75 377, against 8 589, 7 462; 27 146,
+        29 565; 71 304, 65 342; 39 158, 42 852; 85 211, 86 552 without it (docs/roster.md,
+        seventeenth session). A bonus of 300: 6 634, 30 232, 73 839 on Instance20, 23, 24; of
+        3 000: 6 162, 53 236, 75 028 on 20, 22, 24. The same bonus in the LNS's sweeps too:
+        6 481, 53 084, 75 468; a tenth of it there: within the spread. A charge on weekends
+        worked on one day instead: less (1 000: 6 282, 34 871 on Instance23, 87 648 on 24; people
+        with weekends to spare dropped them); both, 300 each: about the bonus alone."""
+        c = self.c
+        n = len(c.weekend_days)
+        if not c.enabled("max_weekends") or all(st.max_weekends >= n for st in self.p.staff):
+            return 0.0
+        return WEEKEND_FULL
 
     def evaluate(self, cur: list[list[int]]) -> tuple[int, list[Violation]]:
         obj, viol, _ = check(self.p, self.c.to_assignment(cur))
@@ -1048,6 +1085,7 @@ def solve(
         cur = run.full(cur)
     elif strategy == "lns":
         if dp_ok:
+            run.bonus = run.weekend_bonus()
             if c.H >= DP_MIN_DAYS and c.S * c.H <= RESTART_CELLS:
                 # long rows, few people: several orders fit (60 s pairs, quiet machine: Instance20
                 # 8 388 against 8 834, Instance21 30 671 against 31 720); Instance23/24 fit one;
@@ -1055,6 +1093,7 @@ def solve(
                 # against 4 165–4 280)
                 cur = run.restarts(cur, 0.2)
             cur = run.sweeps(cur, 0.5)
+            run.bonus = 0.0  # the LNS and its sweeps price the roster as it is
         cur = run.lns(cur, dp_ok=dp_ok)
     obj, viol, breakdown = check(problem, c.to_assignment(cur))
     if not viol and run.first_feasible is None:

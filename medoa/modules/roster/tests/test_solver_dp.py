@@ -3,15 +3,17 @@ and the construction it gives on a year with many succession classes (Instance22
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ortools.sat.python import cp_model
 
-from medoa.modules.roster.solver import Problem, check, solve
+from medoa.modules.roster.solver import Problem, Request, check, solve
 from medoa.modules.roster.solver.curtois import read_instance
-from medoa.modules.roster.solver.model import Compiled
+from medoa.modules.roster.solver.model import Builder, Compiled
 from medoa.modules.roster.solver.rowdp import RowPricer
 from medoa.modules.roster.solver.search import LNS_GAP, _Hood, _Lns, _Run, _single
 
@@ -34,6 +36,61 @@ def _subset(p: Problem, ids: list[str]) -> Problem:
 
 def _cost(row: list[int], cost: np.ndarray) -> float:
     return float(sum(cost[d, t] for d, t in enumerate(row) if t >= 0))
+
+
+def _weekend_price(row: list[int], cost: np.ndarray, pairs: list[list[int]], full: float) -> float:
+    return _cost(row, cost) + full * sum(row[a] >= 0 and row[b] >= 0 for a, b in pairs)
+
+
+@pytest.mark.parametrize("count_weekends", [True, False])
+def test_whole_weekends_are_priced_as_the_one_person_model_prices_them(
+    shared_data: Path, count_weekends: bool
+) -> None:
+    """The sweeps' bonus ``full`` for each weekend worked on both days (or a charge, when positive).
+    For random cell costs the DP's row keeps every rule of the person and its price with the bonus
+    is what the one-person CP-SAT model with the same bonus finds optimal; with the weekends worked
+    counted in the DP's state (column generation's form) and without (the sweeps' form; the weekend
+    maximum then out of reach)."""
+    p = _read(shared_data, "Instance7")
+    if not count_weekends:
+        p.staff = [dataclasses.replace(st, max_weekends=10**6) for st in p.staff]
+    c = Compiled(p)
+    pairs = [days for days in c.weekend_days.values() if len(days) == 2]
+    rng = np.random.default_rng(5)
+    bites = []
+    for s, full in enumerate([-40.0, -15.0, -1000.0, 30.0]):
+        cost = rng.integers(-60, 40, (c.H, c.T)).astype(float)
+        row = RowPricer(c, s, weekends=count_weekends).price(cost, full=full)
+        assert row is not None
+        one = _single(p, s)
+        one.requests = [
+            Request(p.staff[s].id, d, p.shifts[t].id, bool(cost[d, t] < 0), int(abs(cost[d, t])))
+            for d in range(c.H)
+            for t in range(c.T)
+            if cost[d, t] != 0
+        ]
+        c1 = Compiled(one)
+        assert check(one, c1.to_assignment_one(0, row))[1] == []
+        b = Builder(c1, [[-1] * c.H], [0])
+        terms = []
+        for a, z in pairs:
+            both = b.m.new_bool_var("")
+            wa, wz = b.W(0, a), b.W(0, z)
+            b.m.add(both <= wa)
+            b.m.add(both <= wz)
+            b.m.add(both >= wa + wz - 1)
+            terms.append(int(full) * both)
+        b.m.minimize(sum(w * v for w, v in b.obj) + sum(terms))
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = 30
+        solver.parameters.num_workers = 2
+        assert solver.solve(b.m) == cp_model.OPTIMAL
+        exact = b.read(solver, [[-1] * c.H])[0]
+        assert _weekend_price(row, cost, pairs, full) == _weekend_price(exact, cost, pairs, full)
+        plain = RowPricer(c, s, weekends=count_weekends).price(cost)
+        assert plain is not None
+        bites.append(_weekend_price(plain, cost, pairs, full) > _weekend_price(row, cost, pairs, full))
+    assert sum(bites) >= 2  # the bonus changes the cheapest row (not every small one does)
 
 
 def test_a_corridor_as_wide_as_the_year_prices_like_no_corridor(shared_data: Path) -> None:
