@@ -7,15 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ortools.sat.python import cp_model
 
-from medoa.modules.roster.solver import Problem, Request, check, colgen, search, solve
+from medoa.modules.roster.solver import check, colgen, search, solve
 from medoa.modules.roster.solver.colgen import ColumnGeneration, Pricing, request_costs
 from medoa.modules.roster.solver.curtois import read_instance
-from medoa.modules.roster.solver.model import Builder, Compiled
+from medoa.modules.roster.solver.model import Compiled
 from medoa.modules.roster.solver.parallel import PricingProcess
 from medoa.modules.roster.solver.rowdp import RowPricer
 from medoa.modules.roster.solver.search import _single
+
+from .exact import exact_row
 
 
 def _instance(shared_data: Path, name: str) -> Path:
@@ -23,29 +24,6 @@ def _instance(shared_data: Path, name: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not present")
     return path
-
-
-def _exact_row(
-    p: Problem, s: int, cost: np.ndarray, fix: dict[int, int]
-) -> tuple[Problem, Compiled, list[int]]:
-    """Person ``s`` alone with ``cost`` as shift requests and ``fix`` as locked cells, solved to
-    optimality by the one-person CP-SAT model: that problem, compiled, and its row."""
-    H, T = cost.shape
-    one = _single(p, s)
-    one.requests = [
-        Request(p.staff[s].id, d, p.shifts[t].id, bool(cost[d, t] < 0), int(abs(cost[d, t])))
-        for d in range(H)
-        for t in range(T)
-        if cost[d, t] != 0
-    ]
-    one.fixed = {(p.staff[s].id, d): (p.shifts[t].id if t >= 0 else None) for d, t in fix.items()}
-    c1 = Compiled(one)
-    b = Builder(c1, [[-1] * H], [0])
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = 30
-    solver.parameters.num_workers = 2
-    assert solver.solve(b.m) == cp_model.OPTIMAL
-    return one, c1, b.read(solver, [[-1] * H])[0]
 
 
 @pytest.mark.parametrize("start_weekday", [0, 6])
@@ -60,7 +38,7 @@ def test_pricing_dp_finds_the_cheapest_valid_row(shared_data: Path, start_weekda
     rng = np.random.default_rng(2)
     for s in range(6):
         cost = rng.integers(-60, 40, (c.H, c.T)).astype(float)
-        one, c1, exact = _exact_row(p, s, cost, {})
+        one, c1, exact = exact_row(p, s, cost, {})
         row = RowPricer(c, s).price(cost)
         assert row is not None
         assert check(one, c1.to_assignment_one(0, row))[1] == []
@@ -81,7 +59,7 @@ def test_pricing_dp_keeps_the_cells_a_dive_fixed(shared_data: Path) -> None:
         days = rng.choice(c.H, size=5, replace=False)
         fix = {int(d): other[d] for d in days}  # cells of a valid row: they can all hold at once
         cost = rng.integers(-60, 40, (c.H, c.T)).astype(float)
-        one, c1, exact = _exact_row(p, s, cost, fix)
+        one, c1, exact = exact_row(p, s, cost, fix)
         row = pricer.price(cost, fix)
         assert row is not None
         assert all(row[d] == t for d, t in fix.items())
@@ -247,7 +225,7 @@ def test_a_row_over_its_per_type_maximums_is_repaired_near_the_cheapest_valid_on
 
         fixed = colgen.repair(pr, limits[s], cost, None, free)
         assert fixed is not None
-        one, c1, exact = _exact_row(p, s, cost, {})
+        one, c1, exact = exact_row(p, s, cost, {})
         assert check(one, c1.to_assignment_one(0, fixed))[1] == []
         monkeypatch.setattr(colgen, "REPAIR", False)
         penalised = Pricing(c, no_fallback)(s, cost)

@@ -6,16 +6,18 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from ortools.sat.python import cp_model
 
-from medoa.modules.roster.solver import Problem, Request, check, solve
+from medoa.modules.roster.solver import Problem, check, solve
 from medoa.modules.roster.solver.curtois import read_instance
 from medoa.modules.roster.solver.model import Builder, Compiled
 from medoa.modules.roster.solver.rowdp import RowPricer
 from medoa.modules.roster.solver.search import LNS_GAP, _Hood, _Lns, _Run, _single
+
+from .exact import exact_row
 
 
 def _read(shared_data: Path, name: str) -> Problem:
@@ -62,30 +64,20 @@ def test_whole_weekends_are_priced_as_the_one_person_model_prices_them(
         cost = rng.integers(-60, 40, (c.H, c.T)).astype(float)
         row = RowPricer(c, s, weekends=count_weekends).price(cost, full=full)
         assert row is not None
-        one = _single(p, s)
-        one.requests = [
-            Request(p.staff[s].id, d, p.shifts[t].id, bool(cost[d, t] < 0), int(abs(cost[d, t])))
-            for d in range(c.H)
-            for t in range(c.T)
-            if cost[d, t] != 0
-        ]
-        c1 = Compiled(one)
+
+        def whole(b: Builder, full: float = full) -> Any:
+            terms = []
+            for a, z in pairs:
+                both = b.m.new_bool_var("")
+                wa, wz = b.W(0, a), b.W(0, z)
+                b.m.add(both <= wa)
+                b.m.add(both <= wz)
+                b.m.add(both >= wa + wz - 1)
+                terms.append(int(full) * both)
+            return sum(terms)
+
+        one, c1, exact = exact_row(p, s, cost, {}, extra=whole)
         assert check(one, c1.to_assignment_one(0, row))[1] == []
-        b = Builder(c1, [[-1] * c.H], [0])
-        terms = []
-        for a, z in pairs:
-            both = b.m.new_bool_var("")
-            wa, wz = b.W(0, a), b.W(0, z)
-            b.m.add(both <= wa)
-            b.m.add(both <= wz)
-            b.m.add(both >= wa + wz - 1)
-            terms.append(int(full) * both)
-        b.m.minimize(sum(w * v for w, v in b.obj) + sum(terms))
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = 30
-        solver.parameters.num_workers = 2
-        assert solver.solve(b.m) == cp_model.OPTIMAL
-        exact = b.read(solver, [[-1] * c.H])[0]
         assert _weekend_price(row, cost, pairs, full) == _weekend_price(exact, cost, pairs, full)
         plain = RowPricer(c, s, weekends=count_weekends).price(cost)
         assert plain is not None
