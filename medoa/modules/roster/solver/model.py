@@ -1,12 +1,12 @@
-"""The CP-SAT model of a (sub)problem: some staff free on a window of days, the rest constant.
+"""The CP-SAT model of a (sub)problem: some staff free on some days, the rest constant.
 
 ``Compiled`` turns a ``Problem`` into index form once. ``Builder`` builds the model for
-``free_staff`` × days ``[lo, hi)``; every other cell takes its value from ``cur`` (the current
-roster, ``cur[s][d]`` = shift index or -1 = off), so the same code builds the full model
-(all staff, all days), the one-person models of the construction and the neighbourhoods of the
-large-neighbourhood search. Only the constraints and objective terms that touch a free cell are
-built. Every hard rule can be made elastic (a slack variable with ``HARD_WEIGHT``), which is how an
-infeasible problem is explained; every variable gets a hint from ``cur`` (slacks and auxiliaries
+``free_staff`` × days ``[lo, hi)`` (or any set of ``days``); every other cell takes its value from
+``cur`` (the current roster, ``cur[s][d]`` = shift index or -1 = off), so the same code builds the
+full model (all staff, all days), the one-person models of the construction and the neighbourhoods
+of the large-neighbourhood search. Only the constraints and objective terms that touch a free cell
+are built. Every hard rule can be made elastic (a slack variable with ``HARD_WEIGHT``), which is how
+an infeasible problem is explained; every variable gets a hint from ``cur`` (slacks and auxiliaries
 included) so ``hint_objective`` is the objective of the current roster on this model.
 """
 
@@ -129,14 +129,19 @@ class Builder:
         hi: int | None = None,
         elastic: set[str] | frozenset[str] = frozenset(),
         cover_scale: int = 1,
+        days: list[int] | None = None,
     ) -> None:
         self.c = c
         self.p = c.p
         self.cur = cur
         self.free = sorted(free_staff)
         self.free_set = set(self.free)
-        self.lo = lo
-        self.hi = c.H if hi is None else hi
+        hi = c.H if hi is None else hi
+        # the free days: ``lo``–``hi``, or ``days`` (sorted, not necessarily adjacent; lo–hi their hull)
+        self.days = list(range(lo, hi)) if days is None else sorted(set(days))
+        self.day_set = set(self.days)
+        self.lo = self.days[0] if days else lo
+        self.hi = self.days[-1] + 1 if days else hi
         self.elastic = elastic
         self.m = cp_model.CpModel()
         self.hint: dict[int, int] = {}
@@ -157,7 +162,7 @@ class Builder:
         return v
 
     def is_free(self, s: int, d: int) -> bool:
-        return s in self.free_set and self.lo <= d < self.hi
+        return s in self.free_set and d in self.day_set
 
     def X(self, s: int, d: int, t: int) -> Any:
         if self.is_free(s, d):
@@ -265,9 +270,8 @@ class Builder:
     def _build(self) -> None:
         c = self.c
         T = c.T
-        lo, hi = self.lo, self.hi
         for s in self.free:
-            for d in range(lo, hi):
+            for d in self.days:
                 xs = [self._var("", int(self.cur[s][d] == t)) for t in range(T)]
                 w = self._var("", int(self.cur[s][d] >= 0))
                 self.m.add(sum(xs) == w)
@@ -306,9 +310,8 @@ class Builder:
         H, T = c.H, c.T
         lo, hi = self.lo, self.hi
         st = p.staff[s]
-        free_days = range(lo, hi)
         # cell rules
-        for d in free_days:
+        for d in self.days:
             if c.enabled("days_off") and d in c.days_off[s]:
                 self.le([(1, self.W(s, d))], 0, "days_off", s, (d,))
             if c.enabled("fixed") and d in c.fixed[s]:
@@ -348,16 +351,12 @@ class Builder:
                 ti = c.tidx.get(sh_id)
                 if ti is None or mx >= H:
                     continue
-                outside = sum(1 for d in range(H) if not lo <= d < hi and self.cur[s][d] == ti)
-                self.le(
-                    [(1, outside)] + [(1, self.X(s, d, ti)) for d in range(lo, hi)], mx, "max_shifts", s, ()
-                )
+                outside = sum(1 for d in range(H) if d not in self.day_set and self.cur[s][d] == ti)
+                self.le([(1, outside)] + [(1, self.X(s, d, ti)) for d in self.days], mx, "max_shifts", s, ())
         outside_min = sum(
-            c.length[self.cur[s][d]] for d in range(H) if not lo <= d < hi and self.cur[s][d] >= 0
+            c.length[self.cur[s][d]] for d in range(H) if d not in self.day_set and self.cur[s][d] >= 0
         )
-        minutes = [(1, outside_min)] + [
-            (c.length[t], self.X(s, d, t)) for d in range(lo, hi) for t in range(T)
-        ]
+        minutes = [(1, outside_min)] + [(c.length[t], self.X(s, d, t)) for d in self.days for t in range(T)]
         if c.enabled("max_minutes"):
             self.le(minutes, st.max_minutes, "max_minutes", s, ())
         if c.enabled("min_minutes") and st.min_minutes > 0:
@@ -450,11 +449,10 @@ class Builder:
 
     def _cover(self) -> None:
         c = self.c
-        lo, hi = self.lo, self.hi
-        if not any(c.cover_by_day[d] for d in range(lo, hi)):
+        if not any(c.cover_by_day[d] for d in self.days):
             return
         fixed_staff = [s for s in range(c.S) if s not in self.free_set]
-        for d in range(lo, hi):
+        for d in self.days:
             if not c.cover_by_day[d]:
                 continue
             # staff outside the neighbourhood: constants, counted per shift (and skill)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from pathlib import Path
 
@@ -216,13 +217,8 @@ def test_instance2_comes_close_to_its_known_optimum(shared_data: Path) -> None:
     assert 828 <= objective <= 828 * 1.15
 
 
-def test_model_and_checker_agree_on_every_soft_rule() -> None:
-    """The CP-SAT model's objective at a roster (its complete hint) equals the checker's."""
-    import random
-
-    from medoa.modules.roster.solver.model import Builder, Compiled
-
-    rng = random.Random(7)
+def _every_rule_soft(rng: random.Random) -> Problem:
+    """Five nurses on 14 days with every rule on and soft, requests, history and re-planning."""
     staff = [
         Staff(
             f"n{i}",
@@ -255,6 +251,15 @@ def test_model_and_checker_agree_on_every_soft_rule() -> None:
         p.rules[name] = Rule(enabled=True, hard=False, weight=3, value=value)
     for name in ("min_rest_minutes", "weekly_minutes", "weekly_rest_day", "no_night"):
         p.rules[name] = Rule(enabled=True, hard=False, weight=3, value=p.rules[name].value)
+    return p
+
+
+def test_model_and_checker_agree_on_every_soft_rule() -> None:
+    """The CP-SAT model's objective at a roster (its complete hint) equals the checker's."""
+    from medoa.modules.roster.solver.model import Builder, Compiled
+
+    rng = random.Random(7)
+    p = _every_rule_soft(rng)
     c = Compiled(p)
     for _ in range(20):
         roster = {f"n{i}": [rng.choice(["A", "P", "N", None, None]) for _ in range(14)] for i in range(5)}
@@ -263,3 +268,32 @@ def test_model_and_checker_agree_on_every_soft_rule() -> None:
         objective, viol, _ = check(p, roster)
         assert viol == []
         assert b.hint_objective() + b.offset == objective
+
+
+def test_a_neighbourhood_on_scattered_days_prices_its_change_as_the_checker_does() -> None:
+    """A model freeing some people on days not next to each other (the LNS's weekends) changes
+    nothing else, and its objective moves by what the checker's does."""
+    from ortools.sat.python import cp_model
+
+    from medoa.modules.roster.solver.model import Builder, Compiled
+
+    rng = random.Random(11)
+    p = _every_rule_soft(rng)
+    c = Compiled(p)
+    for _ in range(12):
+        roster = {f"n{i}": [rng.choice(["A", "P", "N", None, None]) for _ in range(14)] for i in range(5)}
+        cur = c.from_assignment(roster)
+        staff = rng.sample(range(5), 3)
+        days = sorted(rng.sample(range(14), 5))
+        b = Builder(c, cur, staff, days=days)
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.max_time_in_seconds = 10
+        assert solver.solve(b.m) == cp_model.OPTIMAL
+        new = b.read(solver, cur)
+        changed = {(s, d) for s in range(5) for d in range(14) if new[s][d] != cur[s][d]}
+        assert changed <= {(s, d) for s in staff for d in days}
+        before, after = check(p, roster)[0], check(p, c.to_assignment(new))[0]
+        assert after - before == round(solver.objective_value) - b.hint_objective()
+        assert after <= before
+
