@@ -9,8 +9,9 @@ large-neighbourhood search (LNS), then the independent checker and an explanatio
    softened with slack) and the broken rules become elastic for the rest of the run.
 3. Improvement until the time limit: the full model with the roster as a hint when it is small
    (``FULL_CELLS``), otherwise LNS: repeatedly free a neighbourhood — a group of people over all
-   days, a window of days for everyone, or a block of people × days — keep the rest fixed, and
-   re-solve it with CP-SAT from the current roster as a complete hint, accepting equal or better.
+   days, a window of days for everyone, a block of people × days, or (long horizons) two weekends
+   for many people — keep the rest fixed, and re-solve it with CP-SAT from the current roster as a
+   complete hint, accepting equal or better.
    The neighbourhood sizes adapt: solved to optimality quickly → larger, timed out → smaller.
 4. ``check()`` gives the objective, the breakdown and the hard violations of the result; the
    explanation groups the remaining violations (the non-zero slacks) by rule, person and days.
@@ -92,6 +93,11 @@ LNS_LAST = 1.0  # no neighbourhood starts with less time left (Instance24 overra
 # the sweeps before the LNS price each weekend worked on both days at this (a bonus, see
 # ``_Run.weekend_bonus``)
 WEEKEND_FULL = -1000.0
+WEEKENDS = True  # LNS on long horizons: neighbourhoods of a few weekends (``_Lns._draw_weekends``)
+WEEKEND_COUNT = 2  # … of this many weekends (three: Instance20 5 999 and 6 408 against 5 730 and 5 607)
+# … with this many free cells at first, as the sizes adapt: all of Instance20's and Instance22's
+# people (2 000: Instance20 6 082 and 6 152)
+WEEKEND_CELLS = 4000.0
 # product rules the DP does not model: with any of them on, rows come from CP-SAT (the fairness
 # rules are the ward's, not a person's row's)
 DP_UNSUPPORTED = tuple(r for r in PRODUCT_RULES if not r.startswith("fair_"))
@@ -177,8 +183,7 @@ class _Hood:
 
     kind: str
     staff: list[int]
-    lo: int
-    hi: int
+    days: list[int]  # sorted
     b: Builder
     before: int  # the model's objective at the hint
     limit: float
@@ -186,10 +191,18 @@ class _Hood:
     version: int  # the LNS roster's version when it was built
     cur: list[list[int]]
 
-    def overlaps(self, staff: list[int], lo: int, hi: int) -> bool:
-        """Whether a neighbourhood of ``staff`` over ``lo``–``hi`` comes near this one: days within
+    @property
+    def lo(self) -> int:
+        return self.days[0]
+
+    @property
+    def hi(self) -> int:
+        return self.days[-1] + 1
+
+    def overlaps(self, staff: list[int], days: list[int]) -> bool:
+        """Whether a neighbourhood of ``staff`` on ``days`` comes near this one: days within
         ``LNS_GAP`` of each other and a person in common."""
-        if hi + LNS_GAP <= self.lo or self.hi + LNS_GAP <= lo:
+        if not any(abs(d - e) <= LNS_GAP for d in days for e in self.days):
             return False
         return not set(staff).isdisjoint(self.staff)
 
@@ -841,6 +854,8 @@ class _Lns:
         self.dp_ok = dp_ok
         # long horizons: a person's whole row is too hard for CP-SAT, windows of days work
         self.all_kinds = ["people", "window", "block"] if H < DP_MIN_DAYS else ["window", "block"]
+        if H >= DP_MIN_DAYS and WEEKENDS and len(c.weekend_days) >= 2:
+            self.all_kinds.append("weekends")
         self.violations = run.evaluate(cur)[1]
         self.kinds = ["block"] if self.violations else self.all_kinds
         self.t0 = time.monotonic()
@@ -853,6 +868,7 @@ class _Lns:
         cells = float(os.environ.get("ROSTER_LNS_CELLS", "2500"))  # free cells of a first neighbourhood
         self.size = {"people": max(2.0, min(S, cells / (H * T))), "window": max(3.0, min(H, cells / (S * T)))}
         self.block_cells = cells
+        self.weekend_cells = WEEKEND_CELLS
         self.score = dict.fromkeys(self.all_kinds, 1.0)
         self.it = 0
         self.improved = 0
@@ -915,27 +931,29 @@ class _Lns:
         if kind != "people" and GUIDED and self.day_penalty is None:
             self.day_penalty = r._day_penalty(self.cur)
         for _ in range(LNS_DRAWS):
-            staff, lo, hi = self._draw(kind)
-            if not any(h.overlaps(staff, lo, hi) for h in self.running.values()):
+            staff, days = self._draw(kind)
+            if not any(h.overlaps(staff, days) for h in self.running.values()):
                 break
-        b = Builder(r.c, self.cur, staff, lo, hi, elastic=r.elastic)
+        b = Builder(r.c, self.cur, staff, days=days, elastic=r.elastic)
         limit = min(r.left(), r.sub_limit)
         solver = _solver(limit, 1 if self.lanes > 1 else r.workers, r.seed + self.it)
         snap = [row[:] for row in self.cur] if self.lanes > 1 else self.cur  # sweeps change ``cur`` in place
-        return _Hood(kind, staff, lo, hi, b, b.hint_objective(), limit, solver, self.version, snap)
+        return _Hood(kind, staff, b.days, b, b.hint_objective(), limit, solver, self.version, snap)
 
-    def _draw(self, kind: str) -> tuple[list[int], int, int]:
-        """A neighbourhood of ``kind``: its people and its days ``lo``–``hi``."""
+    def _draw(self, kind: str) -> tuple[list[int], list[int]]:
+        """A neighbourhood of ``kind``: its people and its days."""
         r = self.r
         c = r.c
         S, H, T = c.S, c.H, c.T
         if kind == "people":
             k = max(1, min(S, int(self.size["people"])))
-            return r.rng.sample(range(S), k), 0, H
+            return r.rng.sample(range(S), k), list(range(H))
         if kind == "window":
             w = max(2, min(H, int(self.size["window"])))
             lo = r._window_start(self.day_penalty, w, self.stale)
-            return list(range(S)), lo, lo + w
+            return list(range(S)), list(range(lo, lo + w))
+        if kind == "weekends":
+            return self._draw_weekends()
         w = max(7, min(H, int(math.sqrt(self.block_cells / T) * 2)))
         k = max(2, min(S, int(self.block_cells / (w * T))))
         lo = r._window_start(self.day_penalty, w, self.stale)
@@ -948,7 +966,27 @@ class _Lns:
                 si = c.sidx[v.staff]
                 if si not in staff:
                     staff[0] = si
-        return staff, lo, lo + w
+        return staff, list(range(lo, lo + w))
+
+    def _draw_weekends(self) -> tuple[list[int], list[int]]:
+        """``WEEKEND_COUNT`` weekends, each with its Friday and Monday: the first drawn by the penalty
+        its days hold, the others uniformly; as many people as ``weekend_cells`` allows. A person's
+        maximum of worked weekends makes weekends rigid: giving someone a weekend means taking
+        another from them, often months away, which no window of adjacent days can do."""
+        r, c = self.r, self.r.c
+        ends = sorted(c.weekend_days)
+        k = max(2, min(len(ends), WEEKEND_COUNT))
+        if GUIDED and self.day_penalty is not None:
+            weights = [float(sum(self.day_penalty[d] for d in c.weekend_days[e])) + 1.0 for e in ends]
+            first = r.rng.choices(ends, weights=weights)[0]
+        else:
+            first = r.rng.choice(ends)
+        chosen = [first, *r.rng.sample([e for e in ends if e != first], k - 1)]
+        near = {d + g for e in chosen for d in c.weekend_days[e] for g in (-1, 0, 1)}
+        days = sorted(near & set(range(c.H)))
+        n = max(2, min(c.S, int(self.weekend_cells / (len(days) * c.T))))
+        staff = list(range(c.S)) if n >= c.S else r.rng.sample(range(c.S), n)
+        return staff, days
 
     def _result(self, h: _Hood) -> tuple[list[list[int]], int, bool]:
         """The roster after ``h``'s solution, its gain and whether it changed ``cur``; when ``cur``
@@ -984,9 +1022,9 @@ class _Lns:
                 self.day_penalty = None
             if gain > 0:
                 self.gained_since_sweep = True
-                self.stale[h.lo : h.hi] = False
-            elif st == cp_model.OPTIMAL and len(h.staff) == S:
-                self.stale[h.lo : h.hi] = True
+                self.stale[h.days] = False
+            elif st == cp_model.OPTIMAL and len(h.staff) == S and kind != "weekends":
+                self.stale[h.days] = True
             if r.first_feasible is None and gain > 0:
                 obj, self.violations = r.evaluate(self.cur)
                 if not self.violations:
@@ -1017,6 +1055,9 @@ class _Lns:
         if kind == "block":
             self.block_cells *= 1.15 if grow else 0.85
             self.block_cells = max(200.0, min(self.block_cells, c.S * c.H * c.T))
+        elif kind == "weekends":
+            self.weekend_cells *= 1.15 if grow else 0.85
+            self.weekend_cells = max(200.0, min(self.weekend_cells, c.S * c.H * c.T))
         else:
             top = c.S if kind == "people" else c.H
             self.size[kind] *= 1.15 if grow else 0.87

@@ -297,3 +297,24 @@ def test_a_neighbourhood_on_scattered_days_prices_its_change_as_the_checker_does
         assert after - before == round(solver.objective_value) - b.hint_objective()
         assert after <= before
 
+
+def test_long_horizons_search_pairs_of_weekends_with_their_fridays_and_mondays() -> None:
+    """The LNS's weekend neighbourhoods (8 weeks and more): two weekends, each from Friday to
+    Monday, for everybody when they fit its cells, else for as many people as do."""
+    from medoa.modules.roster.solver import search
+
+    staff = [Staff(f"n{i}", max_weekends=4) for i in range(6)]
+    run = search._Run(ward(staff, horizon=56), 1.0, 1, 3, None, False)
+    lns = search._Lns(run, run.start(), dp_ok=True)
+    assert "weekends" in lns.all_kinds
+    saturdays = set(range(5, 56, 7))
+    for cells, people in ((10**6, 6), (2 * 8 * 3, 2), (4 * 8 * 3, 4)):
+        lns.weekend_cells = cells
+        for _ in range(10):
+            free, days = lns._draw_weekends()
+            firsts = sorted(d for d in days if d in saturdays)
+            assert len(firsts) == 2
+            assert days == sorted(d + g for d in firsts for g in (-1, 0, 1, 2) if d + g < 56)
+            assert len(set(free)) == len(free) == people
+    short = search._Run(ward(staff, horizon=28), 1.0, 1, 3, None, False)
+    assert "weekends" not in search._Lns(short, short.start(), dp_ok=True).all_kinds

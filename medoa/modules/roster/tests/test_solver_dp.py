@@ -184,12 +184,17 @@ def test_the_lns_draws_its_windows_where_the_penalty_is(shared_data: Path) -> No
 def test_neighbourhoods_apart_are_those_without_days_near_or_people_in_common() -> None:
     """Two neighbourhoods run at once only apart: days ``LNS_GAP`` from each other, or no person
     in common."""
-    h = _Hood("window", [0, 1, 2], 20, 30, None, 0, 1.0, None, 0, [])  # type: ignore[arg-type]
-    assert not h.overlaps([0, 1, 2], 30 + LNS_GAP, 40 + LNS_GAP)
-    assert not h.overlaps([0], 20 - LNS_GAP - 5, 20 - LNS_GAP)
-    assert h.overlaps([2, 3], 30 + LNS_GAP - 1, 45)
-    assert h.overlaps([1], 0, 21)
-    assert not h.overlaps([3, 4], 25, 27)
+    h = _Hood("window", [0, 1, 2], list(range(20, 30)), None, 0, 1.0, None, 0, [])  # type: ignore[arg-type]
+    assert not h.overlaps([0, 1, 2], list(range(30 + LNS_GAP, 40 + LNS_GAP)))
+    assert not h.overlaps([0], list(range(20 - LNS_GAP - 5, 20 - LNS_GAP)))
+    assert h.overlaps([2, 3], list(range(30 + LNS_GAP - 1, 45)))
+    assert h.overlaps([1], list(range(21)))
+    assert not h.overlaps([3, 4], [25, 26])
+    # scattered days (weekends): near is near any of them
+    w = _Hood("weekends", [0, 1, 2], [4, 5, 6, 7, 60, 61, 62, 63], None, 0, 1.0, None, 0, [])  # type: ignore[arg-type]
+    assert not w.overlaps([0], list(range(8 + LNS_GAP, 60 - LNS_GAP)))
+    assert w.overlaps([0], [63 + LNS_GAP])
+    assert w.overlaps([1], [60 - LNS_GAP])
 
 
 def test_two_neighbourhoods_at_once_lay_their_rosters_on_the_newer_one(shared_data: Path) -> None:
