@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from medoa.modules.roster.solver import Cover, Problem, Request, Rule, Shift, Staff, check, solve
 from medoa.modules.roster.solver.curtois import read_instance, read_solution, write_solution
+
+if TYPE_CHECKING:
+    from medoa.modules.roster.solver.model import Compiled
 
 A = Shift("A", 480, start_minute=8 * 60, kind="day")  # 白班 8–16
 P = Shift("P", 480, start_minute=16 * 60, kind="evening")  # 小夜 16–24
@@ -254,16 +259,31 @@ def _every_rule_soft(rng: random.Random) -> Problem:
     return p
 
 
-def test_model_and_checker_agree_on_every_soft_rule() -> None:
-    """The CP-SAT model's objective at a roster (its complete hint) equals the checker's."""
-    from medoa.modules.roster.solver.model import Builder, Compiled
+Drawn = Iterator[tuple[dict[str, list[str | None]], list[list[int]]]]
 
-    rng = random.Random(7)
+
+def _soft_rosters(rng: random.Random, count: int) -> tuple[Problem, Compiled, Drawn]:
+    """``_every_rule_soft``, compiled, and ``count`` random rosters on it (as given and compiled),
+    drawn one at a time from ``rng`` as the caller goes."""
+    from medoa.modules.roster.solver.model import Compiled
+
     p = _every_rule_soft(rng)
     c = Compiled(p)
-    for _ in range(20):
-        roster = {f"n{i}": [rng.choice(["A", "P", "N", None, None]) for _ in range(14)] for i in range(5)}
-        cur = c.from_assignment(roster)
+
+    def rosters() -> Drawn:
+        for _ in range(count):
+            roster = {f"n{i}": [rng.choice(["A", "P", "N", None, None]) for _ in range(14)] for i in range(5)}
+            yield roster, c.from_assignment(roster)
+
+    return p, c, rosters()
+
+
+def test_model_and_checker_agree_on_every_soft_rule() -> None:
+    """The CP-SAT model's objective at a roster (its complete hint) equals the checker's."""
+    from medoa.modules.roster.solver.model import Builder
+
+    p, c, rosters = _soft_rosters(random.Random(7), 20)
+    for roster, cur in rosters:
         b = Builder(c, cur, list(range(5)))
         objective, viol, _ = check(p, roster)
         assert viol == []
@@ -275,14 +295,11 @@ def test_a_neighbourhood_on_scattered_days_prices_its_change_as_the_checker_does
     nothing else, and its objective moves by what the checker's does."""
     from ortools.sat.python import cp_model
 
-    from medoa.modules.roster.solver.model import Builder, Compiled
+    from medoa.modules.roster.solver.model import Builder
 
     rng = random.Random(11)
-    p = _every_rule_soft(rng)
-    c = Compiled(p)
-    for _ in range(12):
-        roster = {f"n{i}": [rng.choice(["A", "P", "N", None, None]) for _ in range(14)] for i in range(5)}
-        cur = c.from_assignment(roster)
+    p, c, rosters = _soft_rosters(rng, 12)
+    for roster, cur in rosters:
         staff = rng.sample(range(5), 3)
         days = sorted(rng.sample(range(14), 5))
         b = Builder(c, cur, staff, days=days)
