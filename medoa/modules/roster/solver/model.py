@@ -12,6 +12,7 @@ included) so ``hint_objective`` is the objective of the current roster on this m
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -305,6 +306,16 @@ class Builder:
     def hint_objective(self) -> int:
         return sum(w * self.hv(v) for w, v in self.obj)
 
+    def _starts(self, first: int, end: int, back: int, before: int = 0) -> Iterable[int]:
+        """The first days ``d`` in ``first``–``end`` of a rule over days ``d − before``…``d + back``
+        that reach a free day; at the others the rule is all constants, nothing to build. On
+        scattered days (weekends months apart) this skips the hull's days between them."""
+        lo, hi = self.lo, self.hi
+        if len(self.days) == hi - lo:  # adjacent days
+            return range(max(first, lo - back), min(end, hi + before))
+        near = {d for f in self.days for d in range(f - back, f + before + 1)}
+        return sorted(d for d in near if first <= d < end)
+
     def _staff_rules(self, s: int) -> None:
         c, p = self.c, self.p
         H, T = c.H, c.T
@@ -338,7 +349,7 @@ class Builder:
                     self.le([(-1, self.X(s, d, prev[d]))], -1, "keep_previous", s, (d,))
         # successions (gap 1 and 2), one constraint per first shift: x[d, t1] + Σ x[d+g, t2] <= 1
         for (rule, g), table in c.forbid_by_rule.items():
-            for d in range(max(0, lo - g), min(hi, H - g)):
+            for d in self._starts(0, H - g, g):
                 for t1, t2s in table.items():
                     a = self.X(s, d, t1)
                     bs = [self.X(s, d + g, t2) for t2 in sorted(t2s)]
@@ -364,7 +375,7 @@ class Builder:
         # stretches
         if c.enabled("max_consecutive") and st.max_consecutive < H:
             k = st.max_consecutive
-            for d in range(max(0, lo - k), min(H - k, hi)):
+            for d in self._starts(0, H - k, k):
                 self.le(
                     [(1, self.W(s, j)) for j in range(d, d + k + 1)],
                     k,
@@ -380,7 +391,7 @@ class Builder:
                 continue
             for ln in range(1, k):
                 # stretch [a, a+ln-1] bounded by a-1 >= 0 and a+ln <= H-1
-                for a in range(max(1, lo - ln), min(H - ln, hi + 1)):
+                for a in self._starts(1, H - ln, ln, before=1):
                     inner = [self.W(s, j) for j in range(a, a + ln)]
                     outer = [self.W(s, a - 1), self.W(s, a + ln)]
                     if work:
@@ -399,7 +410,7 @@ class Builder:
         # product rules
         if c.enabled("max_consecutive_nights") and c.night:
             k = p.rule("max_consecutive_nights").value
-            for d in range(max(0, lo - k), min(H - k, hi)):
+            for d in self._starts(0, H - k, k):
                 self.le(
                     [(1, self.X(s, j, t)) for j in range(d, d + k + 1) for t in c.night],
                     k,
@@ -409,7 +420,7 @@ class Builder:
                 )
         if c.enabled("rest_after_nights") and c.night:
             k = p.rule("rest_after_nights").value
-            for d in range(max(0, lo - k - 1), min(H - 1, hi)):
+            for d in self._starts(0, H - 1, k + 1):
                 for j in range(1, k + 1):
                     if d + j < H:
                         self.clause(
@@ -420,7 +431,7 @@ class Builder:
                         )
         if c.enabled("weekly_minutes"):
             lim = st.weekly_minutes if st.weekly_minutes is not None else p.rule("weekly_minutes").value
-            for d in range(max(0, lo - 6), min(H - 6, hi)):
+            for d in self._starts(0, H - 6, 6):
                 self.le(
                     [(c.length[t], self.X(s, j, t)) for j in range(d, d + 7) for t in range(T)],
                     lim,
