@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import threading
 import time
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
@@ -37,17 +38,27 @@ class PricingProcess:
         self.pricing = pricing
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(
-            target=_serve,
-            args=(child, problem, heuristic, count_rows, seed),
-            daemon=True,
-            name="roster-pricing",
-        )
+        self.proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="roster-pricing")
         self.proc.start()
         child.close()
+        # the problem goes through the pipe, from a thread, not as the process's argument: spawn
+        # writes the argument into a pipe whose reading end this process holds until the write is
+        # done, so a child dying while it starts (its main module failing when run again, as a
+        # script without a main guard does) left a problem larger than the pipe's buffer (Instance13
+        # pickles to 96 KB) blocked for ever; a socket's send ends when the other end is gone
+        threading.Thread(
+            target=self._send_setup,
+            args=((problem, heuristic, count_rows, seed),),
+            daemon=True,
+            name="roster-pricing-setup",
+        ).start()
         self.ready = False
         self.alive = True
         self.started = time.monotonic()
+
+    def _send_setup(self, setup: tuple[Problem, bool, bool, int]) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the helper is gone: ``submit`` finds out
+            self.conn.send(setup)
 
     def submit(self, pi: np.ndarray, items: list[tuple[int, dict[int, int] | None]], escape: bool) -> bool:
         """Send a round; False when the helper is not ready yet (spawned: a second or two of
@@ -85,21 +96,28 @@ class PricingProcess:
 
     def close(self) -> None:
         self.alive = False
-        with contextlib.suppress(OSError, ValueError):
-            self.conn.send(None)
+        if self.ready:  # it reads the None and ends; still starting, it is ended here (a send
+            # could wait behind the problem's, unread)
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(None)
         self.conn.close()
-        if self.ready:  # it reads the None and ends; still starting, it is ended here
+        if self.ready:
             self.proc.join(timeout=2)
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join()
 
 
-def _serve(conn: Connection, problem: Problem, heuristic: bool, count_rows: bool, seed: int) -> None:
-    """The helper's loop: the same pricing as the caller's (``search._Run.pricing``), rows for the
-    people of each round it is sent, until it is sent None or its caller is gone."""
+def _serve(conn: Connection) -> None:
+    """The helper's loop: the problem first, then the same pricing as the caller's
+    (``search._Run.pricing``), rows for the people of each round it is sent, until it is sent None
+    or its caller is gone."""
     from . import colgen, search  # the child's own imports (a cycle at module level)
 
+    try:
+        problem, heuristic, count_rows, seed = conn.recv()
+    except (EOFError, OSError):
+        return
     run = search._Run(problem, float("inf"), 1, seed, None, False)
     run.count_rows = count_rows
     pricing = run.pricing()

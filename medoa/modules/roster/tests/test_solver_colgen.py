@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -195,6 +198,49 @@ def test_pricing_process_prices_as_this_process_does_and_its_loss_is_survived(sh
         assert cg.lower == pytest.approx(alone.lower)
     finally:
         helper.close()
+
+
+def test_a_pricing_process_dying_while_it_starts_is_given_up_not_waited_for(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """spawn runs the caller's main module again in the child: in a script without a main guard
+    the child starts a helper of its own while it starts, which multiprocessing refuses, and dies.
+    Its caller gives it up and goes on; Instance13's problem (96 KB pickled, more than a pipe
+    holds) once left the caller waiting for ever."""
+    path = _instance(shared_data, "Instance13")
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            import numpy as np
+            from medoa.modules.roster.solver.colgen import Pricing
+            from medoa.modules.roster.solver.curtois import read_instance
+            from medoa.modules.roster.solver.model import Compiled
+            from medoa.modules.roster.solver.parallel import PricingProcess
+
+            p = read_instance(open({str(path)!r}).read())
+            c = Compiled(p)
+            local = Pricing(c, lambda s, cost, fix: None)
+            helper = PricingProcess(p, local, heuristic=False, count_rows=False, seed=0)
+            started = time.monotonic()
+            while helper.alive and time.monotonic() < started + 60:
+                if helper.submit(np.zeros((c.H, c.T)), [(0, None)], False):
+                    break
+                time.sleep(0.05)
+            print("alive" if helper.alive else "given up", round(time.monotonic() - started))
+            """
+        )
+    )
+    root = Path(__file__).resolve().parents[4]
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=root, capture_output=True, text=True, timeout=90, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    verdict, seconds = out.stdout.rsplit(maxsplit=1)
+    assert verdict == "given up"
+    assert int(seconds) < 30  # the child's death is seen, not waited out (START_TIMEOUT)
+    assert "bootstrapping phase" in out.stderr  # the child's own error, as the scenario says
 
 
 def test_a_row_over_its_per_type_maximums_is_repaired_near_the_cheapest_valid_one(
