@@ -73,6 +73,12 @@ SUPPORT_LEFT = 0.15  # … when at least this share of the time is left (Instanc
 SUPPORT_SHARE_FULL = 0.5
 SUPPORT_NEAR = 1.25
 CORRIDOR = 12  # the DP rows' minutes stay within this many longest shifts of the pace
+# DP rows: bisection steps between the last penalties whose row broke a per-type maximum and the
+# first that kept them all (the penalties double from one try to the next: up to twice what it takes)
+PEN_BISECT = 4
+# the sweeps also price each row with the DP that counts weekends worked while a person's DP has at
+# most this many cells (Instance19–22: 5–12 million; Instance23/24: 150–250 million, 0.7–0.9 s a row)
+WEEKEND_DP_CELLS = 20e6
 # when the DP rows price column generation, they count the tightest per-type maximum exactly if it
 # is this small (nights: 3–4 in six weeks); a larger one stays with the penalties. Penalties that
 # keep a small maximum cost far more than the cheapest valid row (Instance15, 60 s: 4 735–4 825 in
@@ -258,6 +264,7 @@ class _Run:
         self._wp = 0.0
         self._pricers: dict[int, RowPricer] = {}
         self._pens: dict[int, np.ndarray] = {}
+        self._wpricers: dict[int, RowPricer | None] = {}
         self._limits = colgen.limits_of(self.c)
         self.count_rows = False  # the DP rows price column generation: small maximums counted
         # small enough for CP-SAT's full model after the start; beyond it our own LNS
@@ -361,6 +368,7 @@ class _Run:
         wp = 0.0
         blocked: set[int] | None = best_weekends(c, s, cost)
         first: tuple[list[int], np.ndarray] | None = None
+        lo_pen: np.ndarray | None = None  # the last penalties whose row broke a maximum
         self._hint_row = None
         for _ in range(20):
             cc = cost + pen
@@ -379,6 +387,8 @@ class _Run:
             if not viol:
                 if blocked is None:
                     self._wp = 0.8 * wp
+                if lo_pen is not None and PEN_BISECT:
+                    row, pen = self._bisect(s, pr, sub, cc - pen, fix, lo_pen, pen, row)
                 self._pens[s] = pen
                 if first is not None:
                     fixed = colgen.repair(pr, self._limits[s], first[1], fix, first[0])
@@ -397,6 +407,7 @@ class _Run:
                 # worse with it, 60 s)
                 first = (row, cc - pen)
             if "max_shifts" in rules:
+                lo_pen = pen.copy()
                 # a group of types the DP treats as one (same class and length) over the sum of its
                 # maximums gets the penalty as a whole, else the cheapest of the group takes over
                 # and the next one goes over (Instance22: a1 ↔ p1 without end)
@@ -414,6 +425,48 @@ class _Run:
             if rules - {"max_shifts", "max_weekends"}:
                 break
         return None
+
+    def _row_weekends(self, s: int, cost: np.ndarray) -> list[int] | None:
+        """Person ``s``'s cheapest row from the DP that counts weekends worked (``RowPricer`` with
+        the weekend count, in the minutes corridor) under ``cost`` and their last penalties, when it
+        keeps every rule; None when it does not or when that DP is larger than ``WEEKEND_DP_CELLS``."""
+        if s not in self._wpricers:
+            new = RowPricer(self.c, s, count=False, corridor=CORRIDOR, max_size=WEEKEND_DP_CELLS)
+            self._wpricers[s] = new if new.size <= WEEKEND_DP_CELLS and new.track_w else None
+        pr = self._wpricers[s]
+        if pr is None:
+            return None
+        pen = self._pens.get(s)
+        row = pr.price(cost if pen is None else cost + PEN_KEEP * pen, full=self.bonus)
+        if row is None or check(_single(self.p, s), self.c.to_assignment_one(s, row))[1]:
+            return None
+        return row
+
+    def _bisect(
+        self,
+        s: int,
+        pr: RowPricer,
+        sub: Problem,
+        base: np.ndarray,
+        fix: dict[int, int] | None,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        row: list[int],
+    ) -> tuple[list[int], np.ndarray]:
+        """Penalties between ``lo`` (its row broke a per-type maximum) and ``hi`` (its ``row`` keeps
+        them all), bisected: the cheapest valid row under ``base`` and the penalties that gave it."""
+        best, best_pen, best_price = row, hi, self._price(base, row)
+        for _ in range(PEN_BISECT):
+            mid = 0.5 * (lo + hi)
+            cand = pr.price(base + mid, fix, full=self.bonus)
+            if cand is None or check(sub, self.c.to_assignment_one(s, cand))[1]:
+                lo = mid
+                continue
+            hi = mid
+            price = self._price(base, cand)
+            if price < best_price:
+                best, best_pen, best_price = cand, mid, price
+        return best, best_pen
 
     def _row_cpsat(
         self,
@@ -504,6 +557,10 @@ class _Run:
                 cost = marg.cost(s) if pull is None else marg.cost(s) - pull[s]
                 old = self._price(cost, cur[s])
                 row = self._row_dp(s, marg, cost=cost)
+                # a second opinion that keeps the weekend maximum exactly, where it is small enough
+                wrow = self._row_weekends(s, cost)
+                if wrow is not None and (row is None or self._price(cost, wrow) < self._price(cost, row)):
+                    row = wrow
                 if row is not None:
                     new = self._price(cost, row)
                     if new < old - 1e-9:
