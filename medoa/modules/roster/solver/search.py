@@ -99,6 +99,7 @@ LNS_LAST = 1.0  # no neighbourhood starts with less time left (Instance24 overra
 # the sweeps before the LNS price each weekend worked on both days at this (a bonus, see
 # ``_Run.weekend_bonus``)
 WEEKEND_FULL = -1000.0
+WEEKEND_FULL_COUNTED = -300.0  # … where the sweeps count weekends (``weekend_bonus``)
 WEEKENDS = True  # LNS on long horizons: neighbourhoods of a few weekends (``_Lns._draw_weekends``)
 WEEKEND_COUNT = 2  # … of this many weekends (three: Instance20 5 999 and 6 408 against 5 730 and 5 607)
 # … with this many free cells at first, as the sizes adapt: all of Instance20's and Instance22's
@@ -426,14 +427,19 @@ class _Run:
                 break
         return None
 
+    def _weekend_pricer(self, s: int) -> RowPricer | None:
+        """Person ``s``'s DP that counts weekends worked, None when they have no weekend maximum
+        or it would have more than ``WEEKEND_DP_CELLS`` cells."""
+        if s not in self._wpricers:
+            new = RowPricer(self.c, s, count=False, corridor=CORRIDOR, max_size=WEEKEND_DP_CELLS)
+            self._wpricers[s] = new if new.size <= WEEKEND_DP_CELLS and new.track_w else None
+        return self._wpricers[s]
+
     def _row_weekends(self, s: int, cost: np.ndarray) -> list[int] | None:
         """Person ``s``'s cheapest row from the DP that counts weekends worked (``RowPricer`` with
         the weekend count, in the minutes corridor) under ``cost`` and their last penalties, when it
         keeps every rule; None when it does not or when that DP is larger than ``WEEKEND_DP_CELLS``."""
-        if s not in self._wpricers:
-            new = RowPricer(self.c, s, count=False, corridor=CORRIDOR, max_size=WEEKEND_DP_CELLS)
-            self._wpricers[s] = new if new.size <= WEEKEND_DP_CELLS and new.track_w else None
-        pr = self._wpricers[s]
+        pr = self._weekend_pricer(s)
         if pr is None:
             return None
         pen = self._pens.get(s)
@@ -600,13 +606,23 @@ class _Run:
         3 000: 6 162, 53 236, 75 028 on 20, 22, 24. The same bonus in the LNS's sweeps too:
         6 481, 53 084, 75 468; a tenth of it there: within the spread. A charge on weekends
         worked on one day instead: less (1 000: 6 282, 34 871 on Instance23, 87 648 on 24; people
-        with weekends to spare dropped them); both, 300 each: about the bonus alone."""
+        with weekends to spare dropped them); both, 300 each: about the bonus alone.
+
+        Where the sweeps also price rows with the DP that counts weekends (``_row_weekends``, for
+        everybody with a weekend maximum), a smaller bonus, ``WEEKEND_FULL_COUNTED``, does better:
+        seeds 0 and 1, Instance20 5 466, 5 514 and Instance22 39 218, 38 430 against 5 671, 5 789
+        and 40 928, 40 119 with −1 000 (Instance21 22 847, 23 010 against 23 011, 22 756).
+        Instance23/24, without that DP, stay at −1 000 (−300: 28 187 and 70 967 against 28 283 and
+        67 780)."""
         c = self.c
         n = len(c.weekend_days)
         if c.H < DP_MIN_DAYS or not c.enabled("max_weekends"):
             return 0.0  # measured on long horizons only (the DP builds their rows)
-        if all(st.max_weekends >= n for st in self.p.staff):
+        limited = [s for s, st in enumerate(self.p.staff) if st.max_weekends < n]
+        if not limited:
             return 0.0
+        if all(self._weekend_pricer(s) is not None for s in limited):
+            return WEEKEND_FULL_COUNTED
         return WEEKEND_FULL
 
     def evaluate(self, cur: list[list[int]]) -> tuple[int, list[Violation]]:

@@ -254,6 +254,9 @@ def test_the_sweeps_rows_that_count_weekends_keep_every_rule_and_find_what_block
     # a year of Instance23 is too big for it (150 million cells a person): no opinion, no time spent
     big = _Run(_read(shared_data, "Instance23"), 60, 1, 0, None, False)
     assert big._row_weekends(0, np.zeros((big.c.H, big.c.T))) is None
+    # the bonus for whole weekends before the LNS is smaller where the weekends are counted
+    assert run.weekend_bonus() == search.WEEKEND_FULL_COUNTED
+    assert big.weekend_bonus() == search.WEEKEND_FULL
 
 
 def test_bisected_penalties_give_rows_as_cheap_or_cheaper_that_keep_every_maximum(
