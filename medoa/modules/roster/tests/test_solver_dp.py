@@ -284,3 +284,29 @@ def test_bisected_penalties_give_rows_as_cheap_or_cheaper_that_keep_every_maximu
     people = range(0, len(p.staff), 2)
     assert all(prices[search.PEN_BISECT, s] <= prices[0, s] + 1e-6 for s in people)
     assert sum(prices[search.PEN_BISECT, s] < prices[0, s] - 1e-6 for s in people) >= 2
+
+
+def test_column_generation_prices_with_the_cheaper_of_the_two_dps_and_holds_its_fixings(
+    shared_data: Path,
+) -> None:
+    """Heuristic pricing (Instance19, twelve weeks): each row keeps every rule of the person, costs
+    no more than the construction DP's row, holds a dive's fixed cells, and for some people under
+    the duals of a roster the weekend-counting DP's row is the cheaper one."""
+    p = _read(shared_data, "Instance19")
+    run = _Run(p, 60, 1, 0, None, False)
+    cur = run.sweeps(run.construct(run.start()), 1.0, max_sweeps=3, quiet=True)
+    marg = _Marginal(run.c, cur)
+    cheaper = 0
+    for s in range(run.c.S):
+        marg.remove(s, cur[s])
+        cost = marg.cost(s)
+        marg.add(s, cur[s])
+        fix = {3: cur[s][3], 10: -1}
+        row = run._row_priced(s, cost, fix)
+        plain = run._row_dp(s, None, cost=cost, fix=fix)
+        assert row is not None and plain is not None
+        assert check(_single(p, s), run.c.to_assignment_one(s, row))[1] == []
+        assert row[3] == cur[s][3] and row[10] == -1
+        assert run._price(cost, row) <= run._price(cost, plain) + 1e-6
+        cheaper += run._price(cost, row) < run._price(cost, plain) - 1e-6
+    assert cheaper >= 2
