@@ -76,10 +76,10 @@ CORRIDOR = 12  # the DP rows' minutes stay within this many longest shifts of th
 # DP rows: bisection steps between the last penalties whose row broke a per-type maximum and the
 # first that kept them all (the penalties double from one try to the next: up to twice what it takes)
 PEN_BISECT = 4
-# the sweeps also price each row with the DP that counts weekends worked while a person's DP has at
-# most this many cells (Instance19–22: 5–12 million; Instance23/24: 150–250 million, 0.7–0.9 s a row)
+# the sweeps and the heuristic pricing also price each row with the DP that counts weekends worked
+# while a person's DP has at most this many cells (Instance19–22: 5–12 million; Instance23/24:
+# 150–250 million, 0.7–0.9 s a row)
 WEEKEND_DP_CELLS = 20e6
-WEEKEND_PRICING = True  # … and column generation's heuristic pricing too (``_row_priced``)
 # when the DP rows price column generation, they count the tightest per-type maximum exactly if it
 # is this small (nights: 3–4 in six weeks); a larger one stays with the penalties. Penalties that
 # keep a small maximum cost far more than the cheapest valid row (Instance15, 60 s: 4 735–4 825 in
@@ -563,11 +563,7 @@ class _Run:
                 marg.remove(s, cur[s])
                 cost = marg.cost(s) if pull is None else marg.cost(s) - pull[s]
                 old = self._price(cost, cur[s])
-                row = self._row_dp(s, marg, cost=cost)
-                # a second opinion that keeps the weekend maximum exactly, where it is small enough
-                wrow = self._row_weekends(s, cost)
-                if wrow is not None and (row is None or self._price(cost, wrow) < self._price(cost, row)):
-                    row = wrow
+                row = self._row_priced(s, cost, None)
                 if row is not None:
                     new = self._price(cost, row)
                     if new < old - 1e-9:
@@ -678,14 +674,14 @@ class _Run:
         return colgen.Pricing(self.c, self._row_priced)
 
     def _row_priced(self, s: int, cost: np.ndarray, fix: dict[int, int] | None) -> list[int] | None:
-        """Column generation's heuristic rows: the construction's DP row or the weekend-counting
-        DP's (``_row_weekends``), the cheaper. 60 s, seeds 0 and 1: Instance19 3 758, 3 397 against
-        4 425, 3 710 without the second; Instance15 4 083, 3 978 against 3 986, 4 090."""
+        """The sweeps' rows and column generation's heuristic ones: the construction's DP row or,
+        when cheaper, the weekend-counting DP's (``_row_weekends``), a second opinion that keeps the
+        weekend maximum exactly where it is small enough. In the heuristic pricing, 60 s, seeds 0
+        and 1: Instance19 3 758, 3 397 against 4 425, 3 710 without it; Instance15 4 083, 3 978
+        against 3 986, 4 090."""
         row = self._row_dp(s, None, cost=cost, fix=fix)
-        if not WEEKEND_PRICING:
-            return row
         wrow = self._row_weekends(s, cost, fix)
-        if wrow is not None and (row is None or colgen.row_price(cost, wrow) < colgen.row_price(cost, row)):
+        if wrow is not None and (row is None or self._price(cost, wrow) < self._price(cost, row)):
             return wrow
         return row
 
