@@ -267,6 +267,7 @@ class _Run:
         self._pricers: dict[int, RowPricer] = {}
         self._pens: dict[int, np.ndarray] = {}
         self._wpricers: dict[int, RowPricer | None] = {}
+        self._subs: dict[int, Problem] = {}  # each person's problem alone, for checking their rows
         self._limits = colgen.limits_of(self.c)
         self.count_rows = False  # the DP rows price column generation: small maximums counted
         # small enough for CP-SAT's full model after the start; beyond it our own LNS
@@ -363,7 +364,7 @@ class _Run:
             pr = self._pricers[s] = RowPricer(
                 c, s, count=count, weekends=False, corridor=CORRIDOR, count_limit=DP_COUNT_LIMIT
             )
-        sub = _single(self.p, s)
+        sub = self._sub(s)
         # the penalties that made this person's last row valid, a little lower: rows of the same
         # person under similar costs need similar ones (a sweep prices everybody again and again)
         pen = PEN_KEEP * self._pens.get(s, np.zeros(c.T))
@@ -428,6 +429,11 @@ class _Run:
                 break
         return None
 
+    def _sub(self, s: int) -> Problem:
+        if s not in self._subs:
+            self._subs[s] = _single(self.p, s)
+        return self._subs[s]
+
     def _weekend_pricer(self, s: int) -> RowPricer | None:
         """Person ``s``'s DP that counts weekends worked, None when they have no weekend maximum
         or it would have more than ``WEEKEND_DP_CELLS`` cells."""
@@ -445,7 +451,7 @@ class _Run:
             return None
         pen = self._pens.get(s)
         row = pr.price(cost if pen is None else cost + PEN_KEEP * pen, fix, full=self.bonus)
-        if row is None or check(_single(self.p, s), self.c.to_assignment_one(s, row))[1]:
+        if row is None or check(self._sub(s), self.c.to_assignment_one(s, row))[1]:
             return None
         return row
 
