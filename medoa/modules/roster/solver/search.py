@@ -101,6 +101,14 @@ LNS_LAST = 1.0  # no neighbourhood starts with less time left (Instance24 overra
 # ``_Run.weekend_bonus``)
 WEEKEND_FULL = -1000.0
 WEEKEND_FULL_COUNTED = -300.0  # … where the sweeps count weekends (``weekend_bonus``)
+# LNS: first passes over the horizon, windows of a few days for everybody side by side (``_Lns``)
+SLIDE = True
+SLIDE_CELLS = 1000.0  # … each window of about this many cells (staff × days × shifts), 2 days at least
+SLIDE_LIMIT = 1.0  # … CP-SAT's seconds for each
+SLIDE_SMALL = 0.001  # a pass that gains less than this share of the objective: the next one day wider
+SLIDE_MAX_DAYS = 7  # … up to this many days, then the drawn neighbourhoods
+RESTARTS_SHARE = 0.2  # before the LNS: sweeps from several orders for this share of the time left
+SWEEPS_SHARE = 0.5  # … then sweeps (with the weekend bonus) for at most this share of the time left
 WEEKENDS = True  # LNS on long horizons: neighbourhoods of a few weekends (``_Lns._draw_weekends``)
 WEEKEND_COUNT = 2  # … of this many weekends (three: Instance20 5 999 and 6 408 against 5 730 and 5 607)
 # … with this many free cells at first, as the sizes adapt: all of Instance20's and Instance22's
@@ -965,6 +973,14 @@ class _Lns:
         self.version = 0  # the number of changes made to ``cur``
         self.running: dict[Future[Any], _Hood] = {}
         self.now: tuple[int, int, list[Violation]] | None = None  # version, objective, violations
+        self.slide_w = max(2, min(SLIDE_MAX_DAYS, round(SLIDE_CELLS / (S * T))))  # the passes' windows
+        self.sliding = SLIDE and not self.violations and 4 * self.slide_w <= H
+        self.queue: list[int] = []  # first days of the windows the pass under way has still to solve
+        self.passes = 0
+        self.pass_start = 0.0
+        self.pass_gain = 0
+        if self.sliding:
+            self._new_pass()
 
     def run(self) -> list[list[int]]:
         r = self.r
@@ -1009,21 +1025,63 @@ class _Lns:
             self.day_penalty = None
             self.version += 1
 
+    def _new_pass(self) -> None:
+        """A pass over the horizon: windows of ``slide_w`` days side by side (every other pass
+        shifted by half a window), the two halves of the horizon interleaved so that two lanes
+        work apart."""
+        H, w = self.r.c.H, self.slide_w
+        self.passes += 1
+        starts = list(range((1 - self.passes % 2) * (w // 2), H - w + 1, w))
+        half = (len(starts) + 1) // 2
+        self.queue = []
+        for i, lo in enumerate(starts[:half]):
+            self.queue += [lo, *starts[half + i : half + i + 1]]
+        self.pass_start = time.monotonic()
+        self.pass_gain = 0
+
+    def _next_window(self) -> list[int] | None:
+        """The days of the pass's next window apart from those running, None when there is none.
+        A pass that gained less than ``SLIDE_SMALL`` of the objective makes the next one a day
+        wider; past ``SLIDE_MAX_DAYS`` the passes end and the drawn neighbourhoods go on."""
+        r = self.r
+        if not self.queue:
+            r.note(
+                f"lns: a pass of {self.slide_w}-day windows gained {self.pass_gain} "
+                f"in {time.monotonic() - self.pass_start:.1f}s"
+            )
+            if self.pass_gain < SLIDE_SMALL * r.evaluate(self.cur)[0]:
+                self.slide_w += 1
+            self.sliding = self.slide_w <= SLIDE_MAX_DAYS and self.slide_w * 4 <= r.c.H
+            if not self.sliding:
+                return None
+            self._new_pass()
+        everybody = list(range(r.c.S))
+        for i, lo in enumerate(self.queue):
+            days = list(range(lo, lo + self.slide_w))
+            if not any(h.overlaps(everybody, days) for h in self.running.values()):
+                del self.queue[i]
+                return days
+        return None
+
     def _launch(self) -> _Hood:
         """The next neighbourhood: a sweep first when due, then a kind drawn by its recent gains,
         its people and days drawn apart from those running (``LNS_DRAWS`` tries), its model."""
         r = self.r
         self._sweep()
         self.it += 1
-        kind = r.rng.choices(self.kinds, weights=[self.score[k] for k in self.kinds])[0]
-        if kind != "people" and GUIDED and self.day_penalty is None:
-            self.day_penalty = r._day_penalty(self.cur)
-        for _ in range(LNS_DRAWS):
-            staff, days = self._draw(kind)
-            if not any(h.overlaps(staff, days) for h in self.running.values()):
-                break
+        slide = self._next_window() if self.sliding else None
+        if slide is not None:
+            kind, staff, days = "slide", list(range(r.c.S)), slide
+        else:
+            kind = r.rng.choices(self.kinds, weights=[self.score[k] for k in self.kinds])[0]
+            if kind != "people" and GUIDED and self.day_penalty is None:
+                self.day_penalty = r._day_penalty(self.cur)
+            for _ in range(LNS_DRAWS):
+                staff, days = self._draw(kind)
+                if not any(h.overlaps(staff, days) for h in self.running.values()):
+                    break
         b = Builder(r.c, self.cur, staff, days=days, elastic=r.elastic)
-        limit = min(r.left(), r.sub_limit)
+        limit = min(r.left(), SLIDE_LIMIT if kind == "slide" else r.sub_limit)
         solver = _solver(limit, 1 if self.lanes > 1 else r.workers, r.seed + self.it)
         snap = [row[:] for row in self.cur] if self.lanes > 1 else self.cur  # sweeps change ``cur`` in place
         return _Hood(kind, staff, b.days, b, b.hint_objective(), limit, solver, self.version, snap)
@@ -1118,17 +1176,20 @@ class _Lns:
                 if not self.violations:
                     r.record(self.cur, obj, self.violations)
                     self.kinds = self.all_kinds
-        if gain > 0:
-            self.improved += gain
+        if kind == "slide":
+            self.pass_gain += gain
+        elif gain > 0:
             self.score[kind] = 0.7 * self.score[kind] + 0.3 * (
                 1 + min(5.0, gain / max(1.0, solver.wall_time))
             )
+        else:
+            self.score[kind] = max(0.2, 0.9 * self.score[kind])
+        if gain > 0:
+            self.improved += gain
             if r.on_solution is not None:
                 obj, viol = r.evaluate(self.cur)
                 r.record(self.cur, obj, viol)
-        else:
-            self.score[kind] = max(0.2, 0.9 * self.score[kind])
-        if r.verbose:
+        if r.verbose and kind != "slide":
             r.note(
                 f"{kind} staff={len(h.staff)} days={h.lo}-{h.hi} {solver.status_name(st)} "
                 f"{solver.wall_time:.2f}s gain {gain}"
@@ -1139,6 +1200,8 @@ class _Lns:
         """Solved to optimality in under half its limit: the kind's size grows 15 %, else shrinks."""
         r, c = self.r, self.r.c
         kind = h.kind
+        if kind == "slide":
+            return
         grow = st == cp_model.OPTIMAL and h.solver.wall_time < 0.5 * h.limit
         if kind == "block":
             self.block_cells *= 1.15 if grow else 0.85
@@ -1224,8 +1287,8 @@ def solve(
                 # 8 388 against 8 834, Instance21 30 671 against 31 720); Instance23/24 fit one;
                 # short rows of many people left the LNS too little time (Instance13 6 199–7 436
                 # against 4 165–4 280)
-                cur = run.restarts(cur, 0.2)
-            cur = run.sweeps(cur, 0.5)
+                cur = run.restarts(cur, RESTARTS_SHARE)
+            cur = run.sweeps(cur, SWEEPS_SHARE)
             if run.bonus:
                 # the bonus is the sweeps' price, not the roster's: the better roster goes on (from
                 # column generation's roster, Instance13's sweeps took 2 438 to 5 292)

@@ -216,6 +216,35 @@ def test_two_neighbourhoods_at_once_lay_their_rosters_on_the_newer_one(shared_da
     assert lns.improved >= start - obj
 
 
+def test_the_lns_passes_over_the_horizon_in_small_windows_for_everybody(shared_data: Path) -> None:
+    """The LNS starts with passes over the horizon: windows of a few days for everybody, side by
+    side, the two halves of the horizon interleaved so that two lanes work apart, every other pass
+    shifted by half a window. On a swept Instance20 the passes gain, the roster keeps every rule,
+    and passes that stop gaining widen their windows."""
+    p = _read(shared_data, "Instance20")
+    run = _Run(p, 30, 2, 0, None, False)
+    cur = run.sweeps(run.construct(run.start()), 0.2, max_sweeps=2)
+    start, viol = run.evaluate(cur)
+    assert not viol
+    lns = _Lns(run, [row[:] for row in cur], dp_ok=False)
+    w = lns.slide_w
+    assert w == max(2, round(search.SLIDE_CELLS / (run.c.S * run.c.T)))
+    for shift in (0, w // 2):
+        starts = sorted(lns.queue)
+        assert starts == list(range(shift, run.c.H - w + 1, w))  # side by side, every day but the ends
+        assert all(abs(a - b) > LNS_GAP + w for a, b in zip(lns.queue, lns.queue[1:]))
+        lns._new_pass()
+    run.deadline = time.monotonic() + 10
+    out = lns.run()
+    obj, viol = run.evaluate(out)
+    assert not viol
+    assert obj < start
+    passes = [line for line in run.log if "a pass of" in line]
+    assert passes and f"a pass of {w}-day windows gained" in passes[0]
+    first_gain = int(passes[0].split("gained ")[1].split()[0])
+    assert 0 < first_gain <= start - obj
+
+
 def _swept(p: Problem, monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     """Instance22's construction and six sweeps of the DP with weekends kept by blocking, no bisection."""
     monkeypatch.setattr(search, "WEEKEND_DP_CELLS", 0)
