@@ -197,21 +197,31 @@ def test_neighbourhoods_apart_are_those_without_days_near_or_people_in_common() 
     assert w.overlaps([1], [60 - LNS_GAP])
 
 
+def _lns_on_swept_instance20(shared_data: Path) -> tuple[_Run, _Lns, int]:
+    """An LNS (two lanes) on Instance20 after its construction and two sweeps, and that roster's cost."""
+    p = _read(shared_data, "Instance20")
+    run = _Run(p, 30, 2, 0, None, False)
+    cur = run.sweeps(run.construct(run.start()), 0.2, max_sweeps=2)
+    start, viol = run.evaluate(cur)
+    assert not viol
+    return run, _Lns(run, [row[:] for row in cur], dp_ok=False), start
+
+
+def _run_for(run: _Run, lns: _Lns, seconds: float, start: int) -> int:
+    """``lns`` run for ``seconds``: its roster breaks no rule and costs less than ``start``."""
+    run.deadline = time.monotonic() + seconds
+    obj, viol = run.evaluate(lns.run())
+    assert not viol
+    assert obj < start
+    return obj
+
+
 def test_two_neighbourhoods_at_once_lay_their_rosters_on_the_newer_one(shared_data: Path) -> None:
     """With two workers the LNS solves two neighbourhoods at once; a result whose roster changed
     meanwhile is laid on the roster as it is now. The roster that comes out breaks no rule and
     costs less than the one that went in."""
-    p = _read(shared_data, "Instance20")
-    run = _Run(p, 25, 2, 0, None, False)
-    cur = run.sweeps(run.construct(run.start()), 0.2, max_sweeps=2)
-    start, viol = run.evaluate(cur)
-    assert not viol
-    lns = _Lns(run, [row[:] for row in cur], dp_ok=False)
-    run.deadline = time.monotonic() + 8
-    out = lns.run()
-    obj, viol = run.evaluate(out)
-    assert not viol
-    assert obj < start
+    run, lns, start = _lns_on_swept_instance20(shared_data)
+    obj = _run_for(run, lns, 8, start)
     assert lns.lanes == 2 and lns.laid > 0
     assert lns.improved >= start - obj
 
@@ -219,29 +229,27 @@ def test_two_neighbourhoods_at_once_lay_their_rosters_on_the_newer_one(shared_da
 def test_the_lns_passes_over_the_horizon_in_small_windows_for_everybody(shared_data: Path) -> None:
     """The LNS starts with passes over the horizon: windows of a few days for everybody, side by
     side, the two halves of the horizon interleaved so that two lanes work apart, every other pass
-    shifted by half a window. On a swept Instance20 the passes gain, the roster keeps every rule,
-    and passes that stop gaining widen their windows."""
-    p = _read(shared_data, "Instance20")
-    run = _Run(p, 30, 2, 0, None, False)
-    cur = run.sweeps(run.construct(run.start()), 0.2, max_sweeps=2)
-    start, viol = run.evaluate(cur)
-    assert not viol
-    lns = _Lns(run, [row[:] for row in cur], dp_ok=False)
-    w = lns.slide_w
-    assert w == max(2, round(search.SLIDE_CELLS / (run.c.S * run.c.T)))
+    shifted by half a window. A pass that gains too little makes the next a day wider, until
+    ``SLIDE_MAX_DAYS``. On a swept Instance20 the first pass gains and the roster keeps every rule."""
+    run, lns, start = _lns_on_swept_instance20(shared_data)
+    w, H = lns.slide_w, run.c.H
+    assert w == max(2, round(search.SLIDE_CELLS / (run.c.S * run.c.T))) and lns.sliding
     for shift in (0, w // 2):
-        starts = sorted(lns.queue)
-        assert starts == list(range(shift, run.c.H - w + 1, w))  # side by side, every day but the ends
-        assert all(abs(a - b) > LNS_GAP + w for a, b in zip(lns.queue, lns.queue[1:]))
+        assert sorted(lns.queue) == list(range(shift, H - w + 1, w))  # side by side, all but the ends
+        assert all(abs(a - b) > LNS_GAP + w for a, b in zip(lns.queue, lns.queue[1:], strict=False))
         lns._new_pass()
-    run.deadline = time.monotonic() + 10
-    out = lns.run()
-    obj, viol = run.evaluate(out)
-    assert not viol
-    assert obj < start
+    # a pass that gained nothing: the next is a day wider; past the widest, the passes end
+    lns.queue, lns.pass_gain = [], 0
+    days = lns._next_window()
+    assert lns.slide_w == w + 1 and days is not None and len(days) == w + 1
+    lns.queue, lns.slide_w = [], search.SLIDE_MAX_DAYS
+    assert lns._next_window() is None and not lns.sliding
+    lns.slide_w, lns.sliding = w, True
+    lns._new_pass()
+    obj = _run_for(run, lns, 10, start)
     passes = [line for line in run.log if "a pass of" in line]
-    assert passes and f"a pass of {w}-day windows gained" in passes[0]
-    first_gain = int(passes[0].split("gained ")[1].split()[0])
+    assert passes and f"a pass of {w}-day windows gained" in passes[2]  # after the two ended above
+    first_gain = int(passes[2].split("gained ")[1].split()[0])
     assert 0 < first_gain <= start - obj
 
 
