@@ -974,7 +974,7 @@ class _Lns:
         self.running: dict[Future[Any], _Hood] = {}
         self.now: tuple[int, int, list[Violation]] | None = None  # version, objective, violations
         self.slide_w = max(2, min(SLIDE_MAX_DAYS, round(SLIDE_CELLS / (S * T))))  # the passes' windows
-        self.sliding = SLIDE and not self.violations and 4 * self.slide_w <= H
+        self.sliding = SLIDE and not self.violations and self._slide_fits()
         self.queue: list[int] = []  # first days of the windows the pass under way has still to solve
         self.passes = 0
         self.pass_start = 0.0
@@ -1039,6 +1039,17 @@ class _Lns:
         self.pass_start = time.monotonic()
         self.pass_gain = 0
 
+    def _slide_fits(self) -> bool:
+        """Whether passes of ``slide_w``-day windows go on: at most ``SLIDE_MAX_DAYS``, and four
+        windows or more in the horizon."""
+        return self.slide_w <= SLIDE_MAX_DAYS and 4 * self.slide_w <= self.r.c.H
+
+    def _evaluated(self) -> tuple[int, list[Violation]]:
+        """The checker's objective and violations of ``cur``, computed once per version of it."""
+        if self.now is None or self.now[0] != self.version:
+            self.now = (self.version, *self.r.evaluate(self.cur))
+        return self.now[1], self.now[2]
+
     def _next_window(self) -> list[int] | None:
         """The days of the pass's next window apart from those running, None when there is none.
         A pass that gained less than ``SLIDE_SMALL`` of the objective makes the next one a day
@@ -1049,9 +1060,9 @@ class _Lns:
                 f"lns: a pass of {self.slide_w}-day windows gained {self.pass_gain} "
                 f"in {time.monotonic() - self.pass_start:.1f}s"
             )
-            if self.pass_gain < SLIDE_SMALL * r.evaluate(self.cur)[0]:
+            if self.pass_gain < SLIDE_SMALL * self._evaluated()[0]:
                 self.slide_w += 1
-            self.sliding = self.slide_w <= SLIDE_MAX_DAYS and self.slide_w * 4 <= r.c.H
+            self.sliding = self._slide_fits()
             if not self.sliding:
                 return None
             self._new_pass()
@@ -1145,9 +1156,7 @@ class _Lns:
         lay = [row[:] for row in self.cur]
         for s, d in h.b.x:
             lay[s][d] = new[s][d]
-        if self.now is None or self.now[0] != self.version:
-            self.now = (self.version, *self.r.evaluate(self.cur))
-        _, before, bviol = self.now
+        before, bviol = self._evaluated()
         after, aviol = self.r.evaluate(lay)
         if len(aviol) <= len(bviol) and after <= before:
             self.laid += 1
