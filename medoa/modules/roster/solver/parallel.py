@@ -1,4 +1,4 @@
-"""A second process for column generation's pricing.
+"""A second process for column generation's pricing and for the DP sweeps' rows.
 
 While column generation runs, CP-SAT does not: the second core of a two-worker run would idle,
 and pricing is up to two thirds of a round (Instance15; GLOP the rest, on Instance13 most of it).
@@ -7,6 +7,10 @@ pricing thread against 48 without), a process does. ``PricingProcess`` starts on
 beside the web server's and CP-SAT's threads), which builds the same pricing from the same problem
 and, each round, prices the people it is sent against the round's duals. When it fails, hangs or
 dies, the caller prices everybody itself.
+
+The sweeps before the LNS (``search._Run.sweeps``) are sequential best responses, one core's work
+too: ``submit_rows`` has the helper build one person's row against the cover the others leave
+while this process builds the next person's (``search._Run._pair``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class PricingProcess:
     priced under penalties make ``pricing.exact`` False, as they would here."""
 
     def __init__(
-        self, problem: Problem, pricing: Pricing, *, heuristic: bool, count_rows: bool, seed: int
+        self, problem: Problem, pricing: Pricing | None, *, heuristic: bool, count_rows: bool, seed: int
     ) -> None:
         self.pricing = pricing
         ctx = mp.get_context("spawn")
@@ -63,6 +67,16 @@ class PricingProcess:
     def submit(self, pi: np.ndarray, items: list[tuple[int, dict[int, int] | None]], escape: bool) -> bool:
         """Send a round; False when the helper is not ready yet (spawned: a second or two of
         imports, the caller prices this round alone) or gone (then ``alive`` is False)."""
+        return self._send((pi, items, escape))
+
+    def submit_rows(self, items: list[tuple[int, np.ndarray]], bonus: float) -> bool:
+        """Send people and their cell costs (d × T) for the sweeps' rows (``search._Run._row_priced``
+        with the weekend ``bonus``); ``collect`` returns them. False as for ``submit``."""
+        return self._send(("rows", items, bonus))
+
+    def _send(self, msg: tuple[object, ...]) -> bool:
+        if not self.alive:
+            return False
         if not self.ready:
             try:
                 if not self.conn.poll():
@@ -76,7 +90,7 @@ class PricingProcess:
                 self.close()
                 return False
         try:
-            self.conn.send((pi, items, escape))
+            self.conn.send(msg)
         except (OSError, ValueError):
             self.close()
             return False
@@ -90,7 +104,7 @@ class PricingProcess:
         except (EOFError, OSError):
             self.close()
             return None
-        if not exact:
+        if not exact and self.pricing is not None:
             self.pricing.exact = False
         return rows
 
@@ -110,8 +124,8 @@ class PricingProcess:
 
 def _serve(conn: Connection) -> None:
     """The helper's loop: the problem first, then the same pricing as the caller's
-    (``search._Run.pricing``), rows for the people of each round it is sent, until it is sent None
-    or its caller is gone."""
+    (``search._Run.pricing``), rows for the people of each round it is sent (or the sweeps' rows
+    under the costs it is sent), until it is sent None or its caller is gone."""
     from . import colgen, search  # the child's own imports (a cycle at module level)
 
     try:
@@ -128,6 +142,10 @@ def _serve(conn: Connection) -> None:
     try:
         conn.send("ready")
         while (msg := conn.recv()) is not None:
+            if isinstance(msg[0], str):  # ("rows", costs, bonus); a round starts with its duals
+                _, costs, run.bonus = msg
+                conn.send(([(s, run._row_priced(s, cost, None)) for s, cost in costs], True))
+                continue
             pi, items, escaping = msg
             price = escape if escaping and escape is not None else pricing
             price.exact = True

@@ -347,3 +347,46 @@ def test_column_generation_prices_with_the_cheaper_of_the_two_dps_and_holds_its_
         assert run._price(cost, row) <= run._price(cost, plain) + 1e-6
         cheaper += run._price(cost, row) < run._price(cost, plain) - 1e-6
     assert cheaper >= 2
+
+
+def test_the_helper_process_builds_every_other_row_of_the_sweeps_and_its_loss_is_survived(
+    shared_data: Path,
+) -> None:
+    """With two workers the sweeps before the LNS send every other person's costs to a second
+    process, which builds the row this process would (a run of the same problem, fresh), while this
+    one builds the next person's. The rows keep every rule, the sweeps only gain, and when the
+    helper dies the sweeps build every row here."""
+    p = _read(shared_data, "Instance20")
+    run = _Run(p, 600, 2, 0, None, False)
+    cur = run.construct(run.start())
+    before = run.evaluate(cur)[0]
+    run.start_helper()
+    helper = run.helper
+    assert helper is not None
+    try:
+        fresh = _Run(p, 600, 1, 0, None, False)
+        marg = _Marginal(run.c, cur)
+        marg.remove(3, cur[3])
+        cost = marg.cost(3)
+        started = time.monotonic()
+        while not helper.submit_rows([(3, cost)], 0.0):  # until it is ready
+            assert helper.alive
+            assert time.monotonic() < started + 60
+            time.sleep(0.05)
+        assert helper.collect() == [(3, fresh._row_priced(3, cost, None))]
+
+        cur = run.sweeps(cur, 1.0, max_sweeps=2)
+        assert run.paired >= run.c.S // 2  # half of the first sweep's rows at least
+        obj, viol = run.evaluate(cur)
+        assert viol == []
+        assert obj < before
+        helper.proc.kill()
+        helper.proc.join()
+        paired = run.paired
+        cur = run.sweeps(cur, 1.0, max_sweeps=1)
+        assert run.helper is None
+        assert run.paired == paired
+        assert run.evaluate(cur) == (run.evaluate(cur)[0], [])
+        assert run.evaluate(cur)[0] <= obj
+    finally:
+        helper.close()
