@@ -12,6 +12,7 @@ included) so ``hint_objective`` is the objective of the current roster on this m
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -227,7 +228,7 @@ class Builder:
         top = sum(c for c, _ in vt if c > 0) if ub is None else ub - const
         if top <= b:
             return  # can never be broken
-        expr = sum(c * i for c, i in vt)
+        expr = cp_model.LinearExpr.weighted_sum([i for _, i in vt], [c for c, _ in vt])
         hard, weight = self._weight(rule)
         if hard:
             self.m.add(expr <= b)
@@ -278,6 +279,9 @@ class Builder:
                 self.m.add(sum(xs) == w)
                 self.x[(s, d)] = xs
                 self.w[(s, d)] = w
+        ends = list(c.weekend_days.values())
+        self._free_weekends = [days for days in ends if not self.day_set.isdisjoint(days)]
+        self._fixed_weekends = [days for days in ends if self.day_set.isdisjoint(days)]
         for s in self.free:
             self._staff_rules(s)
         self._cover()
@@ -356,17 +360,20 @@ class Builder:
                     if isinstance(a, int) and all(isinstance(b, int) for b in bs):
                         continue
                     self.le([(1, a)] + [(1, b) for b in bs], 1, rule, s, (d, d + g))
-        # totals over the horizon
+        # totals over the horizon: the row's counts outside the free days (counted over the whole
+        # row, less the free days: a window's model is built hundreds of times a minute)
+        row = self.cur[s]
+        outside = Counter(row)
+        outside.subtract(row[d] for d in self.days)
         if c.enabled("max_shifts"):
             for sh_id, mx in st.max_shifts.items():
                 ti = c.tidx.get(sh_id)
                 if ti is None or mx >= H:
                     continue
-                outside = sum(1 for d in range(H) if d not in self.day_set and self.cur[s][d] == ti)
-                self.le([(1, outside)] + [(1, self.X(s, d, ti)) for d in self.days], mx, "max_shifts", s, ())
-        outside_min = sum(
-            c.length[self.cur[s][d]] for d in range(H) if d not in self.day_set and self.cur[s][d] >= 0
-        )
+                self.le(
+                    [(1, outside[ti])] + [(1, self.X(s, d, ti)) for d in self.days], mx, "max_shifts", s, ()
+                )
+        outside_min = sum(c.length[t] * n for t, n in outside.items() if t >= 0)
         minutes = [(1, outside_min)] + [(c.length[t], self.X(s, d, t)) for d in self.days for t in range(T)]
         if c.enabled("max_minutes"):
             self.le(minutes, st.max_minutes, "max_minutes", s, ())
@@ -400,8 +407,10 @@ class Builder:
                         lits = [self.neg(v) for v in outer] + inner
                     self.clause(lits, rule, s, tuple(range(a, a + ln)))
         if c.enabled("max_weekends") and st.max_weekends < len(c.weekend_days):
+            # weekends apart from the free days are constants: worked or not
+            worked = sum(any(row[d] >= 0 for d in days) for days in self._fixed_weekends)
             self.le(
-                [(1, self._weekend(s, days)) for days in c.weekend_days.values()],
+                [(1, worked)] + [(1, self._weekend(s, days)) for days in self._free_weekends],
                 st.max_weekends,
                 "max_weekends",
                 s,
