@@ -23,7 +23,7 @@ import math
 import os
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ from .check import check
 from .colgen import PEN_KEEP, ColumnGeneration, Pricing
 from .model import Builder, Compiled
 from .parallel import PricingProcess
-from .problem import HARD_RULES, PRODUCT_RULES, Problem, Solution, Violation
+from .problem import FAIRNESS_KEYS, HARD_RULES, PRODUCT_RULES, Problem, Solution, Violation
 from .rowdp import RowPricer, best_weekends
 
 FULL_CELLS = 3000  # staff × days × shifts up to which CP-SAT runs its complete search
@@ -283,6 +283,7 @@ class _Run:
         self._pens: dict[int, np.ndarray] = {}
         self._wpricers: dict[int, RowPricer | None] = {}
         self._subs: dict[int, Problem] = {}  # each person's problem alone, for checking their rows
+        self._people: dict[int, Problem] = {}  # … with their requests and previous roster (``person_share``)
         self._limits = colgen.limits_of(self.c)
         self.count_rows = False  # the DP rows price column generation: small maximums counted
         # small enough for CP-SAT's full model after the start; beyond it our own LNS
@@ -738,6 +739,44 @@ class _Run:
     def evaluate(self, cur: list[list[int]]) -> tuple[int, list[Violation]]:
         obj, viol, _ = check(self.p, self.c.to_assignment(cur))
         return obj, viol
+
+    def person_share(self, s: int, row: list[int]) -> tuple[int, list[Violation]]:
+        """Person ``s``'s share of the checker's objective with ``row`` (their rules, requests and
+        previous roster; the cover and fairness rules apart) and the rules it breaks."""
+        if s not in self._people:
+            one = self._people[s] = _single(self.p, s)
+            sid = self.p.staff[s].id
+            one.requests = [rq for rq in self.p.requests if rq.staff == sid]
+            if self.p.previous is not None:
+                one.previous = {sid: self.p.previous[sid]} if sid in self.p.previous else {}
+                one.replan_days = self.p.replan_days
+        obj, viol, _ = check(self._people[s], self.c.to_assignment_one(s, row))
+        return obj, viol
+
+    def cover_share(self, cur: list[list[int]], days: list[int]) -> tuple[int, list[Violation]]:
+        """The cover's share of the checker's objective on ``days`` and its broken minimums there
+        (as ``check`` counts them: one a cover line)."""
+        c = self.c
+        minimum = self.p.rule("cover_minimum")
+        cost = 0
+        viol = []
+        for d in days:
+            count = Counter(row[d] for row in cur)
+            for cv in c.cover_by_day[d]:
+                t = c.tidx[cv.shift]
+                if cv.skill is None:
+                    n = count[t]
+                else:
+                    n = sum(1 for s, row in enumerate(cur) if row[d] == t and cv.skill in c.skills[s])
+                under = max(0, cv.requirement - n)
+                if not cv.hard:
+                    cost += under * cv.weight_under
+                elif under and minimum.hard:
+                    viol.append(Violation("cover_minimum", None, d, f"day {d} {cv.shift}: {n} staff", (d,)))
+                else:
+                    cost += minimum.weight * under
+                cost += max(0, n - cv.requirement) * cv.weight_over
+        return cost, viol
 
     def record(self, cur: list[list[int]], obj: int, viol: list[Violation]) -> None:
         if not viol and self.first_feasible is None:
@@ -1253,16 +1292,40 @@ class _Lns:
         if not changed or h.version == self.version:
             return new, gain, changed
         lay = [row[:] for row in self.cur]
-        for s, d in h.b.x:
+        cells = [(s, d) for s, d in h.b.x if new[s][d] != self.cur[s][d]]
+        for s, d in cells:
             lay[s][d] = new[s][d]
         before, bviol = self._evaluated()
-        after, aviol = self.r.evaluate(lay)
+        after, aviol = self._laid(lay, cells) or self.r.evaluate(lay)
         if len(aviol) <= len(bviol) and after <= before:
             self.laid += 1
             self.now = (self.version + 1, after, aviol)
             return lay, before - after, True
         self.refused += 1
         return self.cur, 0, False
+
+    def _laid(self, lay: list[list[int]], cells: list[tuple[int, int]]) -> tuple[int, list[Violation]] | None:
+        """The checker's objective and violations of ``lay``, ``cur`` with ``cells`` changed, from
+        the rows and days changed: each person's share (``_Run.person_share``) and each day's cover
+        (``_Run.cover_share``) differ, the rest is ``cur``'s. None where only the whole check tells:
+        ``cur`` breaks a rule, or a fairness rule ties everybody's rows. A check of a year of 50
+        people takes 22 ms; Instance22 laid 221 results in a minute."""
+        r = self.r
+        before, bviol = self._evaluated()
+        if bviol or any(r.c.enabled(rule) for rule in FAIRNESS_KEYS):
+            return None
+        people = sorted({s for s, _ in cells})
+        days = sorted({d for _, d in cells})
+        after = before
+        viol: list[Violation] = []
+        for s in people:
+            old, _ = r.person_share(s, self.cur[s])
+            obj, broken = r.person_share(s, lay[s])
+            after += obj - old
+            viol += broken
+        old, _ = r.cover_share(self.cur, days)
+        obj, broken = r.cover_share(lay, days)
+        return after + obj - old, viol + broken
 
     def _finish(self, h: _Hood, st: Any) -> None:
         """Take ``h``'s result: keep it when no worse, score its kind, adapt its size."""

@@ -4,6 +4,7 @@ and the construction it gives on a year with many succession classes (Instance22
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,34 @@ def test_two_neighbourhoods_at_once_lay_their_rosters_on_the_newer_one(shared_da
     obj = _run_for(run, lns, 8, start)
     assert lns.lanes == 2 and lns.laid > 0
     assert lns.improved >= start - obj
+
+
+def test_a_result_laid_on_a_newer_roster_is_checked_from_the_people_and_days_it_changes(
+    shared_data: Path,
+) -> None:
+    """Laying a result on a newer roster prices only what changed: the people's shares (their rules
+    and requests) and the days' cover. It gives the whole check's objective, and a broken rule
+    where the whole check finds one; with a fairness rule on, it leaves the roster to the whole
+    check."""
+    run, lns, _ = _lns_on_swept_instance20(shared_data)
+    rng = random.Random(5)
+    broken = 0
+    for _ in range(40):
+        people = rng.sample(range(run.c.S), rng.randint(1, 4))
+        lo = rng.randrange(run.c.H - 5)
+        cells = [(s, d) for s in people for d in range(lo, lo + rng.randint(1, 5))]
+        lay = [row[:] for row in lns.cur]
+        for s, d in cells:
+            lay[s][d] = rng.randrange(-1, run.c.T)
+        laid = lns._laid(lay, cells)
+        obj, viol = run.evaluate(lay)
+        assert laid is not None
+        assert laid[0] == obj
+        assert bool(laid[1]) == bool(viol)
+        broken += bool(viol)
+    assert 0 < broken < 40  # both kinds were laid
+    run.c.on["fair_weekends"] = True  # as compiled from a ward with the rule on
+    assert lns._laid(lay, cells) is None
 
 
 def test_the_lns_passes_over_the_horizon_in_small_windows_for_everybody(shared_data: Path) -> None:
