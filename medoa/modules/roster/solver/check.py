@@ -251,36 +251,7 @@ def check(problem: Problem, assignment: Assignment) -> tuple[int, list[Violation
         if not rq.on and hit:
             T.cost("shift_off_request", rq.weight)
 
-    # cover: the staff on each day and shift counted once (and per skill they have, where the cover
-    # asks for skills), not once per cover line (a year of 50 people: 3 640 lines)
-    skilled = any(cv.skill is not None for cv in p.cover)
-    count: dict[tuple[int, str], int] = defaultdict(int)
-    skill_count: dict[tuple[int, str, str], int] = defaultdict(int)
-    for st in p.staff:
-        for d, x in enumerate(rows[st.id]):
-            if x is not None:
-                count[d, x] += 1
-                for sk in st.skills if skilled else ():
-                    skill_count[d, x, sk] += 1
-    for cv in p.cover:
-        if cv.skill is None:
-            n = count.get((cv.day, cv.shift), 0)
-        else:
-            n = skill_count.get((cv.day, cv.shift, cv.skill), 0)
-        under = max(0, cv.requirement - n)
-        over = max(0, n - cv.requirement)
-        if cv.hard:
-            T.add(
-                "cover_minimum",
-                under,
-                None,
-                [cv.day],
-                f"day {cv.day} {cv.shift}: {n} staff{' with ' + cv.skill if cv.skill else ''}, "
-                f"at least {cv.requirement}",
-            )
-        else:
-            T.cost("cover_under", under * cv.weight_under)
-        T.cost("cover_over", over * cv.weight_over)
+    _cover(p, rows, T)
 
     # re-planning: keep the previous roster outside the re-planned days
     if p.previous is not None and on("keep_previous"):
@@ -320,3 +291,49 @@ def check(problem: Problem, assignment: Assignment) -> tuple[int, list[Violation
 
     breakdown = {k: v for k, v in T.breakdown.items() if v}
     return sum(breakdown.values()), T.violations, breakdown
+
+
+def _cover(p: Problem, rows: Assignment, T: _Tally, days: set[int] | None = None) -> None:
+    """The cover lines (of ``days``, or all) against ``rows``: under- and over-cover costs and
+    broken minimums into ``T``. The staff on each day and shift are counted once (and per skill
+    they have, where the cover asks for skills), not once per cover line (a year of 50 people has
+    3 640 lines)."""
+    lines = p.cover if days is None else [cv for cv in p.cover if cv.day in days]
+    skilled = any(cv.skill is not None for cv in lines)
+    count: dict[tuple[int, str], int] = defaultdict(int)
+    skill_count: dict[tuple[int, str, str], int] = defaultdict(int)
+    for st in p.staff:
+        row = rows[st.id]
+        for d in range(p.horizon) if days is None else days:
+            x = row[d]
+            if x is not None:
+                count[d, x] += 1
+                for sk in st.skills if skilled else ():
+                    skill_count[d, x, sk] += 1
+    for cv in lines:
+        if cv.skill is None:
+            n = count.get((cv.day, cv.shift), 0)
+        else:
+            n = skill_count.get((cv.day, cv.shift, cv.skill), 0)
+        under = max(0, cv.requirement - n)
+        over = max(0, n - cv.requirement)
+        if cv.hard:
+            T.add(
+                "cover_minimum",
+                under,
+                None,
+                [cv.day],
+                f"day {cv.day} {cv.shift}: {n} staff{' with ' + cv.skill if cv.skill else ''}, "
+                f"at least {cv.requirement}",
+            )
+        else:
+            T.cost("cover_under", under * cv.weight_under)
+        T.cost("cover_over", over * cv.weight_over)
+
+
+def cover_share(problem: Problem, assignment: Assignment, days: set[int]) -> tuple[int, list[Violation]]:
+    """The cover's share of ``check``'s objective on ``days`` and the minimums broken there (the
+    LNS prices a result laid on a newer roster from the days it changes)."""
+    T = _Tally(problem)
+    _cover(problem, assignment, T, days)
+    return sum(T.breakdown.values()), T.violations
