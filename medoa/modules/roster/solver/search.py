@@ -97,6 +97,11 @@ SWEEP_PROCESS = True
 ESCAPE = True  # heuristic pricing: when it finds nothing, a round of the exact DP (counting one maximum)
 RESTART_CELLS = 20000  # staff × days up to which the LNS starts from the best of several sweep orders
 SWEEP_SHARE = 0.2  # LNS: a DP sweep after a gain while the sweeps have had at most this share of its time
+# … on rosters of more than ``RESTART_CELLS`` staff × days (Instance23, 24), where a neighbourhood
+# gains little (Instance23: 58 in half a minute gained 1 572, four sweeps of 2 s each 2 292). 60 s,
+# seeds 0–5, Instance23 mean 28 031 against 28 597 (better on four); seeds 0–2, Instance24 65 285,
+# 66 987, 67 282 against 67 945, 70 019, 68 769
+SWEEP_SHARE_BIG = 0.4
 GUIDED = True  # LNS: windows of days drawn by the penalty they hold, not uniformly
 LNS_PARALLEL = True  # LNS: as many neighbourhoods at once as workers, one CP-SAT worker each
 LNS_DRAWS = 20  # … each drawn until it is apart from those running, at most this many times
@@ -1007,13 +1012,16 @@ class _Run:
 
     def _sweep_due(self, its: int, last: float, total: float, t_lns: float, gained: bool) -> bool:
         """Whether a DP sweep runs before the next neighbourhood: after a gain, while the sweeps
-        have had at most ``SWEEP_SHARE`` of the LNS's time (a sweep of Instance20 takes 0.1 s, a
-        window 0.3–2 s), or (``SWEEP_SHARE`` 0) every eight neighbourhoods while one sweep is under
+        have had at most ``SWEEP_SHARE`` of the LNS's time (``SWEEP_SHARE_BIG`` on the largest
+        rosters; a sweep of Instance20 takes 0.1 s, a window 0.3–2 s), or (``SWEEP_SHARE`` 0)
+        every eight neighbourhoods while one sweep is under
         a fifth of the time left. With the drawn windows (``_window_start``), 60 s, 2 workers, seeds
         0–2, means: Instance20 8 357 against 8 622, Instance23 38 147 against 39 017, Instance21,
         22 and 24 within 1 % (28 989, 65 864, 85 039 against 29 165, 65 963, 84 997)."""
         if SWEEP_SHARE > 0:
-            return gained and total <= SWEEP_SHARE * (time.monotonic() - t_lns)
+            big = self.c.S * self.c.H > RESTART_CELLS
+            share = SWEEP_SHARE_BIG if big else SWEEP_SHARE
+            return gained and total <= share * (time.monotonic() - t_lns)
         return its >= 8 and last < 0.2 * self.left()
 
     def _day_penalty(self, cur: list[list[int]]) -> np.ndarray:
