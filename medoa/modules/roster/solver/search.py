@@ -1014,10 +1014,10 @@ class _Run:
         """Whether a DP sweep runs before the next neighbourhood: after a gain, while the sweeps
         have had at most ``SWEEP_SHARE`` of the LNS's time (``SWEEP_SHARE_BIG`` on the largest
         rosters; a sweep of Instance20 takes 0.1 s, a window 0.3–2 s), or (``SWEEP_SHARE`` 0)
-        every eight neighbourhoods while one sweep is under
-        a fifth of the time left. With the drawn windows (``_window_start``), 60 s, 2 workers, seeds
-        0–2, means: Instance20 8 357 against 8 622, Instance23 38 147 against 39 017, Instance21,
-        22 and 24 within 1 % (28 989, 65 864, 85 039 against 29 165, 65 963, 84 997)."""
+        every eight neighbourhoods while one sweep is under a fifth of the time left. With the
+        drawn windows (``_window_start``), 60 s, 2 workers, seeds 0–2, means: Instance20 8 357
+        against 8 622, Instance23 38 147 against 39 017, Instance21, 22 and 24 within 1 % (28 989,
+        65 864, 85 039 against 29 165, 65 963, 84 997)."""
         if SWEEP_SHARE > 0:
             big = self.c.S * self.c.H > RESTART_CELLS
             share = SWEEP_SHARE_BIG if big else SWEEP_SHARE
