@@ -1276,9 +1276,10 @@ class _Lns:
         changed while ``h`` ran, ``h``'s cells on today's roster, if the checker finds it no worse."""
         new = h.b.read(h.solver, h.cur)
         gain = h.before - round(h.solver.objective_value)
-        changed = any(new[s][h.lo : h.hi] != h.cur[s][h.lo : h.hi] for s in h.staff)
-        if not changed or h.version == self.version:
-            return new, gain, changed
+        if not any(new[s][h.lo : h.hi] != h.cur[s][h.lo : h.hi] for s in h.staff):
+            return self.cur, 0, False  # not ``new``: it is ``h``'s copy of ``cur``, maybe an older one
+        if h.version == self.version:
+            return new, gain, True
         lay = [row[:] for row in self.cur]
         cells = [(s, d) for s, d in h.b.x if new[s][d] != self.cur[s][d]]
         for s, d in cells:

@@ -224,7 +224,24 @@ def test_two_neighbourhoods_at_once_lay_their_rosters_on_the_newer_one(shared_da
     run, lns, start = _lns_on_swept_instance20(shared_data)
     obj = _run_for(run, lns, 8, start)
     assert lns.lanes == 2 and lns.laid > 0
-    assert lns.improved >= start - obj
+    assert lns.improved == start - obj  # every gain counted is the checker's
+
+
+def test_a_result_that_changes_nothing_leaves_the_newer_roster_as_it_is(shared_data: Path) -> None:
+    """A neighbourhood whose solution keeps its cells as they were changes nothing, even when the
+    roster changed while it ran: its copy of the roster is the older one, and taking it would undo
+    what the other lane gained meanwhile."""
+    run, lns, _ = _lns_on_swept_instance20(shared_data)
+    run.deadline = time.monotonic() + 30
+    h = lns._launch()
+    for v, val in h.b._hint_items():  # the solution is the roster as it was
+        h.b.m.add(v == val)
+    s, d = next((s, d) for s in range(run.c.S) for d in range(run.c.H) if (s, d) not in h.b.x)
+    lns.cur[s][d] = (lns.cur[s][d] + 2) % run.c.T - 1  # the other lane's change
+    lns.version += 1
+    newer = [row[:] for row in lns.cur]
+    lns._finish(h, h.solver.solve(h.b.m))
+    assert lns.cur == newer and lns.version == h.version + 1
 
 
 def test_a_result_laid_on_a_newer_roster_is_checked_from_the_people_and_days_it_changes(
