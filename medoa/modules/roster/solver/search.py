@@ -298,6 +298,8 @@ class _Run:
         self.count_rows = False  # the DP rows price column generation: small maximums counted
         # small enough for CP-SAT's full model after the start; beyond it our own LNS
         self.full_fits = self.c.S * self.c.H * self.c.T <= FULL_MODEL_CELLS
+        # staff × days past ``RESTART_CELLS``: one sweep order only, more of the LNS for the sweeps
+        self.big = self.c.S * self.c.H > RESTART_CELLS
         self._weekend = np.array([p.is_weekend(d) for d in range(self.c.H)], dtype=float)
         self.sub_limit = float(os.environ.get("ROSTER_LNS_LIMIT", "2.0"))
         self.bonus = 0.0  # the DP rows' price of a weekend worked on both days (``weekend_bonus``)
@@ -616,7 +618,7 @@ class _Run:
         self.bonus = self.weekend_bonus()
         self.start_helper()
         try:
-            if self.c.H >= DP_MIN_DAYS and self.c.S * self.c.H <= RESTART_CELLS:
+            if self.c.H >= DP_MIN_DAYS and not self.big:
                 # long rows, few people: several orders fit (60 s pairs, quiet machine: Instance20
                 # 8 388 against 8 834, Instance21 30 671 against 31 720); Instance23/24 fit one;
                 # short rows of many people left the LNS too little time (Instance13 6 199–7 436
@@ -1019,8 +1021,7 @@ class _Run:
         against 8 622, Instance23 38 147 against 39 017, Instance21, 22 and 24 within 1 % (28 989,
         65 864, 85 039 against 29 165, 65 963, 84 997)."""
         if SWEEP_SHARE > 0:
-            big = self.c.S * self.c.H > RESTART_CELLS
-            share = SWEEP_SHARE_BIG if big else SWEEP_SHARE
+            share = SWEEP_SHARE_BIG if self.big else SWEEP_SHARE
             return gained and total <= share * (time.monotonic() - t_lns)
         return its >= 8 and last < 0.2 * self.left()
 
